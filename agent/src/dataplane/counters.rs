@@ -1,0 +1,103 @@
+//! Reads the per-CPU counter maps and sums them into status counters.
+
+use std::{collections::BTreeMap, path::Path};
+
+use aya::{
+    Ebpf,
+    maps::{Map, MapData, MapError, PerCpuArray},
+};
+use shoal_api::status::{HookCounters, PacketCount as StatusCount, protocol_name};
+use shoal_ebpf_common::{Direction, PacketCount, Verdict, map_names, protocol_slot, verdict_slot};
+
+use super::DataplaneError;
+
+/// Read access to the counter maps.
+pub struct Counters {
+    protocols: PerCpuArray<MapData, PacketCount>,
+    verdicts: PerCpuArray<MapData, u64>,
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counters").finish_non_exhaustive()
+    }
+}
+
+fn map_error(map: &'static str) -> impl FnOnce(MapError) -> DataplaneError {
+    move |source| DataplaneError::Map { map, source }
+}
+
+impl Counters {
+    /// Takes the counter maps out of a freshly loaded object.
+    pub fn from_ebpf(ebpf: &mut Ebpf) -> Result<Self, DataplaneError> {
+        let take = |ebpf: &mut Ebpf, name: &'static str| {
+            ebpf.take_map(name).ok_or(DataplaneError::Map {
+                map: name,
+                source: MapError::InvalidName {
+                    name: name.to_owned(),
+                },
+            })
+        };
+        let protocols = take(ebpf, map_names::PROTOCOL_COUNTERS)?;
+        let verdicts = take(ebpf, map_names::VERDICT_COUNTERS)?;
+        Self::from_maps(protocols, verdicts)
+    }
+
+    /// Opens the counter maps pinned in `pin_dir`.
+    pub fn from_pins(pin_dir: &Path) -> Result<Self, DataplaneError> {
+        let open = |name: &'static str| {
+            MapData::from_pin(pin_dir.join(name))
+                .map(Map::PerCpuArray)
+                .map_err(map_error(name))
+        };
+        Self::from_maps(
+            open(map_names::PROTOCOL_COUNTERS)?,
+            open(map_names::VERDICT_COUNTERS)?,
+        )
+    }
+
+    fn from_maps(protocols: Map, verdicts: Map) -> Result<Self, DataplaneError> {
+        Ok(Self {
+            protocols: protocols
+                .try_into()
+                .map_err(map_error(map_names::PROTOCOL_COUNTERS))?,
+            verdicts: verdicts
+                .try_into()
+                .map_err(map_error(map_names::VERDICT_COUNTERS))?,
+        })
+    }
+
+    /// Sums every slot over CPUs. Protocols never seen are left out;
+    /// every verdict is listed.
+    pub fn read(&self) -> Result<BTreeMap<String, HookCounters>, DataplaneError> {
+        let mut out = BTreeMap::new();
+        for direction in Direction::ALL {
+            let mut hook = HookCounters::default();
+            for protocol in 0..=u8::MAX {
+                let per_cpu = self
+                    .protocols
+                    .get(&protocol_slot(direction, protocol), 0)
+                    .map_err(map_error(map_names::PROTOCOL_COUNTERS))?;
+                let total = per_cpu
+                    .iter()
+                    .fold(StatusCount::default(), |acc, c| StatusCount {
+                        packets: acc.packets + c.packets,
+                        bytes: acc.bytes + c.bytes,
+                    });
+                if total.packets > 0 {
+                    hook.protocols.insert(protocol_name(protocol), total);
+                }
+            }
+            for verdict in Verdict::ALL {
+                let per_cpu = self
+                    .verdicts
+                    .get(&verdict_slot(direction, verdict), 0)
+                    .map_err(map_error(map_names::VERDICT_COUNTERS))?;
+                hook.verdicts
+                    .insert(verdict.as_str().to_owned(), per_cpu.iter().sum());
+            }
+            out.insert(direction.as_str().to_owned(), hook);
+        }
+        Ok(out)
+    }
+}

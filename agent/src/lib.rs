@@ -1,0 +1,6 @@
+//! The shoal node agent: everything a node does locally. Today that is the
+//! data plane (eBPF programs and maps, [`dataplane`]); the executor, netlink,
+//! DNS and WireGuard modules join it as the control plane starts assigning
+//! work to nodes.
+
+pub mod dataplane;

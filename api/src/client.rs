@@ -1,0 +1,137 @@
+//! HTTP/1.1 client for `shoald`'s unix socket.
+
+use std::path::{Path, PathBuf};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::{Request, StatusCode, body::Bytes};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, de::DeserializeOwned};
+use tokio::net::UnixStream;
+
+/// Talks to one `shoald` over its unix socket.
+#[derive(Clone, Debug)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+/// Why a request to shoald failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The socket could not be reached.
+    #[error("cannot connect to shoald at {socket}: {source} (is shoald running?)")]
+    Connect {
+        /// The socket path.
+        socket: PathBuf,
+        /// The connect error.
+        source: std::io::Error,
+    },
+    /// The HTTP exchange failed.
+    #[error("request {path} to shoald at {socket} failed: {source}")]
+    Http {
+        /// The socket path.
+        socket: PathBuf,
+        /// The request path.
+        path: String,
+        /// The transport error.
+        source: hyper::Error,
+    },
+    /// shoald answered with an error status; `message` is Docker's error body.
+    #[error("shoald answered {status} for {path}: {message}")]
+    Status {
+        /// The request path.
+        path: String,
+        /// HTTP status.
+        status: StatusCode,
+        /// The `message` of the error body, or the raw body.
+        message: String,
+    },
+    /// The body was not the expected JSON.
+    #[error("unexpected answer from shoald for {path}: {source}")]
+    Decode {
+        /// The request path.
+        path: String,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+}
+
+/// Docker's error body: `{"message": "..."}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: String,
+}
+
+impl Client {
+    /// A client for the socket at `socket`.
+    #[must_use]
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Self {
+            socket: socket.into(),
+        }
+    }
+
+    /// The socket this client talks to.
+    #[must_use]
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// `GET path` and decode the JSON answer.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let body = self.get(path).await?;
+        serde_json::from_slice(&body).map_err(|source| ClientError::Decode {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// `GET path` and return the body of a 2xx answer.
+    pub async fn get(&self, path: &str) -> Result<Bytes, ClientError> {
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    socket: self.socket.clone(),
+                    source,
+                })?;
+        let http_err = |source| ClientError::Http {
+            socket: self.socket.clone(),
+            path: path.to_owned(),
+            source,
+        };
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(http_err)?;
+        let driver = tokio::spawn(connection);
+        let request = Request::get(path)
+            .header(hyper::header::HOST, "shoald")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| ClientError::Status {
+                path: path.to_owned(),
+                status: StatusCode::BAD_REQUEST,
+                message: e.to_string(),
+            })?;
+        let response = sender.send_request(request).await.map_err(http_err)?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(http_err)?
+            .to_bytes();
+        driver.abort();
+        if status.is_success() {
+            Ok(body)
+        } else {
+            let message = serde_json::from_slice::<ErrorBody>(&body).map_or_else(
+                |_| String::from_utf8_lossy(&body).into_owned(),
+                |e| e.message,
+            );
+            Err(ClientError::Status {
+                path: path.to_owned(),
+                status,
+                message,
+            })
+        }
+    }
+}

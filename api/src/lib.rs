@@ -1,0 +1,13 @@
+//! Wire types shared by the `shoal` CLI, the agent and the manager, and the
+//! HTTP client for `shoald`'s unix socket.
+//!
+//! `shoald` serves the Docker Engine API (swarm subset) on its socket, plus a
+//! few shoal-only endpoints under [`paths::SHOAL_PREFIX`]. This crate depends
+//! on nothing above it.
+
+pub mod client;
+pub mod id;
+pub mod paths;
+pub mod status;
+
+pub use client::{Client, ClientError};

@@ -1,0 +1,3 @@
+//! One module per `shoal` verb.
+
+pub mod status;

@@ -1,0 +1,80 @@
+//! `shoal status`: the node's identity, attached programs and counters.
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use shoal_api::{Client, paths::NODE_STATUS, status::NodeStatus};
+
+use crate::output::Table;
+
+/// Arguments of `shoal status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Pretty)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    /// Human-readable tables.
+    Pretty,
+    /// The JSON document shoald serves.
+    Json,
+}
+
+/// Fetches and prints the status.
+pub async fn run(client: &Client, args: &StatusArgs) -> Result<()> {
+    let status: NodeStatus = client.get_json(NODE_STATUS).await?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+        Format::Pretty => print!("{}", render(&status)),
+    }
+    Ok(())
+}
+
+fn render(status: &NodeStatus) -> String {
+    let dp = &status.dataplane;
+    let mut out = format!(
+        "Node:        {} ({})\nAdvertise:   {}\nUnderlay:    {}\nVersion:     {}\nData plane:  {} (pins in {})\n\n",
+        status.node_id,
+        status.hostname,
+        status.advertise_addr,
+        status.underlay_iface,
+        status.version,
+        serde_json::to_value(dp.start)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        dp.pin_dir,
+    );
+    let mut programs = Table::new(["PROGRAM", "ATTACHED TO", "PROG ID", "LINK ID"]);
+    for p in &dp.programs {
+        programs.row([
+            p.name.clone(),
+            p.attach.clone(),
+            p.program_id.to_string(),
+            p.link_id.to_string(),
+        ]);
+    }
+    out.push_str(&programs.render());
+    out.push('\n');
+    let mut counters = Table::new(["HOOK", "PROTOCOL", "PACKETS", "BYTES"]);
+    let mut verdicts = Table::new(["HOOK", "VERDICT", "PACKETS"]);
+    for (hook, c) in &dp.counters {
+        for (protocol, count) in &c.protocols {
+            counters.row([
+                hook.clone(),
+                protocol.clone(),
+                count.packets.to_string(),
+                count.bytes.to_string(),
+            ]);
+        }
+        for (verdict, packets) in &c.verdicts {
+            verdicts.row([hook.clone(), verdict.clone(), packets.to_string()]);
+        }
+    }
+    out.push_str(&counters.render());
+    out.push('\n');
+    out.push_str(&verdicts.render());
+    out
+}

@@ -1,0 +1,85 @@
+//! `shoal`, the command-line client: argument parsing and dispatch. Each verb
+//! lives in its own module under [`commands`]; tables come from [`output`].
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+use shoal_api::{Client, paths::DEFAULT_SOCKET};
+
+/// Docker swarm mode, rebuilt around an eBPF data plane.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Daemon socket to connect to, `unix:///path` or a path.
+    #[arg(short = 'H', long, env = "SHOAL_HOST", default_value = DEFAULT_SOCKET, global = true)]
+    host: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show this node's identity, data-plane programs and counters.
+    Status(commands::status::StatusArgs),
+}
+
+/// Accepts `unix:///path` (as `docker -H` does) or a bare path.
+fn socket_path(host: &str) -> Result<PathBuf> {
+    if let Some(path) = host.strip_prefix("unix://") {
+        return Ok(PathBuf::from(path));
+    }
+    if host.contains("://") {
+        bail!("unsupported host {host:?}: shoald listens on a unix socket (unix:///path)");
+    }
+    Ok(PathBuf::from(host))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = (|| -> Result<()> {
+        let client = Client::new(socket_path(&cli.host)?);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            match cli.command {
+                Command::Status(args) => commands::status::run(&client, &args).await,
+            }
+        })
+    })();
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_forms() {
+        assert_eq!(
+            socket_path("unix:///run/x.sock").ok(),
+            Some(PathBuf::from("/run/x.sock"))
+        );
+        assert_eq!(
+            socket_path("/run/x.sock").ok(),
+            Some(PathBuf::from("/run/x.sock"))
+        );
+        assert!(socket_path("tcp://127.0.0.1:2375").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

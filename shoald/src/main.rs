@@ -1,0 +1,151 @@
+//! `shoald`, the shoal node daemon: argument parsing and wiring only.
+//!
+//! It brings up the node's data plane (`shoal_agent::dataplane`), serves the
+//! node's API on a unix socket ([`api`]), and on SIGTERM or SIGINT stops
+//! serving and detaches the data plane (unless `--keep-pins`).
+
+mod api;
+mod identity;
+
+use std::{net::IpAddr, path::PathBuf, sync::Arc};
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+use shoal_agent::dataplane::{self, Dataplane, DataplaneConfig, XdpAttachMode};
+use shoal_api::paths::DEFAULT_SOCKET;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info};
+
+/// The shoal node daemon.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Directory holding this node's state (node ID, data-plane record).
+    #[arg(long, default_value = "/var/lib/shoal")]
+    data_dir: PathBuf,
+    /// Unix socket serving the node's API (Docker Engine API subset).
+    #[arg(long, default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Address other nodes reach this node at [default: the underlay
+    /// interface's first IPv4 address].
+    #[arg(long)]
+    advertise_addr: Option<IpAddr>,
+    /// Interface carrying node-to-node traffic; the XDP program attaches here.
+    #[arg(long, default_value = "eth0")]
+    underlay_iface: String,
+    /// XDP attach mode: native falls back to generic under `auto`.
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
+    xdp_mode: XdpModeArg,
+    /// Mount point of bpffs (mounted if it is not).
+    #[arg(long, default_value = "/sys/fs/bpf")]
+    bpffs: PathBuf,
+    /// On shutdown, leave the programs attached and pinned, so the next
+    /// shoald picks them up without a gap (upgrades, restarts).
+    #[arg(long)]
+    keep_pins: bool,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info,shoal_agent=debug`.
+    #[arg(long, env = "SHOAL_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum XdpModeArg {
+    Auto,
+    Native,
+    Generic,
+}
+
+impl From<XdpModeArg> for XdpAttachMode {
+    fn from(mode: XdpModeArg) -> Self {
+        match mode {
+            XdpModeArg::Auto => Self::Auto,
+            XdpModeArg::Native => Self::Native,
+            XdpModeArg::Generic => Self::Generic,
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log)
+                .with_context(|| format!("invalid --log filter {:?}", args.log))?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    let node_id = identity::load_or_create_node_id(&args.data_dir)?;
+    let hostname = identity::hostname()?;
+    let advertise_addr = match args.advertise_addr {
+        Some(addr) => addr,
+        None => identity::first_ipv4(&args.underlay_iface)?,
+    };
+    info!(%node_id, %hostname, %advertise_addr, iface = %args.underlay_iface, "starting shoald");
+
+    let mut dataplane = Dataplane::start(DataplaneConfig {
+        node_id: node_id.to_string(),
+        bpffs: args.bpffs.clone(),
+        underlay_iface: args.underlay_iface.clone(),
+        xdp_mode: args.xdp_mode.into(),
+        record_file: args.data_dir.join("dataplane.json"),
+    })
+    .context("starting the data plane")?;
+    let log_forwarder = dataplane.take_logs().map(|logs| {
+        tokio::spawn(async move {
+            if let Err(error) = dataplane::forward_ebpf_logs(logs).await {
+                error!(%error, "eBPF log forwarding stopped");
+            }
+        })
+    });
+
+    let state = Arc::new(api::NodeState::new(
+        api::NodeInfo {
+            node_id: node_id.to_string(),
+            hostname,
+            advertise_addr: advertise_addr.to_string(),
+            underlay_iface: args.underlay_iface.clone(),
+        },
+        dataplane,
+    ));
+    let listener = api::bind(&args.socket)?;
+    info!(socket = %args.socket.display(), "serving the node API");
+    let served = api::serve(listener, Arc::clone(&state), shutdown_signal()?).await;
+
+    if let Some(task) = log_forwarder {
+        task.abort();
+    }
+    if let Err(error) = std::fs::remove_file(&args.socket) {
+        error!(%error, socket = %args.socket.display(), "removing the socket");
+    }
+    if let Some(dataplane) = state.take_dataplane() {
+        dataplane
+            .shutdown(args.keep_pins)
+            .context("stopping the data plane")?;
+    }
+    served.context("serving the node API")?;
+    info!("shoald stopped");
+    Ok(())
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: shutting down"),
+            _ = int.recv() => info!("SIGINT: shutting down"),
+        }
+    })
+}

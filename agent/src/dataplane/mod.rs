@@ -207,9 +207,6 @@ impl Dataplane {
     /// Brings the data plane up: reuses, upgrades or creates the pins (see the
     /// module docs).
     pub fn start(config: DataplaneConfig) -> Result<Self, DataplaneError> {
-        if EBPF_OBJECT.is_empty() {
-            return Err(DataplaneError::ObjectMissing);
-        }
         ensure_bpffs_mounted(&config.bpffs)?;
         let pin_dir = config.pin_dir();
         std::fs::create_dir_all(&pin_dir).map_err(io_err("creating", &pin_dir))?;
@@ -397,6 +394,19 @@ impl Attachment {
             link_pin,
         })
     }
+}
+
+/// Loads the embedded object with its maps pinned in (or reused from)
+/// `pin_dir`, without loading or attaching any program. The data plane
+/// builds on this; packet-fixture tests run its programs with
+/// `BPF_PROG_TEST_RUN`.
+pub fn load_object(pin_dir: &Path) -> Result<Ebpf, DataplaneError> {
+    if EBPF_OBJECT.is_empty() {
+        return Err(DataplaneError::ObjectMissing);
+    }
+    Ok(EbpfLoader::new()
+        .default_map_pin_directory(pin_dir)
+        .load(EBPF_OBJECT)?)
 }
 
 /// The programs in attach order, with how status describes their hook.

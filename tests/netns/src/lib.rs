@@ -1,1 +1,52 @@
-//! placeholder
+//! The multi-node harness (DESIGN.md §6): a private world per test, one
+//! network namespace per node joined through a bridge in a "switch"
+//! namespace, one real `shoald` process per node.
+//!
+//! Everything a world creates (namespaces, devices, processes, data dirs,
+//! bpffs pins) carries a per-world prefix and is removed by RAII guards, also
+//! when a test panics. Nothing is created in the root network namespace;
+//! underlay addresses are in `198.18.0.0/15` and traffic stays between the
+//! world's namespaces.
+//!
+//! Tests call [`require_privileges!`] first: without root (or without the
+//! tools and kernel features the harness needs) they print why and skip.
+
+pub mod netns;
+pub mod process;
+pub mod wait;
+pub mod world;
+
+pub use wait::eventually;
+pub use world::{Node, World};
+
+/// The reason this process cannot run privileged tests, if any.
+#[must_use]
+pub fn skip_reason() -> Option<String> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Some("needs root (network namespaces, eBPF, bpffs)".into());
+    }
+    if std::process::Command::new("ip").arg("-V").output().is_err() {
+        return Some("needs `ip` from iproute2 (cargo xtask setup installs it)".into());
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Some("kernel has no BTF (/sys/kernel/btf/vmlinux)".into());
+    }
+    None
+}
+
+/// Returns from the calling test, printing why, when [`skip_reason`] says
+/// privileged tests cannot run here.
+#[macro_export]
+macro_rules! require_privileges {
+    () => {
+        if let Some(reason) = $crate::skip_reason() {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+}
+
+/// Prints a step of a test, so a failure's output says where it happened.
+pub fn step(text: &str) {
+    eprintln!("=== step: {text}");
+}

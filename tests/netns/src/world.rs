@@ -1,0 +1,410 @@
+//! A world: one switch namespace with a bridge, N node namespaces joined to
+//! it by veth pairs, one `shoald` per node.
+
+use std::{
+    net::{Ipv4Addr, SocketAddrV4, UdpSocket},
+    path::{Path, PathBuf},
+    process::Command,
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+use crate::{eventually, netns::NetNs, process::DaemonProcess};
+
+/// Where the bpffs pins of node `id` live (see `shoal_agent::dataplane`).
+#[must_use]
+pub fn pin_dir(node_id: &str) -> PathBuf {
+    Path::new("/sys/fs/bpf/shoal").join(node_id)
+}
+
+/// Directory holding `shoald` and `shoal`: `$SHOAL_BIN_DIR`, else the cargo
+/// target directory this test (or xtask) binary was built into.
+///
+/// # Panics
+/// When the binaries are not there; they are built by `cargo xtask test`.
+#[must_use]
+pub fn bin_dir() -> PathBuf {
+    let dir = std::env::var_os("SHOAL_BIN_DIR").map_or_else(
+        || {
+            let exe = std::env::current_exe().expect("current_exe");
+            let dir = exe.parent().expect("exe has a parent").to_path_buf();
+            if dir.ends_with("deps") {
+                dir.parent().expect("deps has a parent").into()
+            } else {
+                dir
+            }
+        },
+        PathBuf::from,
+    );
+    for bin in ["shoald", "shoal"] {
+        assert!(
+            dir.join(bin).is_file(),
+            "{} not found: build the binaries first (`cargo xtask test` does, or `cargo build --bins`)",
+            dir.join(bin).display()
+        );
+    }
+    dir
+}
+
+static WORLD_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// One node: its namespace, address, data dir and daemon.
+#[derive(Debug)]
+pub struct Node {
+    // Field order matters for drop: the daemon stops before the namespace goes.
+    shoald: Option<DaemonProcess>,
+    netns: NetNs,
+    hostname: String,
+    addr: Ipv4Addr,
+    dir: PathBuf,
+    bin_dir: PathBuf,
+}
+
+/// A private multi-node network. Dropping it stops every daemon and removes
+/// every namespace, pin and file it made.
+#[derive(Debug)]
+pub struct World {
+    // Field order matters for drop: nodes (daemons, namespaces) go first.
+    nodes: Vec<Node>,
+    switch: NetNs,
+    dir: PathBuf,
+}
+
+impl World {
+    /// Builds a world of `nodes` nodes named `node-1…`, with underlay
+    /// addresses `198.18.0.1…/15` on each node's `eth0`. Daemons are not
+    /// started yet.
+    ///
+    /// # Panics
+    /// When a namespace or device cannot be created.
+    #[must_use]
+    pub fn new(tag: &str, nodes: usize) -> Self {
+        assert!((1..=250).contains(&nodes), "1 to 250 nodes");
+        let tag: String = tag
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(10)
+            .collect();
+        let prefix = format!(
+            "shoal-{tag}-{}-{}",
+            std::process::id(),
+            WORLD_SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = std::env::temp_dir().join(&prefix);
+        std::fs::create_dir_all(&dir).expect("creating the world's directory");
+        let bin_dir = bin_dir();
+        let switch = NetNs::new(&format!("{prefix}-sw"));
+        switch.ip(&["link", "add", "br0", "type", "bridge"]);
+        switch.ip(&["link", "set", "br0", "up"]);
+        let mut world = Self {
+            nodes: Vec::new(),
+            switch,
+            dir,
+        };
+        for index in 1..=nodes {
+            let netns = NetNs::new(&format!("{prefix}-n{index}"));
+            let port = format!("n{index}");
+            world.switch.ip(&[
+                "link",
+                "add",
+                &port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                netns.name(),
+            ]);
+            world
+                .switch
+                .ip(&["link", "set", &port, "master", "br0", "up"]);
+            let addr = Ipv4Addr::new(198, 18, 0, u8::try_from(index).expect("≤ 250 nodes"));
+            netns.ip(&["addr", "add", &format!("{addr}/15"), "dev", "eth0"]);
+            netns.ip(&["link", "set", "eth0", "up"]);
+            let node_dir = world.dir.join(format!("node-{index}"));
+            std::fs::create_dir_all(&node_dir).expect("creating a node directory");
+            world.nodes.push(Node {
+                shoald: None,
+                netns,
+                hostname: format!("node-{index}"),
+                addr,
+                dir: node_dir,
+                bin_dir: bin_dir.clone(),
+            });
+        }
+        world
+    }
+
+    /// Node `n`, counting from 1 like the names.
+    ///
+    /// # Panics
+    /// When there is no such node.
+    #[must_use]
+    pub fn node(&self, n: usize) -> &Node {
+        &self.nodes[n - 1]
+    }
+
+    /// Node `n`, mutable.
+    ///
+    /// # Panics
+    /// When there is no such node.
+    pub fn node_mut(&mut self, n: usize) -> &mut Node {
+        &mut self.nodes[n - 1]
+    }
+
+    /// All nodes.
+    #[must_use]
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// Starts `shoald` on every node and waits until each answers.
+    pub fn start_all(&mut self) {
+        for node in &mut self.nodes {
+            node.start();
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            eprintln!("warning: could not remove {}: {e}", self.dir.display());
+        }
+    }
+}
+
+impl Node {
+    /// The node's host name (`node-N`).
+    #[must_use]
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// The node's underlay address.
+    #[must_use]
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+
+    /// The node's network namespace.
+    #[must_use]
+    pub fn netns(&self) -> &NetNs {
+        &self.netns
+    }
+
+    /// The node's API socket.
+    #[must_use]
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("shoald.sock")
+    }
+
+    /// The daemon's log file.
+    #[must_use]
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("shoald.log")
+    }
+
+    /// The daemon's data dir (node ID, data-plane record).
+    #[must_use]
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// The node ID shoald persisted, once it has started once.
+    #[must_use]
+    pub fn node_id(&self) -> Option<String> {
+        std::fs::read_to_string(self.data_dir().join("node-id"))
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
+
+    /// The node's bpffs pin directory, once it has started once.
+    #[must_use]
+    pub fn pin_dir(&self) -> Option<PathBuf> {
+        self.node_id().map(|id| pin_dir(&id))
+    }
+
+    /// Starts `shoald` and waits until its status answers.
+    pub fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// Starts `shoald` with extra arguments and waits until its status answers.
+    ///
+    /// # Panics
+    /// When it is already running, exits, or does not answer within 30 s.
+    pub fn start_with(&mut self, extra: &[&str]) {
+        assert!(
+            self.shoald.is_none(),
+            "{}: shoald already running",
+            self.hostname
+        );
+        let mut args: Vec<String> = [
+            "--data-dir",
+            &self.data_dir().display().to_string(),
+            "--socket",
+            &self.socket().display().to_string(),
+            "--underlay-iface",
+            "eth0",
+            "--advertise-addr",
+            &self.addr.to_string(),
+            "--log",
+            "info,shoal_agent=debug",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let process = DaemonProcess::spawn(
+            &self.bin_dir.join("shoald"),
+            &args,
+            &self.netns.path(),
+            &self.hostname,
+            &self.log_path(),
+        );
+        self.shoald = Some(process);
+        eventually(
+            &format!("shoald on {} to answer", self.hostname),
+            Duration::from_secs(30),
+            || {
+                if self.shoald.as_mut().is_some_and(DaemonProcess::has_exited) {
+                    panic!("shoald on {} exited:\n{}", self.hostname, self.log());
+                }
+                self.status()
+            },
+        );
+    }
+
+    /// The daemon's PID, when running.
+    #[must_use]
+    pub fn shoald_pid(&self) -> Option<u32> {
+        self.shoald.as_ref().map(DaemonProcess::pid)
+    }
+
+    /// SIGKILLs the daemon (no cleanup runs) and reaps it.
+    ///
+    /// # Panics
+    /// When no daemon runs.
+    pub fn kill9(&mut self) {
+        let mut process = self.shoald.take().expect("shoald is running");
+        process.stop(Signal::SIGKILL, Duration::from_secs(5));
+    }
+
+    /// SIGTERMs the daemon and waits for it to exit by itself.
+    ///
+    /// # Panics
+    /// When no daemon runs or it does not exit within 10 s.
+    pub fn stop(&mut self) {
+        let mut process = self.shoald.take().expect("shoald is running");
+        assert!(
+            process.stop(Signal::SIGTERM, Duration::from_secs(10)),
+            "shoald on {} did not exit on SIGTERM:\n{}",
+            self.hostname,
+            self.log()
+        );
+    }
+
+    /// The daemon's log so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Runs the real `shoal` CLI against this node.
+    pub fn shoal(&self, args: &[&str]) -> Result<String, String> {
+        let output = Command::new(self.bin_dir.join("shoal"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket().display()))
+            .args(args)
+            .output()
+            .map_err(|e| format!("running shoal: {e}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    /// `shoal status --format json`, parsed.
+    pub fn status(&self) -> Result<Value, String> {
+        let text = self.shoal(&["status", "--format", "json"])?;
+        serde_json::from_str(&text).map_err(|e| format!("bad status JSON ({e}): {text}"))
+    }
+
+    /// Sends `count` UDP datagrams of `size` bytes from this node to
+    /// `to:port`, from inside its namespace.
+    ///
+    /// # Panics
+    /// When a send fails.
+    pub fn send_udp(&self, to: Ipv4Addr, port: u16, count: u32, size: usize) {
+        self.netns.run(move || {
+            let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("bind UDP");
+            let payload = vec![0x5a; size];
+            for _ in 0..count {
+                socket
+                    .send_to(&payload, SocketAddrV4::new(to, port))
+                    .expect("send UDP");
+            }
+        });
+    }
+
+    /// `ip -d link show eth0` inside the node: shows attached XDP programs.
+    #[must_use]
+    pub fn underlay_link_details(&self) -> String {
+        String::from_utf8_lossy(&self.netns.ip(&["-d", "link", "show", "eth0"]).stdout).into_owned()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Stop the daemon (it removes its pins), then remove whatever a
+        // killed daemon left pinned.
+        self.shoald = None;
+        if let Some(dir) = self.pin_dir() {
+            if dir.exists() {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    eprintln!("warning: could not remove pins {}: {e}", dir.display());
+                }
+            }
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
+/// Packets a hook counted for `protocol` in a status document (0 if absent).
+#[must_use]
+pub fn protocol_packets(status: &Value, hook: &str, protocol: &str) -> u64 {
+    status["dataplane"]["counters"][hook]["protocols"][protocol]["packets"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Packets a hook counted under `verdict`.
+#[must_use]
+pub fn verdict_packets(status: &Value, hook: &str, verdict: &str) -> u64 {
+    status["dataplane"]["counters"][hook]["verdicts"][verdict]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Kernel program IDs of the attached programs, in order.
+#[must_use]
+pub fn program_ids(status: &Value) -> Vec<u64> {
+    status["dataplane"]["programs"]
+        .as_array()
+        .map(|programs| {
+            programs
+                .iter()
+                .filter_map(|p| p["program_id"].as_u64())
+                .collect()
+        })
+        .unwrap_or_default()
+}

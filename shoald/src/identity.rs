@@ -32,7 +32,7 @@ pub fn load_or_create_node_id(data_dir: &Path) -> Result<ObjectId> {
 pub fn hostname() -> Result<String> {
     let name = nix::unistd::gethostname().context("gethostname")?;
     name.into_string()
-        .map_err(|raw| anyhow::anyhow!("hostname {raw:?} is not UTF-8"))
+        .map_err(|raw| anyhow::anyhow!("hostname {} is not UTF-8", raw.to_string_lossy()))
 }
 
 /// The first IPv4 address on `iface`, the default advertise address.

@@ -19,7 +19,12 @@ fn is_bpffs(path: &Path) -> io::Result<bool> {
     if unsafe { libc::statfs(c_path.as_ptr(), &raw mut stat) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(i64::from(stat.f_type) == BPF_FS_MAGIC)
+    #[expect(
+        clippy::useless_conversion,
+        reason = "f_type is i64 on x86_64, narrower elsewhere"
+    )]
+    let f_type = i64::from(stat.f_type);
+    Ok(f_type == BPF_FS_MAGIC)
 }
 
 /// Mounts bpffs at `mount_point` unless one is mounted there already, as

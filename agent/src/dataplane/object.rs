@@ -1,5 +1,7 @@
 //! The eBPF object embedded at build time (see `agent/build.rs`).
 
+use std::fmt::Write as _;
+
 use sha2::{Digest, Sha256};
 
 /// The compiled `shoal-ebpf` object; empty when the binary was built before
@@ -13,6 +15,8 @@ pub static EBPF_OBJECT: &[u8] =
 pub fn object_digest() -> String {
     Sha256::digest(EBPF_OBJECT)
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }

@@ -52,6 +52,7 @@ impl Direction {
 }
 
 /// Number of [`Direction`]s.
+#[expect(clippy::cast_possible_truncation, reason = "a handful of directions")]
 pub const DIRECTIONS: u32 = Direction::ALL.len() as u32;
 
 /// Per-protocol counter, one per (direction, IP protocol number) slot and CPU.
@@ -122,6 +123,7 @@ impl Verdict {
 }
 
 /// Number of [`Verdict`]s per direction.
+#[expect(clippy::cast_possible_truncation, reason = "a handful of verdicts")]
 pub const VERDICTS_PER_DIRECTION: u32 = Verdict::ALL.len() as u32;
 
 /// Size of the `VERDICT_COUNTERS` array.

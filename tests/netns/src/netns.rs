@@ -12,6 +12,7 @@ use nix::sched::{CloneFlags, setns};
 ///
 /// # Panics
 /// When `ip` fails, with its stderr.
+#[expect(clippy::must_use_candidate, reason = "mostly called for its effect")]
 pub fn ip(args: &[&str]) -> Output {
     let output = Command::new("ip").args(args).output().expect("running ip");
     assert!(
@@ -57,6 +58,10 @@ impl NetNs {
     }
 
     /// Runs `ip -n <ns> args…`.
+    ///
+    /// # Panics
+    /// When `ip` fails, with its stderr.
+    #[expect(clippy::must_use_candidate, reason = "mostly called for its effect")]
     pub fn ip(&self, args: &[&str]) -> Output {
         let mut full = vec!["-n", &self.name];
         full.extend_from_slice(args);

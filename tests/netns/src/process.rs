@@ -10,8 +10,8 @@ use std::{
 
 use nix::{
     sched::{CloneFlags, setns, unshare},
-    sys::signal::{Signal, kill},
-    unistd::{Pid, sethostname},
+    sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask},
+    unistd::{Pid, sethostname, setpgid},
 };
 
 /// A running daemon. Dropping it sends SIGTERM, then SIGKILL after 10 s.
@@ -24,7 +24,9 @@ impl DaemonProcess {
     /// Starts `program args…` inside the network namespace at `netns_path`,
     /// in a new UTS namespace with `hostname`, output appended to `log`.
     /// The mount namespace is the caller's, so bpffs pins are shared with the
-    /// host (which `ip netns exec` would hide by remounting `/sys`).
+    /// host (which `ip netns exec` would hide by remounting `/sys`). The
+    /// daemon gets its own process group and an empty signal mask: a Ctrl-C
+    /// in the terminal reaches the harness, which stops daemons in order.
     ///
     /// # Panics
     /// When the process cannot be spawned.
@@ -52,9 +54,12 @@ impl DaemonProcess {
             .stderr(err)
             .env("NO_COLOR", "1");
         // SAFETY: the closure only makes async-signal-safe system calls
-        // (setns, unshare, sethostname) between fork and exec.
+        // (setns, unshare, sethostname, setpgid, sigprocmask) between fork
+        // and exec.
         unsafe {
             command.pre_exec(move || {
+                setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+                sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
                 setns(&netns, CloneFlags::CLONE_NEWNET)?;
                 unshare(CloneFlags::CLONE_NEWUTS)?;
                 sethostname(&hostname)?;
@@ -85,6 +90,9 @@ impl DaemonProcess {
 
     /// Sends `signal` and waits up to `timeout` for the exit; SIGKILL after.
     /// Returns whether it exited on its own within the timeout.
+    ///
+    /// # Panics
+    /// When the PID does not fit an `i32` (never on Linux).
     pub fn stop(&mut self, signal: Signal, timeout: Duration) -> bool {
         let Some(mut child) = self.child.take() else {
             return true;

@@ -48,6 +48,7 @@ fn warm_up(world: &World) {
 
 #[test]
 fn three_nodes_count_the_traffic_between_them() {
+    const SENT: u32 = 300;
     require_privileges!();
     let mut world = World::new("traffic", 3);
     step("start shoald on 3 nodes");
@@ -68,8 +69,6 @@ fn three_nodes_count_the_traffic_between_them() {
     }
     warm_up(&world);
     let before: Vec<Value> = (1..=3).map(|i| status(&world, i)).collect();
-
-    const SENT: u32 = 300;
     step("every node sends 300 UDP datagrams to each other node");
     for from in world.nodes() {
         for to in world.nodes() {

@@ -1,0 +1,96 @@
+//! `cargo xtask demo`: a 3-node world in network namespaces, each node running
+//! `shoald` with its data plane, some traffic between them, every node's
+//! status printed, then kept up for exploring until Ctrl-C.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use shoal_netns_tests::{World, world::bin_dir};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: i32) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Runs the demo; with `once`, tears down right after printing the status.
+pub fn run(once: bool) -> Result<()> {
+    if let Some(reason) = shoal_netns_tests::skip_reason() {
+        anyhow::bail!("the demo {reason}");
+    }
+    let handler = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { sigaction(signal, &handler) }.context("installing the Ctrl-C handler")?;
+    }
+
+    println!("==> creating 3 nodes (network namespaces on a bridge, underlay 198.18.0.0/15)");
+    let mut world = World::new("demo", 3);
+    for node in world.nodes() {
+        println!(
+            "    {}  {}  netns {}",
+            node.hostname(),
+            node.addr(),
+            node.netns().name()
+        );
+    }
+    println!("==> starting shoald on every node");
+    world.start_all();
+    println!("==> every node sends 100 UDP datagrams to each other node");
+    for from in world.nodes() {
+        for to in world.nodes() {
+            if from.addr() != to.addr() {
+                from.send_udp(to.addr(), 9, 100, 100);
+            }
+        }
+    }
+    let shoal = bin_dir().join("shoal");
+    for node in world.nodes() {
+        println!(
+            "\n==> {}: shoal -H unix://{} status",
+            node.hostname(),
+            node.socket().display()
+        );
+        match node.shoal(&["status"]) {
+            Ok(text) => print!("{text}"),
+            Err(error) => println!("status failed: {error}"),
+        }
+    }
+    if once {
+        println!("\n==> tearing down");
+        return Ok(());
+    }
+    println!("\nThe cluster stays up until Ctrl-C. Explore it:");
+    for node in world.nodes() {
+        println!(
+            "  {} -H unix://{} status",
+            shoal.display(),
+            node.socket().display()
+        );
+    }
+    let first = world.node(1);
+    println!(
+        "  nsenter --net={} ip -d link show eth0   # the attached XDP program",
+        first.netns().path()
+    );
+    println!(
+        "  bpftool prog show pinned {}/prog_xdp_underlay   # if bpftool is installed",
+        first
+            .pin_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default()
+    );
+    println!("  logs: {}", first.log_path().display());
+    while !STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    println!("\n==> Ctrl-C: stopping shoald on every node and removing the namespaces");
+    drop(world);
+    println!("==> done");
+    Ok(())
+}

@@ -2,6 +2,6 @@
 //! the allocators (IPAM, VNIs, published ports), the orchestrator, the
 //! scheduler, the dispatcher and the CA (DESIGN.md §3).
 //!
-//! Nothing lives here yet: the control-plane issue fills it. The crate exists
-//! so that the dependency rules are in place from the start: the manager
-//! never imports the agent, and both meet through `shoal-api`.
+//! The manager never imports the agent; both meet through `shoal-api`.
+
+pub mod raft;

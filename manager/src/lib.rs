@@ -5,3 +5,4 @@
 //! The manager never imports the agent; both meet through `shoal-api`.
 
 pub mod raft;
+pub mod transport;

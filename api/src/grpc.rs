@@ -52,21 +52,26 @@ pub fn channel(
     let server_name = ServerName::try_from(server_name.to_owned())
         .map_err(|_| ChannelError::ServerName(server_name.to_owned()))?;
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|source| ChannelError::Address { addr: addr.to_owned(), source })?
+        .map_err(|source| ChannelError::Address {
+            addr: addr.to_owned(),
+            source,
+        })?
         .connect_timeout(Duration::from_secs(2))
         .timeout(request_timeout)
         .tcp_nodelay(true);
     let connector = TlsConnector::from(tls);
-    Ok(endpoint.connect_with_connector_lazy(tower::service_fn(move |uri: Uri| {
-        let connector = connector.clone();
-        let server_name = server_name.clone();
-        async move {
-            let host = uri.host().unwrap_or_default().to_owned();
-            let port = uri.port_u16().unwrap_or(MANAGER_PORT);
-            let tcp = TcpStream::connect((host.as_str(), port)).await?;
-            tcp.set_nodelay(true)?;
-            let tls = connector.connect(server_name, tcp).await?;
-            Ok::<_, std::io::Error>(TokioIo::new(tls))
-        }
-    })))
+    Ok(
+        endpoint.connect_with_connector_lazy(tower::service_fn(move |uri: Uri| {
+            let connector = connector.clone();
+            let server_name = server_name.clone();
+            async move {
+                let host = uri.host().unwrap_or_default().to_owned();
+                let port = uri.port_u16().unwrap_or(MANAGER_PORT);
+                let tcp = TcpStream::connect((host.as_str(), port)).await?;
+                tcp.set_nodelay(true)?;
+                let tls = connector.connect(server_name, tcp).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(tls))
+            }
+        })),
+    )
 }

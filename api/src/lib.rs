@@ -6,6 +6,7 @@
 //! on nothing above it.
 
 pub mod client;
+pub mod docker;
 pub mod grpc;
 pub mod id;
 pub mod paths;

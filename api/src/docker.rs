@@ -1,5 +1,5 @@
 //! The swarm subset of the Docker Engine API's JSON, field for field as
-//! `reference/docker-engine-api-v1.56.yaml` defines it (PascalCase names,
+//! `reference/docker-engine-api-v1.56.yaml` defines it (Pascal-case names,
 //! durations in nanoseconds, times as RFC 3339 text). Unknown fields are
 //! ignored on input and absent ones default, as Docker's server does.
 

@@ -5,4 +5,5 @@
 //! The manager never imports the agent; both meet through `shoal-api`.
 
 pub mod raft;
+pub mod state;
 pub mod transport;

@@ -1,0 +1,145 @@
+//! The cluster's desired state as Raft replicates it: [`ClusterState`], the
+//! [`Command`]s that change it and the pure [`apply`] function (DESIGN.md §3).
+//!
+//! Owns the swarm and node objects, their versions and the list of removed
+//! node IDs; services, tasks, networks, secrets and configs will be added
+//! here as further maps (and further `Command` variants). The Raft state
+//! machine calls [`apply`] for each committed entry; the API layer reads
+//! through the lookup helpers on [`ClusterState`].
+//!
+//! - [`types`] holds the objects (Docker's `Swarm`/`Node` vocabulary);
+//! - [`command`] the commands, [`ApplyMeta`] and the responses;
+//! - [`error`] the rejections ([`Rejected`]);
+//! - [`validate`] the field validation and its bounds;
+//! - `apply` the transition function.
+
+mod apply;
+pub mod command;
+pub mod error;
+pub mod types;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    ops::Bound,
+};
+
+use serde::{Deserialize, Serialize};
+
+pub use self::{
+    apply::apply,
+    command::{ApplyMeta, Command, NewNode, Response},
+    error::{ObjectRef, Rejected},
+    types::{
+        Availability, CaConfig, Cluster, DispatcherConfig, JoinTokens, ManagerInfo, Node,
+        NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatusRecord, NodeTlsInfo, Platform,
+        RaftConfig, Reachability, RootCaRecord, SwarmSpec,
+    },
+};
+
+/// The replicated desired state of the cluster.
+///
+/// Change it only through [`apply`]. Missing fields deserialise empty, so a
+/// snapshot taken before a field existed still loads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterState {
+    /// The swarm, once initialised.
+    pub cluster: Option<Cluster>,
+    /// The nodes, by ID.
+    pub nodes: BTreeMap<String, Node>,
+    /// IDs of removed nodes: they may not join again, and their certificates
+    /// must be refused forever.
+    pub removed_nodes: BTreeSet<String>,
+}
+
+impl ClusterState {
+    /// The swarm, or [`Rejected::NoCluster`] before `swarm init`.
+    pub fn cluster(&self) -> Result<&Cluster, Rejected> {
+        self.cluster.as_ref().ok_or(Rejected::NoCluster)
+    }
+
+    /// Resolves a node the way `docker node inspect` does: an exact ID, else
+    /// an exact name (hostname or spec name, ignoring ASCII case), else a
+    /// unique ID prefix.
+    ///
+    /// Returns [`Rejected::NodeNotFound`] when nothing matches (or `query` is
+    /// empty), [`Rejected::Ambiguous`] when several nodes share the name or
+    /// the prefix.
+    pub fn node(&self, query: &str) -> Result<&Node, Rejected> {
+        let not_found = || Rejected::NodeNotFound {
+            id: query.to_owned(),
+        };
+        if query.is_empty() {
+            return Err(not_found());
+        }
+        if let Some(node) = self.nodes.get(query) {
+            return Ok(node);
+        }
+        let by_name: Vec<&Node> = self
+            .nodes
+            .values()
+            .filter(|node| {
+                node.description.hostname.eq_ignore_ascii_case(query)
+                    || (!node.spec.name.is_empty() && node.spec.name.eq_ignore_ascii_case(query))
+            })
+            .collect();
+        let matches = if by_name.is_empty() {
+            self.nodes
+                .range::<str, _>((Bound::Included(query), Bound::Unbounded))
+                .take_while(|(id, _)| id.starts_with(query))
+                .map(|(_, node)| node)
+                .collect()
+        } else {
+            by_name
+        };
+        match matches.as_slice() {
+            [] => Err(not_found()),
+            [node] => Ok(node),
+            several => Err(Rejected::Ambiguous {
+                query: query.to_owned(),
+                matches: several.iter().map(|node| node.id.clone()).collect(),
+            }),
+        }
+    }
+
+    /// The nodes whose desired role is manager, by ID. (A just-promoted node
+    /// is listed before Raft has added it; a just-demoted one is not,
+    /// though it may still be a member: see [`Self::raft_members`].)
+    pub fn managers(&self) -> impl Iterator<Item = &Node> {
+        self.nodes
+            .values()
+            .filter(|node| node.spec.role == NodeRole::Manager)
+    }
+
+    /// How many nodes have the desired role manager.
+    #[must_use]
+    pub fn manager_count(&self) -> usize {
+        self.managers().count()
+    }
+
+    /// The nodes recorded as Raft members (with [`ManagerInfo`]), by ID:
+    /// what Docker shows as `MANAGER STATUS`.
+    pub fn raft_members(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values().filter(|node| node.manager.is_some())
+    }
+
+    /// The Raft member with this Raft ID.
+    #[must_use]
+    pub fn node_by_raft_id(&self, raft_id: u64) -> Option<&Node> {
+        self.raft_members().find(|node| {
+            node.manager
+                .as_ref()
+                .is_some_and(|manager| manager.raft_id == raft_id)
+        })
+    }
+
+    /// Whether the node `id` was removed (its certificate must be refused).
+    #[must_use]
+    pub fn is_removed(&self, id: &str) -> bool {
+        self.removed_nodes.contains(id)
+    }
+}

@@ -4,6 +4,7 @@
 //!
 //! The manager never imports the agent; both meet through `shoal-api`.
 
+pub mod ca;
 pub mod raft;
 pub mod state;
 pub mod transport;

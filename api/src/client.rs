@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use http_body_util::{BodyExt, Empty};
-use hyper::{Request, StatusCode, body::Bytes};
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode, body::Bytes};
 use hyper_util::rt::TokioIo;
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::net::UnixStream;
 
 /// Talks to one `shoald` over its unix socket.
@@ -79,14 +79,46 @@ impl Client {
     /// `GET path` and decode the JSON answer.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let body = self.get(path).await?;
-        serde_json::from_slice(&body).map_err(|source| ClientError::Decode {
-            path: path.to_owned(),
-            source,
-        })
+        decode(path, &body)
+    }
+
+    /// `POST path` with `body` as JSON, and decode the JSON answer.
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let answer = self.post(path, body).await?;
+        decode(path, &answer)
     }
 
     /// `GET path` and return the body of a 2xx answer.
     pub async fn get(&self, path: &str) -> Result<Bytes, ClientError> {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// `POST path` with `body` as JSON; the body of a 2xx answer.
+    pub async fn post<B: Serialize>(&self, path: &str, body: &B) -> Result<Bytes, ClientError> {
+        let json = serde_json::to_vec(body).map_err(|source| ClientError::Decode {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.send(Method::POST, path, Some(json)).await
+    }
+
+    /// `DELETE path`; the body of a 2xx answer.
+    pub async fn delete(&self, path: &str) -> Result<Bytes, ClientError> {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// One request on a fresh connection; a non-2xx answer becomes
+    /// [`ClientError::Status`] with Docker's error message.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<Bytes, ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -103,9 +135,15 @@ impl Client {
             .await
             .map_err(http_err)?;
         let driver = tokio::spawn(connection);
-        let request = Request::get(path)
-            .header(hyper::header::HOST, "shoald")
-            .body(Empty::<Bytes>::new())
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, "shoald");
+        if json.is_some() {
+            builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(json.unwrap_or_default())))
             .map_err(|e| ClientError::Status {
                 path: path.to_owned(),
                 status: StatusCode::BAD_REQUEST,
@@ -134,4 +172,11 @@ impl Client {
             })
         }
     }
+}
+
+fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(|source| ClientError::Decode {
+        path: path.to_owned(),
+        source,
+    })
 }

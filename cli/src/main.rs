@@ -2,6 +2,7 @@
 //! lives in its own module under [`commands`]; tables come from [`output`].
 
 mod commands;
+mod duration;
 mod output;
 
 use std::path::PathBuf;
@@ -25,6 +26,12 @@ struct Cli {
 enum Command {
     /// Show this node's identity, data-plane programs and counters.
     Status(commands::status::StatusArgs),
+    /// Manage the swarm.
+    #[command(subcommand)]
+    Swarm(commands::swarm::SwarmCommand),
+    /// Manage swarm nodes.
+    #[command(subcommand)]
+    Node(commands::node::NodeCommand),
 }
 
 /// Accepts `unix:///path` (as `docker -H` does) or a bare path.
@@ -48,6 +55,8 @@ fn main() -> std::process::ExitCode {
         runtime.block_on(async {
             match cli.command {
                 Command::Status(args) => commands::status::run(&client, &args).await,
+                Command::Swarm(command) => commands::swarm::run(&client, command).await,
+                Command::Node(command) => commands::node::run(&client, command).await,
             }
         })
     })();

@@ -5,6 +5,9 @@
 //! The manager never imports the agent; both meet through `shoal-api`.
 
 pub mod ca;
+pub mod docker_view;
 pub mod raft;
+pub mod runtime;
+mod services;
 pub mod state;
 pub mod transport;

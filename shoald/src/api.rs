@@ -1,6 +1,8 @@
-//! The node's HTTP API on its unix socket: the Docker Engine API's `/_ping`
-//! (so the docker CLI can negotiate a version) and shoal's own
-//! `/shoal/v1/status`. Errors use Docker's body, `{"message": "..."}`.
+//! The node's HTTP API on its unix socket: the Docker Engine API (`/_ping`
+//! for version negotiation, and the swarm subset in [`crate::docker_api`]),
+//! with or without the `/v1.NN` prefix the docker CLI puts in front, and
+//! shoal's own `/shoal/v1/status`. Errors use Docker's body,
+//! `{"message": "..."}`.
 
 use std::{
     io,
@@ -12,11 +14,14 @@ use std::{
 use anyhow::{Context, Result, bail};
 use axum::{
     Json, Router,
+    extract::Request,
     http::{HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use shoal_agent::dataplane::Dataplane;
+
+use crate::{docker_api::error, swarm::Swarm};
 use shoal_api::{
     paths::{DOCKER_API_VERSION, NODE_STATUS, PING},
     status::NodeStatus,
@@ -37,14 +42,26 @@ pub struct NodeInfo {
 pub struct NodeState {
     info: NodeInfo,
     dataplane: Mutex<Option<Dataplane>>,
+    swarm: Swarm,
 }
 
 impl NodeState {
-    pub fn new(info: NodeInfo, dataplane: Dataplane) -> Self {
+    pub fn new(info: NodeInfo, dataplane: Dataplane, swarm: Swarm) -> Self {
         Self {
             info,
             dataplane: Mutex::new(Some(dataplane)),
+            swarm,
         }
+    }
+
+    /// Static facts about this node.
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// This node's swarm membership.
+    pub fn swarm(&self) -> &Swarm {
+        &self.swarm
     }
 
     /// Takes the data plane out for shutdown; handlers then answer 503.
@@ -54,15 +71,6 @@ impl NodeState {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
     }
-}
-
-/// Docker's error body.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(serde_json::json!({ "message": message.into() })),
-    )
-        .into_response()
 }
 
 async fn ping() -> impl IntoResponse {
@@ -151,9 +159,62 @@ pub async fn serve(
     let router = Router::new()
         .route(PING, get(ping).head(ping))
         .route(NODE_STATUS, get(status))
+        .merge(crate::docker_api::routes())
         .fallback(not_found)
         .with_state(state);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = tower::ServiceBuilder::new()
+        .map_request(strip_api_version)
+        .service(router);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Removes the `/v1.NN` prefix docker clients put in front of every path.
+fn strip_api_version(mut request: Request) -> Request {
+    let uri = request.uri();
+    let Some((version, rest)) = uri
+        .path()
+        .strip_prefix("/v")
+        .and_then(|p| p.split_once('/'))
+    else {
+        return request;
+    };
+    if version.is_empty() || !version.split('.').all(|part| part.parse::<u32>().is_ok()) {
+        return request;
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("/{rest}?{query}"),
+        None => format!("/{rest}"),
+    };
+    if let Ok(stripped) = path_and_query.parse() {
+        *request.uri_mut() = stripped;
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_docker_api_versions_only() {
+        let strip = |uri: &str| {
+            let request = Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .expect("request");
+            strip_api_version(request).uri().to_string()
+        };
+        assert_eq!(
+            strip("/v1.41/nodes?filters=%7B%7D"),
+            "/nodes?filters=%7B%7D"
+        );
+        assert_eq!(strip("/v1.50/swarm/init"), "/swarm/init");
+        assert_eq!(strip("/nodes"), "/nodes");
+        assert_eq!(strip("/volumes/x"), "/volumes/x");
+    }
 }

@@ -1,18 +1,23 @@
 //! `shoald`, the shoal node daemon: argument parsing and wiring only.
 //!
-//! It brings up the node's data plane (`shoal_agent::dataplane`), serves the
-//! node's API on a unix socket ([`api`]), and on SIGTERM or SIGINT stops
-//! serving and detaches the data plane (unless `--keep-pins`).
+//! It brings up the node's data plane (`shoal_agent::dataplane`), resumes its
+//! swarm membership ([`swarm`]: the manager role and the agent's session),
+//! serves the node's API on a unix socket ([`api`], [`docker_api`]), and on
+//! SIGTERM or SIGINT stops serving and detaches the data plane (unless
+//! `--keep-pins`).
 
 mod api;
+mod docker_api;
 mod identity;
+mod swarm;
 
-use std::{net::IpAddr, path::PathBuf, sync::Arc};
+use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use shoal_agent::dataplane::{self, Dataplane, DataplaneConfig, XdpAttachMode};
 use shoal_api::paths::DEFAULT_SOCKET;
+use shoal_manager::runtime::RaftTiming;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info};
 
@@ -43,6 +48,12 @@ struct Args {
     /// shoald picks them up without a gap (upgrades, restarts).
     #[arg(long)]
     keep_pins: bool,
+    /// Raft election timeout of the manager role (the longest is twice it).
+    #[arg(long, default_value_t = 400)]
+    raft_election_timeout_ms: u64,
+    /// Raft heartbeat of the manager role's leader.
+    #[arg(long, default_value_t = 100)]
+    raft_heartbeat_ms: u64,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info,shoal_agent=debug`.
     #[arg(long, env = "SHOAL_LOG", default_value = "info")]
     log: String,
@@ -109,6 +120,18 @@ async fn run(args: Args) -> Result<()> {
         })
     });
 
+    let swarm = swarm::Swarm::open(swarm::NodeFacts {
+        node_id: node_id.to_string(),
+        hostname: hostname.clone(),
+        advertise_ip: advertise_addr,
+        dir: args.data_dir.join("swarm"),
+        timing: RaftTiming {
+            heartbeat: Duration::from_millis(args.raft_heartbeat_ms),
+            election_timeout: Duration::from_millis(args.raft_election_timeout_ms),
+        },
+    })
+    .await
+    .context("resuming swarm membership")?;
     let state = Arc::new(api::NodeState::new(
         api::NodeInfo {
             node_id: node_id.to_string(),
@@ -117,6 +140,7 @@ async fn run(args: Args) -> Result<()> {
             underlay_iface: args.underlay_iface.clone(),
         },
         dataplane,
+        swarm,
     ));
     let listener = api::bind(&args.socket)?;
     info!(socket = %args.socket.display(), "serving the node API");
@@ -128,6 +152,7 @@ async fn run(args: Args) -> Result<()> {
     if let Err(error) = std::fs::remove_file(&args.socket) {
         error!(%error, socket = %args.socket.display(), "removing the socket");
     }
+    state.swarm().shutdown().await;
     if let Some(dataplane) = state.take_dataplane() {
         dataplane
             .shutdown(args.keep_pins)

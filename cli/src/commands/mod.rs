@@ -1,3 +1,5 @@
 //! One module per `shoal` verb.
 
+pub mod node;
 pub mod status;
+pub mod swarm;

@@ -4,6 +4,7 @@
 //! over the openraft type config and the replicated state, so openraft's own
 //! storage test suite checks the stores.
 
+pub mod cluster;
 pub mod log_store;
 pub mod network;
 pub mod state_machine;

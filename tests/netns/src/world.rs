@@ -335,6 +335,35 @@ impl Node {
         }
     }
 
+    /// Runs the real `shoal` CLI and returns its output.
+    ///
+    /// # Panics
+    /// When the command fails, with its error output.
+    #[must_use]
+    pub fn shoal_ok(&self, args: &[&str]) -> String {
+        self.shoal(args)
+            .unwrap_or_else(|e| panic!("shoal {} on {} failed: {e}", args.join(" "), self.hostname))
+    }
+
+    /// Runs the stock docker CLI (`/usr/local/bin/docker`) against this
+    /// node's socket; `None` when no docker client is installed.
+    #[must_use]
+    pub fn docker(&self, args: &[&str]) -> Option<Result<String, String>> {
+        let docker = ["/usr/local/bin/docker", "/usr/bin/docker"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())?;
+        let output = Command::new(docker)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .args(args)
+            .output();
+        Some(match output {
+            Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
+            Ok(o) => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
+            Err(e) => Err(format!("running docker: {e}")),
+        })
+    }
+
     /// `shoal status --format json`, parsed.
     pub fn status(&self) -> Result<Value, String> {
         let text = self.shoal(&["status", "--format", "json"])?;

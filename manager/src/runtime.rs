@@ -1,0 +1,590 @@
+//! A running manager: Raft over the durable stores, the gRPC services on the
+//! manager port, and the leader's duties (dispatcher liveness, manager
+//! reachability). The node daemon starts one when the node is a manager and
+//! talks to it through [`Manager`].
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use openraft::{
+    ChangeMembers, Config, Raft, ServerState,
+    error::{ClientWriteError, RaftError},
+};
+use shoal_api::grpc::{
+    MANAGER_SERVER_NAME, channel,
+    proto::{JoinRaftRequest, ProposeRequest, control_client::ControlClient},
+};
+use tokio::{
+    net::TcpListener,
+    sync::{Mutex, watch},
+    task::JoinHandle,
+};
+use tracing::{info, warn};
+
+use crate::{
+    ca::now_unix_ms,
+    raft::{
+        LogStore, RaftPeer, StateMachineStore,
+        cluster::{Applied, Proposal, TypeConfig},
+        network::GrpcNetworkFactory,
+    },
+    services,
+    state::{ClusterState, Command, NodeState, Reachability, Rejected, Response},
+};
+
+/// How a manager runs.
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    /// Directory for the Raft log and snapshots.
+    pub dir: PathBuf,
+    /// This node's ID.
+    pub node_id: String,
+    /// This manager's Raft ID (1 for the node that initialised the swarm).
+    pub raft_id: u64,
+    /// Where to serve gRPC.
+    pub listen_addr: SocketAddr,
+    /// `host:port` other nodes reach this manager at.
+    pub advertise_addr: String,
+    /// Raft timing.
+    pub timing: RaftTiming,
+}
+
+/// Raft timing: sub-second by default so failover is quick.
+#[derive(Clone, Copy, Debug)]
+pub struct RaftTiming {
+    /// The leader's heartbeat to followers.
+    pub heartbeat: Duration,
+    /// The shortest election timeout; the longest is twice it.
+    pub election_timeout: Duration,
+}
+
+impl Default for RaftTiming {
+    /// 100 ms heartbeats, elections after 400–800 ms without a leader.
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(400),
+        }
+    }
+}
+
+/// Why a manager operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    /// The state machine refused the command (the message is Docker's).
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+    /// No leader is known (no quorum, or an election is running).
+    #[error(
+        "The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online."
+    )]
+    NoLeader,
+    /// Raft failed.
+    #[error("raft: {0}")]
+    Raft(String),
+    /// Talking to another manager failed.
+    #[error("manager {addr}: {message}")]
+    Remote {
+        /// The manager.
+        addr: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Local I/O failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was attempted.
+        op: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A running manager; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ManagerConfig,
+    raft: Raft<TypeConfig>,
+    store: StateMachineStore<TypeConfig, ClusterState>,
+    client_tls: Arc<rustls::ClientConfig>,
+    /// Serialises Raft membership changes on the leader.
+    membership_lock: Mutex<()>,
+    /// Last heartbeat per node, on the leader.
+    last_seen: Mutex<HashMap<String, Instant>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Manager {
+    /// Opens the stores, starts Raft and serves gRPC on the listen address.
+    /// A manager restarted after a crash recovers its state from the log.
+    pub async fn start(
+        config: ManagerConfig,
+        server_tls: Arc<rustls::ServerConfig>,
+        client_tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Self, ManagerError> {
+        let raft_dir = config.dir.join("raft");
+        std::fs::create_dir_all(&raft_dir).map_err(|source| ManagerError::Io {
+            op: "creating",
+            path: raft_dir.clone(),
+            source,
+        })?;
+        let log_path = raft_dir.join("log.redb");
+        let log = LogStore::<TypeConfig>::open(&log_path).map_err(|e| ManagerError::Io {
+            op: "opening the Raft log",
+            path: log_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        let sm_dir = raft_dir.join("state");
+        let store =
+            StateMachineStore::<TypeConfig, ClusterState>::open(&sm_dir).map_err(|source| {
+                ManagerError::Io {
+                    op: "opening the state machine",
+                    path: sm_dir,
+                    source,
+                }
+            })?;
+        let timing = config.timing;
+        let raft_config = Config {
+            cluster_name: "shoal".into(),
+            heartbeat_interval: millis(timing.heartbeat),
+            election_timeout_min: millis(timing.election_timeout),
+            election_timeout_max: millis(timing.election_timeout) * 2,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(10_000),
+            max_in_snapshot_log_to_keep: 500,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            config.raft_id,
+            Arc::new(raft_config),
+            GrpcNetworkFactory::new(Arc::clone(&client_tls)),
+            log,
+            store.clone(),
+        )
+        .await
+        .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|source| ManagerError::Io {
+                op: "listening on",
+                path: PathBuf::from(config.listen_addr.to_string()),
+                source,
+            })?;
+        let (shutdown, _) = watch::channel(false);
+        let manager = Self {
+            inner: Arc::new(Inner {
+                config,
+                raft,
+                store,
+                client_tls,
+                membership_lock: Mutex::new(()),
+                last_seen: Mutex::new(HashMap::new()),
+                shutdown,
+                tasks: Mutex::new(Vec::new()),
+            }),
+        };
+        let router = services::router(manager.clone());
+        let mut stop = manager.inner.shutdown.subscribe();
+        let server = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(error) =
+                crate::transport::serve_tls(listener, server_tls, router, stopped).await
+            {
+                warn!(%error, "manager gRPC server stopped");
+            }
+        });
+        let monitor = tokio::spawn(leader_duties(manager.clone()));
+        manager.inner.tasks.lock().await.extend([server, monitor]);
+        info!(
+            raft_id = manager.inner.config.raft_id,
+            listen = %manager.inner.config.listen_addr,
+            "manager started"
+        );
+        Ok(manager)
+    }
+
+    /// The Raft instance, for the gRPC handlers.
+    pub(crate) fn raft(&self) -> &Raft<TypeConfig> {
+        &self.inner.raft
+    }
+
+    /// This manager's configuration.
+    #[must_use]
+    pub fn config(&self) -> &ManagerConfig {
+        &self.inner.config
+    }
+
+    /// Makes this (fresh) manager the single voter of a new Raft group,
+    /// waits until it leads, and commits `init`.
+    pub async fn bootstrap(&self, init: Command) -> Result<Response, ManagerError> {
+        let me = self.peer();
+        let members = BTreeMap::from([(self.inner.config.raft_id, me)]);
+        self.inner
+            .raft
+            .initialize(members)
+            .await
+            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        self.inner
+            .raft
+            .wait(Some(Duration::from_secs(10)))
+            .state(ServerState::Leader, "becoming the first leader")
+            .await
+            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        self.propose(init).await
+    }
+
+    fn peer(&self) -> RaftPeer {
+        RaftPeer {
+            addr: self.inner.config.advertise_addr.clone(),
+            node_id: self.inner.config.node_id.clone(),
+        }
+    }
+
+    /// Commits `command` through Raft and returns what applying it said.
+    /// On a follower the command is forwarded to the leader.
+    pub async fn propose(&self, command: Command) -> Result<Response, ManagerError> {
+        let proposal = Proposal {
+            now_unix_ms: now_unix_ms(),
+            command,
+        };
+        self.propose_stamped(proposal).await
+    }
+
+    /// Commits an already stamped proposal (one forwarded by a follower).
+    pub async fn propose_stamped(&self, proposal: Proposal) -> Result<Response, ManagerError> {
+        match self.inner.raft.client_write(proposal.clone()).await {
+            Ok(written) => unwrap_applied(written.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                let Some(leader) = forward.leader_node else {
+                    return Err(ManagerError::NoLeader);
+                };
+                self.forward(&leader.addr, &proposal).await
+            }
+            Err(e) => Err(ManagerError::Raft(e.to_string())),
+        }
+    }
+
+    async fn forward(&self, leader: &str, proposal: &Proposal) -> Result<Response, ManagerError> {
+        let remote = |message: String| ManagerError::Remote {
+            addr: leader.to_owned(),
+            message,
+        };
+        let command_json = serde_json::to_vec(proposal).map_err(|e| remote(e.to_string()))?;
+        let channel = channel(
+            leader,
+            Arc::clone(&self.inner.client_tls),
+            MANAGER_SERVER_NAME,
+            Duration::from_secs(10),
+        )
+        .map_err(|e| remote(e.to_string()))?;
+        let answer = ControlClient::new(channel)
+            .propose(ProposeRequest { command_json })
+            .await
+            .map_err(|status| remote(status.message().to_owned()))?;
+        let result: Result<Response, Rejected> =
+            serde_json::from_slice(&answer.into_inner().result_json)
+                .map_err(|e| remote(format!("undecodable answer: {e}")))?;
+        Ok(result?)
+    }
+
+    /// Reads the replicated state as this manager has applied it.
+    pub async fn read<T>(&self, f: impl FnOnce(&ClusterState) -> T) -> T {
+        self.inner.store.read(f).await
+    }
+
+    /// The current leader's Raft ID, if one is known.
+    #[must_use]
+    pub fn leader(&self) -> Option<u64> {
+        self.inner.raft.metrics().borrow().current_leader
+    }
+
+    /// Whether this manager leads.
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        self.leader() == Some(self.inner.config.raft_id)
+    }
+
+    /// `host:port` of every voter, the leader first.
+    #[must_use]
+    pub fn manager_addrs(&self) -> Vec<String> {
+        let metrics = self.inner.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let leader = metrics.current_leader;
+        let mut addrs: Vec<(bool, String)> = membership
+            .nodes()
+            .filter(|(id, _)| membership.voter_ids().any(|v| v == **id))
+            .map(|(id, peer)| (Some(*id) != leader, peer.addr.clone()))
+            .collect();
+        addrs.sort();
+        addrs.into_iter().map(|(_, addr)| addr).collect()
+    }
+
+    /// Asks the leader (trying `managers` in order) to make this manager a
+    /// voter. Called once by a manager that has just joined.
+    pub async fn join_raft(&self, managers: &[String]) -> Result<(), ManagerError> {
+        let mut last = ManagerError::NoLeader;
+        for _ in 0..50 {
+            for addr in managers {
+                let result = async {
+                    let channel = channel(
+                        addr,
+                        Arc::clone(&self.inner.client_tls),
+                        MANAGER_SERVER_NAME,
+                        Duration::from_secs(30),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    ControlClient::new(channel)
+                        .join_raft(JoinRaftRequest {
+                            addr: self.inner.config.advertise_addr.clone(),
+                        })
+                        .await
+                        .map_err(|s| s.message().to_owned())
+                }
+                .await;
+                match result {
+                    Ok(_) => {
+                        info!(leader = %addr, "joined the Raft group");
+                        return Ok(());
+                    }
+                    Err(message) => {
+                        last = ManagerError::Remote {
+                            addr: addr.clone(),
+                            message,
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(last)
+    }
+
+    /// On the leader: adds the manager `node_id` (already registered with a
+    /// Raft ID) as a learner, waits for it to catch up, then makes it a voter.
+    pub(crate) async fn add_voter(&self, node_id: &str, addr: &str) -> Result<u64, ManagerError> {
+        let _guard = self.inner.membership_lock.lock().await;
+        let raft_id = self
+            .read(|s| {
+                s.nodes
+                    .get(node_id)
+                    .and_then(|n| n.manager.as_ref())
+                    .map(|m| m.raft_id)
+            })
+            .await
+            .ok_or_else(|| {
+                ManagerError::Raft(format!("node {node_id} is not a registered manager"))
+            })?;
+        let peer = RaftPeer {
+            addr: addr.to_owned(),
+            node_id: node_id.to_owned(),
+        };
+        self.inner
+            .raft
+            .add_learner(raft_id, peer, true)
+            .await
+            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        self.inner
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([raft_id])), false)
+            .await
+            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        info!(node_id, raft_id, "manager added to the Raft voters");
+        Ok(raft_id)
+    }
+
+    /// On the leader: records a heartbeat; marks the node Ready if it was not.
+    pub(crate) async fn heartbeat(&self, node_id: &str, addr: &str) -> Result<(), ManagerError> {
+        self.inner
+            .last_seen
+            .lock()
+            .await
+            .insert(node_id.to_owned(), Instant::now());
+        let needs_update = self
+            .read(|s| {
+                s.nodes
+                    .get(node_id)
+                    .map(|n| n.status.state != NodeState::Ready || n.status.addr != addr)
+            })
+            .await
+            .ok_or_else(|| Rejected::NodeNotFound {
+                id: node_id.to_owned(),
+            })?;
+        if needs_update {
+            self.propose(Command::SetNodeStatus {
+                id: node_id.to_owned(),
+                state: NodeState::Ready,
+                message: String::new(),
+                addr: Some(addr.to_owned()),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The agents' heartbeat period.
+    pub async fn heartbeat_period(&self) -> Duration {
+        self.read(|s| {
+            s.cluster.as_ref().map_or(Duration::from_secs(5), |c| {
+                Duration::from_millis(c.spec.dispatcher.heartbeat_period_ms)
+            })
+        })
+        .await
+    }
+
+    /// Stops serving and leaves Raft running no more.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+        for task in self.inner.tasks.lock().await.drain(..) {
+            task.abort();
+        }
+        if let Err(error) = self.inner.raft.shutdown().await {
+            warn!(%error, "raft shutdown");
+        }
+    }
+
+    /// The mutual-TLS client configuration of this manager.
+    #[must_use]
+    pub fn client_tls(&self) -> Arc<rustls::ClientConfig> {
+        Arc::clone(&self.inner.client_tls)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn unwrap_applied(applied: Applied) -> Result<Response, ManagerError> {
+    match applied.0 {
+        Some(result) => Ok(result?),
+        None => Err(ManagerError::Raft("the entry carried no command".into())),
+    }
+}
+
+/// While this manager leads: marks nodes whose heartbeats stopped Down and
+/// keeps the managers' reachability current.
+async fn leader_duties(manager: Manager) {
+    let mut shutdown = manager.inner.shutdown.subscribe();
+    let mut leading_since: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = shutdown.changed() => return,
+        }
+        if !manager.is_leader() {
+            leading_since = None;
+            continue;
+        }
+        let since = *leading_since.get_or_insert_with(Instant::now);
+        if let Err(error) = mark_down_nodes(&manager, since).await {
+            warn!(%error, "marking silent nodes down");
+        }
+        if let Err(error) = update_reachability(&manager).await {
+            warn!(%error, "updating manager reachability");
+        }
+    }
+}
+
+/// A node is Down after three heartbeat periods of silence (counting from
+/// when this manager became leader, for nodes it has not heard yet).
+async fn mark_down_nodes(manager: &Manager, leading_since: Instant) -> Result<(), ManagerError> {
+    let grace = manager.heartbeat_period().await * 3;
+    let ready: Vec<String> = manager
+        .read(|s| {
+            s.nodes
+                .values()
+                .filter(|n| n.status.state == NodeState::Ready)
+                .map(|n| n.id.clone())
+                .collect()
+        })
+        .await;
+    let last_seen = manager.inner.last_seen.lock().await.clone();
+    for id in ready {
+        if id == manager.inner.config.node_id {
+            continue;
+        }
+        let seen = last_seen
+            .get(&id)
+            .copied()
+            .unwrap_or(leading_since)
+            .max(leading_since);
+        if seen.elapsed() > grace {
+            info!(node = %id, "heartbeat failure: node down");
+            manager
+                .propose(Command::SetNodeStatus {
+                    id,
+                    state: NodeState::Down,
+                    message: "heartbeat failure".into(),
+                    addr: None,
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records each manager's reachability as the leader's replication sees it.
+async fn update_reachability(manager: &Manager) -> Result<(), ManagerError> {
+    let metrics = manager.inner.raft.metrics().borrow().clone();
+    let Some(replication) = metrics.replication else {
+        return Ok(());
+    };
+    let managers: Vec<(String, u64, Reachability)> = manager
+        .read(|s| {
+            s.nodes
+                .values()
+                .filter_map(|n| {
+                    n.manager
+                        .as_ref()
+                        .map(|m| (n.id.clone(), m.raft_id, m.reachability))
+                })
+                .collect()
+        })
+        .await;
+    for (id, raft_id, current) in managers {
+        let reachable = raft_id == manager.inner.config.raft_id
+            || replication.get(&raft_id).is_some_and(Option::is_some);
+        let wanted = if reachable {
+            Reachability::Reachable
+        } else {
+            Reachability::Unreachable
+        };
+        if wanted != current {
+            let info = manager
+                .read(|s| s.nodes.get(&id).and_then(|n| n.manager.clone()))
+                .await;
+            if let Some(mut info) = info {
+                info.reachability = wanted;
+                manager
+                    .propose(Command::SetManagerInfo {
+                        id,
+                        manager: Some(info),
+                    })
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! The swarm subset of the Docker Engine API: `/swarm…`, `/nodes…`, `/info`.
+//! Requests are answered by this node's manager role; a worker or a node
+//! outside any swarm answers with Docker's own errors, so the docker CLI
+//! prints what an operator expects.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use shoal_api::docker;
+use shoal_manager::{
+    ca::{JoinToken, RootCa},
+    docker_view,
+    runtime::{Manager, ManagerError},
+    state::{Availability, Command, NodeRole, Rejected},
+};
+
+use crate::{api::NodeState, swarm::SwarmError};
+
+/// Routes of this module.
+pub fn routes() -> Router<Arc<NodeState>> {
+    Router::new()
+        .route("/info", get(info))
+        .route("/swarm", get(inspect_swarm))
+        .route("/swarm/init", post(init))
+        .route("/swarm/join", post(join))
+        .route("/swarm/leave", post(leave))
+        .route("/swarm/update", post(update_swarm))
+        .route("/nodes", get(list_nodes))
+        .route("/nodes/{id}", get(inspect_node).delete(remove_node))
+        .route("/nodes/{id}/update", post(update_node))
+}
+
+/// Docker's error body with the right status.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(docker::ErrorResponse {
+            message: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+fn rejected_status(rejected: &Rejected) -> StatusCode {
+    match rejected {
+        Rejected::NodeNotFound { .. } | Rejected::NoCluster => StatusCode::NOT_FOUND,
+        Rejected::StaleVersion { .. }
+        | Rejected::ClusterExists { .. }
+        | Rejected::NodeExists { .. } => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for SwarmError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::AlreadyInSwarm | Self::NotInSwarm | Self::NotManager => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::InvalidRequest(_) | Self::Join(_) | Self::LeaveRefused(_) | Self::Ca(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Manager(ManagerError::Rejected(rejected)) => rejected_status(rejected),
+            Self::Manager(ManagerError::NoLeader) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Manager(_) | Self::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        error(status, self.to_string())
+    }
+}
+
+type Answer<T> = Result<T, SwarmError>;
+
+async fn manager(state: &NodeState) -> Answer<Manager> {
+    state.swarm().manager().await
+}
+
+async fn info(State(state): State<Arc<NodeState>>) -> Json<serde_json::Value> {
+    let swarm = state.swarm().info().await;
+    let node = state.info();
+    Json(serde_json::json!({
+        "ID": node.node_id,
+        "Name": node.hostname,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "OperatingSystem": "shoal",
+        "OSType": std::env::consts::OS,
+        "Architecture": std::env::consts::ARCH,
+        "NCPU": std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        "Containers": 0,
+        "Images": 0,
+        "Driver": "shoal",
+        "Swarm": swarm,
+    }))
+}
+
+async fn init(
+    State(state): State<Arc<NodeState>>,
+    Json(request): Json<docker::SwarmInitRequest>,
+) -> Answer<Json<String>> {
+    state.swarm().init(&request).await.map(Json)
+}
+
+async fn join(
+    State(state): State<Arc<NodeState>>,
+    Json(request): Json<docker::SwarmJoinRequest>,
+) -> Answer<StatusCode> {
+    state.swarm().join(&request).await.map(|()| StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+struct ForceQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn leave(
+    State(state): State<Arc<NodeState>>,
+    Query(query): Query<ForceQuery>,
+) -> Answer<StatusCode> {
+    state
+        .swarm()
+        .leave(query.force)
+        .await
+        .map(|()| StatusCode::OK)
+}
+
+async fn inspect_swarm(State(state): State<Arc<NodeState>>) -> Answer<Json<docker::Swarm>> {
+    let manager = manager(&state).await?;
+    let swarm = manager
+        .read(|s| s.cluster().map(docker_view::swarm))
+        .await
+        .map_err(ManagerError::from)?;
+    Ok(Json(swarm))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SwarmUpdateQuery {
+    version: u64,
+    #[serde(default)]
+    rotate_worker_token: bool,
+    #[serde(default)]
+    rotate_manager_token: bool,
+}
+
+async fn update_swarm(
+    State(state): State<Arc<NodeState>>,
+    Query(query): Query<SwarmUpdateQuery>,
+    Json(spec): Json<docker::SwarmSpec>,
+) -> Answer<StatusCode> {
+    let manager = manager(&state).await?;
+    let cluster = manager
+        .read(|s| s.cluster().cloned())
+        .await
+        .map_err(ManagerError::from)?;
+    let new_spec = docker_view::swarm_spec_from_docker(&spec, cluster.spec.clone())
+        .map_err(SwarmError::InvalidRequest)?;
+    let new_token = || -> Answer<String> {
+        let root = RootCa::from_pem(&cluster.root_ca.cert_pem, &cluster.root_ca.key_pem)?;
+        Ok(JoinToken::generate(&root)?.to_string())
+    };
+    let command = Command::UpdateCluster {
+        expected_version: query.version,
+        spec: new_spec,
+        rotate_worker_token: query.rotate_worker_token.then(new_token).transpose()?,
+        rotate_manager_token: query.rotate_manager_token.then(new_token).transpose()?,
+    };
+    manager.propose(command).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn list_nodes(State(state): State<Arc<NodeState>>) -> Answer<Json<Vec<docker::Node>>> {
+    let manager = manager(&state).await?;
+    let leader = manager.leader();
+    let nodes = manager
+        .read(|s| {
+            let trust = s
+                .cluster
+                .as_ref()
+                .map(|c| c.root_ca.cert_pem.clone())
+                .unwrap_or_default();
+            s.nodes
+                .values()
+                .map(|n| docker_view::node(n, leader, &trust))
+                .collect()
+        })
+        .await;
+    Ok(Json(nodes))
+}
+
+async fn inspect_node(
+    State(state): State<Arc<NodeState>>,
+    Path(id): Path<String>,
+) -> Answer<Json<docker::Node>> {
+    let manager = manager(&state).await?;
+    let leader = manager.leader();
+    let node = manager
+        .read(|s| {
+            let trust = s
+                .cluster
+                .as_ref()
+                .map(|c| c.root_ca.cert_pem.clone())
+                .unwrap_or_default();
+            s.node(&id).map(|n| docker_view::node(n, leader, &trust))
+        })
+        .await
+        .map_err(ManagerError::from)?;
+    Ok(Json(node))
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionQuery {
+    version: u64,
+}
+
+async fn update_node(
+    State(state): State<Arc<NodeState>>,
+    Path(id): Path<String>,
+    Query(query): Query<VersionQuery>,
+    Json(spec): Json<docker::NodeSpec>,
+) -> Answer<StatusCode> {
+    let manager = manager(&state).await?;
+    let current = manager
+        .read(|s| s.node(&id).cloned())
+        .await
+        .map_err(ManagerError::from)?;
+    let role = match spec.role.as_str() {
+        "" => current.spec.role,
+        "worker" => NodeRole::Worker,
+        "manager" => NodeRole::Manager,
+        other => {
+            return Err(SwarmError::InvalidRequest(format!(
+                "invalid role {other:?}: worker or manager"
+            )));
+        }
+    };
+    if role != current.spec.role {
+        return Err(SwarmError::InvalidRequest(
+            "promoting and demoting nodes is not supported yet by shoal".into(),
+        ));
+    }
+    let availability = match spec.availability.as_str() {
+        "" => current.spec.availability,
+        "active" => Availability::Active,
+        "pause" => Availability::Pause,
+        "drain" => Availability::Drain,
+        other => {
+            return Err(SwarmError::InvalidRequest(format!(
+                "invalid availability {other:?}: active, pause or drain"
+            )));
+        }
+    };
+    let mut new_spec = current.spec.clone();
+    new_spec.name = spec.name;
+    new_spec.labels = spec.labels.into_iter().collect::<BTreeMap<_, _>>();
+    new_spec.role = role;
+    new_spec.availability = availability;
+    manager
+        .propose(Command::UpdateNodeSpec {
+            id: current.id,
+            expected_version: query.version,
+            spec: new_spec,
+        })
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+async fn remove_node(
+    State(state): State<Arc<NodeState>>,
+    Path(id): Path<String>,
+    Query(query): Query<ForceQuery>,
+) -> Answer<StatusCode> {
+    let manager = manager(&state).await?;
+    let id = manager
+        .read(|s| s.node(&id).map(|n| n.id.clone()))
+        .await
+        .map_err(ManagerError::from)?;
+    manager
+        .propose(Command::RemoveNode {
+            id,
+            force: query.force,
+        })
+        .await?;
+    Ok(StatusCode::OK)
+}

@@ -550,7 +550,7 @@ impl Swarm {
                 engine_version: env!("CARGO_PKG_VERSION").to_owned(),
             })
             .await
-            .map_err(|status| SwarmError::Join(format!("joining {remote}: {}", status.message())))?
+            .map_err(|status| SwarmError::Join(format!("joining {remote}: {}", explain(&status))))?
             .into_inner();
         let trust = TrustRoot::from_pem(&answer.ca_cert_pem)?;
         if trust.digest() != token.ca_digest
@@ -659,6 +659,19 @@ impl Swarm {
             stop(current).await;
         }
     }
+}
+
+/// The reason a join RPC failed: the PKI's own words when the manager's CA
+/// did not match the token, else the status message.
+fn explain(status: &tonic::Status) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(status);
+    while let Some(error) = source {
+        if let Some(ca_error) = ca::handshake_ca_error(error) {
+            return ca_error.to_string();
+        }
+        source = error.source();
+    }
+    status.message().to_owned()
 }
 
 async fn stop(active: Active) {

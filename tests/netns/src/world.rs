@@ -339,7 +339,7 @@ impl Node {
     ///
     /// # Panics
     /// When the command fails, with its error output.
-    #[must_use]
+    #[expect(clippy::must_use_candidate, reason = "often run for its effect alone")]
     pub fn shoal_ok(&self, args: &[&str]) -> String {
         self.shoal(args)
             .unwrap_or_else(|e| panic!("shoal {} on {} failed: {e}", args.join(" "), self.hostname))

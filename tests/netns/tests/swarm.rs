@@ -150,3 +150,224 @@ fn three_managers_and_two_workers_form_a_swarm() {
         eprintln!("skipped the docker CLI part: no docker client installed");
     }
 }
+
+/// A `node ls` hostname list, sorted.
+fn hostnames(node: &Node) -> Vec<String> {
+    node_rows(node)
+        .unwrap_or_else(|e| panic!("node ls: {e}"))
+        .into_iter()
+        .map(|r| r.0)
+        .collect()
+}
+
+/// `text` with its last character changed (`0` ↔ `1`), which keeps a
+/// base36 number in range.
+fn bump_last(text: &str) -> String {
+    let (head, last) = text.split_at(text.len() - 1);
+    format!("{head}{}", if last == "0" { "1" } else { "0" })
+}
+
+/// The token with another (valid) secret.
+fn with_other_secret(token: &str) -> String {
+    bump_last(token)
+}
+
+/// The token with another (valid) CA digest.
+fn with_other_digest(token: &str) -> String {
+    let parts: Vec<&str> = token.split('-').collect();
+    format!(
+        "{}-{}-{}-{}",
+        parts[0],
+        parts[1],
+        bump_last(parts[2]),
+        parts[3]
+    )
+}
+
+/// Calls `Dispatcher.Heartbeat` on `manager` with a TLS client that trusts
+/// the swarm's CA but presents no certificate. Run it inside a node's
+/// namespace.
+fn heartbeat_without_certificate(ca_pem: &str, manager: &str) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject as _;
+    use shoal_api::grpc::{
+        MANAGER_SERVER_NAME, channel,
+        proto::{HeartbeatRequest, dispatcher_client::DispatcherClient},
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes())
+        .map_err(|e| e.to_string())?;
+    roots.add(ca).map_err(|e| e.to_string())?;
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let manager = manager.to_owned();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?
+        .block_on(async move {
+            let channel = channel(
+                &manager,
+                std::sync::Arc::new(config),
+                MANAGER_SERVER_NAME,
+                Duration::from_secs(5),
+            )
+            .map_err(|e| e.to_string())?;
+            DispatcherClient::new(channel)
+                .heartbeat(HeartbeatRequest {
+                    hostname: "intruder".into(),
+                    addr: "198.18.0.99".into(),
+                })
+                .await
+                .map(|_| ())
+                .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
+        })
+}
+
+#[test]
+fn bad_tokens_certificates_and_removed_nodes_are_refused() {
+    require_privileges!();
+    let mut world = World::new("refusals", 3);
+    world.start_all();
+    world.node(1).shoal_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "198.18.0.1",
+        "--dispatcher-heartbeat",
+        "1s",
+    ]);
+    let worker_token = world
+        .node(1)
+        .shoal_ok(&["swarm", "join-token", "-q", "worker"])
+        .trim()
+        .to_owned();
+
+    step("garbage, a wrong secret and another CA's digest are refused; nothing changes");
+    let attempts = [
+        ("not-a-token".to_owned(), "invalid join token"),
+        (
+            with_other_secret(&worker_token),
+            "A valid join token is necessary to join this cluster",
+        ),
+        (with_other_digest(&worker_token), "CA"),
+    ];
+    for (token, expected) in &attempts {
+        let error = world
+            .node(2)
+            .shoal(&["swarm", "join", "--token", token, "198.18.0.1:2377"])
+            .expect_err("refused");
+        assert!(error.contains(expected), "joining with {token}: {error}");
+        assert!(
+            world.node(2).shoal(&["node", "ls"]).is_err(),
+            "node-2 stays outside the swarm"
+        );
+    }
+    assert_eq!(hostnames(world.node(1)), ["node-1"]);
+
+    step("a rotated-away token is refused, the new one works");
+    let out = world
+        .node(1)
+        .shoal_ok(&["swarm", "join-token", "--rotate", "worker"]);
+    assert!(
+        out.contains("Successfully rotated worker join token."),
+        "{out}"
+    );
+    let rotated = world
+        .node(1)
+        .shoal_ok(&["swarm", "join-token", "-q", "worker"])
+        .trim()
+        .to_owned();
+    assert_ne!(rotated, worker_token);
+    let error = world
+        .node(2)
+        .shoal(&["swarm", "join", "--token", &worker_token, "198.18.0.1:2377"])
+        .expect_err("old token");
+    assert!(error.contains("A valid join token is necessary"), "{error}");
+    assert_eq!(hostnames(world.node(1)), ["node-1"]);
+    join(&world, 2, &rotated);
+    join(&world, 3, &rotated);
+    wait_for_cluster(world.node(1), 3, 1);
+
+    step("a gRPC client without a certificate is refused");
+    let ca_pem =
+        std::fs::read_to_string(world.node(1).data_dir().join("swarm/ca.crt")).expect("ca.crt");
+    // From inside node-2's namespace: the world's addresses exist only there.
+    let refused = world
+        .node(2)
+        .netns()
+        .run(move || heartbeat_without_certificate(&ca_pem, "198.18.0.1:2377"))
+        .expect_err("no certificate");
+    assert!(refused.contains("Unauthenticated"), "{refused}");
+
+    step("a removed node's certificate is refused at once");
+    world.node_mut(3).kill9();
+    eventually("node-3 to be down", WAIT, || {
+        let rows = node_rows(world.node(1))?;
+        rows.iter()
+            .find(|r| r.0 == "node-3" && r.1 == "Down")
+            .map(|_| ())
+            .ok_or(format!("{rows:?}"))
+    });
+    world.node(1).shoal_ok(&["node", "rm", "node-3"]);
+    assert_eq!(hostnames(world.node(1)), ["node-1", "node-2"]);
+    world.node_mut(3).start();
+    eventually(
+        "node-3's refused heartbeats to show in its log",
+        WAIT,
+        || {
+            let log = world.node(3).log();
+            if log.contains("heartbeat failed") || log.contains("was removed from the swarm") {
+                Ok(())
+            } else {
+                Err("no refusal yet".into())
+            }
+        },
+    );
+    assert_eq!(
+        hostnames(world.node(1)),
+        ["node-1", "node-2"],
+        "the removed node does not come back"
+    );
+}
+
+#[test]
+fn a_killed_worker_goes_down_and_comes_back_ready() {
+    require_privileges!();
+    let mut world = World::new("down", 2);
+    world.start_all();
+    world.node(1).shoal_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "198.18.0.1",
+        "--dispatcher-heartbeat",
+        "1s",
+    ]);
+    let token = world
+        .node(1)
+        .shoal_ok(&["swarm", "join-token", "-q", "worker"])
+        .trim()
+        .to_owned();
+    join(&world, 2, &token);
+    wait_for_cluster(world.node(1), 2, 1);
+
+    step("kill -9 the worker: Down within a few heartbeat periods");
+    world.node_mut(2).kill9();
+    eventually("node-2 to be Down", Duration::from_secs(10), || {
+        let rows = node_rows(world.node(1))?;
+        rows.iter()
+            .find(|r| r.0 == "node-2" && r.1 == "Down")
+            .map(|_| ())
+            .ok_or(format!("{rows:?}"))
+    });
+
+    step("restart it: Ready again");
+    world.node_mut(2).start();
+    wait_for_cluster(world.node(1), 2, 1);
+}

@@ -371,3 +371,128 @@ fn a_killed_worker_goes_down_and_comes_back_ready() {
     world.node_mut(2).start();
     wait_for_cluster(world.node(1), 2, 1);
 }
+
+/// Label writes through the `shoal` CLI against whichever manager answers,
+/// until `stop`; returns the acknowledged label keys.
+fn write_labels(
+    shoal: std::path::PathBuf,
+    sockets: Vec<std::path::PathBuf>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<String> {
+    let mut acked = Vec::new();
+    let mut manager = 0;
+    for i in 0..2000 {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        let key = format!("w{i}");
+        for attempt in 0..sockets.len() * 20 {
+            let socket = &sockets[(manager + attempt) % sockets.len()];
+            let ok = std::process::Command::new(&shoal)
+                .arg("-H")
+                .arg(socket)
+                .args([
+                    "node",
+                    "update",
+                    "--label-add",
+                    &format!("{key}=v"),
+                    "node-3",
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                manager = (manager + attempt) % sockets.len();
+                acked.push(key);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    acked
+}
+
+#[test]
+fn writes_continue_while_the_leader_is_killed() {
+    require_privileges!();
+    let mut world = World::new("failover", 3);
+    world.start_all();
+    world.node(1).shoal_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "198.18.0.1",
+        "--dispatcher-heartbeat",
+        "1s",
+    ]);
+    let token = world
+        .node(1)
+        .shoal_ok(&["swarm", "join-token", "-q", "manager"])
+        .trim()
+        .to_owned();
+    join(&world, 2, &token);
+    join(&world, 3, &token);
+    wait_for_cluster(world.node(1), 3, 3);
+
+    step("a writer updates node labels through any manager throughout");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sockets = (1..=3).map(|n| world.node(n).socket()).collect();
+    let writer = {
+        let stop = std::sync::Arc::clone(&stop);
+        let shoal = shoal_netns_tests::world::bin_dir().join("shoal");
+        std::thread::spawn(move || write_labels(shoal, sockets, stop))
+    };
+    let labels = |world: &World, n: usize| -> Result<usize, String> {
+        let out = world.node(n).shoal(&["node", "inspect", "node-3"])?;
+        Ok(out.matches("\"w").count())
+    };
+    eventually("20 acknowledged writes before the kill", WAIT, || {
+        let count = labels(&world, 2)?;
+        if count >= 20 {
+            Ok(())
+        } else {
+            Err(format!("{count} labels"))
+        }
+    });
+
+    step("kill -9 the leader (node-1)");
+    world.node_mut(1).kill9();
+    let before = labels(&world, 2).unwrap_or(0);
+    eventually("a new leader and 20 more writes", WAIT, || {
+        let rows = node_rows(world.node(2))?;
+        let leader = rows.iter().find(|r| r.3 == "Leader").map(|r| r.0.clone());
+        let count = labels(&world, 2)?;
+        match leader {
+            Some(l) if l != "node-1" && count >= before + 20 => Ok(()),
+            _ => Err(format!("leader {leader:?}, {count} labels")),
+        }
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let acked = writer.join().expect("writer thread");
+    eprintln!("{} writes acknowledged", acked.len());
+
+    step("restart node-1: it catches up; every acknowledged write is on every manager");
+    world.node_mut(1).start();
+    for n in 1..=3 {
+        eventually(
+            &format!("node-{n} to hold every acknowledged write"),
+            WAIT,
+            || {
+                let out = world.node(n).shoal(&["node", "inspect", "node-3"])?;
+                let missing: Vec<&String> = acked
+                    .iter()
+                    .filter(|k| !out.contains(&format!("\"{k}\": \"v\"")))
+                    .collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "missing {} e.g. {:?}",
+                        missing.len(),
+                        missing.first()
+                    ))
+                }
+            },
+        );
+    }
+    wait_for_cluster(world.node(1), 3, 3);
+}

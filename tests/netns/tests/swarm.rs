@@ -375,9 +375,9 @@ fn a_killed_worker_goes_down_and_comes_back_ready() {
 /// Label writes through the `shoal` CLI against whichever manager answers,
 /// until `stop`; returns the acknowledged label keys.
 fn write_labels(
-    shoal: std::path::PathBuf,
-    sockets: Vec<std::path::PathBuf>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    shoal: &std::path::Path,
+    sockets: &[std::path::PathBuf],
+    stop: &std::sync::atomic::AtomicBool,
 ) -> Vec<String> {
     let mut acked = Vec::new();
     let mut manager = 0;
@@ -388,7 +388,7 @@ fn write_labels(
         let key = format!("w{i}");
         for attempt in 0..sockets.len() * 20 {
             let socket = &sockets[(manager + attempt) % sockets.len()];
-            let ok = std::process::Command::new(&shoal)
+            let ok = std::process::Command::new(shoal)
                 .arg("-H")
                 .arg(socket)
                 .args([
@@ -435,11 +435,11 @@ fn writes_continue_while_the_leader_is_killed() {
 
     step("a writer updates node labels through any manager throughout");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sockets = (1..=3).map(|n| world.node(n).socket()).collect();
+    let sockets: Vec<_> = (1..=3).map(|n| world.node(n).socket()).collect();
     let writer = {
         let stop = std::sync::Arc::clone(&stop);
         let shoal = shoal_netns_tests::world::bin_dir().join("shoal");
-        std::thread::spawn(move || write_labels(shoal, sockets, stop))
+        std::thread::spawn(move || write_labels(&shoal, &sockets, &stop))
     };
     let labels = |world: &World, n: usize| -> Result<usize, String> {
         let out = world.node(n).shoal(&["node", "inspect", "node-3"])?;

@@ -496,3 +496,146 @@ fn writes_continue_while_the_leader_is_killed() {
     }
     wait_for_cluster(world.node(1), 3, 3);
 }
+
+/// Runs the docker CLI on node `n`, or `None` (the caller skips) without one.
+fn docker(world: &World, n: usize, args: &[&str]) -> Option<String> {
+    world
+        .node(n)
+        .docker(args)
+        .map(|r| r.unwrap_or_else(|e| panic!("docker {} on node-{n}: {e}", args.join(" "))))
+}
+
+#[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, narrated step by step")]
+fn the_docker_cli_forms_and_manages_the_swarm() {
+    require_privileges!();
+    let mut world = World::new("dockercli", 3);
+    world.start_all();
+    step("docker swarm init");
+    let Some(out) = docker(
+        &world,
+        1,
+        &[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "198.18.0.1",
+            "--dispatcher-heartbeat",
+            "1s",
+        ],
+    ) else {
+        eprintln!("skipped: no docker client installed");
+        return;
+    };
+    assert!(out.contains("Swarm initialized: current node ("), "{out}");
+    assert!(out.contains("docker swarm join --token SWMTKN-1-"), "{out}");
+    assert!(out.contains("198.18.0.1:2377"), "{out}");
+
+    step("docker swarm join-token, docker swarm join");
+    let manager_token = docker(&world, 1, &["swarm", "join-token", "-q", "manager"])
+        .expect("docker")
+        .trim()
+        .to_owned();
+    let worker_token = docker(&world, 1, &["swarm", "join-token", "-q", "worker"])
+        .expect("docker")
+        .trim()
+        .to_owned();
+    let out = docker(
+        &world,
+        2,
+        &[
+            "swarm",
+            "join",
+            "--token",
+            &manager_token,
+            "198.18.0.1:2377",
+        ],
+    )
+    .expect("docker");
+    assert!(
+        out.contains("This node joined a swarm as a manager."),
+        "{out}"
+    );
+    let out = docker(
+        &world,
+        3,
+        &["swarm", "join", "--token", &worker_token, "198.18.0.1:2377"],
+    )
+    .expect("docker");
+    assert!(
+        out.contains("This node joined a swarm as a worker."),
+        "{out}"
+    );
+    wait_for_cluster(world.node(2), 3, 2);
+
+    step("docker node ls / inspect / update");
+    let listed = docker(
+        &world,
+        1,
+        &[
+            "node",
+            "ls",
+            "--format",
+            "{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}",
+        ],
+    )
+    .expect("docker");
+    let mut rows: Vec<&str> = listed.lines().collect();
+    rows.sort_unstable();
+    assert_eq!(
+        rows,
+        [
+            "node-1 Ready Active Leader",
+            "node-2 Ready Active Reachable",
+            "node-3 Ready Active "
+        ],
+        "{listed}"
+    );
+    docker(
+        &world,
+        2,
+        &[
+            "node",
+            "update",
+            "--availability",
+            "drain",
+            "--label-add",
+            "zone=a",
+            "node-3",
+        ],
+    )
+    .expect("docker");
+    let inspected = docker(
+        &world,
+        1,
+        &[
+            "node",
+            "inspect",
+            "--format",
+            "{{.Spec.Availability}} {{index .Spec.Labels \"zone\"}} {{.Spec.Role}}",
+            "node-3",
+        ],
+    )
+    .expect("docker");
+    assert_eq!(inspected.trim(), "drain a worker");
+    let listed = world.node(1).shoal_ok(&["node", "ls"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("node-3") && l.contains("Drain")),
+        "{listed}"
+    );
+
+    step("docker swarm leave on the worker, docker node rm");
+    let out = docker(&world, 3, &["swarm", "leave"]).expect("docker");
+    assert!(out.contains("Node left the swarm."), "{out}");
+    eventually("node-3 to be Down after leaving", WAIT, || {
+        let rows = node_rows(world.node(1))?;
+        rows.iter()
+            .find(|r| r.0 == "node-3" && r.1 == "Down")
+            .map(|_| ())
+            .ok_or(format!("{rows:?}"))
+    });
+    docker(&world, 1, &["node", "rm", "node-3"]).expect("docker");
+    assert_eq!(hostnames(world.node(1)), ["node-1", "node-2"]);
+}

@@ -28,6 +28,10 @@ pub struct SessionState {
     pub connected_to: Option<String>,
     /// Managers, leader first, as last reported.
     pub managers: Vec<String>,
+    /// The role the managers want this node to have (`worker`, `manager`).
+    pub desired_role: String,
+    /// The node's Raft ID, once the managers gave it one.
+    pub raft_id: u64,
 }
 
 /// Where and as whom to heartbeat.
@@ -87,7 +91,7 @@ pub async fn run(
                 let response = response.into_inner();
                 period = Duration::from_millis(response.period_ms.max(50));
                 if !response.manager_addrs.is_empty() && response.manager_addrs != managers {
-                    managers = response.manager_addrs;
+                    managers.clone_from(&response.manager_addrs);
                 }
                 // Keep talking to whoever answered; it is the leader.
                 next = managers.iter().position(|m| *m == addr).unwrap_or(0);
@@ -95,11 +99,15 @@ pub async fn run(
                     let new = SessionState {
                         connected_to: Some(addr.clone()),
                         managers: managers.clone(),
+                        desired_role: response.desired_role.clone(),
+                        raft_id: response.raft_id,
                     };
                     if *s == new {
                         false
                     } else {
-                        info!(manager = %addr, "session established");
+                        if s.connected_to.as_ref() != Some(&addr) {
+                            info!(manager = %addr, "session established");
+                        }
                         *s = new;
                         true
                     }

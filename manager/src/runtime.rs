@@ -34,7 +34,9 @@ use crate::{
         network::GrpcNetworkFactory,
     },
     services,
-    state::{ClusterState, Command, NodeState, Reachability, Rejected, Response},
+    state::{
+        ClusterState, Command, ManagerInfo, NodeRole, NodeState, Reachability, Rejected, Response,
+    },
 };
 
 /// How a manager runs.
@@ -386,17 +388,22 @@ impl Manager {
     /// Raft ID) as a learner, waits for it to catch up, then makes it a voter.
     pub(crate) async fn add_voter(&self, node_id: &str, addr: &str) -> Result<u64, ManagerError> {
         let _guard = self.inner.membership_lock.lock().await;
-        let raft_id = self
-            .read(|s| {
-                s.nodes
-                    .get(node_id)
-                    .and_then(|n| n.manager.as_ref())
-                    .map(|m| m.raft_id)
-            })
+        let mut info = self
+            .read(|s| s.nodes.get(node_id).and_then(|n| n.manager.clone()))
             .await
             .ok_or_else(|| {
                 ManagerError::Raft(format!("node {node_id} is not a registered manager"))
             })?;
+        let raft_id = info.raft_id;
+        if info.addr != addr {
+            // A promoted node serves where it says, not where the leader guessed.
+            addr.clone_into(&mut info.addr);
+            self.propose(Command::SetManagerInfo {
+                id: node_id.to_owned(),
+                manager: Some(info),
+            })
+            .await?;
+        }
         let peer = RaftPeer {
             addr: addr.to_owned(),
             node_id: node_id.to_owned(),
@@ -504,6 +511,9 @@ async fn leader_duties(manager: Manager) {
         if let Err(error) = update_reachability(&manager).await {
             warn!(%error, "updating manager reachability");
         }
+        if let Err(error) = reconcile_roles(&manager).await {
+            warn!(%error, "reconciling node roles with Raft membership");
+        }
     }
 }
 
@@ -541,6 +551,79 @@ async fn mark_down_nodes(manager: &Manager, leading_since: Instant) -> Result<()
                 })
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// Makes Raft membership follow the nodes' desired roles (swarmkit's role
+/// manager): a node promoted to manager gets a Raft ID (it then starts its
+/// manager role and asks to become a voter); a demoted manager is removed
+/// from the voters, then its manager record is cleared, which tells the node
+/// to stop its manager role.
+async fn reconcile_roles(manager: &Manager) -> Result<(), ManagerError> {
+    let (promoted, demoted, next_raft_id) = manager
+        .read(|s| {
+            let promoted: Vec<(String, String)> = s
+                .nodes
+                .values()
+                .filter(|n| n.spec.role == NodeRole::Manager && n.manager.is_none())
+                .map(|n| (n.id.clone(), n.status.addr.clone()))
+                .collect();
+            let demoted: Vec<(String, u64)> = s
+                .nodes
+                .values()
+                .filter(|n| n.spec.role == NodeRole::Worker)
+                .filter_map(|n| n.manager.as_ref().map(|m| (n.id.clone(), m.raft_id)))
+                .collect();
+            let next = s
+                .raft_members()
+                .filter_map(|n| n.manager.as_ref())
+                .map(|m| m.raft_id)
+                .max();
+            (promoted, demoted, next.unwrap_or(0) + 1)
+        })
+        .await;
+    let members: BTreeSet<u64> = {
+        let metrics = manager.inner.raft.metrics().borrow().clone();
+        metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let first_free = next_raft_id.max(members.iter().max().map_or(1, |m| m + 1));
+    for ((id, addr), raft_id) in promoted.into_iter().zip(first_free..) {
+        info!(node = %id, raft_id, "promotion: assigning a Raft ID");
+        let info = ManagerInfo {
+            raft_id,
+            addr: format!("{addr}:{}", shoal_api::grpc::MANAGER_PORT),
+            reachability: Reachability::Unknown,
+        };
+        manager
+            .propose(Command::SetManagerInfo {
+                id,
+                manager: Some(info),
+            })
+            .await?;
+    }
+    for (id, raft_id) in demoted {
+        let _guard = manager.inner.membership_lock.lock().await;
+        if members.contains(&raft_id) {
+            info!(node = %id, raft_id, "demotion: removing the voter");
+            manager
+                .inner
+                .raft
+                .change_membership(
+                    ChangeMembers::RemoveVoters(BTreeSet::from([raft_id])),
+                    false,
+                )
+                .await
+                .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        }
+        manager
+            .propose(Command::SetManagerInfo { id, manager: None })
+            .await?;
     }
     Ok(())
 }

@@ -328,9 +328,23 @@ impl Dispatcher for DispatcherService {
             .await
             .map_err(|e| status_of(&e))?;
         let period = self.0.heartbeat_period().await;
+        let (role, raft_id) = self
+            .0
+            .read(|s| {
+                s.nodes.get(&identity.node_id).map(|n| {
+                    (
+                        n.spec.role.as_str().to_owned(),
+                        n.manager.as_ref().map_or(0, |m| m.raft_id),
+                    )
+                })
+            })
+            .await
+            .unwrap_or_default();
         Ok(Response::new(HeartbeatResponse {
             period_ms: u64::try_from(period.as_millis()).unwrap_or(u64::MAX),
             manager_addrs: self.0.manager_addrs(),
+            desired_role: role,
+            raft_id,
         }))
     }
 }

@@ -42,11 +42,11 @@ pub struct NodeInfo {
 pub struct NodeState {
     info: NodeInfo,
     dataplane: Mutex<Option<Dataplane>>,
-    swarm: Swarm,
+    swarm: Arc<Swarm>,
 }
 
 impl NodeState {
-    pub fn new(info: NodeInfo, dataplane: Dataplane, swarm: Swarm) -> Self {
+    pub fn new(info: NodeInfo, dataplane: Dataplane, swarm: Arc<Swarm>) -> Self {
         Self {
             info,
             dataplane: Mutex::new(Some(dataplane)),

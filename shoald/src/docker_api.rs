@@ -18,7 +18,7 @@ use shoal_manager::{
     ca::{JoinToken, RootCa},
     docker_view,
     runtime::{Manager, ManagerError},
-    state::{Availability, Command, NodeRole, Rejected},
+    state::{Availability, Command, NodeRole, Reachability, Rejected},
 };
 
 use crate::{api::NodeState, swarm::SwarmError};
@@ -240,10 +240,8 @@ async fn update_node(
             )));
         }
     };
-    if role != current.spec.role {
-        return Err(SwarmError::InvalidRequest(
-            "promoting and demoting nodes is not supported yet by shoal".into(),
-        ));
+    if role == NodeRole::Worker && current.spec.role == NodeRole::Manager {
+        refuse_quorum_loss(&manager, &current.id).await?;
     }
     let availability = match spec.availability.as_str() {
         "" => current.spec.availability,
@@ -269,6 +267,30 @@ async fn update_node(
         })
         .await?;
     Ok(StatusCode::OK)
+}
+
+/// Refuses to demote `id` when the managers left could not form a majority.
+async fn refuse_quorum_loss(manager: &Manager, id: &str) -> Answer<()> {
+    let (remaining, reachable) = manager
+        .read(|s| {
+            let others: Vec<_> = s.raft_members().filter(|n| n.id != id).collect();
+            let reachable = others
+                .iter()
+                .filter(|n| {
+                    n.manager
+                        .as_ref()
+                        .is_some_and(|m| m.reachability == Reachability::Reachable)
+                })
+                .count();
+            (others.len(), reachable)
+        })
+        .await;
+    if remaining > 0 && reachable < remaining / 2 + 1 {
+        return Err(SwarmError::InvalidRequest(
+            "can't remove member from the raft: this would result in a loss of quorum".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn remove_node(

@@ -132,6 +132,18 @@ async fn run(args: Args) -> Result<()> {
     })
     .await
     .context("resuming swarm membership")?;
+    let swarm = Arc::new(swarm);
+    let reconciler = tokio::spawn({
+        let swarm = Arc::clone(&swarm);
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if let Err(error) = swarm.reconcile().await {
+                    error!(%error, "reconciling the node's role and certificate");
+                }
+            }
+        }
+    });
     let state = Arc::new(api::NodeState::new(
         api::NodeInfo {
             node_id: node_id.to_string(),
@@ -152,6 +164,7 @@ async fn run(args: Args) -> Result<()> {
     if let Err(error) = std::fs::remove_file(&args.socket) {
         error!(%error, socket = %args.socket.display(), "removing the socket");
     }
+    reconciler.abort();
     state.swarm().shutdown().await;
     if let Some(dataplane) = state.take_dataplane() {
         dataplane

@@ -11,6 +11,7 @@ use std::{
     net::{IpAddr, SocketAddr},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -20,7 +21,7 @@ use shoal_api::{
     docker,
     grpc::{
         MANAGER_PORT, MANAGER_SERVER_NAME, channel,
-        proto::{JoinRequest, JoinResponse, ca_client::CaClient},
+        proto::{JoinRequest, JoinResponse, RenewRequest, ca_client::CaClient},
     },
     id::ObjectId,
 };
@@ -124,6 +125,8 @@ struct InitParts<'a> {
 
 struct Active {
     membership: Membership,
+    creds: NodeCredentials,
+    trust: TrustRoot,
     manager: Option<Manager>,
     session: JoinHandle<()>,
     session_state: watch::Receiver<SessionState>,
@@ -252,6 +255,8 @@ impl Swarm {
         let session = tokio::spawn(session::run(config, state_tx, stop_rx));
         Ok(Active {
             membership,
+            creds: creds.clone(),
+            trust: trust.clone(),
             manager,
             session,
             session_state,
@@ -565,6 +570,95 @@ impl Swarm {
         Ok((answer, trust))
     }
 
+    /// Brings the node in line with what the managers want; the node daemon
+    /// calls it periodically.
+    ///
+    /// - Promotion: once the leader has given the node a Raft ID, renew the
+    ///   certificate as a manager, start the manager role, join Raft.
+    /// - Demotion: once the leader has removed the node from Raft, renew the
+    ///   certificate as a worker and stop the manager role.
+    /// - Renewal: past half of the certificate's lifetime, renew it.
+    pub async fn reconcile(&self) -> Result<(), SwarmError> {
+        let mut active = self.active.lock().await;
+        let Some(current) = active.as_ref() else {
+            return Ok(());
+        };
+        let session = current.session_state.borrow().clone();
+        let is_manager = current.manager.is_some();
+        let wants_manager = match session.desired_role.as_str() {
+            "manager" => session.raft_id != 0,
+            "worker" => session.raft_id != 0 && is_manager,
+            _ => is_manager,
+        };
+        let identity = current.creds.identity()?;
+        let renewal_due = ca::renewal_due(
+            identity.not_before_unix_ms,
+            identity.not_after_unix_ms,
+            ca::now_unix_ms(),
+        );
+        if wants_manager == is_manager && !renewal_due {
+            return Ok(());
+        }
+        let key = NodeKeyPair::generate()?;
+        let cert_pem = renew(&session.managers, &current.creds, &current.trust, &key).await?;
+        let creds = NodeCredentials {
+            cert_pem,
+            key_pem: key.key_pem(),
+        };
+        if (creds.identity()?.role == ca::NodeRole::Manager) != wants_manager {
+            // The manager that answered has not seen the role change yet.
+            return Ok(());
+        }
+        let trust = current.trust.clone();
+        let mut membership = current.membership.clone();
+        membership.role = if wants_manager { "manager" } else { "worker" }.into();
+        membership.raft_id = if wants_manager { session.raft_id } else { 0 };
+        if !session.managers.is_empty() {
+            membership.managers.clone_from(&session.managers);
+        }
+        if let Some(previous) = active.take() {
+            stop(previous).await;
+        }
+        self.persist(&membership, &creds, trust.cert_pem())?;
+        let manager = if wants_manager {
+            match self.promote(&membership, &creds, &trust).await {
+                Ok(manager) => Some(manager),
+                Err(error) => {
+                    warn!(%error, "starting the manager role failed; staying a worker for now");
+                    membership.role = "worker".into();
+                    self.persist(&membership, &creds, trust.cert_pem())?;
+                    None
+                }
+            }
+        } else {
+            let dir = self.facts.dir.join("manager");
+            if let Err(error) = std::fs::remove_dir_all(&dir)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                warn!(%error, dir = %dir.display(), "removing the former manager's Raft data");
+            }
+            None
+        };
+        info!(role = %membership.role, renewed = renewal_due, "node role reconciled");
+        *active = Some(self.activate(membership, manager, &creds, &trust)?);
+        Ok(())
+    }
+
+    /// Starts the manager role of a promoted node and joins Raft.
+    async fn promote(
+        &self,
+        membership: &Membership,
+        creds: &NodeCredentials,
+        trust: &TrustRoot,
+    ) -> Result<Manager, SwarmError> {
+        let manager = self.start_manager(membership, creds, trust).await?;
+        if let Err(error) = manager.join_raft(&membership.managers).await {
+            manager.shutdown().await;
+            return Err(error.into());
+        }
+        Ok(manager)
+    }
+
     /// `docker swarm leave`. A manager needs `force` (as in Docker, leaving
     /// managers risk the quorum); the node forgets the swarm either way.
     pub async fn leave(&self, force: bool) -> Result<(), SwarmError> {
@@ -659,6 +753,40 @@ impl Swarm {
             stop(current).await;
         }
     }
+}
+
+/// A new certificate for `key` from the first manager that answers; the
+/// managers certify the role the node has in the cluster state.
+async fn renew(
+    managers: &[String],
+    creds: &NodeCredentials,
+    trust: &TrustRoot,
+    key: &NodeKeyPair,
+) -> Result<String, SwarmError> {
+    let tls = ca::client_config(creds, trust)?;
+    let csr_pem = key.csr_pem()?;
+    let mut last = String::from("no manager known");
+    for addr in managers {
+        let channel = channel(
+            addr,
+            Arc::clone(&tls),
+            MANAGER_SERVER_NAME,
+            Duration::from_secs(10),
+        )
+        .map_err(|e| SwarmError::InvalidRequest(e.to_string()))?;
+        match CaClient::new(channel)
+            .renew(RenewRequest {
+                csr_pem: csr_pem.clone(),
+            })
+            .await
+        {
+            Ok(answer) => return Ok(answer.into_inner().cert_pem),
+            Err(status) => last = format!("{addr}: {}", status.message()),
+        }
+    }
+    Err(SwarmError::Join(format!(
+        "renewing the node certificate: {last}"
+    )))
 }
 
 /// The reason a join RPC failed: the PKI's own words when the manager's CA

@@ -147,14 +147,11 @@ async fn update(
 async fn set_role(client: &Client, nodes: &[String], role: &str) -> Result<()> {
     for node in nodes {
         update(client, node, |spec| role.clone_into(&mut spec.role)).await?;
-        println!(
-            "Node {node} {} in the swarm.",
-            if role == "manager" {
-                "promoted to a manager"
-            } else {
-                "demoted"
-            }
-        );
+        if role == "manager" {
+            println!("Node {node} promoted to a manager in the swarm.");
+        } else {
+            println!("Manager {node} demoted in the swarm.");
+        }
     }
     Ok(())
 }

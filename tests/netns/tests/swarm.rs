@@ -639,3 +639,69 @@ fn the_docker_cli_forms_and_manages_the_swarm() {
     docker(&world, 1, &["node", "rm", "node-3"]).expect("docker");
     assert_eq!(hostnames(world.node(1)), ["node-1", "node-2"]);
 }
+
+#[test]
+fn promote_and_demote_change_raft_membership() {
+    require_privileges!();
+    let mut world = World::new("roles", 3);
+    world.start_all();
+    world.node(1).shoal_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "198.18.0.1",
+        "--dispatcher-heartbeat",
+        "1s",
+    ]);
+    let token = world
+        .node(1)
+        .shoal_ok(&["swarm", "join-token", "-q", "worker"])
+        .trim()
+        .to_owned();
+    join(&world, 2, &token);
+    join(&world, 3, &token);
+    wait_for_cluster(world.node(1), 3, 1);
+
+    step("demoting the only manager is refused");
+    let refused = world
+        .node(1)
+        .shoal(&["node", "demote", "node-1"])
+        .expect_err("last manager");
+    assert!(refused.contains("last manager"), "{refused}");
+
+    step("promote node-2: it becomes a Raft voter and answers control requests");
+    let out = world.node(1).shoal_ok(&["node", "promote", "node-2"]);
+    assert!(
+        out.contains("Node node-2 promoted to a manager in the swarm."),
+        "{out}"
+    );
+    wait_for_cluster(world.node(1), 3, 2);
+    eventually("node-2 to serve node ls as a manager", WAIT, || {
+        node_rows(world.node(2)).map(|_| ())
+    });
+    wait_for_cluster(world.node(2), 3, 2);
+
+    step("drain shows in node ls");
+    world
+        .node(2)
+        .shoal_ok(&["node", "update", "--availability", "drain", "node-3"]);
+    let rows = node_rows(world.node(1)).expect("node ls");
+    assert!(
+        rows.iter().any(|r| r.0 == "node-3" && r.2 == "Drain"),
+        "{rows:?}"
+    );
+
+    step("demote node-2: it stops voting and is a worker again");
+    let out = world.node(1).shoal_ok(&["node", "demote", "node-2"]);
+    assert!(
+        out.contains("Manager node-2 demoted in the swarm."),
+        "{out}"
+    );
+    wait_for_cluster(world.node(1), 3, 1);
+    eventually("node-2 to answer as a worker", WAIT, || {
+        match world.node(2).shoal(&["node", "ls"]) {
+            Err(e) if e.contains("Worker nodes can't be used") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+}

@@ -628,46 +628,48 @@ async fn reconcile_roles(manager: &Manager) -> Result<(), ManagerError> {
     Ok(())
 }
 
-/// Records each manager's reachability as the leader's replication sees it.
+/// Records each manager's reachability: a voter is reachable while its node
+/// heartbeats (Ready), which a crashed or partitioned manager stops doing.
+/// openraft 0.9 exposes no per-follower liveness, and the dispatcher's
+/// heartbeats are what Docker's Down/Ready already rest on.
 async fn update_reachability(manager: &Manager) -> Result<(), ManagerError> {
-    let metrics = manager.inner.raft.metrics().borrow().clone();
-    let Some(replication) = metrics.replication else {
-        return Ok(());
+    let voters: BTreeSet<u64> = {
+        let metrics = manager.inner.raft.metrics().borrow().clone();
+        metrics.membership_config.membership().voter_ids().collect()
     };
-    let managers: Vec<(String, u64, Reachability)> = manager
+    let changes: Vec<(String, ManagerInfo)> = manager
         .read(|s| {
             s.nodes
                 .values()
                 .filter_map(|n| {
-                    n.manager
-                        .as_ref()
-                        .map(|m| (n.id.clone(), m.raft_id, m.reachability))
+                    let info = n.manager.as_ref()?;
+                    let reachable = info.raft_id == manager.inner.config.raft_id
+                        || (n.status.state == NodeState::Ready && voters.contains(&info.raft_id));
+                    let wanted = if reachable {
+                        Reachability::Reachable
+                    } else {
+                        Reachability::Unreachable
+                    };
+                    (wanted != info.reachability).then(|| {
+                        (
+                            n.id.clone(),
+                            ManagerInfo {
+                                reachability: wanted,
+                                ..info.clone()
+                            },
+                        )
+                    })
                 })
                 .collect()
         })
         .await;
-    for (id, raft_id, current) in managers {
-        let reachable = raft_id == manager.inner.config.raft_id
-            || replication.get(&raft_id).is_some_and(Option::is_some);
-        let wanted = if reachable {
-            Reachability::Reachable
-        } else {
-            Reachability::Unreachable
-        };
-        if wanted != current {
-            let info = manager
-                .read(|s| s.nodes.get(&id).and_then(|n| n.manager.clone()))
-                .await;
-            if let Some(mut info) = info {
-                info.reachability = wanted;
-                manager
-                    .propose(Command::SetManagerInfo {
-                        id,
-                        manager: Some(info),
-                    })
-                    .await?;
-            }
-        }
+    for (id, info) in changes {
+        manager
+            .propose(Command::SetManagerInfo {
+                id,
+                manager: Some(info),
+            })
+            .await?;
     }
     Ok(())
 }

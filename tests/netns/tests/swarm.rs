@@ -705,3 +705,153 @@ fn promote_and_demote_change_raft_membership() {
         }
     });
 }
+
+/// Three managers on nodes 1–3, heartbeat 1 s.
+fn three_managers(tag: &str) -> World {
+    let mut world = World::new(tag, 3);
+    world.start_all();
+    world.node(1).shoal_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "198.18.0.1",
+        "--dispatcher-heartbeat",
+        "1s",
+    ]);
+    let token = world
+        .node(1)
+        .shoal_ok(&["swarm", "join-token", "-q", "manager"])
+        .trim()
+        .to_owned();
+    join(&world, 2, &token);
+    join(&world, 3, &token);
+    wait_for_cluster(world.node(1), 3, 3);
+    world
+}
+
+fn label(node: &Node, key: &str) -> Result<String, String> {
+    node.shoal(&[
+        "node",
+        "update",
+        "--label-add",
+        &format!("{key}=v"),
+        "node-1",
+    ])
+}
+
+#[test]
+fn a_partitioned_manager_cannot_commit_and_converges_after_healing() {
+    require_privileges!();
+    let world = three_managers("partition");
+
+    step("partition node-3 (link down in its namespace)");
+    world.node(3).netns().ip(&["link", "set", "eth0", "down"]);
+    eventually("the majority to commit without node-3", WAIT, || {
+        label(world.node(1), "during").map(|_| ())
+    });
+    assert!(
+        label(world.node(3), "isolated").is_err(),
+        "the isolated manager cannot commit"
+    );
+
+    step("heal: node-3 converges");
+    world.node(3).netns().ip(&["link", "set", "eth0", "up"]);
+    eventually(
+        "node-3 to hold the write made during the partition",
+        WAIT,
+        || {
+            let out = world.node(3).shoal(&["node", "inspect", "node-1"])?;
+            if out.contains("\"during\": \"v\"") {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        },
+    );
+    let out = world.node(1).shoal_ok(&["node", "inspect", "node-1"]);
+    assert!(
+        !out.contains("isolated"),
+        "the refused write never appears: {out}"
+    );
+    wait_for_cluster(world.node(3), 3, 3);
+}
+
+#[test]
+fn managers_leave_as_in_docker() {
+    require_privileges!();
+    let mut world = three_managers("leave");
+
+    step("with a manager down, leaving would lose quorum: refused without --force");
+    world.node_mut(3).kill9();
+    eventually("node-3 to be unreachable", WAIT, || {
+        let rows = node_rows(world.node(1))?;
+        rows.iter()
+            .find(|r| r.0 == "node-3" && r.3 == "Unreachable")
+            .map(|_| ())
+            .ok_or(format!("{rows:?}"))
+    });
+    let refused = world
+        .node(2)
+        .shoal(&["swarm", "leave"])
+        .expect_err("quorum");
+    assert!(
+        refused.contains("Without a Raft quorum your swarm will be inaccessible"),
+        "{refused}"
+    );
+    world.node_mut(3).start();
+    wait_for_cluster(world.node(1), 3, 3);
+
+    step("with every manager up, node-3 leaves without --force and gives up its Raft seat");
+    let out = world.node(3).shoal_ok(&["swarm", "leave"]);
+    assert!(out.contains("Node left the swarm."), "{out}");
+    eventually("node-3 to be a Down worker", WAIT, || {
+        let rows = node_rows(world.node(1))?;
+        rows.iter()
+            .find(|r| r.0 == "node-3" && r.1 == "Down" && r.3.is_empty())
+            .map(|_| ())
+            .ok_or(format!("{rows:?}"))
+    });
+    label(world.node(2), "after-leave").expect("two managers still commit");
+
+    step("the last manager needs --force");
+    world.node(2).shoal_ok(&["swarm", "leave"]);
+    let refused = world
+        .node(1)
+        .shoal(&["swarm", "leave"])
+        .expect_err("last manager");
+    assert!(
+        refused.contains("Removing the last manager erases all current state of the swarm"),
+        "{refused}"
+    );
+    world.node(1).shoal_ok(&["swarm", "leave", "--force"]);
+    let outside = world.node(1).shoal(&["node", "ls"]).expect_err("left");
+    assert!(outside.contains("docker swarm init"), "{outside}");
+}
+
+#[test]
+fn a_killed_single_manager_recovers_its_state_from_disk() {
+    require_privileges!();
+    let mut world = World::new("recover", 1);
+    world.start_all();
+    world
+        .node(1)
+        .shoal_ok(&["swarm", "init", "--advertise-addr", "198.18.0.1"]);
+    for i in 0..20 {
+        label(world.node(1), &format!("k{i}")).expect("write");
+    }
+    step("kill -9 and restart the only manager");
+    world.node_mut(1).kill9();
+    world.node_mut(1).start();
+    eventually("the manager to lead again with its 20 writes", WAIT, || {
+        let out = world.node(1).shoal(&["node", "inspect", "node-1"])?;
+        let count = (0..20)
+            .filter(|i| out.contains(&format!("\"k{i}\": \"v\"")))
+            .count();
+        if count == 20 {
+            Ok(())
+        } else {
+            Err(format!("{count} of 20"))
+        }
+    });
+    wait_for_cluster(world.node(1), 1, 1);
+}

@@ -30,7 +30,7 @@ use crate::{
     ca::now_unix_ms,
     raft::{
         LogStore, RaftPeer, StateMachineStore,
-        cluster::{Applied, Proposal, TypeConfig},
+        cluster::{Proposal, TypeConfig},
         network::GrpcNetworkFactory,
     },
     services,
@@ -66,11 +66,16 @@ pub struct RaftTiming {
 }
 
 impl Default for RaftTiming {
-    /// 100 ms heartbeats, elections after 400–800 ms without a leader.
+    /// 100 ms heartbeats and a 300–600 ms election timeout. openraft 0.9
+    /// lets a follower start an election only after the leader lease (the
+    /// longest election timeout) plus the election timeout, so a dead leader
+    /// is replaced after roughly 0.9–1.2 s plus one election round. The
+    /// heartbeat is also openraft's deadline for an AppendEntries RPC: 50 ms
+    /// proved too tight on a loaded 2-core machine.
     fn default() -> Self {
         Self {
             heartbeat: Duration::from_millis(100),
-            election_timeout: Duration::from_millis(400),
+            election_timeout: Duration::from_millis(300),
         }
     }
 }
@@ -272,24 +277,48 @@ impl Manager {
             now_unix_ms: now_unix_ms(),
             command,
         };
-        self.propose_stamped(proposal).await
+        Ok(self.commit(proposal).await?.0?)
     }
 
-    /// Commits an already stamped proposal (one forwarded by a follower).
-    pub async fn propose_stamped(&self, proposal: Proposal) -> Result<Response, ManagerError> {
+    /// Commits a stamped proposal and returns what applying it said and the
+    /// log index it was committed at. On a follower the proposal is
+    /// forwarded to the leader, and the answer waits until this manager has
+    /// applied the entry too, so a client that reads back through the same
+    /// manager sees its own write (read-your-writes).
+    pub async fn commit(
+        &self,
+        proposal: Proposal,
+    ) -> Result<(Result<Response, Rejected>, u64), ManagerError> {
         match self.inner.raft.client_write(proposal.clone()).await {
-            Ok(written) => unwrap_applied(written.data),
+            Ok(written) => {
+                let result = written
+                    .data
+                    .0
+                    .ok_or_else(|| ManagerError::Raft("the entry carried no command".into()))?;
+                Ok((result, written.log_id.index))
+            }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
                 let Some(leader) = forward.leader_node else {
                     return Err(ManagerError::NoLeader);
                 };
-                self.forward(&leader.addr, &proposal).await
+                let (result, index) = self.forward(&leader.addr, &proposal).await?;
+                self.inner
+                    .raft
+                    .wait(Some(Duration::from_secs(10)))
+                    .applied_index_at_least(Some(index), "applying a forwarded write")
+                    .await
+                    .map_err(|e| ManagerError::Raft(e.to_string()))?;
+                Ok((result, index))
             }
             Err(e) => Err(ManagerError::Raft(e.to_string())),
         }
     }
 
-    async fn forward(&self, leader: &str, proposal: &Proposal) -> Result<Response, ManagerError> {
+    async fn forward(
+        &self,
+        leader: &str,
+        proposal: &Proposal,
+    ) -> Result<(Result<Response, Rejected>, u64), ManagerError> {
         let remote = |message: String| ManagerError::Remote {
             addr: leader.to_owned(),
             message,
@@ -305,11 +334,11 @@ impl Manager {
         let answer = ControlClient::new(channel)
             .propose(ProposeRequest { command_json })
             .await
-            .map_err(|status| remote(status.message().to_owned()))?;
-        let result: Result<Response, Rejected> =
-            serde_json::from_slice(&answer.into_inner().result_json)
-                .map_err(|e| remote(format!("undecodable answer: {e}")))?;
-        Ok(result?)
+            .map_err(|status| remote(status.message().to_owned()))?
+            .into_inner();
+        let result: Result<Response, Rejected> = serde_json::from_slice(&answer.result_json)
+            .map_err(|e| remote(format!("undecodable answer: {e}")))?;
+        Ok((result, answer.log_index))
     }
 
     /// Reads the replicated state as this manager has applied it.
@@ -481,13 +510,6 @@ impl Manager {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn unwrap_applied(applied: Applied) -> Result<Response, ManagerError> {
-    match applied.0 {
-        Some(result) => Ok(result?),
-        None => Err(ManagerError::Raft("the entry carried no command".into())),
-    }
 }
 
 /// While this manager leads: marks nodes whose heartbeats stopped Down and

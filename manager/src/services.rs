@@ -283,14 +283,13 @@ impl Control for ControlService {
     ) -> Result<Response<ProposeResponse>, Status> {
         authorize(&self.0, &request, true).await?;
         let proposal: Proposal = decode(&request.into_inner().command_json)?;
-        let result = match self.0.propose_stamped(proposal).await {
-            Ok(response) => Ok(response),
-            Err(ManagerError::Rejected(rejected)) => Err(rejected),
-            Err(other) => return Err(status_of(&other)),
-        };
+        let (result, log_index) = self.0.commit(proposal).await.map_err(|e| status_of(&e))?;
         let result_json = serde_json::to_vec(&result)
             .map_err(|e| Status::internal(format!("encoding the result: {e}")))?;
-        Ok(Response::new(ProposeResponse { result_json }))
+        Ok(Response::new(ProposeResponse {
+            result_json,
+            log_index,
+        }))
     }
 
     async fn join_raft(

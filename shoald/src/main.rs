@@ -49,7 +49,7 @@ struct Args {
     #[arg(long)]
     keep_pins: bool,
     /// Raft election timeout of the manager role (the longest is twice it).
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 300)]
     raft_election_timeout_ms: u64,
     /// Raft heartbeat of the manager role's leader.
     #[arg(long, default_value_t = 100)]

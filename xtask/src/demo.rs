@@ -2,32 +2,17 @@
 //! `shoald` with its data plane, some traffic between them, every node's
 //! status printed, then kept up for exploring until Ctrl-C.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use anyhow::{Context, Result};
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use anyhow::Result;
 use shoal_netns_tests::{World, world::bin_dir};
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: i32) {
-    STOP.store(true, Ordering::SeqCst);
-}
+use crate::interrupt;
 
 /// Runs the demo; with `once`, tears down right after printing the status.
 pub fn run(once: bool) -> Result<()> {
     if let Some(reason) = shoal_netns_tests::skip_reason() {
         anyhow::bail!("the demo {reason}");
     }
-    let handler = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
-    for signal in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { sigaction(signal, &handler) }.context("installing the Ctrl-C handler")?;
-    }
+    interrupt::install()?;
 
     println!("==> creating 3 nodes (network namespaces on a bridge, underlay 198.18.0.0/15)");
     let mut world = World::new("demo", 3);
@@ -86,7 +71,7 @@ pub fn run(once: bool) -> Result<()> {
             .unwrap_or_default()
     );
     println!("  logs: {}", first.log_path().display());
-    while !STOP.load(Ordering::SeqCst) {
+    while !interrupt::interrupted() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     println!("\n==> Ctrl-C: stopping shoald on every node and removing the namespaces");

@@ -3,10 +3,13 @@
 //! - `setup`: installs what a fresh machine needs (idempotent, quick when done);
 //! - `build-ebpf`: builds the eBPF object with Debian's rustc (TOOLCHAIN.md);
 //! - `test`: unit tests and the netns end-to-end suites;
-//! - `demo`: a 3-node world to look at and explore until Ctrl-C.
+//! - `demo`: a 3-node world to look at and explore until Ctrl-C;
+//! - `bench`: measurements (control-plane failover and write throughput).
 
+mod bench;
 mod build_ebpf;
 mod demo;
+mod interrupt;
 mod setup;
 
 use std::{
@@ -42,6 +45,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_args: Vec<String>,
     },
+    /// Run the benchmarks and print their figures.
+    Bench,
     /// Bring up a 3-node world in network namespaces, show each node's data
     /// plane, keep it up until Ctrl-C, then remove everything.
     Demo {
@@ -56,6 +61,10 @@ fn main() -> Result<()> {
         Cmd::Setup { check } => setup::run(check),
         Cmd::BuildEbpf => build_ebpf::run(),
         Cmd::Test { cargo_args } => test(&cargo_args),
+        Cmd::Bench => {
+            prepare()?;
+            bench::run()
+        }
         Cmd::Demo { once } => {
             prepare()?;
             demo::run(once)

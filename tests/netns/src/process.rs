@@ -10,7 +10,10 @@ use std::{
 
 use nix::{
     sched::{CloneFlags, setns, unshare},
-    sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask},
+    sys::{
+        prctl::set_pdeathsig,
+        signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask},
+    },
     unistd::{Pid, sethostname, setpgid},
 };
 
@@ -54,11 +57,13 @@ impl DaemonProcess {
             .stderr(err)
             .env("NO_COLOR", "1");
         // SAFETY: the closure only makes async-signal-safe system calls
-        // (setns, unshare, sethostname, setpgid, sigprocmask) between fork
-        // and exec.
+        // (setns, unshare, sethostname, setpgid, prctl, sigprocmask) between
+        // fork and exec.
         unsafe {
             command.pre_exec(move || {
                 setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+                // Stop (and clean up) when the harness dies without its guards running.
+                set_pdeathsig(Signal::SIGTERM)?;
                 sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
                 setns(&netns, CloneFlags::CLONE_NEWNET)?;
                 unshare(CloneFlags::CLONE_NEWUTS)?;

@@ -1,0 +1,263 @@
+//! `cargo xtask bench`: measurements, not tests. Each prints its figures.
+//!
+//! Control plane, in a 3-manager world in namespaces:
+//! - leader failover: `kill -9` of the leader's shoald until the first write
+//!   succeeds through a surviving manager, median of 10 runs;
+//! - committed writes per second through the API (node label updates, each
+//!   a Raft entry fsync'd on a majority), one writer and three in parallel.
+//!
+//! Docker swarm cannot run here (no engine), so there is no side-by-side
+//! figure for these; the data-plane benchmarks (with their alternatives)
+//! come with the data-plane features.
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use shoal_api::{Client, docker};
+use shoal_netns_tests::World;
+
+use crate::interrupt;
+
+const FAILOVER_RUNS: usize = 10;
+const SEQUENTIAL_WRITES: usize = 300;
+const PARALLEL_WRITES_EACH: usize = 150;
+
+/// Runs every benchmark.
+pub fn run() -> Result<()> {
+    if let Some(reason) = shoal_netns_tests::skip_reason() {
+        bail!("the benchmarks {reason}");
+    }
+    interrupt::install()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut world = World::new("bench", 3);
+    world.start_all();
+    let sockets: Vec<PathBuf> = world
+        .nodes()
+        .iter()
+        .map(shoal_netns_tests::Node::socket)
+        .collect();
+    form_swarm(&world)?;
+
+    println!("==> committed writes through the API (fsync on; 3 managers)");
+    let (rate, p50) = runtime.block_on(sequential_writes(&sockets[0], SEQUENTIAL_WRITES))?;
+    println!(
+        "    1 writer:  {rate:.0} writes/s, median latency {:.1} ms ({SEQUENTIAL_WRITES} writes)",
+        p50.as_secs_f64() * 1e3
+    );
+    let rate = runtime.block_on(parallel_writes(&sockets, PARALLEL_WRITES_EACH))?;
+    println!(
+        "    3 writers: {rate:.0} writes/s ({} writes, one node object each)",
+        3 * PARALLEL_WRITES_EACH
+    );
+
+    println!(
+        "==> leader failover: kill -9 the leader, time to the first successful write ({FAILOVER_RUNS} runs)"
+    );
+    let mut times = Vec::new();
+    for run in 1..=FAILOVER_RUNS {
+        if interrupt::interrupted() {
+            bail!("interrupted");
+        }
+        let leader = runtime.block_on(leader_index(&sockets))?;
+        world.node_mut(leader + 1).kill9();
+        let killed_at = Instant::now();
+        let survivors: Vec<PathBuf> = sockets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != leader)
+            .map(|(_, s)| s.clone())
+            .collect();
+        runtime.block_on(first_write(&survivors, run))?;
+        let elapsed = killed_at.elapsed();
+        println!(
+            "    run {run:2}: node-{} killed, write accepted after {:.0} ms",
+            leader + 1,
+            elapsed.as_secs_f64() * 1e3
+        );
+        times.push(elapsed);
+        world.node_mut(leader + 1).start();
+        runtime.block_on(wait_for_three_voters(&sockets))?;
+    }
+    times.sort();
+    println!(
+        "    failover: median {:.0} ms, min {:.0} ms, max {:.0} ms (heartbeat 100 ms, election timeout 300–600 ms)",
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        times[times.len() - 1].as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+fn form_swarm(world: &World) -> Result<()> {
+    let shoal = |n: usize, args: &[&str]| {
+        world
+            .node(n)
+            .shoal(args)
+            .map_err(|e| anyhow::anyhow!("node-{n}: {e}"))
+    };
+    shoal(
+        1,
+        &[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "198.18.0.1",
+            "--dispatcher-heartbeat",
+            "1s",
+        ],
+    )?;
+    let token = shoal(1, &["swarm", "join-token", "-q", "manager"])?
+        .trim()
+        .to_owned();
+    for n in 2..=3 {
+        shoal(n, &["swarm", "join", "--token", &token, "198.18.0.1:2377"])?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let sockets: Vec<PathBuf> = world
+        .nodes()
+        .iter()
+        .map(shoal_netns_tests::Node::socket)
+        .collect();
+    runtime.block_on(wait_for_three_voters(&sockets))
+}
+
+/// One label update on node `target` (by hostname) through `client`.
+async fn write(client: &Client, target: &str, key: &str) -> Result<()> {
+    let node: docker::Node = client.get_json(&format!("/nodes/{target}")).await?;
+    let mut spec = node.spec;
+    spec.labels.insert(key.to_owned(), "v".to_owned());
+    client
+        .post(
+            &format!("/nodes/{}/update?version={}", node.id, node.version.index),
+            &spec,
+        )
+        .await?;
+    Ok(())
+}
+
+async fn sequential_writes(socket: &PathBuf, count: usize) -> Result<(f64, Duration)> {
+    let client = Client::new(socket);
+    let mut latencies = Vec::with_capacity(count);
+    let start = Instant::now();
+    for i in 0..count {
+        let t = Instant::now();
+        write(&client, "node-1", &format!("seq{i}")).await?;
+        latencies.push(t.elapsed());
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    #[expect(clippy::cast_precision_loss, reason = "a few hundred writes")]
+    let rate = count as f64 / elapsed.as_secs_f64();
+    Ok((rate, latencies[count / 2]))
+}
+
+async fn parallel_writes(sockets: &[PathBuf], each: usize) -> Result<f64> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, socket) in sockets.iter().enumerate() {
+        let client = Client::new(socket);
+        let target = format!("node-{}", i + 1);
+        tasks.push(tokio::spawn(async move {
+            for k in 0..each {
+                write(&client, &target, &format!("par{k}")).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await.context("writer task")??;
+    }
+    #[expect(clippy::cast_precision_loss, reason = "a few hundred writes")]
+    let rate = (each * sockets.len()) as f64 / start.elapsed().as_secs_f64();
+    Ok(rate)
+}
+
+/// Index (0-based) of the node whose manager leads, once every manager
+/// agrees on it (a restarted manager may still believe in an old leader).
+async fn leader_index(sockets: &[PathBuf]) -> Result<usize> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let mut seen = Vec::new();
+        for socket in sockets {
+            let leader = Client::new(socket)
+                .get_json::<Vec<docker::Node>>("/nodes")
+                .await
+                .ok()
+                .and_then(|nodes| {
+                    nodes
+                        .iter()
+                        .find(|n| n.manager_status.as_ref().is_some_and(|m| m.leader))
+                        .map(|n| n.description.hostname.clone())
+                });
+            seen.push(leader);
+        }
+        if let Some(Some(first)) = seen.first()
+            && seen.iter().all(|l| l.as_ref() == Some(first))
+        {
+            let index: usize = first.trim_start_matches("node-").parse()?;
+            return Ok(index - 1);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("the managers do not agree on a leader")
+}
+
+/// Retries a write through the survivors until one is accepted.
+async fn first_write(survivors: &[PathBuf], run: usize) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut attempt = 0usize;
+    while Instant::now() < deadline {
+        let client = Client::new(&survivors[attempt % survivors.len()]);
+        if write(&client, "node-2", &format!("failover{run}"))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    bail!("no write accepted within 30 s of killing the leader")
+}
+
+/// Waits until every manager answers and sees 3 reachable managers.
+async fn wait_for_three_voters(sockets: &[PathBuf]) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let mut healthy = 0;
+        for socket in sockets {
+            if let Ok(nodes) = Client::new(socket)
+                .get_json::<Vec<docker::Node>>("/nodes")
+                .await
+            {
+                let reachable = nodes
+                    .iter()
+                    .filter(|n| {
+                        n.manager_status
+                            .as_ref()
+                            .is_some_and(|m| m.leader || m.reachability == "reachable")
+                    })
+                    .count();
+                let leaders = nodes
+                    .iter()
+                    .filter(|n| n.manager_status.as_ref().is_some_and(|m| m.leader))
+                    .count();
+                if reachable == 3 && leaders == 1 {
+                    healthy += 1;
+                }
+            }
+        }
+        if healthy == sockets.len() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the managers did not settle with 3 reachable voters")
+}

@@ -70,7 +70,7 @@ impl Default for RaftTiming {
     /// lets a follower start an election only after the leader lease (the
     /// longest election timeout) plus the election timeout, so a dead leader
     /// is replaced after roughly 0.9–1.2 s plus one election round. The
-    /// heartbeat is also openraft's deadline for an AppendEntries RPC: 50 ms
+    /// heartbeat is also openraft's deadline for an `AppendEntries` RPC: 50 ms
     /// proved too tight on a loaded 2-core machine.
     fn default() -> Self {
         Self {

@@ -171,12 +171,17 @@ impl Manager {
                 }
             })?;
         let timing = config.timing;
+        // The swarm's setting as of the last snapshot (Docker's default before init).
+        let snapshot_interval = store
+            .read(|s| s.cluster.as_ref().map(|c| c.spec.raft.snapshot_interval))
+            .await
+            .unwrap_or(crate::state::SwarmSpec::default().raft.snapshot_interval);
         let raft_config = Config {
             cluster_name: "shoal".into(),
             heartbeat_interval: millis(timing.heartbeat),
             election_timeout_min: millis(timing.election_timeout),
             election_timeout_max: millis(timing.election_timeout) * 2,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(10_000),
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_interval),
             max_in_snapshot_log_to_keep: 500,
             ..Config::default()
         }

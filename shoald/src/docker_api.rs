@@ -27,6 +27,8 @@ use crate::{api::NodeState, swarm::SwarmError};
 pub fn routes() -> Router<Arc<NodeState>> {
     Router::new()
         .route("/info", get(info))
+        .route("/version", get(version))
+        .route("/swarm/unlockkey", get(unlock_key))
         .route("/swarm", get(inspect_swarm))
         .route("/swarm/init", post(init))
         .route("/swarm/join", post(join))
@@ -97,6 +99,27 @@ async fn info(State(state): State<Arc<NodeState>>) -> Json<serde_json::Value> {
         "Driver": "shoal",
         "Swarm": swarm,
     }))
+}
+
+/// `GET /version`: what `docker version` shows for the server.
+async fn version() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "Platform": { "Name": "shoal" },
+        "Components": [{ "Name": "shoald", "Version": env!("CARGO_PKG_VERSION"), "Details": {} }],
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": shoal_api::paths::DOCKER_API_VERSION,
+        "MinAPIVersion": "1.24",
+        "Os": std::env::consts::OS,
+        "Arch": std::env::consts::ARCH,
+        "KernelVersion": nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
+    }))
+}
+
+/// `GET /swarm/unlockkey`: shoal has no autolock yet, so there is no key,
+/// which Docker reports the same way.
+async fn unlock_key(State(state): State<Arc<NodeState>>) -> Answer<Response> {
+    manager(&state).await?;
+    Ok(error(StatusCode::NOT_FOUND, "no unlock key is set"))
 }
 
 async fn init(

@@ -529,6 +529,20 @@ fn the_docker_cli_forms_and_manages_the_swarm() {
     };
     assert!(out.contains("Swarm initialized: current node ("), "{out}");
     assert!(out.contains("docker swarm join --token SWMTKN-1-"), "{out}");
+    let version =
+        docker(&world, 1, &["version", "--format", "{{.Server.Version}}"]).expect("docker");
+    assert_eq!(version.trim(), env!("CARGO_PKG_VERSION"));
+    let state = docker(
+        &world,
+        1,
+        &[
+            "info",
+            "--format",
+            "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}",
+        ],
+    )
+    .expect("docker");
+    assert_eq!(state.trim(), "active true");
     assert!(out.contains("198.18.0.1:2377"), "{out}");
 
     step("docker swarm join-token, docker swarm join");

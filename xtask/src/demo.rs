@@ -1,6 +1,7 @@
 //! `cargo xtask demo`: a 3-node world in network namespaces, each node running
 //! `shoald` with its data plane, some traffic between them, every node's
-//! status printed, then kept up for exploring until Ctrl-C.
+//! status printed, a 3-manager swarm formed, then kept up for exploring
+//! (with `shoal` or `docker`) until Ctrl-C.
 
 use anyhow::Result;
 use shoal_netns_tests::{World, world::bin_dir};
@@ -34,6 +35,17 @@ pub fn run(once: bool) -> Result<()> {
             }
         }
     }
+    println!(
+        "\n==> forming a swarm: node-1 runs `shoal swarm init`, node-2 and node-3 join as managers"
+    );
+    form_swarm(&world)?;
+    println!(
+        "{}",
+        world
+            .node(1)
+            .shoal(&["node", "ls"])
+            .map_err(anyhow::Error::msg)?
+    );
     let shoal = bin_dir().join("shoal");
     for node in world.nodes() {
         println!(
@@ -70,6 +82,15 @@ pub fn run(once: bool) -> Result<()> {
             .map(|d| d.display().to_string())
             .unwrap_or_default()
     );
+    println!(
+        "  {} -H unix://{} node ls",
+        shoal.display(),
+        first.socket().display()
+    );
+    println!(
+        "  DOCKER_HOST=unix://{} docker node ls   # Docker's own client",
+        first.socket().display()
+    );
     println!("  logs: {}", first.log_path().display());
     while !interrupt::interrupted() {
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -78,4 +99,38 @@ pub fn run(once: bool) -> Result<()> {
     drop(world);
     println!("==> done");
     Ok(())
+}
+
+/// `swarm init` on node-1, node-2 and node-3 join as managers; waits until
+/// node-1 lists three Ready nodes.
+fn form_swarm(world: &World) -> Result<()> {
+    let shoal = |n: usize, args: &[&str]| world.node(n).shoal(args).map_err(anyhow::Error::msg);
+    shoal(
+        1,
+        &[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &world.node(1).addr().to_string(),
+        ],
+    )?;
+    let token = shoal(1, &["swarm", "join-token", "-q", "manager"])?
+        .trim()
+        .to_owned();
+    let manager = format!("{}:2377", world.node(1).addr());
+    for n in 2..=3 {
+        print!(
+            "    node-{n}: {}",
+            shoal(n, &["swarm", "join", "--token", &token, &manager])?
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let listed = shoal(1, &["node", "ls"])?;
+        if listed.matches(" Ready ").count() == 3 && listed.contains("Leader") {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    anyhow::bail!("the swarm did not settle with three ready nodes")
 }

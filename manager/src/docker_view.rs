@@ -4,7 +4,7 @@
 use shoal_api::docker;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::state::{self, Cluster, Node};
+use crate::state::{self, Cluster, ClusterState, Node};
 
 /// RFC 3339 text of a Unix-milliseconds time, as Docker prints times.
 #[must_use]
@@ -15,9 +15,13 @@ pub fn rfc3339(unix_ms: u64) -> String {
         .unwrap_or_default()
 }
 
-/// A node, with `leader_raft_id` marking the Raft leader.
+/// A node of `state`, with `leader_raft_id` marking the Raft leader.
 #[must_use]
-pub fn node(node: &Node, leader_raft_id: Option<u64>, trust_root: &str) -> docker::Node {
+pub fn node(state: &ClusterState, node: &Node, leader_raft_id: Option<u64>) -> docker::Node {
+    let trust_root = state
+        .cluster
+        .as_ref()
+        .map_or("", |c| c.root_ca.cert_pem.as_str());
     docker::Node {
         id: node.id.clone(),
         version: docker::ObjectVersion {

@@ -656,7 +656,8 @@ async fn reconcile_roles(manager: &Manager) -> Result<(), ManagerError> {
 }
 
 /// Records each manager's reachability: a voter is reachable while its node
-/// heartbeats (Ready), which a crashed or partitioned manager stops doing.
+/// heartbeats (Ready), which a crashed or partitioned manager stops doing; a
+/// manager that is not a voter yet is unknown.
 /// openraft 0.9 exposes no per-follower liveness, and the dispatcher's
 /// heartbeats are what Docker's Down/Ready already rest on.
 async fn update_reachability(manager: &Manager) -> Result<(), ManagerError> {
@@ -670,9 +671,11 @@ async fn update_reachability(manager: &Manager) -> Result<(), ManagerError> {
                 .values()
                 .filter_map(|n| {
                     let info = n.manager.as_ref()?;
-                    let reachable = info.raft_id == manager.inner.config.raft_id
-                        || (n.status.state == NodeState::Ready && voters.contains(&info.raft_id));
-                    let wanted = if reachable {
+                    let is_self = info.raft_id == manager.inner.config.raft_id;
+                    let wanted = if !is_self && !voters.contains(&info.raft_id) {
+                        // Joining or being promoted: not a voter yet.
+                        Reachability::Unknown
+                    } else if is_self || n.status.state == NodeState::Ready {
                         Reachability::Reachable
                     } else {
                         Reachability::Unreachable

@@ -203,14 +203,9 @@ async fn list_nodes(State(state): State<Arc<NodeState>>) -> Answer<Json<Vec<dock
     let leader = manager.leader();
     let nodes = manager
         .read(|s| {
-            let trust = s
-                .cluster
-                .as_ref()
-                .map(|c| c.root_ca.cert_pem.clone())
-                .unwrap_or_default();
             s.nodes
                 .values()
-                .map(|n| docker_view::node(n, leader, &trust))
+                .map(|n| docker_view::node(s, n, leader))
                 .collect()
         })
         .await;
@@ -224,14 +219,7 @@ async fn inspect_node(
     let manager = manager(&state).await?;
     let leader = manager.leader();
     let node = manager
-        .read(|s| {
-            let trust = s
-                .cluster
-                .as_ref()
-                .map(|c| c.root_ca.cert_pem.clone())
-                .unwrap_or_default();
-            s.node(&id).map(|n| docker_view::node(n, leader, &trust))
-        })
+        .read(|s| s.node(&id).map(|n| docker_view::node(s, n, leader)))
         .await
         .map_err(ManagerError::from)?;
     Ok(Json(node))

@@ -113,6 +113,16 @@ pub struct NodeFacts {
     pub timing: RaftTiming,
 }
 
+/// Where this node serves and is reached, from `init`/`join`.
+struct Endpoints {
+    /// Where the manager role listens.
+    listen_addr: SocketAddr,
+    /// `host:port` other nodes reach the manager role at.
+    manager_addr: String,
+    /// The advertised address without port.
+    advertise_ip: String,
+}
+
 /// What `init` made, for [`Swarm::init_command`].
 struct InitParts<'a> {
     cluster_id: String,
@@ -298,6 +308,32 @@ impl Swarm {
         }
     }
 
+    /// Where the manager role listens and how others reach this node, from
+    /// `init`/`join`'s `ListenAddr` and `AdvertiseAddr` (either may be empty).
+    fn endpoints(&self, listen: &str, advertise: &str) -> Result<Endpoints, SwarmError> {
+        let listen_addr: SocketAddr = if listen.is_empty() {
+            SocketAddr::from(([0, 0, 0, 0], MANAGER_PORT))
+        } else {
+            with_port(listen, MANAGER_PORT).parse().map_err(|e| {
+                SwarmError::InvalidRequest(format!("invalid listen address {listen:?}: {e}"))
+            })?
+        };
+        let advertise = if advertise.is_empty() {
+            self.facts.advertise_ip.to_string()
+        } else {
+            advertise.to_owned()
+        };
+        let manager_addr = with_port(&advertise, listen_addr.port());
+        let advertise_ip = manager_addr
+            .rsplit_once(':')
+            .map_or(advertise.clone(), |(h, _)| h.to_owned());
+        Ok(Endpoints {
+            listen_addr,
+            manager_addr,
+            advertise_ip,
+        })
+    }
+
     /// The `InitCluster` command for `request`.
     fn init_command(
         &self,
@@ -366,27 +402,11 @@ impl Swarm {
                 "--force-new-cluster is not supported".into(),
             ));
         }
-        let listen_addr: SocketAddr = if request.listen_addr.is_empty() {
-            SocketAddr::from(([0, 0, 0, 0], MANAGER_PORT))
-        } else {
-            with_port(&request.listen_addr, MANAGER_PORT)
-                .parse()
-                .map_err(|e| {
-                    SwarmError::InvalidRequest(format!(
-                        "invalid listen address {:?}: {e}",
-                        request.listen_addr
-                    ))
-                })?
-        };
-        let advertise = if request.advertise_addr.is_empty() {
-            self.facts.advertise_ip.to_string()
-        } else {
-            request.advertise_addr.clone()
-        };
-        let manager_addr = with_port(&advertise, listen_addr.port());
-        let advertise_ip = manager_addr
-            .rsplit_once(':')
-            .map_or(advertise.clone(), |(h, _)| h.to_owned());
+        let Endpoints {
+            listen_addr,
+            manager_addr,
+            advertise_ip,
+        } = self.endpoints(&request.listen_addr, &request.advertise_addr)?;
         let spec = docker_view::swarm_spec_from_docker(&request.spec, state::SwarmSpec::default())
             .map_err(SwarmError::InvalidRequest)?;
 
@@ -464,22 +484,11 @@ impl Swarm {
             .ok_or_else(|| {
                 SwarmError::InvalidRequest("a manager address to join is required".into())
             })?;
-        let listen_addr: SocketAddr = if request.listen_addr.is_empty() {
-            SocketAddr::from(([0, 0, 0, 0], MANAGER_PORT))
-        } else {
-            with_port(&request.listen_addr, MANAGER_PORT)
-                .parse()
-                .map_err(|e| SwarmError::InvalidRequest(format!("invalid listen address: {e}")))?
-        };
-        let advertise = if request.advertise_addr.is_empty() {
-            self.facts.advertise_ip.to_string()
-        } else {
-            request.advertise_addr.clone()
-        };
-        let manager_addr = with_port(&advertise, listen_addr.port());
-        let advertise_ip = manager_addr
-            .rsplit_once(':')
-            .map_or(advertise.clone(), |(h, _)| h.to_owned());
+        let Endpoints {
+            listen_addr,
+            manager_addr,
+            advertise_ip,
+        } = self.endpoints(&request.listen_addr, &request.advertise_addr)?;
 
         let key = NodeKeyPair::generate()?;
         let (answer, trust) = self
@@ -713,16 +722,34 @@ impl Swarm {
                 total - 1
             )));
         }
-        let Some(node) = node else { return Ok(()) };
-        let mut spec = node.spec.clone();
-        spec.role = NodeRole::Worker;
-        manager
-            .propose(Command::UpdateNodeSpec {
+        let Some(mut node) = node else { return Ok(()) };
+        // Demote ourselves. This manager may be a follower whose copy of the
+        // node lags a system update (status, reachability): retry on a stale
+        // version with the fresh copy.
+        for attempt in 0..20 {
+            let mut spec = node.spec.clone();
+            spec.role = NodeRole::Worker;
+            let update = Command::UpdateNodeSpec {
                 id: node.id.clone(),
                 expected_version: node.version,
                 spec,
-            })
-            .await?;
+            };
+            match manager.propose(update).await {
+                Err(ManagerError::Rejected(state::Rejected::StaleVersion { .. }))
+                    if attempt < 19 =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    match manager.read(|s| s.nodes.get(&node.id).cloned()).await {
+                        Some(fresh) => node = fresh,
+                        None => return Ok(()),
+                    }
+                }
+                result => {
+                    result?;
+                    break;
+                }
+            }
+        }
         for _ in 0..100 {
             if manager
                 .read(|s| s.nodes.get(&node.id).is_none_or(|n| n.manager.is_none()))

@@ -41,7 +41,10 @@ pub fn run() -> Result<()> {
         .iter()
         .map(shoal_netns_tests::Node::socket)
         .collect();
-    form_swarm(&world)?;
+    world
+        .form_swarm(&[2, 3], &[], &["--dispatcher-heartbeat", "1s"])
+        .map_err(anyhow::Error::msg)?;
+    runtime.block_on(wait_for_three_voters(&sockets))?;
 
     println!("==> committed writes through the API (fsync on; 3 managers)");
     let (rate, p50) = runtime.block_on(sequential_writes(&sockets[0], SEQUENTIAL_WRITES))?;
@@ -91,41 +94,6 @@ pub fn run() -> Result<()> {
         times[times.len() - 1].as_secs_f64() * 1e3
     );
     Ok(())
-}
-
-fn form_swarm(world: &World) -> Result<()> {
-    let shoal = |n: usize, args: &[&str]| {
-        world
-            .node(n)
-            .shoal(args)
-            .map_err(|e| anyhow::anyhow!("node-{n}: {e}"))
-    };
-    shoal(
-        1,
-        &[
-            "swarm",
-            "init",
-            "--advertise-addr",
-            "198.18.0.1",
-            "--dispatcher-heartbeat",
-            "1s",
-        ],
-    )?;
-    let token = shoal(1, &["swarm", "join-token", "-q", "manager"])?
-        .trim()
-        .to_owned();
-    for n in 2..=3 {
-        shoal(n, &["swarm", "join", "--token", &token, "198.18.0.1:2377"])?;
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let sockets: Vec<PathBuf> = world
-        .nodes()
-        .iter()
-        .map(shoal_netns_tests::Node::socket)
-        .collect();
-    runtime.block_on(wait_for_three_voters(&sockets))
 }
 
 /// One label update on node `target` (by hostname) through `client`.

@@ -38,7 +38,9 @@ pub fn run(once: bool) -> Result<()> {
     println!(
         "\n==> forming a swarm: node-1 runs `shoal swarm init`, node-2 and node-3 join as managers"
     );
-    form_swarm(&world)?;
+    world
+        .form_swarm(&[2, 3], &[], &[])
+        .map_err(anyhow::Error::msg)?;
     println!(
         "{}",
         world
@@ -99,38 +101,4 @@ pub fn run(once: bool) -> Result<()> {
     drop(world);
     println!("==> done");
     Ok(())
-}
-
-/// `swarm init` on node-1, node-2 and node-3 join as managers; waits until
-/// node-1 lists three Ready nodes.
-fn form_swarm(world: &World) -> Result<()> {
-    let shoal = |n: usize, args: &[&str]| world.node(n).shoal(args).map_err(anyhow::Error::msg);
-    shoal(
-        1,
-        &[
-            "swarm",
-            "init",
-            "--advertise-addr",
-            &world.node(1).addr().to_string(),
-        ],
-    )?;
-    let token = shoal(1, &["swarm", "join-token", "-q", "manager"])?
-        .trim()
-        .to_owned();
-    let manager = format!("{}:2377", world.node(1).addr());
-    for n in 2..=3 {
-        print!(
-            "    node-{n}: {}",
-            shoal(n, &["swarm", "join", "--token", &token, &manager])?
-        );
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        let listed = shoal(1, &["node", "ls"])?;
-        if listed.matches(" Ready ").count() == 3 && listed.contains("Leader") {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    anyhow::bail!("the swarm did not settle with three ready nodes")
 }

@@ -162,6 +162,46 @@ impl World {
         &self.nodes
     }
 
+    /// Forms a swarm with the `shoal` CLI: `swarm init --advertise-addr` on
+    /// node 1 (plus `init_args`), then `managers` and `workers` (node
+    /// numbers) join with the matching token. Waits until node 1 lists every
+    /// member Ready, a leader and every other manager Reachable.
+    pub fn form_swarm(
+        &self,
+        managers: &[usize],
+        workers: &[usize],
+        init_args: &[&str],
+    ) -> Result<(), String> {
+        let first = self.node(1);
+        let addr = first.addr().to_string();
+        let mut init = vec!["swarm", "init", "--advertise-addr", &addr];
+        init.extend_from_slice(init_args);
+        first.shoal(&init)?;
+        let remote = format!("{addr}:2377");
+        for (role, nodes) in [("manager", managers), ("worker", workers)] {
+            let token = first
+                .shoal(&["swarm", "join-token", "-q", role])?
+                .trim()
+                .to_owned();
+            for &n in nodes {
+                self.node(n)
+                    .shoal(&["swarm", "join", "--token", &token, &remote])?;
+            }
+        }
+        let members = 1 + managers.len() + workers.len();
+        eventually("the swarm to settle", Duration::from_secs(30), || {
+            let listed = first.shoal(&["node", "ls"])?;
+            let ready = listed.lines().filter(|l| l.contains(" Ready ")).count();
+            let reachable = listed.lines().filter(|l| l.contains(" Reachable ")).count();
+            if ready == members && reachable == managers.len() && listed.contains("Leader") {
+                Ok(())
+            } else {
+                Err(listed)
+            }
+        });
+        Ok(())
+    }
+
     /// Starts `shoald` on every node and waits until each answers.
     pub fn start_all(&mut self) {
         for node in &mut self.nodes {

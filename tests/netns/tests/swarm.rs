@@ -414,24 +414,7 @@ fn write_labels(
 #[test]
 fn writes_continue_while_the_leader_is_killed() {
     require_privileges!();
-    let mut world = World::new("failover", 3);
-    world.start_all();
-    world.node(1).shoal_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "198.18.0.1",
-        "--dispatcher-heartbeat",
-        "1s",
-    ]);
-    let token = world
-        .node(1)
-        .shoal_ok(&["swarm", "join-token", "-q", "manager"])
-        .trim()
-        .to_owned();
-    join(&world, 2, &token);
-    join(&world, 3, &token);
-    wait_for_cluster(world.node(1), 3, 3);
+    let mut world = three_managers("failover");
 
     step("a writer updates node labels through any manager throughout");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -724,21 +707,9 @@ fn promote_and_demote_change_raft_membership() {
 fn three_managers(tag: &str) -> World {
     let mut world = World::new(tag, 3);
     world.start_all();
-    world.node(1).shoal_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "198.18.0.1",
-        "--dispatcher-heartbeat",
-        "1s",
-    ]);
-    let token = world
-        .node(1)
-        .shoal_ok(&["swarm", "join-token", "-q", "manager"])
-        .trim()
-        .to_owned();
-    join(&world, 2, &token);
-    join(&world, 3, &token);
+    world
+        .form_swarm(&[2, 3], &[], &["--dispatcher-heartbeat", "1s"])
+        .expect("swarm");
     wait_for_cluster(world.node(1), 3, 3);
     world
 }

@@ -13,11 +13,11 @@ use std::{
 
 use openraft::{
     ChangeMembers, Config, Raft, ServerState,
-    error::{ClientWriteError, RaftError},
+    error::{CheckIsLeaderError, ClientWriteError, RaftError},
 };
 use shoal_api::grpc::{
     MANAGER_SERVER_NAME, channel,
-    proto::{JoinRaftRequest, ProposeRequest, control_client::ControlClient},
+    proto::{JoinRaftRequest, ProposeRequest, ReadIndexRequest, control_client::ControlClient},
 };
 use tokio::{
     net::TcpListener,
@@ -344,6 +344,53 @@ impl Manager {
         let result: Result<Response, Rejected> = serde_json::from_slice(&answer.result_json)
             .map_err(|e| remote(format!("undecodable answer: {e}")))?;
         Ok((result, answer.log_index))
+    }
+
+    /// The log index a linearizable read must see: from this manager's own
+    /// Raft when it leads (after a quorum confirms its leadership), else from
+    /// the leader (etcd's `ReadIndex`).
+    pub async fn read_index(&self) -> Result<u64, ManagerError> {
+        match self.inner.raft.get_read_log_id().await {
+            Ok((read, _)) => Ok(read.map_or(0, |id| id.index)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
+                let Some(leader) = forward.leader_node else {
+                    return Err(ManagerError::NoLeader);
+                };
+                let remote = |message: String| ManagerError::Remote {
+                    addr: leader.addr.clone(),
+                    message,
+                };
+                let channel = channel(
+                    &leader.addr,
+                    Arc::clone(&self.inner.client_tls),
+                    MANAGER_SERVER_NAME,
+                    Duration::from_secs(10),
+                )
+                .map_err(|e| remote(e.to_string()))?;
+                let answer = ControlClient::new(channel)
+                    .read_index(ReadIndexRequest {})
+                    .await
+                    .map_err(|status| remote(status.message().to_owned()))?;
+                Ok(answer.into_inner().index)
+            }
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                Err(ManagerError::NoLeader)
+            }
+            Err(e) => Err(ManagerError::Raft(e.to_string())),
+        }
+    }
+
+    /// Waits until this manager has applied every write acknowledged before
+    /// the call, so the reads that follow are linearizable, on a follower too.
+    pub async fn sync_for_read(&self) -> Result<(), ManagerError> {
+        let index = self.read_index().await?;
+        self.inner
+            .raft
+            .wait(Some(Duration::from_secs(10)))
+            .applied_index_at_least(Some(index), "a linearizable read")
+            .await
+            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        Ok(())
     }
 
     /// Reads the replicated state as this manager has applied it.

@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use shoal_api::{
     grpc::proto::{
         HeartbeatRequest, HeartbeatResponse, JoinRaftRequest, JoinRaftResponse, JoinRequest,
-        JoinResponse, ProposeRequest, ProposeResponse, RaftPayload, RenewRequest, RenewResponse,
+        JoinResponse, ProposeRequest, ProposeResponse, RaftPayload, ReadIndexRequest,
+        ReadIndexResponse, RenewRequest, RenewResponse,
         ca_server::{Ca, CaServer},
         control_server::{Control, ControlServer},
         dispatcher_server::{Dispatcher, DispatcherServer},
@@ -290,6 +291,18 @@ impl Control for ControlService {
             result_json,
             log_index,
         }))
+    }
+
+    async fn read_index(
+        &self,
+        request: Request<ReadIndexRequest>,
+    ) -> Result<Response<ReadIndexResponse>, Status> {
+        authorize(&self.0, &request, true).await?;
+        if !self.0.is_leader() {
+            return Err(Status::failed_precondition("not the leader"));
+        }
+        let index = self.0.read_index().await.map_err(|e| status_of(&e))?;
+        Ok(Response::new(ReadIndexResponse { index }))
     }
 
     async fn join_raft(

@@ -79,8 +79,13 @@ impl IntoResponse for SwarmError {
 
 type Answer<T> = Result<T, SwarmError>;
 
+/// The manager role, caught up with every write acknowledged before the
+/// request (a linearizable read, also on a follower): `inspect` then
+/// `update` through any manager sees the current version.
 async fn manager(state: &NodeState) -> Answer<Manager> {
-    state.swarm().manager().await
+    let manager = state.swarm().manager().await?;
+    manager.sync_for_read().await?;
+    Ok(manager)
 }
 
 async fn info(State(state): State<Arc<NodeState>>) -> Json<serde_json::Value> {

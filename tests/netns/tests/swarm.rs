@@ -738,6 +738,11 @@ fn a_partitioned_manager_cannot_commit_and_converges_after_healing() {
         label(world.node(3), "isolated").is_err(),
         "the isolated manager cannot commit"
     );
+    let stale = world.node(3).shoal(&["node", "inspect", "node-1"]);
+    assert!(
+        stale.is_err(),
+        "the isolated manager serves no stale reads (ReadIndex): {stale:?}"
+    );
 
     step("heal: node-3 converges");
     world.node(3).netns().ip(&["link", "set", "eth0", "up"]);

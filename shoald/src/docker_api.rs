@@ -79,11 +79,18 @@ impl IntoResponse for SwarmError {
 
 type Answer<T> = Result<T, SwarmError>;
 
-/// The manager role, caught up with every write acknowledged before the
-/// request (a linearizable read, also on a follower): `inspect` then
-/// `update` through any manager sees the current version.
+/// The manager role, for writes: every update carries the version it was
+/// read at and the state machine refuses a stale one, so no read barrier.
 async fn manager(state: &NodeState) -> Answer<Manager> {
-    let manager = state.swarm().manager().await?;
+    state.swarm().manager().await
+}
+
+/// The manager role caught up with every write acknowledged before the
+/// request (`ReadIndex`), for reads: `inspect` then `update` through any
+/// manager sees the current version, and a partitioned manager refuses to
+/// answer rather than serve a stale view.
+async fn synced_manager(state: &NodeState) -> Answer<Manager> {
+    let manager = manager(state).await?;
     manager.sync_for_read().await?;
     Ok(manager)
 }
@@ -123,7 +130,7 @@ async fn version() -> Json<serde_json::Value> {
 /// `GET /swarm/unlockkey`: shoal has no autolock yet, so there is no key,
 /// which Docker reports the same way.
 async fn unlock_key(State(state): State<Arc<NodeState>>) -> Answer<Response> {
-    manager(&state).await?;
+    synced_manager(&state).await?;
     Ok(error(StatusCode::NOT_FOUND, "no unlock key is set"))
 }
 
@@ -159,7 +166,7 @@ async fn leave(
 }
 
 async fn inspect_swarm(State(state): State<Arc<NodeState>>) -> Answer<Json<docker::Swarm>> {
-    let manager = manager(&state).await?;
+    let manager = synced_manager(&state).await?;
     let swarm = manager
         .read(|s| s.cluster().map(docker_view::swarm))
         .await
@@ -204,7 +211,7 @@ async fn update_swarm(
 }
 
 async fn list_nodes(State(state): State<Arc<NodeState>>) -> Answer<Json<Vec<docker::Node>>> {
-    let manager = manager(&state).await?;
+    let manager = synced_manager(&state).await?;
     let leader = manager.leader();
     let nodes = manager
         .read(|s| {
@@ -221,7 +228,7 @@ async fn inspect_node(
     State(state): State<Arc<NodeState>>,
     Path(id): Path<String>,
 ) -> Answer<Json<docker::Node>> {
-    let manager = manager(&state).await?;
+    let manager = synced_manager(&state).await?;
     let leader = manager.leader();
     let node = manager
         .read(|s| s.node(&id).map(|n| docker_view::node(s, n, leader)))

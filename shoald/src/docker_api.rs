@@ -210,10 +210,85 @@ async fn update_swarm(
     Ok(StatusCode::OK)
 }
 
-async fn list_nodes(State(state): State<Arc<NodeState>>) -> Answer<Json<Vec<docker::Node>>> {
+#[derive(Debug, Deserialize)]
+struct FiltersQuery {
+    /// Docker's filters: JSON `{"key": {"value": true}}` (or `["value"]`).
+    filters: Option<String>,
+}
+
+/// Docker's `filters` query parameter, decoded to key → accepted values.
+fn parse_filters(raw: Option<&str>) -> Answer<BTreeMap<String, Vec<String>>> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let value: serde_json::Value = serde_json::from_str(raw)
+        .map_err(|e| SwarmError::InvalidRequest(format!("invalid filters {raw:?}: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(SwarmError::InvalidRequest(format!(
+            "invalid filters {raw:?}: expected an object"
+        )));
+    };
+    let mut filters = BTreeMap::new();
+    for (key, values) in object {
+        let values: Vec<String> = match values {
+            serde_json::Value::Object(map) => map.keys().cloned().collect(),
+            serde_json::Value::Array(list) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => {
+                return Err(SwarmError::InvalidRequest(format!(
+                    "invalid filter {key:?}"
+                )));
+            }
+        };
+        filters.insert(key.clone(), values);
+    }
+    Ok(filters)
+}
+
+/// Whether `node` passes Docker's node filters (values of one key are
+/// alternatives; keys must all match).
+fn node_matches(node: &docker::Node, filters: &BTreeMap<String, Vec<String>>) -> Answer<bool> {
+    for (key, values) in filters {
+        let label_matches =
+            |labels: &BTreeMap<String, String>, wanted: &str| match wanted.split_once('=') {
+                Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+                None => labels.contains_key(wanted),
+            };
+        let ok = match key.as_str() {
+            "id" => values.iter().any(|v| node.id.starts_with(v.as_str())),
+            "name" => values.iter().any(|v| {
+                node.description.hostname.starts_with(v.as_str())
+                    || node.spec.name.starts_with(v.as_str())
+            }),
+            "role" => values.contains(&node.spec.role),
+            "membership" => values.iter().any(|v| v == "accepted"),
+            "label" => values
+                .iter()
+                .all(|v| label_matches(&node.description.engine.labels, v)),
+            "node.label" => values.iter().all(|v| label_matches(&node.spec.labels, v)),
+            other => {
+                return Err(SwarmError::InvalidRequest(format!(
+                    "invalid filter '{other}'"
+                )));
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn list_nodes(
+    State(state): State<Arc<NodeState>>,
+    Query(query): Query<FiltersQuery>,
+) -> Answer<Json<Vec<docker::Node>>> {
+    let filters = parse_filters(query.filters.as_deref())?;
     let manager = synced_manager(&state).await?;
     let leader = manager.leader();
-    let nodes = manager
+    let nodes: Vec<docker::Node> = manager
         .read(|s| {
             s.nodes
                 .values()
@@ -221,7 +296,49 @@ async fn list_nodes(State(state): State<Arc<NodeState>>) -> Answer<Json<Vec<dock
                 .collect()
         })
         .await;
-    Ok(Json(nodes))
+    let mut kept = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        if node_matches(&node, &filters)? {
+            kept.push(node);
+        }
+    }
+    Ok(Json(kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, role: &str, labels: &[(&str, &str)]) -> docker::Node {
+        let mut node = docker::Node {
+            id: id.into(),
+            ..docker::Node::default()
+        };
+        node.spec.role = role.into();
+        node.description.hostname = format!("host-{id}");
+        node.spec.labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        node
+    }
+
+    #[test]
+    fn docker_node_filters() {
+        let manager = node("abc", "manager", &[("zone", "a")]);
+        let worker = node("abd", "worker", &[]);
+        let filters = |raw: &str| parse_filters(Some(raw)).expect("valid filters");
+        let keep =
+            |n: &docker::Node, raw: &str| node_matches(n, &filters(raw)).expect("known filter");
+        assert!(keep(&manager, r#"{"role":{"manager":true}}"#));
+        assert!(!keep(&worker, r#"{"role":{"manager":true}}"#));
+        assert!(keep(&worker, r#"{"id":{"ab":true}}"#));
+        assert!(keep(&manager, r#"{"node.label":{"zone=a":true}}"#));
+        assert!(!keep(&worker, r#"{"node.label":{"zone":true}}"#));
+        assert!(keep(&worker, r#"{"name":["host-abd"]}"#));
+        assert!(parse_filters(Some("not json")).is_err());
+        assert!(node_matches(&worker, &filters(r#"{"colour":{"red":true}}"#)).is_err());
+    }
 }
 
 async fn inspect_node(

@@ -1,7 +1,7 @@
 //! `shoal node …`: ls, inspect, update, rm, promote, demote, with docker's
 //! flags and columns.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt::Write as _};
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
@@ -17,6 +17,10 @@ pub enum NodeCommand {
         /// Only display IDs.
         #[arg(short, long)]
         quiet: bool,
+        /// Filter output based on conditions provided (`key=value`: id,
+        /// name, role, membership, label, node.label).
+        #[arg(short, long)]
+        filter: Vec<String>,
     },
     /// Display detailed information on one or more nodes.
     Inspect {
@@ -74,7 +78,7 @@ pub struct UpdateArgs {
 /// Runs a `shoal node` verb.
 pub async fn run(client: &Client, command: NodeCommand) -> Result<()> {
     match command {
-        NodeCommand::Ls { quiet } => ls(client, quiet).await,
+        NodeCommand::Ls { quiet, filter } => ls(client, quiet, &filter).await,
         NodeCommand::Inspect { pretty, nodes } => inspect(client, pretty, &nodes).await,
         NodeCommand::Update(args) => {
             let node = args.node.clone();
@@ -164,8 +168,33 @@ fn capitalize(word: &str) -> String {
     })
 }
 
-async fn ls(client: &Client, quiet: bool) -> Result<()> {
-    let mut nodes: Vec<docker::Node> = client.get_json("/nodes").await?;
+/// Docker's `filters` query value for `key=value` flags.
+fn filters_query(filters: &[String]) -> Result<String> {
+    let mut map: BTreeMap<&str, BTreeMap<&str, bool>> = BTreeMap::new();
+    for filter in filters {
+        let Some((key, value)) = filter.split_once('=') else {
+            bail!("bad format of filter (expected name=value): {filter}");
+        };
+        map.entry(key).or_default().insert(value, true);
+    }
+    let json = serde_json::to_string(&map)?;
+    Ok(json.bytes().fold(String::new(), |mut out, b| {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+        out
+    }))
+}
+
+async fn ls(client: &Client, quiet: bool, filters: &[String]) -> Result<()> {
+    let path = if filters.is_empty() {
+        "/nodes".to_owned()
+    } else {
+        format!("/nodes?filters={}", filters_query(filters)?)
+    };
+    let mut nodes: Vec<docker::Node> = client.get_json(&path).await?;
     nodes.sort_by(|a, b| (&a.description.hostname, &a.id).cmp(&(&b.description.hostname, &b.id)));
     if quiet {
         for node in nodes {

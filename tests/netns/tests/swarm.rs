@@ -122,6 +122,21 @@ fn three_managers_and_two_workers_form_a_swarm() {
 
     eprintln!("{}", world.node(3).shoal_ok(&["node", "ls"]));
 
+    step("node ls filters");
+    let managers = world
+        .node(1)
+        .shoal_ok(&["node", "ls", "--filter", "role=manager"]);
+    assert_eq!(
+        managers.lines().count(),
+        4,
+        "header + 3 managers: {managers}"
+    );
+    let bad = world
+        .node(1)
+        .shoal(&["node", "ls", "--filter", "colour=red"])
+        .expect_err("unknown filter");
+    assert!(bad.contains("invalid filter 'colour'"), "{bad}");
+
     step("a worker answers control requests with Docker's error");
     let refused = world
         .node(4)
@@ -146,6 +161,12 @@ fn three_managers_and_two_workers_form_a_swarm() {
         for n in 1..=5 {
             assert!(listed.contains(&format!("node-{n}")), "{listed}");
         }
+        let workers = world
+            .node(2)
+            .docker(&["node", "ls", "-q", "-f", "role=worker"])
+            .expect("docker")
+            .expect("docker node ls -f");
+        assert_eq!(workers.lines().count(), 2, "{workers}");
     } else {
         eprintln!("skipped the docker CLI part: no docker client installed");
     }

@@ -46,6 +46,27 @@ fn warm_up(world: &World) {
     }
 }
 
+/// node-1 sends `count` datagrams to node-2 (after the warm-up's one);
+/// returns node-2's UDP count once it has them all.
+fn send_and_count(world: &World, count: u32) -> u64 {
+    world
+        .node(1)
+        .send_udp(world.node(2).addr(), 9, count, PAYLOAD);
+    let expected = u64::from(count) + 1;
+    eventually(
+        &format!("node-2 to count {expected} datagrams"),
+        WAIT,
+        || {
+            let got = protocol_packets(&status(world, 2), INGRESS, "udp");
+            if got >= expected {
+                Ok(got)
+            } else {
+                Err(got.to_string())
+            }
+        },
+    )
+}
+
 #[test]
 fn three_nodes_count_the_traffic_between_them() {
     const SENT: u32 = 300;
@@ -132,15 +153,7 @@ fn kill_9_leaves_programs_counting_and_restart_reuses_the_pins() {
     let target = world.node(2).addr();
 
     step("node-1 sends 100 datagrams to node-2");
-    world.node(1).send_udp(target, 9, 100, PAYLOAD);
-    let counted = eventually("node-2 to count 101 datagrams", WAIT, || {
-        let got = protocol_packets(&status(&world, 2), INGRESS, "udp");
-        if got >= 101 {
-            Ok(got)
-        } else {
-            Err(got.to_string())
-        }
-    });
+    let counted = send_and_count(&world, 100);
     let before = status(&world, 2);
 
     step("kill -9 node-2's shoald");
@@ -197,15 +210,7 @@ fn shutdown_detaches_unless_pins_are_kept_and_a_new_build_replaces_programs_in_p
     world.node_mut(2).start_with(&["--keep-pins"]);
     warm_up(&world);
     let target = world.node(2).addr();
-    world.node(1).send_udp(target, 9, 100, PAYLOAD);
-    let counted = eventually("node-2 to count 101 datagrams", WAIT, || {
-        let got = protocol_packets(&status(&world, 2), INGRESS, "udp");
-        if got >= 101 {
-            Ok(got)
-        } else {
-            Err(got.to_string())
-        }
-    });
+    let counted = send_and_count(&world, 100);
     let first = status(&world, 2);
 
     step("SIGTERM with --keep-pins: programs stay attached");

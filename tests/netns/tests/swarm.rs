@@ -7,6 +7,8 @@ use std::time::Duration;
 use shoal_netns_tests::{Node, World, eventually, require_privileges, step};
 
 const WAIT: Duration = Duration::from_secs(30);
+/// `swarm init` flags for tests that watch liveness: 1 s heartbeats.
+const HEARTBEAT_1S: &[&str] = &["--dispatcher-heartbeat", "1s"];
 
 /// `node ls` rows as (hostname, status, availability, manager status).
 fn node_rows(node: &Node) -> Result<Vec<(String, String, String, String)>, String> {
@@ -362,20 +364,7 @@ fn a_killed_worker_goes_down_and_comes_back_ready() {
     require_privileges!();
     let mut world = World::new("down", 2);
     world.start_all();
-    world.node(1).shoal_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "198.18.0.1",
-        "--dispatcher-heartbeat",
-        "1s",
-    ]);
-    let token = world
-        .node(1)
-        .shoal_ok(&["swarm", "join-token", "-q", "worker"])
-        .trim()
-        .to_owned();
-    join(&world, 2, &token);
+    world.form_swarm(&[], &[2], HEARTBEAT_1S).expect("swarm");
     wait_for_cluster(world.node(1), 2, 1);
 
     step("kill -9 the worker: Down within a few heartbeat periods");
@@ -663,21 +652,7 @@ fn promote_and_demote_change_raft_membership() {
     require_privileges!();
     let mut world = World::new("roles", 3);
     world.start_all();
-    world.node(1).shoal_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "198.18.0.1",
-        "--dispatcher-heartbeat",
-        "1s",
-    ]);
-    let token = world
-        .node(1)
-        .shoal_ok(&["swarm", "join-token", "-q", "worker"])
-        .trim()
-        .to_owned();
-    join(&world, 2, &token);
-    join(&world, 3, &token);
+    world.form_swarm(&[], &[2, 3], HEARTBEAT_1S).expect("swarm");
     wait_for_cluster(world.node(1), 3, 1);
 
     step("demoting the only manager is refused");
@@ -728,9 +703,7 @@ fn promote_and_demote_change_raft_membership() {
 fn three_managers(tag: &str) -> World {
     let mut world = World::new(tag, 3);
     world.start_all();
-    world
-        .form_swarm(&[2, 3], &[], &["--dispatcher-heartbeat", "1s"])
-        .expect("swarm");
+    world.form_swarm(&[2, 3], &[], HEARTBEAT_1S).expect("swarm");
     wait_for_cluster(world.node(1), 3, 3);
     world
 }

@@ -103,7 +103,19 @@ impl Client {
             path: path.to_owned(),
             source,
         })?;
-        self.send(Method::POST, path, Some(json)).await
+        self.send(Method::POST, path, Some((json, "application/json")))
+            .await
+    }
+
+    /// `POST path` with raw `body` of `content_type`; the body of a 2xx answer.
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &'static str,
+    ) -> Result<Bytes, ClientError> {
+        self.send(Method::POST, path, Some((body, content_type)))
+            .await
     }
 
     /// `DELETE path`; the body of a 2xx answer.
@@ -117,7 +129,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        json: Option<Vec<u8>>,
+        body: Option<(Vec<u8>, &'static str)>,
     ) -> Result<Bytes, ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
@@ -139,16 +151,21 @@ impl Client {
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, "shoald");
-        if json.is_some() {
-            builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
-        }
-        let request = builder
-            .body(Full::new(Bytes::from(json.unwrap_or_default())))
-            .map_err(|e| ClientError::Status {
-                path: path.to_owned(),
-                status: StatusCode::BAD_REQUEST,
-                message: e.to_string(),
-            })?;
+        let body = match body {
+            Some((bytes, content_type)) => {
+                builder = builder.header(hyper::header::CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Vec::new(),
+        };
+        let request =
+            builder
+                .body(Full::new(Bytes::from(body)))
+                .map_err(|e| ClientError::Status {
+                    path: path.to_owned(),
+                    status: StatusCode::BAD_REQUEST,
+                    message: e.to_string(),
+                })?;
         let response = sender.send_request(request).await.map_err(http_err)?;
         let status = response.status();
         let body = response

@@ -32,6 +32,9 @@ enum Command {
     /// Manage swarm nodes.
     #[command(subcommand)]
     Node(commands::node::NodeCommand),
+    /// Manage this node's images.
+    #[command(subcommand)]
+    Image(commands::image::ImageCommand),
 }
 
 /// Accepts `unix:///path` (as `docker -H` does) or a bare path.
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
                 Command::Status(args) => commands::status::run(&client, &args).await,
                 Command::Swarm(command) => commands::swarm::run(&client, command).await,
                 Command::Node(command) => commands::node::run(&client, command).await,
+                Command::Image(command) => commands::image::run(&client, command).await,
             }
         })
     })();

@@ -19,7 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use shoal_agent::dataplane::Dataplane;
+use shoal_agent::{dataplane::Dataplane, images::ImageStore};
 
 use crate::{docker_api::error, swarm::Swarm};
 use shoal_api::{
@@ -43,15 +43,27 @@ pub struct NodeState {
     info: NodeInfo,
     dataplane: Mutex<Option<Dataplane>>,
     swarm: Arc<Swarm>,
+    images: ImageStore,
 }
 
 impl NodeState {
-    pub fn new(info: NodeInfo, dataplane: Dataplane, swarm: Arc<Swarm>) -> Self {
+    pub fn new(
+        info: NodeInfo,
+        dataplane: Dataplane,
+        swarm: Arc<Swarm>,
+        images: ImageStore,
+    ) -> Self {
         Self {
             info,
             dataplane: Mutex::new(Some(dataplane)),
             swarm,
+            images,
         }
+    }
+
+    /// This node's image store.
+    pub fn images(&self) -> &ImageStore {
+        &self.images
     }
 
     /// Static facts about this node.

@@ -1,18 +1,22 @@
-//! The swarm subset of the Docker Engine API: `/swarm…`, `/nodes…`, `/info`.
-//! Requests are answered by this node's manager role; a worker or a node
-//! outside any swarm answers with Docker's own errors, so the docker CLI
+//! The Docker Engine API shoald serves: the swarm subset (`/swarm…`,
+//! `/nodes…`, `/info`, `/version`) and the node's images (`/images/create`
+//! for `docker import`, `/images/json`).
+//! Swarm requests are answered by this node's manager role (images are the
+//! node's own); a worker or a node outside any swarm answers with Docker's
+//! own errors, so the docker CLI
 //! prints what an operator expects.
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
+    extract::{DefaultBodyLimit, Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
+use shoal_agent::images::ImageError;
 use shoal_api::docker;
 use shoal_manager::{
     ca::{JoinToken, RootCa},
@@ -37,6 +41,107 @@ pub fn routes() -> Router<Arc<NodeState>> {
         .route("/nodes", get(list_nodes))
         .route("/nodes/{id}", get(inspect_node).delete(remove_node))
         .route("/nodes/{id}/update", post(update_node))
+        .route(
+            "/images/create",
+            post(create_image).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        )
+        .route("/images/json", get(list_images))
+}
+
+/// The largest root filesystem tarball `docker import` may send (held in
+/// memory while it is hashed and stored).
+const MAX_IMPORT_BYTES: usize = 1 << 30;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateImageQuery {
+    /// `-`: the request body is the tarball (`docker import`).
+    from_src: Option<String>,
+    /// Pull from a registry (`docker pull`).
+    from_image: Option<String>,
+    #[serde(default)]
+    repo: String,
+    #[serde(default)]
+    tag: String,
+}
+
+/// `POST /images/create?fromSrc=-&repo=…&tag=…`: `docker import`. Answers
+/// Docker's progress stream, one JSON line with the image ID.
+async fn create_image(
+    State(state): State<Arc<NodeState>>,
+    Query(query): Query<CreateImageQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    if query.from_image.is_some() {
+        return error(
+            StatusCode::NOT_IMPLEMENTED,
+            "pulling images from a registry is not supported yet: import a tarball",
+        );
+    }
+    if query.from_src.as_deref() != Some("-") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "only importing from the request body (fromSrc=-) is supported",
+        );
+    }
+    let reference = if query.tag.is_empty() {
+        query.repo
+    } else {
+        format!("{}:{}", query.repo, query.tag)
+    };
+    let store = state.images().clone();
+    let created = docker_view::rfc3339(shoal_manager::ca::now_unix_ms());
+    let imported =
+        tokio::task::spawn_blocking(move || store.import(&mut body.as_ref(), &reference, &created))
+            .await;
+    match imported {
+        Ok(Ok(image)) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            format!("{}\n", serde_json::json!({ "status": image.id })),
+        )
+            .into_response(),
+        Ok(Err(e @ (ImageError::InvalidReference { .. } | ImageError::NotATarball { .. }))) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("import task: {e}"),
+        ),
+    }
+}
+
+/// `GET /images/json`: `docker images`.
+async fn list_images(State(state): State<Arc<NodeState>>) -> Response {
+    let store = state.images().clone();
+    match tokio::task::spawn_blocking(move || store.list()).await {
+        Ok(Ok(images)) => Json(
+            images
+                .into_iter()
+                .map(|image| {
+                    let created = time::OffsetDateTime::parse(
+                        &image.created,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map_or(0, time::OffsetDateTime::unix_timestamp);
+                    serde_json::json!({
+                        "Id": image.id,
+                        "ParentId": "",
+                        "RepoTags": [image.reference],
+                        "RepoDigests": [],
+                        "Created": created,
+                        "Size": image.size,
+                        "SharedSize": -1,
+                        "Labels": {},
+                        "Containers": -1,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("list task: {e}")),
+    }
 }
 
 /// Docker's error body with the right status.

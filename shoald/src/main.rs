@@ -153,6 +153,7 @@ async fn run(args: Args) -> Result<()> {
         },
         dataplane,
         swarm,
+        shoal_agent::images::ImageStore::new(args.data_dir.join("images")),
     ));
     let listener = api::bind(&args.socket)?;
     info!(socket = %args.socket.display(), "serving the node API");

@@ -1,0 +1,85 @@
+//! End-to-end: importing a root filesystem tarball into a node's image store
+//! and listing it, through the `shoal` CLI and the stock docker CLI.
+
+use std::process::Command;
+
+use shoal_netns_tests::{World, require_privileges, step};
+
+/// A tarball of a directory holding one file, made with `tar`.
+fn rootfs_tarball(dir: &std::path::Path) -> std::path::PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("etc")).expect("rootfs dir");
+    std::fs::write(root.join("etc/hostname"), "demo\n").expect("rootfs file");
+    let tarball = dir.join("rootfs.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .expect("running tar");
+    assert!(status.success(), "tar failed");
+    tarball
+}
+
+#[test]
+fn import_a_tarball_and_list_it() {
+    require_privileges!();
+    let mut world = World::new("images", 1);
+    world.start_all();
+    let node = world.node(1);
+    let tarball = rootfs_tarball(&node.data_dir().join(".."));
+    let tarball = tarball.to_str().expect("utf-8 path");
+
+    step("shoal image import / ls");
+    let id = node.shoal_ok(&["image", "import", tarball, "demo:1"]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let listed = node.shoal_ok(&["image", "ls"]);
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("demo "))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(row.contains(" 1 "), "{row}");
+    assert!(
+        row.contains(&id.trim()["sha256:".len().."sha256:".len() + 12]),
+        "{row}"
+    );
+
+    step("bad input is refused and changes nothing");
+    let garbage = node.data_dir().join("../garbage.tar");
+    std::fs::write(&garbage, b"not a tarball").expect("write");
+    let refused = node
+        .shoal(&[
+            "image",
+            "import",
+            garbage.to_str().expect("utf-8"),
+            "demo:2",
+        ])
+        .expect_err("garbage");
+    assert!(refused.contains("not a tar archive"), "{refused}");
+    let refused = node
+        .shoal(&["image", "import", tarball, "Bad Name"])
+        .expect_err("bad reference");
+    assert!(refused.contains("invalid reference format"), "{refused}");
+    assert_eq!(
+        node.shoal_ok(&["image", "ls"]).lines().count(),
+        2,
+        "still one image"
+    );
+
+    step("docker import / docker images against shoald");
+    let Some(imported) = node.docker(&["import", tarball, "demo:2"]) else {
+        eprintln!("skipped the docker part: no docker client installed");
+        return;
+    };
+    let imported = imported.unwrap_or_else(|e| panic!("docker import: {e}"));
+    assert!(imported.trim().starts_with("sha256:"), "{imported}");
+    let images = node
+        .docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .expect("docker")
+        .unwrap_or_else(|e| panic!("docker images: {e}"));
+    let mut refs: Vec<&str> = images.lines().collect();
+    refs.sort_unstable();
+    assert_eq!(refs, ["demo:1", "demo:2"], "{images}");
+}

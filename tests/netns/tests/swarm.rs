@@ -11,7 +11,7 @@ const WAIT: Duration = Duration::from_secs(30);
 const HEARTBEAT_1S: &[&str] = &["--dispatcher-heartbeat", "1s"];
 
 /// `node ls` rows as (hostname, status, availability, manager status).
-fn node_rows(node: &Node) -> Result<Vec<(String, String, String, String)>, String> {
+fn node_rows(node: &Node) -> Result<Vec<Row>, String> {
     let text = node.shoal(&["node", "ls"])?;
     let mut lines = text.lines();
     let header = lines.next().ok_or("empty output")?;
@@ -40,6 +40,20 @@ fn node_rows(node: &Node) -> Result<Vec<(String, String, String, String)>, Strin
             )
         })
         .collect())
+}
+
+/// A `node ls` row: hostname, status, availability, manager status.
+type Row = (String, String, String, String);
+
+/// Waits until `node`'s `node ls` has a row for which `wanted` holds.
+fn wait_for_row(node: &Node, what: &str, timeout: Duration, wanted: impl Fn(&Row) -> bool) {
+    eventually(what, timeout, || {
+        let rows = node_rows(node)?;
+        rows.iter()
+            .find(|r| wanted(r))
+            .map(|_| ())
+            .ok_or(format!("{rows:?}"))
+    });
 }
 
 /// Waits until `node` lists `expected` Ready nodes with exactly one Leader.
@@ -330,12 +344,8 @@ fn bad_tokens_certificates_and_removed_nodes_are_refused() {
 
     step("a removed node's certificate is refused at once");
     world.node_mut(3).kill9();
-    eventually("node-3 to be down", WAIT, || {
-        let rows = node_rows(world.node(1))?;
-        rows.iter()
-            .find(|r| r.0 == "node-3" && r.1 == "Down")
-            .map(|_| ())
-            .ok_or(format!("{rows:?}"))
+    wait_for_row(world.node(1), "node-3 to be down", WAIT, |r| {
+        r.0 == "node-3" && r.1 == "Down"
     });
     world.node(1).shoal_ok(&["node", "rm", "node-3"]);
     assert_eq!(hostnames(world.node(1)), ["node-1", "node-2"]);
@@ -369,13 +379,12 @@ fn a_killed_worker_goes_down_and_comes_back_ready() {
 
     step("kill -9 the worker: Down within a few heartbeat periods");
     world.node_mut(2).kill9();
-    eventually("node-2 to be Down", Duration::from_secs(10), || {
-        let rows = node_rows(world.node(1))?;
-        rows.iter()
-            .find(|r| r.0 == "node-2" && r.1 == "Down")
-            .map(|_| ())
-            .ok_or(format!("{rows:?}"))
-    });
+    wait_for_row(
+        world.node(1),
+        "node-2 to be Down",
+        Duration::from_secs(10),
+        |r| r.0 == "node-2" && r.1 == "Down",
+    );
 
     step("restart it: Ready again");
     world.node_mut(2).start();
@@ -636,13 +645,12 @@ fn the_docker_cli_forms_and_manages_the_swarm() {
     step("docker swarm leave on the worker, docker node rm");
     let out = docker(&world, 3, &["swarm", "leave"]).expect("docker");
     assert!(out.contains("Node left the swarm."), "{out}");
-    eventually("node-3 to be Down after leaving", WAIT, || {
-        let rows = node_rows(world.node(1))?;
-        rows.iter()
-            .find(|r| r.0 == "node-3" && r.1 == "Down")
-            .map(|_| ())
-            .ok_or(format!("{rows:?}"))
-    });
+    wait_for_row(
+        world.node(1),
+        "node-3 to be Down after leaving",
+        WAIT,
+        |r| r.0 == "node-3" && r.1 == "Down",
+    );
     docker(&world, 1, &["node", "rm", "node-3"]).expect("docker");
     assert_eq!(hostnames(world.node(1)), ["node-1", "node-2"]);
 }
@@ -767,12 +775,8 @@ fn managers_leave_as_in_docker() {
 
     step("with a manager down, leaving would lose quorum: refused without --force");
     world.node_mut(3).kill9();
-    eventually("node-3 to be unreachable", WAIT, || {
-        let rows = node_rows(world.node(1))?;
-        rows.iter()
-            .find(|r| r.0 == "node-3" && r.3 == "Unreachable")
-            .map(|_| ())
-            .ok_or(format!("{rows:?}"))
+    wait_for_row(world.node(1), "node-3 to be unreachable", WAIT, |r| {
+        r.0 == "node-3" && r.3 == "Unreachable"
     });
     let refused = world
         .node(2)
@@ -788,12 +792,8 @@ fn managers_leave_as_in_docker() {
     step("with every manager up, node-3 leaves without --force and gives up its Raft seat");
     let out = world.node(3).shoal_ok(&["swarm", "leave"]);
     assert!(out.contains("Node left the swarm."), "{out}");
-    eventually("node-3 to be a Down worker", WAIT, || {
-        let rows = node_rows(world.node(1))?;
-        rows.iter()
-            .find(|r| r.0 == "node-3" && r.1 == "Down" && r.3.is_empty())
-            .map(|_| ())
-            .ok_or(format!("{rows:?}"))
+    wait_for_row(world.node(1), "node-3 to be a Down worker", WAIT, |r| {
+        r.0 == "node-3" && r.1 == "Down" && r.3.is_empty()
     });
     label(world.node(2), "after-leave").expect("two managers still commit");
 

@@ -66,7 +66,7 @@ fn body(hostname: &str, addresses: &[String], peer: SocketAddr, request_line: &s
 
 fn serve(stream: TcpStream) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        // The dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
+    // The dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
     let peer = stream.peer_addr()?;
     let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
     let mut reader = BufReader::new(stream.try_clone()?);

@@ -1,6 +1,6 @@
 //! HTTP/1.1 client for `shoald`'s unix socket.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode, body::Bytes};
@@ -68,12 +68,6 @@ impl Client {
         Self {
             socket: socket.into(),
         }
-    }
-
-    /// The socket this client talks to.
-    #[must_use]
-    pub fn socket(&self) -> &Path {
-        &self.socket
     }
 
     /// `GET path` and decode the JSON answer.

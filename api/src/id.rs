@@ -33,12 +33,6 @@ impl ObjectId {
         getrandom::fill(&mut bytes).expect("the OS random source is available");
         Self(encode_base36(u128::from_le_bytes(bytes)))
     }
-
-    /// The identifier as text.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// Encodes `value` in base 36, left-padded with zeros to [`ID_LEN`] (36^25 >
@@ -98,8 +92,8 @@ mod tests {
         let a = ObjectId::generate();
         let b = ObjectId::generate();
         assert_ne!(a, b);
-        assert_eq!(a.as_str().len(), ID_LEN);
-        assert_eq!(a.as_str().parse::<ObjectId>(), Ok(a.clone()));
+        assert_eq!(a.to_string().len(), ID_LEN);
+        assert_eq!(a.to_string().parse::<ObjectId>(), Ok(a.clone()));
     }
 
     #[test]

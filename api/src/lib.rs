@@ -2,7 +2,7 @@
 //! HTTP client for `shoald`'s unix socket.
 //!
 //! `shoald` serves the Docker Engine API (swarm subset) on its socket, plus a
-//! few shoal-only endpoints under [`paths::SHOAL_PREFIX`]. This crate depends
+//! few shoal-only endpoints under `/shoal/v1` ([`paths`]). This crate depends
 //! on nothing above it.
 
 pub mod client;

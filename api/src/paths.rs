@@ -3,9 +3,6 @@
 /// Default unix socket of `shoald`, like `/var/run/docker.sock`.
 pub const DEFAULT_SOCKET: &str = "/run/shoal/shoald.sock";
 
-/// Prefix of the shoal-only endpoints (not part of the Docker Engine API).
-pub const SHOAL_PREFIX: &str = "/shoal/v1";
-
 /// `GET`: this node's [`crate::status::NodeStatus`].
 pub const NODE_STATUS: &str = "/shoal/v1/status";
 

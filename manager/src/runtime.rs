@@ -243,12 +243,6 @@ impl Manager {
         &self.inner.raft
     }
 
-    /// This manager's configuration.
-    #[must_use]
-    pub fn config(&self) -> &ManagerConfig {
-        &self.inner.config
-    }
-
     /// Makes this (fresh) manager the single voter of a new Raft group,
     /// waits until it leads, and commits `init`.
     pub async fn bootstrap(&self, init: Command) -> Result<Response, ManagerError> {
@@ -551,12 +545,6 @@ impl Manager {
         if let Err(error) = self.inner.raft.shutdown().await {
             warn!(%error, "raft shutdown");
         }
-    }
-
-    /// The mutual-TLS client configuration of this manager.
-    #[must_use]
-    pub fn client_tls(&self) -> Arc<rustls::ClientConfig> {
-        Arc::clone(&self.inner.client_tls)
     }
 }
 

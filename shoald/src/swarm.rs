@@ -26,7 +26,7 @@ use shoal_api::{
     id::ObjectId,
 };
 use shoal_manager::{
-    ca::{self, JoinToken, NodeCredentials, NodeKeyPair, RootCa, TrustRoot},
+    ca::{self, JoinToken, NodeCredentials, NodeIdentity, NodeKeyPair, RootCa, TrustRoot},
     docker_view,
     runtime::{Manager, ManagerConfig, ManagerError, RaftTiming},
     state::{self, Availability, Command, NewNode, NodeRole, Platform, RootCaRecord},
@@ -136,6 +136,8 @@ struct InitParts<'a> {
 struct Active {
     membership: Membership,
     creds: NodeCredentials,
+    /// What `creds`' certificate says (parsed once, read every reconcile).
+    identity: NodeIdentity,
     trust: TrustRoot,
     manager: Option<Manager>,
     session: JoinHandle<()>,
@@ -265,6 +267,7 @@ impl Swarm {
         let session = tokio::spawn(session::run(config, state_tx, stop_rx));
         Ok(Active {
             membership,
+            identity: creds.identity()?,
             creds: creds.clone(),
             trust: trust.clone(),
             manager,
@@ -599,7 +602,7 @@ impl Swarm {
             "worker" => session.raft_id != 0 && is_manager,
             _ => is_manager,
         };
-        let identity = current.creds.identity()?;
+        let identity = &current.identity;
         let renewal_due = ca::renewal_due(
             identity.not_before_unix_ms,
             identity.not_after_unix_ms,

@@ -77,15 +77,6 @@ impl DaemonProcess {
         Self { child: Some(child) }
     }
 
-    /// The process ID.
-    ///
-    /// # Panics
-    /// After the process was reaped.
-    #[must_use]
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("process is running").id()
-    }
-
     /// Whether the process has exited (reaping it if so).
     pub fn has_exited(&mut self) -> bool {
         self.child

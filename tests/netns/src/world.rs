@@ -325,12 +325,6 @@ impl Node {
         );
     }
 
-    /// The daemon's PID, when running.
-    #[must_use]
-    pub fn shoald_pid(&self) -> Option<u32> {
-        self.shoald.as_ref().map(DaemonProcess::pid)
-    }
-
     /// SIGKILLs the daemon (no cleanup runs) and reaps it.
     ///
     /// # Panics

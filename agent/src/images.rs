@@ -7,17 +7,28 @@
 //! with the `org.opencontainers.image.ref.name` annotation (`name:tag`).
 //! Every file is written to a temporary name, fsync'd and renamed, so a crash
 //! leaves either the old image or the new one.
+//!
+//! [`ImageStore::unpack`] extracts an image's layers into a root filesystem
+//! for a container: every blob's sha256 is checked first, layers may be
+//! plain or gzip'd tar, OCI whiteouts (`.wh.<name>`, `.wh..wh..opq`) remove
+//! what lower layers had, and no entry may land outside the root.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
+    ffi::OsStr,
     fs::File,
-    io::{self, Read, Write},
-    path::{Path, PathBuf},
+    io::{self, BufReader, Read, Write},
+    path::{Component, Path, PathBuf},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use oci_spec::image::{
-    ANNOTATION_CREATED, ANNOTATION_REF_NAME, Arch, Descriptor, ImageConfigurationBuilder,
-    ImageIndex, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+    ANNOTATION_CREATED, ANNOTATION_REF_NAME, Arch, Descriptor, ImageConfiguration,
+    ImageConfigurationBuilder, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder,
+    MediaType, Os, RootFsBuilder,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -49,6 +60,62 @@ pub enum ImageError {
     /// Building or reading OCI metadata failed.
     #[error("OCI metadata: {0}")]
     Oci(#[from] oci_spec::OciSpecError),
+    /// The store has no image of that name.
+    #[error("no such image: {reference}")]
+    NotFound {
+        /// The normalized reference.
+        reference: String,
+    },
+    /// A blob's content does not match its digest (or size).
+    #[error("blob {digest} is corrupt: {reason}")]
+    Corrupt {
+        /// The digest it is stored under.
+        digest: String,
+        /// What does not match.
+        reason: String,
+    },
+    /// A layer's media type is not one shoal can extract.
+    #[error("unsupported layer media type {media_type} (plain or gzip'd tar only)")]
+    UnsupportedLayer {
+        /// The media type.
+        media_type: String,
+    },
+    /// A layer entry would land outside the root filesystem.
+    #[error("layer entry {path:?} escapes the root filesystem")]
+    UnsafeEntry {
+        /// The entry's path.
+        path: PathBuf,
+    },
+    /// The unpack destination exists and is not an empty directory.
+    #[error("cannot unpack into {path}: not an empty directory")]
+    RootfsNotEmpty {
+        /// The destination.
+        path: PathBuf,
+    },
+    /// Extracting a layer failed.
+    #[error("extracting layer {digest}: {source}")]
+    Layer {
+        /// The layer's digest.
+        digest: String,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+/// What the image config says about how to run it (OCI image config
+/// `config` fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageRuntimeConfig {
+    /// `NAME=value` pairs.
+    pub env: Vec<String>,
+    /// The entrypoint; the command's arguments follow it.
+    pub entrypoint: Vec<String>,
+    /// The default command (or the entrypoint's default arguments).
+    pub cmd: Vec<String>,
+    /// The working directory; empty for `/`.
+    pub working_dir: String,
+    /// `user[:group]` (names or IDs); empty for root.
+    pub user: String,
 }
 
 /// An image as `image ls` lists it.
@@ -64,10 +131,12 @@ pub struct ImageSummary {
     pub created: String,
 }
 
-/// The store of one node.
+/// The store of one node. Clones share one lock, which serialises updates
+/// of `index.json`.
 #[derive(Clone, Debug)]
 pub struct ImageStore {
     root: PathBuf,
+    index_lock: Arc<Mutex<()>>,
 }
 
 /// `name[:tag]` with the tag defaulting to `latest`, as Docker normalises it.
@@ -154,7 +223,10 @@ impl ImageStore {
     /// The store under `root` (created on first write).
     #[must_use]
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            index_lock: Arc::default(),
+        }
     }
 
     fn blob_path(&self, hex: &str) -> PathBuf {
@@ -230,28 +302,151 @@ impl ImageStore {
             .config(config.clone())
             .layers(vec![layer.clone()])
             .build()?;
-        let mut manifest =
+        let manifest =
             self.write_blob(MediaType::ImageManifest, manifest.to_string()?.as_bytes())?;
-        manifest.set_annotations(Some(HashMap::from([
-            (ANNOTATION_REF_NAME.to_owned(), reference.clone()),
-            (ANNOTATION_CREATED.to_owned(), created.to_owned()),
-        ])));
-
-        let mut index = self.index()?;
-        let mut manifests: Vec<Descriptor> = index
-            .manifests()
-            .iter()
-            .filter(|m| ref_name(m) != Some(reference.as_str()))
-            .cloned()
-            .collect();
-        manifests.push(manifest);
-        index.set_manifests(manifests);
-        write_atomic(&self.index_path(), index.to_string()?.as_bytes())?;
+        self.tag(manifest, &reference, created)?;
         Ok(ImageSummary {
             reference,
             id: config.digest().to_string(),
             size: layer.size(),
             created: created.to_owned(),
+        })
+    }
+
+    /// Names the manifest `descriptor` as `reference` (normalized) in
+    /// `index.json`, replacing any image of that name.
+    fn tag(
+        &self,
+        mut descriptor: Descriptor,
+        reference: &str,
+        created: &str,
+    ) -> Result<(), ImageError> {
+        descriptor.set_annotations(Some(HashMap::from([
+            (ANNOTATION_REF_NAME.to_owned(), reference.to_owned()),
+            (ANNOTATION_CREATED.to_owned(), created.to_owned()),
+        ])));
+        let _guard = self
+            .index_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut index = self.index()?;
+        let mut manifests: Vec<Descriptor> = index
+            .manifests()
+            .iter()
+            .filter(|m| ref_name(m) != Some(reference))
+            .cloned()
+            .collect();
+        manifests.push(descriptor);
+        index.set_manifests(manifests);
+        write_atomic(&self.index_path(), index.to_string()?.as_bytes())
+    }
+
+    /// The manifest descriptor `index.json` names `reference` (normalized).
+    fn manifest_descriptor(&self, reference: &str) -> Result<Option<Descriptor>, ImageError> {
+        Ok(self
+            .index()?
+            .manifests()
+            .iter()
+            .find(|m| ref_name(m) == Some(reference))
+            .cloned())
+    }
+
+    /// Whether the store holds `reference` (normalized as
+    /// [`normalize_reference`] does).
+    pub fn contains(&self, reference: &str) -> Result<bool, ImageError> {
+        let reference = normalize_reference(reference)?;
+        Ok(self.manifest_descriptor(&reference)?.is_some())
+    }
+
+    /// The path of the blob `descriptor` names, after checking that its
+    /// content has the descriptor's sha256 digest and size.
+    fn verified_blob(&self, descriptor: &Descriptor) -> Result<PathBuf, ImageError> {
+        let digest = descriptor.digest();
+        let corrupt = |reason: String| ImageError::Corrupt {
+            digest: digest.to_string(),
+            reason,
+        };
+        if digest.algorithm().as_ref() != "sha256" {
+            return Err(corrupt(format!(
+                "unsupported digest algorithm {}",
+                digest.algorithm()
+            )));
+        }
+        let hex = digest.digest();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(corrupt("malformed sha256 digest".into()));
+        }
+        let path = self.blob_path(hex);
+        let mut file = File::open(&path).map_err(io_err("opening", &path))?;
+        let mut hasher = Sha256::new();
+        let size = io::copy(&mut file, &mut hasher).map_err(io_err("reading", &path))?;
+        let actual = format!("{:x}", hasher.finalize());
+        if actual != hex {
+            return Err(corrupt(format!("its content hashes to sha256:{actual}")));
+        }
+        if size != descriptor.size() {
+            return Err(corrupt(format!(
+                "it holds {size} bytes, the descriptor says {}",
+                descriptor.size()
+            )));
+        }
+        Ok(path)
+    }
+
+    /// The verified content of the blob `descriptor` names.
+    fn read_verified(&self, descriptor: &Descriptor) -> Result<Vec<u8>, ImageError> {
+        let path = self.verified_blob(descriptor)?;
+        std::fs::read(&path).map_err(io_err("reading", &path))
+    }
+
+    /// Extracts the image's layers in order into `rootfs` (an empty or
+    /// missing directory), applying OCI whiteouts, after verifying each
+    /// blob's sha256 digest; returns its runtime config. Layers may be plain
+    /// or gzip'd tar. Modes, ownership (when running as root), symlinks and
+    /// hard links are kept; an entry that would land outside `rootfs` is
+    /// refused.
+    pub fn unpack(&self, reference: &str, rootfs: &Path) -> Result<ImageRuntimeConfig, ImageError> {
+        let reference = normalize_reference(reference)?;
+        let descriptor = self
+            .manifest_descriptor(&reference)?
+            .ok_or(ImageError::NotFound { reference })?;
+        let manifest = ImageManifest::from_reader(self.read_verified(&descriptor)?.as_slice())?;
+        let config =
+            ImageConfiguration::from_reader(self.read_verified(manifest.config())?.as_slice())?;
+        let layers = manifest
+            .layers()
+            .iter()
+            .map(|layer| Ok((layer, self.verified_blob(layer)?)))
+            .collect::<Result<Vec<_>, ImageError>>()?;
+
+        prepare_rootfs(rootfs)?;
+        let root = rootfs.canonicalize().map_err(io_err("resolving", rootfs))?;
+        for (layer, path) in layers {
+            let file = File::open(&path).map_err(io_err("opening", &path))?;
+            let media_type = layer.media_type().to_string();
+            let reader: Box<dyn Read> = if media_type.ends_with("gzip") {
+                Box::new(flate2::read::GzDecoder::new(BufReader::new(file)))
+            } else if media_type.ends_with("tar") {
+                Box::new(BufReader::new(file))
+            } else {
+                return Err(ImageError::UnsupportedLayer { media_type });
+            };
+            extract_layer(reader, &root).map_err(|e| match e {
+                LayerError::Io(source) => ImageError::Layer {
+                    digest: layer.digest().to_string(),
+                    source,
+                },
+                LayerError::Unsafe(path) => ImageError::UnsafeEntry { path },
+            })?;
+        }
+
+        let runtime = config.config().clone().unwrap_or_default();
+        Ok(ImageRuntimeConfig {
+            env: runtime.env().clone().unwrap_or_default(),
+            entrypoint: runtime.entrypoint().clone().unwrap_or_default(),
+            cmd: runtime.cmd().clone().unwrap_or_default(),
+            working_dir: runtime.working_dir().clone().unwrap_or_default(),
+            user: runtime.user().clone().unwrap_or_default(),
         })
     }
 
@@ -288,12 +483,170 @@ fn ref_name(descriptor: &Descriptor) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// Creates `rootfs`, or checks that it is an empty directory.
+fn prepare_rootfs(rootfs: &Path) -> Result<(), ImageError> {
+    match std::fs::read_dir(rootfs) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(ImageError::RootfsNotEmpty {
+                    path: rootfs.to_path_buf(),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(rootfs).map_err(io_err("creating", rootfs))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => Err(ImageError::RootfsNotEmpty {
+            path: rootfs.to_path_buf(),
+        }),
+        Err(source) => Err(ImageError::Io {
+            op: "reading",
+            path: rootfs.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Why extracting one layer failed.
+enum LayerError {
+    Io(io::Error),
+    Unsafe(PathBuf),
+}
+
+impl From<io::Error> for LayerError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+
+/// `path` (a tar entry's) as a relative path of normal components only;
+/// leading `/` and `.` are dropped as tar does, `..` is refused.
+fn entry_relative_path(path: &Path) -> Result<PathBuf, LayerError> {
+    let mut relative = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => relative.push(part),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(LayerError::Unsafe(path.to_path_buf()));
+            }
+        }
+    }
+    Ok(relative)
+}
+
+/// `root/relative`'s parent, resolved, if it exists; refused when it
+/// resolves (through symlinks) outside `root`, which is canonical.
+fn resolved_parent(root: &Path, relative: &Path) -> Result<Option<PathBuf>, LayerError> {
+    let parent = root.join(relative.parent().unwrap_or(Path::new("")));
+    match parent.canonicalize() {
+        Ok(resolved) if resolved.starts_with(root) => Ok(Some(resolved)),
+        Ok(_) => Err(LayerError::Unsafe(relative.to_path_buf())),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes `path` (not following a final symlink), whatever it is.
+fn remove_any(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Extracts one layer's tar stream into `root` (canonical), applying its
+/// whiteouts to what earlier layers left there.
+fn extract_layer(reader: impl Read, root: &Path) -> Result<(), LayerError> {
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_mtime(true);
+    archive.set_preserve_ownerships(running_as_root());
+    archive.set_unpack_xattrs(false);
+    archive.set_overwrite(true);
+    // Paths this layer created (with their ancestors): an opaque whiteout
+    // hides only what lower layers had.
+    let mut created: HashSet<PathBuf> = HashSet::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let relative = entry_relative_path(&entry.path()?)?;
+        let Some(name) = relative.file_name().map(OsStr::to_os_string) else {
+            continue;
+        };
+        let name = name.to_string_lossy();
+        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+            let Some(parent) = resolved_parent(root, &relative)? else {
+                continue;
+            };
+            if name == OPAQUE_WHITEOUT {
+                let dir_relative = relative.parent().unwrap_or(Path::new(""));
+                for child in std::fs::read_dir(&parent)? {
+                    let child = child?;
+                    if !created.contains(&dir_relative.join(child.file_name())) {
+                        remove_any(&child.path())?;
+                    }
+                }
+            } else if !hidden.is_empty() {
+                remove_any(&parent.join(hidden))?;
+            }
+            continue;
+        }
+        // What a lower layer had at this path goes, unless both are
+        // directories (their contents merge).
+        if let Some(parent) = resolved_parent(root, &relative)? {
+            let target = parent.join(&*name);
+            if let Ok(existing) = std::fs::symlink_metadata(&target)
+                && !(existing.is_dir() && entry.header().entry_type().is_dir())
+            {
+                remove_any(&target)?;
+            }
+        }
+        if !entry.unpack_in(root)? {
+            return Err(LayerError::Unsafe(relative));
+        }
+        for ancestor in relative.ancestors() {
+            if !created.insert(ancestor.to_path_buf()) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether this process may set file ownership (`chown` to any user).
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Distinguishes the temporary files of concurrent writers.
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
 /// Writes `bytes` to `path` through a temporary file, fsync and rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_err("creating", parent))?;
     }
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = PathBuf::from(tmp);
     let mut file = File::create(&tmp).map_err(io_err("creating", &tmp))?;
     file.write_all(bytes).map_err(io_err("writing", &tmp))?;
     file.sync_all().map_err(io_err("syncing", &tmp))?;
@@ -309,6 +662,8 @@ mod tests {
         let mut header = [0u8; 512];
         header[..name.len()].copy_from_slice(name.as_bytes());
         header[100..107].copy_from_slice(b"0000644");
+        header[108..115].copy_from_slice(b"0000000");
+        header[116..123].copy_from_slice(b"0000000");
         header[124..135].copy_from_slice(format!("{:011o}", body.len()).as_bytes());
         header[136..147].copy_from_slice(b"00000000000");
         header[156] = b'0';
@@ -321,6 +676,309 @@ mod tests {
         out.extend_from_slice(body);
         out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
         out
+    }
+
+    /// One entry of a test layer.
+    enum Entry<'a> {
+        Dir(&'a str, u32),
+        File(&'a str, u32, &'a [u8]),
+        Symlink(&'a str, &'a str),
+        HardLink(&'a str, &'a str),
+    }
+
+    /// A ustar archive of `entries`, made with the `tar` crate.
+    fn layer(entries: &[Entry<'_>]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for entry in entries {
+            let mut header = tar::Header::new_ustar();
+            header.set_mtime(1_700_000_000);
+            header.set_uid(0);
+            header.set_gid(0);
+            match *entry {
+                Entry::Dir(path, mode) => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(mode);
+                    header.set_size(0);
+                    builder.append_data(&mut header, path, io::empty())
+                }
+                Entry::File(path, mode, body) => {
+                    header.set_mode(mode);
+                    header.set_size(body.len() as u64);
+                    builder.append_data(&mut header, path, body)
+                }
+                Entry::Symlink(path, target) => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    header.set_mode(0o777);
+                    header.set_size(0);
+                    builder.append_link(&mut header, path, target)
+                }
+                Entry::HardLink(path, target) => {
+                    header.set_entry_type(tar::EntryType::Link);
+                    header.set_mode(0o644);
+                    header.set_size(0);
+                    builder.append_link(&mut header, path, target)
+                }
+            }
+            .expect("appending to the test layer");
+        }
+        builder.into_inner().expect("finishing the test layer")
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).expect("gzip");
+        encoder.finish().expect("gzip")
+    }
+
+    /// Stores an image of `layers` with `cmd` and `env` in its config.
+    fn store_image(
+        store: &ImageStore,
+        reference: &str,
+        layers: &[(MediaType, Vec<u8>)],
+        cmd: &[&str],
+        env: &[&str],
+    ) {
+        let layers: Vec<Descriptor> = layers
+            .iter()
+            .map(|(media_type, bytes)| store.write_blob(media_type.clone(), bytes).expect("blob"))
+            .collect();
+        let runtime = oci_spec::image::ConfigBuilder::default()
+            .cmd(cmd.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+            .env(env.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+            .working_dir("/srv")
+            .build()
+            .expect("runtime config");
+        let config = ImageConfigurationBuilder::default()
+            .architecture(Arch::Amd64)
+            .os(Os::Linux)
+            .config(runtime)
+            .rootfs(
+                RootFsBuilder::default()
+                    .typ("layers")
+                    .diff_ids(Vec::<String>::new())
+                    .build()
+                    .expect("rootfs"),
+            )
+            .build()
+            .expect("config");
+        let config = store
+            .write_blob(
+                MediaType::ImageConfig,
+                config.to_string().expect("json").as_bytes(),
+            )
+            .expect("config blob");
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(config)
+            .layers(layers)
+            .build()
+            .expect("manifest");
+        let manifest = store
+            .write_blob(
+                MediaType::ImageManifest,
+                manifest.to_string().expect("json").as_bytes(),
+            )
+            .expect("manifest blob");
+        store
+            .tag(
+                manifest,
+                &normalize_reference(reference).expect("ref"),
+                "now",
+            )
+            .expect("tag");
+    }
+
+    #[test]
+    fn unpack_an_imported_image() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::new(dir.path().join("images"));
+        let tar = layer(&[
+            Entry::Dir("etc", 0o755),
+            Entry::File("etc/hostname", 0o640, b"demo\n"),
+            Entry::Dir("bin", 0o700),
+            Entry::File("bin/busybox", 0o4755, b"#!binary"),
+            Entry::Symlink("bin/sh", "busybox"),
+            Entry::Symlink("bin/abs", "/bin/busybox"),
+            Entry::HardLink("bin/ls", "bin/busybox"),
+        ]);
+        store
+            .import(&mut tar.as_slice(), "demo", "now")
+            .expect("import");
+        assert!(store.contains("demo").expect("contains"));
+        assert!(store.contains("demo:latest").expect("contains"));
+        assert!(!store.contains("demo:2").expect("contains"));
+
+        let rootfs = dir.path().join("bundle/rootfs");
+        let config = store.unpack("demo", &rootfs).expect("unpack");
+        assert_eq!(config, ImageRuntimeConfig::default());
+        assert_eq!(
+            std::fs::read(rootfs.join("etc/hostname")).expect("file"),
+            b"demo\n"
+        );
+        let mode = |p: &str| {
+            std::fs::symlink_metadata(rootfs.join(p))
+                .expect("metadata")
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("etc/hostname"), 0o640);
+        assert_eq!(mode("bin"), 0o700);
+        assert_eq!(mode("bin/busybox"), 0o4755);
+        assert_eq!(
+            std::fs::read_link(rootfs.join("bin/sh")).expect("symlink"),
+            Path::new("busybox")
+        );
+        assert_eq!(
+            std::fs::read_link(rootfs.join("bin/abs")).expect("symlink"),
+            Path::new("/bin/busybox")
+        );
+        let inode = |p: &str| std::fs::metadata(rootfs.join(p)).expect("metadata").ino();
+        assert_eq!(inode("bin/ls"), inode("bin/busybox"));
+
+        // Only into an empty directory; only images the store has.
+        let again = store.unpack("demo", &rootfs).expect_err("not empty");
+        assert!(
+            matches!(again, ImageError::RootfsNotEmpty { .. }),
+            "{again}"
+        );
+        let missing = store
+            .unpack("other", &dir.path().join("other"))
+            .expect_err("no such image");
+        assert_eq!(missing.to_string(), "no such image: other:latest");
+        assert!(!dir.path().join("other").exists());
+    }
+
+    #[test]
+    fn whiteouts_hide_lower_layers_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::new(dir.path().join("images"));
+        let lower = layer(&[
+            Entry::Dir("a", 0o755),
+            Entry::File("a/keep", 0o644, b"keep"),
+            Entry::File("a/gone", 0o644, b"gone"),
+            Entry::Dir("b", 0o755),
+            Entry::File("b/old", 0o644, b"old"),
+            Entry::Dir("b/sub", 0o755),
+            Entry::File("b/sub/deep", 0o644, b"deep"),
+            Entry::Dir("c", 0o755),
+            Entry::File("c/file", 0o644, b"c"),
+            Entry::File("d", 0o644, b"a file, then a directory"),
+        ]);
+        let upper = layer(&[
+            Entry::File("a/.wh.gone", 0o644, b""),
+            // Written before the opaque marker of its directory: it stays.
+            Entry::File("b/new", 0o644, b"new"),
+            Entry::File("b/.wh..wh..opq", 0o644, b""),
+            Entry::File(".wh.c", 0o644, b""),
+            Entry::Dir("d", 0o755),
+            Entry::File("d/inner", 0o644, b"inner"),
+        ]);
+        store_image(
+            &store,
+            "layered:1",
+            &[
+                (MediaType::ImageLayerGzip, gzip(&lower)),
+                (MediaType::ImageLayer, upper),
+            ],
+            &["/bin/sh", "-c", "true"],
+            &["PATH=/bin"],
+        );
+        let rootfs = dir.path().join("rootfs");
+        let config = store.unpack("layered:1", &rootfs).expect("unpack");
+        assert_eq!(config.cmd, ["/bin/sh", "-c", "true"]);
+        assert_eq!(config.env, ["PATH=/bin"]);
+        assert_eq!(config.working_dir, "/srv");
+        let mut found: Vec<String> = Vec::new();
+        let mut stack = vec![rootfs.clone()];
+        while let Some(path) = stack.pop() {
+            for child in std::fs::read_dir(&path).expect("read_dir") {
+                let child = child.expect("entry").path();
+                found.push(
+                    child
+                        .strip_prefix(&rootfs)
+                        .expect("inside")
+                        .display()
+                        .to_string(),
+                );
+                if child.is_dir() {
+                    stack.push(child);
+                }
+            }
+        }
+        found.sort();
+        assert_eq!(found, ["a", "a/keep", "b", "b/new", "d", "d/inner"]);
+    }
+
+    #[test]
+    fn a_corrupt_blob_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::new(dir.path().join("images"));
+        let tar = layer(&[Entry::File("hello", 0o644, b"hello")]);
+        store
+            .import(&mut tar.as_slice(), "demo", "now")
+            .expect("import");
+        let hex = format!("{:x}", Sha256::digest(&tar));
+        let blob = store.blob_path(&hex);
+        let mut bytes = std::fs::read(&blob).expect("blob");
+        bytes[600] ^= 0x20;
+        std::fs::write(&blob, &bytes).expect("corrupt the blob");
+        let rootfs = dir.path().join("rootfs");
+        let error = store.unpack("demo", &rootfs).expect_err("corrupt");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "blob sha256:{hex} is corrupt: its content hashes to sha256:"
+            )),
+            "{message}"
+        );
+        assert!(!rootfs.exists(), "nothing extracted");
+    }
+
+    #[test]
+    fn entries_escaping_the_rootfs_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::new(dir.path().join("images"));
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).expect("outside dir");
+
+        let dotdot = tar_with("../escaped", b"x");
+        store
+            .import(&mut dotdot.as_slice(), "dotdot", "now")
+            .expect("import");
+        let error = store
+            .unpack("dotdot", &dir.path().join("r1"))
+            .expect_err("escapes");
+        assert!(matches!(error, ImageError::UnsafeEntry { .. }), "{error}");
+        assert!(!dir.path().join("escaped").exists());
+
+        let through_symlink = layer(&[
+            Entry::Symlink("link", outside.to_str().expect("utf-8")),
+            Entry::File("link/pwned", 0o644, b"x"),
+        ]);
+        store
+            .import(&mut through_symlink.as_slice(), "symlink", "now")
+            .expect("import");
+        assert!(store.unpack("symlink", &dir.path().join("r2")).is_err());
+        let whiteout_through_symlink = layer(&[
+            Entry::Symlink("link", outside.to_str().expect("utf-8")),
+            Entry::File("link/.wh..wh..opq", 0o644, b""),
+        ]);
+        std::fs::write(outside.join("precious"), b"keep").expect("outside file");
+        store
+            .import(&mut whiteout_through_symlink.as_slice(), "whiteout", "now")
+            .expect("import");
+        let error = store
+            .unpack("whiteout", &dir.path().join("r3"))
+            .expect_err("escapes");
+        assert!(matches!(error, ImageError::UnsafeEntry { .. }), "{error}");
+        assert_eq!(
+            std::fs::read_dir(&outside).expect("outside").count(),
+            1,
+            "nothing written or removed outside"
+        );
     }
 
     #[test]

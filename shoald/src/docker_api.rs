@@ -16,7 +16,7 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
-use shoal_agent::images::ImageError;
+use shoal_agent::images::{ImageError, ImageRuntimeConfig};
 use shoal_api::docker;
 use shoal_manager::{
     ca::{JoinToken, RootCa},
@@ -52,26 +52,45 @@ pub fn routes() -> Router<Arc<NodeState>> {
 /// memory while it is hashed and stored).
 const MAX_IMPORT_BYTES: usize = 1 << 30;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The query of `POST /images/create`; `changes` may repeat, so it is read
+/// from the raw pairs.
+#[derive(Debug, Default)]
 struct CreateImageQuery {
     /// `-`: the request body is the tarball (`docker import`).
     from_src: Option<String>,
     /// Pull from a registry (`docker pull`).
     from_image: Option<String>,
-    #[serde(default)]
     repo: String,
-    #[serde(default)]
     tag: String,
+    /// Dockerfile instructions for the image config (`docker import -c`).
+    changes: Vec<String>,
 }
 
-/// `POST /images/create?fromSrc=-&repo=…&tag=…`: `docker import`. Answers
-/// Docker's progress stream, one JSON line with the image ID.
+impl CreateImageQuery {
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut query = Self::default();
+        for (key, value) in pairs {
+            match key.as_str() {
+                "fromSrc" => query.from_src = Some(value),
+                "fromImage" => query.from_image = Some(value),
+                "repo" => query.repo = value,
+                "tag" => query.tag = value,
+                "changes" => query.changes.push(value),
+                _ => {}
+            }
+        }
+        query
+    }
+}
+
+/// `POST /images/create?fromSrc=-&repo=…&tag=…&changes=…`: `docker import`.
+/// Answers Docker's progress stream, one JSON line with the image ID.
 async fn create_image(
     State(state): State<Arc<NodeState>>,
-    Query(query): Query<CreateImageQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
     body: axum::body::Bytes,
 ) -> Response {
+    let query = CreateImageQuery::from_pairs(pairs);
     if query.from_image.is_some() {
         return error(
             StatusCode::NOT_IMPLEMENTED,
@@ -89,11 +108,16 @@ async fn create_image(
     } else {
         format!("{}:{}", query.repo, query.tag)
     };
+    let runtime = match ImageRuntimeConfig::from_changes(&query.changes) {
+        Ok(runtime) => runtime,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
     let store = state.images().clone();
     let created = docker_view::rfc3339(shoal_manager::ca::now_unix_ms());
-    let imported =
-        tokio::task::spawn_blocking(move || store.import(&mut body.as_ref(), &reference, &created))
-            .await;
+    let imported = tokio::task::spawn_blocking(move || {
+        store.import_with(&mut body.as_ref(), &reference, &created, &runtime)
+    })
+    .await;
     match imported {
         Ok(Ok(image)) => (
             [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -2,6 +2,7 @@
 //!
 //! - `setup`: installs what a fresh machine needs (idempotent, quick when done);
 //! - `build-ebpf`: builds the eBPF object with Debian's rustc (TOOLCHAIN.md);
+//! - `demo-image`: builds the demo and test image's rootfs tarball;
 //! - `test`: unit tests and the netns end-to-end suites;
 //! - `demo`: a 3-node world to look at and explore until Ctrl-C;
 //! - `bench`: measurements (control-plane failover and write throughput).
@@ -9,6 +10,7 @@
 mod bench;
 mod build_ebpf;
 mod demo;
+mod demo_image;
 mod interrupt;
 mod setup;
 
@@ -39,6 +41,9 @@ enum Cmd {
     },
     /// Build the eBPF programs for bpfel-unknown-none.
     BuildEbpf,
+    /// Build the demo image's rootfs tarball (busybox, a static whoami):
+    /// target/shoal/demo-image.tar.
+    DemoImage,
     /// Run every test: unit tests and the netns end-to-end suites (root).
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
@@ -60,6 +65,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Setup { check } => setup::run(check),
         Cmd::BuildEbpf => build_ebpf::run(),
+        Cmd::DemoImage => demo_image::run().map(|path| println!("{}", path.display())),
         Cmd::Test { cargo_args } => test(&cargo_args),
         Cmd::Bench => {
             prepare()?;
@@ -96,12 +102,14 @@ pub fn run_command(command: &mut Command) -> Result<()> {
 }
 
 /// Everything the tests and the demo need: system dependencies, the eBPF
-/// object, and the binaries (built with the eBPF object embedded).
+/// object, the binaries (built with the eBPF object embedded) and the demo
+/// image's tarball.
 fn prepare() -> Result<()> {
     setup::run(false)?;
     build_ebpf::run()?;
     println!("==> building the workspace");
-    run_command(cargo().args(["build", "--workspace", "--bins"]))
+    run_command(cargo().args(["build", "--workspace", "--bins"]))?;
+    demo_image::run().map(drop)
 }
 
 /// `cargo` as invoked for this xtask (the rustup stable toolchain).

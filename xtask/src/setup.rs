@@ -21,6 +21,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "iproute2",
         "`ip` for the test harness and the demo's namespaces",
     ),
+    (
+        "busybox-static",
+        "the userland of the demo image (`cargo xtask demo-image`)",
+    ),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -14,6 +14,10 @@ use crate::output::Table;
 pub enum ImageCommand {
     /// Import the contents from a tarball to create a filesystem image.
     Import {
+        /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT,
+        /// ENV, WORKDIR, USER), e.g. `-c 'CMD ["/bin/app"]'`.
+        #[arg(short = 'c', long = "change")]
+        changes: Vec<String>,
         /// The tarball, or `-` for standard input.
         file: String,
         /// `name[:tag]` of the new image.
@@ -26,7 +30,11 @@ pub enum ImageCommand {
 /// Runs a `shoal image` verb.
 pub async fn run(client: &Client, command: ImageCommand) -> Result<()> {
     match command {
-        ImageCommand::Import { file, reference } => import(client, &file, &reference).await,
+        ImageCommand::Import {
+            changes,
+            file,
+            reference,
+        } => import(client, &file, &reference, &changes).await,
         ImageCommand::Ls => ls(client).await,
     }
 }
@@ -43,7 +51,7 @@ fn query_escape(text: &str) -> String {
         .collect()
 }
 
-async fn import(client: &Client, file: &str, reference: &str) -> Result<()> {
+async fn import(client: &Client, file: &str, reference: &str, changes: &[String]) -> Result<()> {
     let mut tarball = Vec::new();
     if file == "-" {
         std::io::stdin()
@@ -56,11 +64,15 @@ async fn import(client: &Client, file: &str, reference: &str) -> Result<()> {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),
         _ => (reference, ""),
     };
-    let path = format!(
+    let mut path = format!(
         "/images/create?fromSrc=-&repo={}&tag={}",
         query_escape(repo),
         query_escape(tag)
     );
+    for change in changes {
+        path.push_str("&changes=");
+        path.push_str(&query_escape(change));
+    }
     let answer = client
         .post_bytes(&path, tarball, "application/x-tar")
         .await?;

@@ -49,6 +49,39 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
+/// The demo image's root filesystem tarball (busybox and a static
+/// `whoami`): `$SHOAL_DEMO_IMAGE`, else `shoal/demo-image.tar` in the cargo
+/// target directory.
+///
+/// # Panics
+/// When it is not there; `cargo xtask demo-image` builds it (and `cargo
+/// xtask test` does).
+#[must_use]
+pub fn demo_image_tarball() -> PathBuf {
+    let path = std::env::var_os("SHOAL_DEMO_IMAGE").map_or_else(
+        || {
+            bin_dir()
+                .parent()
+                .expect("the binaries' directory has a parent")
+                .join("shoal/demo-image.tar")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "{} not found: run `cargo xtask demo-image`",
+        path.display()
+    );
+    path
+}
+
+/// The changes `Node::import_demo_image` gives the demo image: `whoami` by
+/// default, and a `PATH` for busybox.
+pub const DEMO_IMAGE_CHANGES: [&str; 2] = [
+    r#"CMD ["/usr/local/bin/whoami"]"#,
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+];
+
 static WORLD_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// One node: its namespace, address, data dir and daemon.
@@ -396,6 +429,23 @@ impl Node {
             Ok(o) => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
             Err(e) => Err(format!("running docker: {e}")),
         })
+    }
+
+    /// Imports the demo image ([`demo_image_tarball`]) as `whoami:latest`
+    /// with `shoal image import`, its command `/usr/local/bin/whoami`;
+    /// returns the image ID.
+    ///
+    /// # Panics
+    /// When the tarball is missing or the import fails.
+    #[expect(clippy::must_use_candidate, reason = "often run for its effect alone")]
+    pub fn import_demo_image(&self) -> String {
+        let tarball = demo_image_tarball();
+        let mut args = vec!["image", "import"];
+        for change in &DEMO_IMAGE_CHANGES {
+            args.extend(["--change", change]);
+        }
+        args.extend([tarball.to_str().expect("utf-8 path"), "whoami:latest"]);
+        self.shoal_ok(&args).trim().to_owned()
     }
 
     /// `shoal status --format json`, parsed.

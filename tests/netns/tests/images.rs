@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-use shoal_netns_tests::{World, require_privileges, step};
+use shoal_agent::images::ImageStore;
+use shoal_netns_tests::{World, require_privileges, step, world::demo_image_tarball};
 
 /// A tarball of a directory holding one file, made with `tar`.
 fn rootfs_tarball(dir: &std::path::Path) -> std::path::PathBuf {
@@ -82,4 +83,62 @@ fn import_a_tarball_and_list_it() {
     let mut refs: Vec<&str> = images.lines().collect();
     refs.sort_unstable();
     assert_eq!(refs, ["demo:1", "demo:2"], "{images}");
+}
+
+#[test]
+fn the_demo_image_imports_with_its_command() {
+    require_privileges!();
+    let tarball = demo_image_tarball();
+    let mut world = World::new("demoimage", 1);
+    world.start_all();
+    let node = world.node(1);
+
+    step("import the demo image with its CMD and PATH");
+    let id = node.import_demo_image();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let store = ImageStore::new(node.data_dir().join("images"));
+    assert!(store.contains("whoami").expect("reading the store"));
+    let rootfs = node.data_dir().join("../rootfs");
+    let config = store.unpack("whoami:latest", &rootfs).expect("unpack");
+    assert_eq!(config.cmd, ["/usr/local/bin/whoami"]);
+    assert!(
+        config.env.iter().any(|e| e.starts_with("PATH=/")),
+        "{config:?}"
+    );
+    for path in [
+        "bin/busybox",
+        "bin/sh",
+        "usr/local/bin/whoami",
+        "etc/passwd",
+    ] {
+        assert!(rootfs.join(path).exists(), "{path} in the rootfs");
+    }
+
+    step("an unsupported change is refused and changes nothing");
+    let tarball = tarball.to_str().expect("utf-8 path");
+    let refused = node
+        .shoal(&["image", "import", "-c", "EXPOSE 80", tarball, "bad:1"])
+        .expect_err("EXPOSE");
+    assert!(refused.contains("invalid change"), "{refused}");
+    assert!(!store.contains("bad:1").expect("reading the store"));
+
+    step("docker import -c sets the command too");
+    let Some(imported) = node.docker(&[
+        "import",
+        "-c",
+        r#"CMD ["/bin/sleep", "60"]"#,
+        "-c",
+        "WORKDIR /tmp",
+        tarball,
+        "sleeper:1",
+    ]) else {
+        eprintln!("skipped the docker part: no docker client installed");
+        return;
+    };
+    imported.unwrap_or_else(|e| panic!("docker import: {e}"));
+    let config = store
+        .unpack("sleeper:1", &node.data_dir().join("../rootfs2"))
+        .expect("unpack");
+    assert_eq!(config.cmd, ["/bin/sleep", "60"]);
+    assert_eq!(config.working_dir, "/tmp");
 }

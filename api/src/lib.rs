@@ -10,6 +10,7 @@ pub mod docker;
 pub mod grpc;
 pub mod id;
 pub mod paths;
+pub mod service;
 pub mod status;
 
 pub use client::{Client, ClientError};

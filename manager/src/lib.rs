@@ -6,8 +6,10 @@
 
 pub mod ca;
 pub mod docker_view;
+pub mod orchestrator;
 pub mod raft;
 pub mod runtime;
+pub mod scheduler;
 mod services;
 pub mod state;
 pub mod transport;

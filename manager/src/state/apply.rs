@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 
 use super::{
-    ClusterState,
+    ClusterState, apply_services,
     command::{ApplyMeta, Command, NewNode, Response},
     error::{ObjectRef, Rejected},
     types::{
-        Cluster, JoinTokens, ManagerInfo, Node, NodeDescription, NodeRole, NodeSpec, NodeState,
-        NodeStatusRecord, Reachability, RootCaRecord, SwarmSpec,
+        Cluster, JoinTokens, ManagerInfo, Node, NodeDescription, NodeResources, NodeRole, NodeSpec,
+        NodeState, NodeStatusRecord, Reachability, RootCaRecord, SwarmSpec,
     },
     validate,
 };
@@ -72,6 +72,7 @@ pub fn apply(state: &mut ClusterState, meta: &ApplyMeta, command: Command) -> Re
             platform,
             engine_version,
             tls,
+            resources,
         } => update_node_description(
             state,
             meta,
@@ -81,6 +82,7 @@ pub fn apply(state: &mut ClusterState, meta: &ApplyMeta, command: Command) -> Re
                 platform,
                 engine_version,
                 tls,
+                resources,
             },
         ),
         Command::RemoveNode { id, force } => remove_node(state, &id, force),
@@ -97,6 +99,23 @@ pub fn apply(state: &mut ClusterState, meta: &ApplyMeta, command: Command) -> Re
             rotate_worker_token,
             rotate_manager_token,
         ),
+        Command::CreateService { id, spec } => {
+            apply_services::create_service(state, meta, id, spec)
+        }
+        Command::UpdateService {
+            id,
+            expected_version,
+            spec,
+        } => apply_services::update_service(state, meta, &id, expected_version, spec),
+        Command::RemoveService { id } => apply_services::remove_service(state, meta, &id),
+        Command::PlanTasks {
+            create,
+            update,
+            delete,
+        } => apply_services::plan_tasks(state, meta, create, update, &delete),
+        Command::ReportTaskStatus { node_id, updates } => {
+            apply_services::report_task_status(state, meta, &node_id, updates)
+        }
     };
     match &result {
         Ok(response) => tracing::debug!(?response, "applied"),
@@ -280,6 +299,7 @@ fn node_record(
             platform: node.platform,
             engine_version: node.engine_version,
             tls: node.tls,
+            resources: NodeResources::default(),
         },
         status: NodeStatusRecord {
             state,

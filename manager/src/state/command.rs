@@ -9,9 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use shoal_api::service::{ServiceSpec, TaskState, TaskStatus};
+
 use super::types::{
-    Availability, JoinTokens, ManagerInfo, NodeRole, NodeSpec, NodeState, NodeTlsInfo, Platform,
-    RootCaRecord, SwarmSpec,
+    Availability, JoinTokens, ManagerInfo, NodeResources, NodeRole, NodeSpec, NodeState,
+    NodeTlsInfo, Platform, RootCaRecord, SwarmSpec,
 };
 
 /// What the state machine knows about the entry it applies.
@@ -58,10 +60,6 @@ pub struct NewNode {
 /// A change to the cluster state. Applied by [`super::apply`], which either
 /// applies it whole or rejects it and changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a command lives only from decoding its log entry to apply; boxing would only add an allocation"
-)]
 pub enum Command {
     /// `docker swarm init`: creates the swarm and its first node, a `Ready`
     /// manager that is a Raft member (Raft ID 1 unless given), `Reachable`.
@@ -152,6 +150,8 @@ pub enum Command {
         engine_version: String,
         /// The node's current certificate.
         tls: Option<NodeTlsInfo>,
+        /// What the node offers to reservations.
+        resources: NodeResources,
     },
     /// `docker node rm [--force]`: deletes the node and refuses its ID (and
     /// so its certificate) forever.
@@ -180,6 +180,93 @@ pub enum Command {
         /// A new manager token, made by the proposer.
         rotate_manager_token: Option<String>,
     },
+    /// `docker service create`: adds a service; the orchestrator then
+    /// creates its tasks.
+    ///
+    /// Rejected when there is no swarm, the ID exists, another service has
+    /// the name, or the spec is invalid (see [`super::validate::service_spec`]).
+    CreateService {
+        /// The service's ID, made by the proposer.
+        id: String,
+        /// The spec.
+        spec: ServiceSpec,
+    },
+    /// `docker service update|scale`: replaces the spec (the old one becomes
+    /// `previous_spec`). The name cannot change, nor the mode between
+    /// replicated and global.
+    ///
+    /// Rejected when the service does not exist, `expected_version` is not
+    /// its version, or the spec is invalid.
+    UpdateService {
+        /// The service's ID.
+        id: String,
+        /// The service's version when the user read it.
+        expected_version: u64,
+        /// The new spec.
+        spec: ServiceSpec,
+    },
+    /// `docker service rm`: deletes the service; each of its tasks is asked
+    /// to shut down and is deleted once its node confirms (or is gone).
+    RemoveService {
+        /// The service's ID.
+        id: String,
+    },
+    /// The orchestrator's and scheduler's decisions, applied together: new
+    /// tasks, changes of desired state, assignments to nodes and deletions.
+    /// Not version-checked (the leader's own reconciliation), but every
+    /// referenced task and service must exist; a change to a task that
+    /// already ended keeps its final observed state.
+    PlanTasks {
+        /// Tasks to create.
+        create: Vec<NewTask>,
+        /// Changes to existing tasks.
+        update: Vec<TaskChange>,
+        /// Tasks to delete (history beyond the retention limit, tasks of
+        /// removed services that stopped).
+        delete: Vec<String>,
+    },
+    /// A node reports what its tasks are doing. Updates of tasks that are
+    /// not (or no longer) assigned to the node are ignored, and a task's
+    /// observed state never moves backwards.
+    ReportTaskStatus {
+        /// The reporting node.
+        node_id: String,
+        /// `(task ID, status)` pairs.
+        updates: Vec<(String, TaskStatus)>,
+    },
+}
+
+/// A task the orchestrator creates; its spec is copied from the service at
+/// apply time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// The task's ID, made by the proposer.
+    pub id: String,
+    /// The service's ID.
+    pub service_id: String,
+    /// The slot (replicated) or 0 (global).
+    pub slot: u64,
+    /// The node (global services know it at creation); empty otherwise.
+    pub node_id: String,
+    /// The state the task is created in (`pending`, or `assigned` with a
+    /// node).
+    pub state: TaskState,
+    /// Why, for humans.
+    pub message: String,
+}
+
+/// A change to one task; `None` fields are left as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskChange {
+    /// The task's ID.
+    pub id: String,
+    /// A new desired state (only ever raised).
+    pub desired_state: Option<TaskState>,
+    /// Assigns the task to this node (with observed state `assigned`).
+    pub assign_to: Option<String>,
+    /// A new observed state and message from the managers (`pending` with
+    /// the reason no node fits, `orphaned` when its node is gone).
+    pub status: Option<(TaskState, String)>,
 }
 
 impl Command {
@@ -195,6 +282,11 @@ impl Command {
             Self::UpdateNodeDescription { .. } => "UpdateNodeDescription",
             Self::RemoveNode { .. } => "RemoveNode",
             Self::UpdateCluster { .. } => "UpdateCluster",
+            Self::CreateService { .. } => "CreateService",
+            Self::UpdateService { .. } => "UpdateService",
+            Self::RemoveService { .. } => "RemoveService",
+            Self::PlanTasks { .. } => "PlanTasks",
+            Self::ReportTaskStatus { .. } => "ReportTaskStatus",
         }
     }
 }
@@ -236,5 +328,22 @@ pub enum Response {
         id: String,
         /// Its new version.
         version: u64,
+    },
+    /// A service was created or updated.
+    ServiceWritten {
+        /// The service's ID.
+        id: String,
+        /// Its new version.
+        version: u64,
+    },
+    /// A service was removed.
+    ServiceRemoved {
+        /// The service's ID.
+        id: String,
+    },
+    /// Tasks changed.
+    TasksWritten {
+        /// How many tasks were created, changed or deleted.
+        count: usize,
     },
 }

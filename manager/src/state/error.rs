@@ -17,6 +17,8 @@ pub enum ObjectRef {
     Cluster(String),
     /// A node, by ID.
     Node(String),
+    /// A service, by ID.
+    Service(String),
 }
 
 impl fmt::Display for ObjectRef {
@@ -24,6 +26,7 @@ impl fmt::Display for ObjectRef {
         match self {
             Self::Cluster(id) => write!(f, "cluster {id}"),
             Self::Node(id) => write!(f, "node {id}"),
+            Self::Service(id) => write!(f, "service {id}"),
         }
     }
 }
@@ -111,13 +114,35 @@ pub enum Rejected {
         /// The node's ID.
         id: String,
     },
-    /// A lookup matched more than one node.
-    #[error("node {query} is ambiguous ({} matches found)", matches.len())]
+    /// A lookup matched more than one object.
+    #[error("{kind} {query} is ambiguous ({} matches found)", matches.len())]
     Ambiguous {
+        /// `node` or `service`.
+        kind: String,
         /// What was looked up.
         query: String,
         /// The IDs of the nodes it matched.
         matches: Vec<String>,
+    },
+    /// No service has this ID (or, for lookups, this name or ID prefix).
+    #[error("service {id} not found")]
+    ServiceNotFound {
+        /// The ID or query.
+        id: String,
+    },
+    /// No task has this ID.
+    #[error("task {id} not found")]
+    TaskNotFound {
+        /// The ID.
+        id: String,
+    },
+    /// A service (or its ID) exists already.
+    #[error(
+        "rpc error: code = AlreadyExists desc = name conflicts with an existing object: service {name} exists"
+    )]
+    ServiceExists {
+        /// The name or ID in conflict.
+        name: String,
     },
     /// A field of the command is invalid.
     #[error("invalid {field}: {reason}")]

@@ -1,8 +1,8 @@
 //! The cluster's desired state as Raft replicates it: [`ClusterState`], the
 //! [`Command`]s that change it and the pure [`apply`] function (DESIGN.md §3).
 //!
-//! Owns the swarm and node objects, their versions and the list of removed
-//! node IDs; services, tasks, networks, secrets and configs will be added
+//! Owns the swarm, node, service and task objects, their versions and the
+//! list of removed node IDs; networks, secrets and configs will be added
 //! here as further maps (and further `Command` variants). The Raft state
 //! machine calls [`apply`] for each committed entry; the API layer reads
 //! through the lookup helpers on [`ClusterState`].
@@ -11,14 +11,18 @@
 //! - [`command`] the commands, [`ApplyMeta`] and the responses;
 //! - [`error`] the rejections ([`Rejected`]);
 //! - [`validate`] the field validation and its bounds;
-//! - `apply` the transition function.
+//! - `apply` the transition function (`apply_services` for services and
+//!   tasks).
 
 mod apply;
+mod apply_services;
 pub mod command;
 pub mod error;
 pub mod types;
 pub mod validate;
 
+#[cfg(test)]
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 
@@ -31,12 +35,12 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     apply::apply,
-    command::{ApplyMeta, Command, NewNode, Response},
+    command::{ApplyMeta, Command, NewNode, NewTask, Response, TaskChange},
     error::{ObjectRef, Rejected},
     types::{
         Availability, CaConfig, Cluster, DispatcherConfig, JoinTokens, ManagerInfo, Node,
-        NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatusRecord, NodeTlsInfo, Platform,
-        RaftConfig, Reachability, RootCaRecord, SwarmSpec,
+        NodeDescription, NodeResources, NodeRole, NodeSpec, NodeState, NodeStatusRecord,
+        NodeTlsInfo, Platform, RaftConfig, Reachability, RootCaRecord, Service, SwarmSpec, Task,
     },
 };
 
@@ -54,6 +58,10 @@ pub struct ClusterState {
     /// IDs of removed nodes: they may not join again, and their certificates
     /// must be refused forever.
     pub removed_nodes: BTreeSet<String>,
+    /// The services, by ID.
+    pub services: BTreeMap<String, Service>,
+    /// The tasks, by ID, including ended ones kept as history.
+    pub tasks: BTreeMap<String, Task>,
 }
 
 impl ClusterState {
@@ -70,40 +78,39 @@ impl ClusterState {
     /// empty), [`Rejected::Ambiguous`] when several nodes share the name or
     /// the prefix.
     pub fn node(&self, query: &str) -> Result<&Node, Rejected> {
-        let not_found = || Rejected::NodeNotFound {
-            id: query.to_owned(),
-        };
-        if query.is_empty() {
-            return Err(not_found());
-        }
-        if let Some(node) = self.nodes.get(query) {
-            return Ok(node);
-        }
-        let by_name: Vec<&Node> = self
-            .nodes
-            .values()
-            .filter(|node| {
+        lookup(
+            &self.nodes,
+            query,
+            "node",
+            |node| {
                 node.description.hostname.eq_ignore_ascii_case(query)
                     || (!node.spec.name.is_empty() && node.spec.name.eq_ignore_ascii_case(query))
-            })
-            .collect();
-        let matches = if by_name.is_empty() {
-            self.nodes
-                .range::<str, _>((Bound::Included(query), Bound::Unbounded))
-                .take_while(|(id, _)| id.starts_with(query))
-                .map(|(_, node)| node)
-                .collect()
-        } else {
-            by_name
-        };
-        match matches.as_slice() {
-            [] => Err(not_found()),
-            [node] => Ok(node),
-            several => Err(Rejected::Ambiguous {
-                query: query.to_owned(),
-                matches: several.iter().map(|node| node.id.clone()).collect(),
-            }),
-        }
+            },
+            || Rejected::NodeNotFound {
+                id: query.to_owned(),
+            },
+        )
+    }
+
+    /// Resolves a service the way `docker service inspect` does: an exact
+    /// ID, else an exact name, else a unique ID prefix.
+    pub fn service(&self, query: &str) -> Result<&Service, Rejected> {
+        lookup(
+            &self.services,
+            query,
+            "service",
+            |service| service.spec.name == query,
+            || Rejected::ServiceNotFound {
+                id: query.to_owned(),
+            },
+        )
+    }
+
+    /// The tasks of a service, by ID.
+    pub fn service_tasks<'a>(&'a self, service_id: &'a str) -> impl Iterator<Item = &'a Task> {
+        self.tasks
+            .values()
+            .filter(move |task| task.service_id == service_id)
     }
 
     /// The nodes whose desired role is manager, by ID. (A just-promoted node
@@ -141,5 +148,40 @@ impl ClusterState {
     #[must_use]
     pub fn is_removed(&self, id: &str) -> bool {
         self.removed_nodes.contains(id)
+    }
+}
+
+/// An exact key, else the objects `by_name` accepts, else a unique key
+/// prefix; several matches are [`Rejected::Ambiguous`].
+fn lookup<'a, T>(
+    objects: &'a BTreeMap<String, T>,
+    query: &str,
+    kind: &str,
+    by_name: impl Fn(&T) -> bool,
+    not_found: impl Fn() -> Rejected,
+) -> Result<&'a T, Rejected> {
+    if query.is_empty() {
+        return Err(not_found());
+    }
+    if let Some(object) = objects.get(query) {
+        return Ok(object);
+    }
+    let named: Vec<(&String, &T)> = objects.iter().filter(|(_, o)| by_name(o)).collect();
+    let matches = if named.is_empty() {
+        objects
+            .range::<str, _>((Bound::Included(query), Bound::Unbounded))
+            .take_while(|(id, _)| id.starts_with(query))
+            .collect()
+    } else {
+        named
+    };
+    match matches.as_slice() {
+        [] => Err(not_found()),
+        [(_, object)] => Ok(object),
+        several => Err(Rejected::Ambiguous {
+            kind: kind.to_owned(),
+            query: query.to_owned(),
+            matches: several.iter().map(|(id, _)| (*id).clone()).collect(),
+        }),
     }
 }

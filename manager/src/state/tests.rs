@@ -887,6 +887,10 @@ fn description(id: &str, hostname: &str, tls: Option<NodeTlsInfo>) -> Command {
         },
         engine_version: "0.2.0".to_owned(),
         tls,
+        resources: NodeResources {
+            nano_cpus: 2_000_000_000,
+            memory_bytes: 1 << 30,
+        },
     }
 }
 
@@ -910,6 +914,10 @@ fn update_node_description_replaces_the_description() {
             },
             engine_version: "0.2.0".to_owned(),
             tls: Some(tls_info()),
+            resources: NodeResources {
+                nano_cpus: 2_000_000_000,
+                memory_bytes: 1 << 30,
+            },
         }
     );
 }
@@ -1285,6 +1293,7 @@ fn node_lookup_resolves_id_then_name_then_unique_prefix() {
     assert_eq!(
         err,
         Rejected::Ambiguous {
+            kind: "node".to_owned(),
             query: "ab".to_owned(),
             matches: vec!["abc123".to_owned(), "abd456".to_owned()],
         }
@@ -1322,6 +1331,7 @@ fn node_lookup_prefers_exact_id_and_reports_shared_names() {
     assert_eq!(
         state.node("SAME"),
         Err(Rejected::Ambiguous {
+            kind: "node".to_owned(),
             query: "SAME".to_owned(),
             matches: vec!["abc".to_owned(), "abcd".to_owned()],
         })

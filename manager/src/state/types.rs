@@ -9,11 +9,17 @@
 //! JSON. The enums serialise in lower case, as Docker prints them
 //! (`worker`, `ready`, `drain`, …).
 //!
+//! Services keep Docker's `ServiceSpec` as given (it is the user's
+//! document, shown back by `docker service inspect`); tasks copy their
+//! service's `TaskSpec` when they are created, so a running task keeps the
+//! spec it was started with.
+//!
 //! Leadership is not stored: it is read from Raft's metrics at query time.
 
 use std::{collections::BTreeMap, fmt};
 
 use serde::{Deserialize, Serialize};
+use shoal_api::service::{ServiceSpec, TaskSpec, TaskState, TaskStatus};
 
 /// The swarm's name; Docker's swarm is always called `default` and refuses
 /// to rename it.
@@ -313,6 +319,18 @@ pub struct NodeDescription {
     pub engine_version: String,
     /// The node's certificate, once it has one.
     pub tls: Option<NodeTlsInfo>,
+    /// CPUs and memory the scheduler may reserve on the node.
+    #[serde(default)]
+    pub resources: NodeResources,
+}
+
+/// What a node offers to reservations (Docker's `ResourceObject`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeResources {
+    /// Billionths of a CPU.
+    pub nano_cpus: i64,
+    /// Bytes of memory.
+    pub memory_bytes: i64,
 }
 
 /// Architecture and operating system (Docker's `Platform`).
@@ -424,4 +442,51 @@ impl fmt::Display for Reachability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A service (Docker's `Service`): a spec and the tasks the orchestrator
+/// keeps for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// The service's ID.
+    pub id: String,
+    /// The Raft log index of the entry that last changed the service.
+    pub version: u64,
+    /// When the service was created (Unix ms, the leader's clock).
+    pub created_at_ms: u64,
+    /// When the service last changed (Unix ms, the leader's clock).
+    pub updated_at_ms: u64,
+    /// What the user asked for.
+    pub spec: ServiceSpec,
+    /// The spec before the last update (`PreviousSpec`).
+    pub previous_spec: Option<ServiceSpec>,
+}
+
+/// One task of a service: a container on a node, in a slot (replicated) or
+/// for a node (global).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// The task's ID; also its container's ID.
+    pub id: String,
+    /// The Raft log index of the entry that last changed the task.
+    pub version: u64,
+    /// When the task was created (Unix ms, the leader's clock).
+    pub created_at_ms: u64,
+    /// When the task last changed (Unix ms, the leader's clock).
+    pub updated_at_ms: u64,
+    /// The service's ID.
+    pub service_id: String,
+    /// The slot of a replicated service's task (1, 2, …); 0 for a global
+    /// service's task.
+    pub slot: u64,
+    /// The node the task is assigned to; empty while pending.
+    pub node_id: String,
+    /// The service's task spec when the task was created.
+    pub spec: TaskSpec,
+    /// The service's version when the task was created.
+    pub service_version: u64,
+    /// What the managers want: `running`, or `shutdown` to stop it.
+    pub desired_state: TaskState,
+    /// What was last observed (by the scheduler, then the node).
+    pub status: TaskStatus,
 }

@@ -5,10 +5,13 @@
 //! Every function returns [`Rejected::Invalid`] naming the field by its path
 //! (`field` is the prefix the caller passes, e.g. `spec` or `node`).
 
+use crate::scheduler::constraint;
 use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr, SocketAddr},
 };
+
+use shoal_api::service::{ContainerSpec, ServiceSpec};
 
 use super::{
     error::Rejected,
@@ -388,4 +391,164 @@ pub fn addr_pool(pool_field: &str, pool: &[String], size_field: &str, subnet_siz
         }
     }
     Ok(())
+}
+
+/// Longest service name, as Docker (a DNS label).
+pub const MAX_SERVICE_NAME_BYTES: usize = 63;
+/// Most replicas a replicated service may ask for; beyond it a typo would
+/// flood the Raft log with tasks.
+pub const MAX_REPLICAS: u64 = 10_000;
+
+/// A service spec as `docker service create|update` sends it: the name is a
+/// DNS label (`[A-Za-z0-9][A-Za-z0-9-]*`, ≤ 63 bytes), labels are valid, the
+/// image is set, environment entries are `NAME=value` without control
+/// characters, durations are not negative, resources are not negative,
+/// constraints parse, placement preferences spread over a node label,
+/// replicas are at most [`MAX_REPLICAS`], health check tests are known.
+pub fn service_spec(field: &str, spec: &ServiceSpec) -> Result {
+    service_name(&join(field, "Name"), &spec.name)?;
+    labels(&join(field, "Labels"), &spec.labels)?;
+    if let Some(replicas) = spec.mode.replicas()
+        && replicas > MAX_REPLICAS
+    {
+        return Err(Rejected::invalid(
+            join(field, "Mode.Replicated.Replicas"),
+            format!("{replicas} is more than {MAX_REPLICAS}"),
+        ));
+    }
+    let task = &spec.task_template;
+    container_spec(
+        &join(field, "TaskTemplate.ContainerSpec"),
+        &task.container_spec,
+    )?;
+    for (name, resources) in [
+        ("Limits", task.resources.limits),
+        ("Reservations", task.resources.reservations),
+    ] {
+        let resources_field = join(field, &format!("TaskTemplate.Resources.{name}"));
+        non_negative(
+            &join(&resources_field, "NanoCPUs"),
+            Some(resources.nano_cpus),
+        )?;
+        non_negative(
+            &join(&resources_field, "MemoryBytes"),
+            Some(resources.memory_bytes),
+        )?;
+    }
+    let restart = &task.restart_policy;
+    let restart_field = join(field, "TaskTemplate.RestartPolicy");
+    non_negative(&join(&restart_field, "Delay"), restart.delay)?;
+    non_negative(&join(&restart_field, "Window"), restart.window)?;
+    let placement_field = join(field, "TaskTemplate.Placement");
+    constraint::parse_all(&task.placement.constraints)
+        .map_err(|e| Rejected::invalid(join(&placement_field, "Constraints"), e.to_string()))?;
+    for preference in &task.placement.preferences {
+        let descriptor = &preference.spread.spread_descriptor;
+        if descriptor
+            .strip_prefix("node.labels.")
+            .is_none_or(str::is_empty)
+        {
+            return Err(Rejected::invalid(
+                join(&placement_field, "Preferences"),
+                format!("spread over {descriptor:?}: expected node.labels.<name>"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A container spec: the image is set, labels are valid, environment
+/// entries are `NAME=value`, arguments have no NUL, durations are not
+/// negative, the health check test is known.
+fn container_spec(prefix: &str, container: &ContainerSpec) -> Result {
+    let prefix = prefix.to_owned();
+    word(
+        &join(&prefix, "Image"),
+        &container.image,
+        MAX_NAME_BYTES,
+        false,
+    )?;
+    labels(&join(&prefix, "Labels"), &container.labels)?;
+    for (i, entry) in container.env.iter().enumerate() {
+        let name = join(&prefix, &format!("Env[{i}]"));
+        text(&name, entry, MAX_LABEL_VALUE_BYTES, false)?;
+        if entry.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
+            return Err(Rejected::invalid(
+                name,
+                format!("{entry:?} is not NAME=value"),
+            ));
+        }
+    }
+    for (what, args) in [("Command", &container.command), ("Args", &container.args)] {
+        for (i, arg) in args.iter().enumerate() {
+            if arg.contains('\0') {
+                return Err(Rejected::invalid(
+                    join(&prefix, &format!("{what}[{i}]")),
+                    "contains a NUL byte",
+                ));
+            }
+        }
+    }
+    text(&join(&prefix, "Dir"), &container.dir, MAX_NAME_BYTES, true)?;
+    word(
+        &join(&prefix, "User"),
+        &container.user,
+        MAX_SHORT_TEXT_BYTES,
+        true,
+    )?;
+    if !container.hostname.is_empty() {
+        hostname(&join(&prefix, "Hostname"), &container.hostname)?;
+    }
+    non_negative(
+        &join(&prefix, "StopGracePeriod"),
+        container.stop_grace_period,
+    )?;
+    if let Some(health) = &container.healthcheck {
+        let health_field = join(&prefix, "Healthcheck");
+        match health.test.first().map(String::as_str) {
+            None | Some("NONE") => {}
+            Some("CMD" | "CMD-SHELL") if health.command().is_some() => {}
+            Some(_) => {
+                return Err(Rejected::invalid(
+                    join(&health_field, "Test"),
+                    "expected [], [\"NONE\"], [\"CMD\", args...] or [\"CMD-SHELL\", command]",
+                ));
+            }
+        }
+        for (name, value) in [
+            ("Interval", health.interval),
+            ("Timeout", health.timeout),
+            ("Retries", health.retries),
+            ("StartPeriod", health.start_period),
+        ] {
+            non_negative(&join(&health_field, name), Some(value))?;
+        }
+    }
+    Ok(())
+}
+
+/// A service name: Docker's rule, a DNS label.
+pub fn service_name(field: &str, name: &str) -> Result {
+    if name.is_empty() {
+        return Err(Rejected::invalid(field, "a service needs a name"));
+    }
+    let valid = name.len() <= MAX_SERVICE_NAME_BYTES
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !name.ends_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Rejected::invalid(
+            field,
+            format!("name {name:?} must be valid as a DNS name component"),
+        ))
+    }
+}
+
+fn non_negative(field: &str, value: Option<i64>) -> Result {
+    match value {
+        Some(v) if v < 0 => Err(Rejected::invalid(field, format!("{v} is negative"))),
+        _ => Ok(()),
+    }
 }

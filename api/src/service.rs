@@ -1,0 +1,561 @@
+//! Docker's service and task vocabulary, shared by the manager (which stores
+//! service specs and task specs in its Raft state as they are), the agent
+//! (which runs task specs) and the CLI: `ServiceSpec`, `TaskSpec`,
+//! `ContainerSpec`, `HealthConfig`, `ResourceRequirements`, `RestartPolicy`,
+//! `Placement`, `ServiceMode` and `TaskState`, field for field as
+//! `reference/docker-engine-api-v1.56.yaml` defines them (Pascal-case names,
+//! durations in nanoseconds). Unknown fields are ignored and absent ones
+//! take Docker's defaults, as dockerd does.
+
+use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use crate::docker::nullable;
+
+/// Docker's default `--stop-grace-period`: 10 s.
+pub const DEFAULT_STOP_GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// Docker's default `--restart-delay`: 5 s.
+pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(5);
+/// Docker's default health check interval and timeout: 30 s.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+/// Docker's default health check retries: 3.
+pub const DEFAULT_HEALTH_RETRIES: u32 = 3;
+
+/// A Go `time.Duration` (nanoseconds) as a [`Duration`]; negative is zero.
+#[must_use]
+pub fn nanos(ns: i64) -> Duration {
+    Duration::from_nanos(u64::try_from(ns).unwrap_or(0))
+}
+
+/// What `docker service create|update` sends.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ServiceSpec {
+    /// The service's name; unique in the swarm.
+    pub name: String,
+    /// User-defined metadata (`--label`).
+    #[serde(deserialize_with = "nullable")]
+    pub labels: BTreeMap<String, String>,
+    /// What each task runs.
+    pub task_template: TaskSpec,
+    /// Replicated with a count, or global.
+    pub mode: ServiceMode,
+    /// Published ports and the load-balancing mode (the routing mesh).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_spec: Option<serde_json::Value>,
+    /// Rolling update settings, kept as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_config: Option<serde_json::Value>,
+    /// Rollback settings, kept as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_config: Option<serde_json::Value>,
+}
+
+/// Replicated (with a count) or global (one task per eligible node).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub enum ServiceMode {
+    /// A fixed number of tasks.
+    Replicated(ReplicatedService),
+    /// One task on every eligible node.
+    Global(GlobalService),
+}
+
+impl Default for ServiceMode {
+    /// Docker's default: replicated, one replica.
+    fn default() -> Self {
+        Self::Replicated(ReplicatedService { replicas: Some(1) })
+    }
+}
+
+impl ServiceMode {
+    /// `replicated` or `global`, as `docker service ls` prints it.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Replicated(_) => "replicated",
+            Self::Global(_) => "global",
+        }
+    }
+
+    /// The desired replica count of a replicated service.
+    #[must_use]
+    pub fn replicas(&self) -> Option<u64> {
+        match self {
+            Self::Replicated(r) => Some(r.replicas.unwrap_or(1)),
+            Self::Global(_) => None,
+        }
+    }
+}
+
+/// `{"Replicas": N}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ReplicatedService {
+    /// How many tasks; absent means 1.
+    pub replicas: Option<u64>,
+}
+
+/// `{}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalService {}
+
+/// What a task runs and where (Docker's `TaskSpec`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskSpec {
+    /// The container.
+    pub container_spec: ContainerSpec,
+    /// Limits and reservations.
+    pub resources: ResourceRequirements,
+    /// When a finished task is replaced.
+    pub restart_policy: RestartPolicy,
+    /// Where tasks may go.
+    pub placement: Placement,
+    /// Bumped by `docker service update --force` to replace every task.
+    pub force_update: u64,
+    /// Overlay networks the task joins, kept as given.
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<serde_json::Value>,
+}
+
+/// The container of a task (Docker's `ContainerSpec`, the supported part).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerSpec {
+    /// The image reference.
+    pub image: String,
+    /// User-defined metadata (`--container-label`).
+    #[serde(deserialize_with = "nullable")]
+    pub labels: BTreeMap<String, String>,
+    /// Replaces the image's entrypoint (`--entrypoint`).
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Replaces the image's command (the words after the image).
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// The container's hostname (default: the task's name).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+    /// `NAME=value` pairs added to the image's environment (`-e`).
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// The working directory (`--workdir`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub dir: String,
+    /// `user[:group]`, names or numbers (`--user`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    /// Mount the root filesystem read-only (`--read-only`).
+    pub read_only: bool,
+    /// The signal that asks the task to stop (default `SIGTERM`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stop_signal: String,
+    /// How long to wait after the stop signal before `SIGKILL`, ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_grace_period: Option<i64>,
+    /// The health check (`--health-cmd` …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
+    /// Run an init inside the container (`--init`); accepted, not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+}
+
+impl ContainerSpec {
+    /// The stop grace period, Docker's 10 s when unset.
+    #[must_use]
+    pub fn stop_grace(&self) -> Duration {
+        self.stop_grace_period
+            .map_or(DEFAULT_STOP_GRACE_PERIOD, nanos)
+    }
+}
+
+/// A health check (Docker's `HealthConfig`); durations in ns, 0 = default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthConfig {
+    /// `[]` inherit, `["NONE"]` off, `["CMD", args…]` or
+    /// `["CMD-SHELL", command]`.
+    #[serde(deserialize_with = "nullable")]
+    pub test: Vec<String>,
+    /// Between checks.
+    pub interval: i64,
+    /// A check running longer fails.
+    pub timeout: i64,
+    /// Consecutive failures that make the task unhealthy.
+    pub retries: i64,
+    /// Failures during this time after start do not count.
+    pub start_period: i64,
+}
+
+impl HealthConfig {
+    /// The command to run in the container, or `None` when checks are off.
+    #[must_use]
+    pub fn command(&self) -> Option<Vec<String>> {
+        match self.test.split_first() {
+            Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => Some(rest.to_vec()),
+            Some((kind, [shell])) if kind == "CMD-SHELL" => {
+                Some(vec!["/bin/sh".into(), "-c".into(), shell.clone()])
+            }
+            _ => None,
+        }
+    }
+
+    /// The interval, 30 s when unset.
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        non_zero_or(self.interval, DEFAULT_HEALTH_INTERVAL)
+    }
+
+    /// The timeout, 30 s when unset.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        non_zero_or(self.timeout, DEFAULT_HEALTH_INTERVAL)
+    }
+
+    /// The retries, 3 when unset.
+    #[must_use]
+    pub fn retries(&self) -> u32 {
+        u32::try_from(self.retries)
+            .ok()
+            .filter(|&r| r > 0)
+            .unwrap_or(DEFAULT_HEALTH_RETRIES)
+    }
+
+    /// The start period, 0 when unset.
+    #[must_use]
+    pub fn start_period(&self) -> Duration {
+        nanos(self.start_period)
+    }
+}
+
+fn non_zero_or(ns: i64, default: Duration) -> Duration {
+    if ns > 0 { nanos(ns) } else { default }
+}
+
+/// Limits and reservations (Docker's `ResourceRequirements`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ResourceRequirements {
+    /// What a task may use at most (`--limit-cpu`, `--limit-memory`).
+    pub limits: Resources,
+    /// What the scheduler sets aside on the node (`--reserve-cpu`,
+    /// `--reserve-memory`).
+    pub reservations: Resources,
+}
+
+/// CPU in billionths of a CPU, memory in bytes; 0 means none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Resources {
+    /// Billionths of a CPU.
+    #[serde(rename = "NanoCPUs")]
+    pub nano_cpus: i64,
+    /// Bytes.
+    pub memory_bytes: i64,
+}
+
+/// When a task that ended is replaced (Docker's `RestartPolicy`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    /// `none`, `on-failure` or `any` (the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<RestartCondition>,
+    /// Between the end of a task and the start of its replacement, ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay: Option<i64>,
+    /// Restarts allowed (within `window` if set); 0 means unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u64>,
+    /// The window `max_attempts` counts in, ns; 0 means forever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<i64>,
+}
+
+impl RestartPolicy {
+    /// The condition, `any` when unset.
+    #[must_use]
+    pub fn condition(&self) -> RestartCondition {
+        self.condition.unwrap_or(RestartCondition::Any)
+    }
+
+    /// The delay, Docker's 5 s when unset.
+    #[must_use]
+    pub fn delay(&self) -> Duration {
+        self.delay.map_or(DEFAULT_RESTART_DELAY, nanos)
+    }
+}
+
+/// `none`, `on-failure` or `any`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartCondition {
+    /// Never replace an ended task.
+    None,
+    /// Replace a task that failed (non-zero exit), not one that completed.
+    OnFailure,
+    /// Always replace.
+    Any,
+}
+
+impl RestartCondition {
+    /// Docker's spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::OnFailure => "on-failure",
+            Self::Any => "any",
+        }
+    }
+}
+
+impl FromStr for RestartCondition {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Self::None),
+            "on-failure" => Ok(Self::OnFailure),
+            "any" => Ok(Self::Any),
+            other => Err(format!(
+                "invalid restart condition {other:?}: expected none, on-failure or any"
+            )),
+        }
+    }
+}
+
+/// Where tasks may go (Docker's `Placement`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Placement {
+    /// `node.id|node.hostname|node.role|node.labels.X ==|!= value`.
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<String>,
+    /// `spread=node.labels.X`, in order of precedence.
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub preferences: Vec<PlacementPreference>,
+    /// Tasks of the service a node may hold; 0 means unlimited.
+    pub max_replicas: u64,
+}
+
+/// `{"Spread": {"SpreadDescriptor": "node.labels.X"}}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PlacementPreference {
+    /// Spread tasks evenly over the values of a label.
+    pub spread: SpreadOver,
+}
+
+/// The label spread over.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SpreadOver {
+    /// `node.labels.X` (or `engine.labels.X`).
+    pub spread_descriptor: String,
+}
+
+/// The life of a task, in order (swarmkit's `TaskState`). A task only moves
+/// forward; everything from [`TaskState::Complete`] on is final.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    /// Created by the orchestrator.
+    #[default]
+    New,
+    /// Waiting for resources or a node.
+    Pending,
+    /// Given to a node.
+    Assigned,
+    /// The node took it.
+    Accepted,
+    /// The node prepares it (image, bundle).
+    Preparing,
+    /// Prepared, not started.
+    Ready,
+    /// Started, not yet running (or not yet healthy).
+    Starting,
+    /// Running (and healthy, when it has a health check).
+    Running,
+    /// Exited with status 0.
+    Complete,
+    /// Stopped on request.
+    Shutdown,
+    /// Exited with a non-zero status, or could not be started.
+    Failed,
+    /// The node refused it.
+    Rejected,
+    /// To be removed.
+    Remove,
+    /// Its node is gone.
+    Orphaned,
+}
+
+impl TaskState {
+    /// Docker's spelling, lower case (`running`, `shutdown`…).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Pending => "pending",
+            Self::Assigned => "assigned",
+            Self::Accepted => "accepted",
+            Self::Preparing => "preparing",
+            Self::Ready => "ready",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Complete => "complete",
+            Self::Shutdown => "shutdown",
+            Self::Failed => "failed",
+            Self::Rejected => "rejected",
+            Self::Remove => "remove",
+            Self::Orphaned => "orphaned",
+        }
+    }
+
+    /// Whether the task has ended (complete or later).
+    #[must_use]
+    pub fn is_final(self) -> bool {
+        self >= Self::Complete
+    }
+
+    /// The state `docker service ps` capitalises (`Running`, `Shutdown`…).
+    #[must_use]
+    pub fn title(self) -> String {
+        let s = self.as_str();
+        let mut chars = s.chars();
+        chars.next().map_or_else(String::new, |first| {
+            first.to_ascii_uppercase().to_string() + chars.as_str()
+        })
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
+            .map_err(|_| format!("invalid task state {s:?}"))
+    }
+}
+
+/// What a node reports about a task it runs (Docker's `TaskStatus`; time as
+/// Unix milliseconds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskStatus {
+    /// When the state was entered (Unix ms).
+    pub timestamp_ms: u64,
+    /// The observed state.
+    pub state: TaskState,
+    /// What is happening, for humans (`started`, `pulling image`…).
+    pub message: String,
+    /// Why the task failed or was rejected; shown by `docker service ps`.
+    pub err: String,
+    /// The runtime's container ID.
+    pub container_id: String,
+    /// The container's main process, while it runs.
+    pub pid: u32,
+    /// The exit status, once it exited.
+    pub exit_code: Option<i64>,
+}
+
+/// A task as the dispatcher hands it to its node: what to run and in which
+/// state the managers want it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskAssignment {
+    /// The task's ID; also its container's ID.
+    pub id: String,
+    /// The service's ID.
+    pub service_id: String,
+    /// `<service>.<slot>` or `<service>.<node ID>`: the task's name without
+    /// its ID.
+    pub name: String,
+    /// What to run.
+    pub spec: TaskSpec,
+    /// `running` to run it, `shutdown` (or later) to stop it.
+    pub desired_state: TaskState,
+    /// The last status the managers recorded.
+    pub status: TaskStatus,
+}
+
+impl TaskAssignment {
+    /// `<service>.<slot>.<task ID>`: the container's hostname by default and
+    /// the name `docker ps` would show.
+    #[must_use]
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.name, self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_cli_create_body_parses_with_defaults() {
+        let body = r#"{"Name":"web","Labels":null,"TaskTemplate":{"ContainerSpec":{"Image":"whoami:latest","Init":false,"StopGracePeriod":10000000000,"DNSConfig":{},"Isolation":"default"},"Resources":{"Limits":{},"Reservations":{}},"RestartPolicy":{"Condition":"on-failure","MaxAttempts":0},"Placement":{"Constraints":["node.role==worker"]},"ForceUpdate":0,"Runtime":"container"},"Mode":{"Replicated":{"Replicas":5}},"EndpointSpec":{"Mode":"vip"}}"#;
+        let spec: ServiceSpec = serde_json::from_str(body).expect("parses");
+        assert_eq!(spec.name, "web");
+        assert_eq!(spec.mode.replicas(), Some(5));
+        assert_eq!(
+            spec.task_template.container_spec.stop_grace(),
+            Duration::from_secs(10)
+        );
+        let restart = &spec.task_template.restart_policy;
+        assert_eq!(restart.condition(), RestartCondition::OnFailure);
+        assert_eq!(restart.delay(), DEFAULT_RESTART_DELAY);
+        assert_eq!(
+            spec.task_template.placement.constraints,
+            ["node.role==worker"]
+        );
+        let global: ServiceSpec =
+            serde_json::from_str(r#"{"Name":"g","Mode":{"Global":{}}}"#).expect("parses");
+        assert_eq!(global.mode.name(), "global");
+        assert_eq!(global.mode.replicas(), None);
+    }
+
+    #[test]
+    fn health_commands() {
+        let shell = HealthConfig {
+            test: vec!["CMD-SHELL".into(), "wget -q localhost".into()],
+            ..HealthConfig::default()
+        };
+        assert_eq!(
+            shell.command(),
+            Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "wget -q localhost".into()
+            ])
+        );
+        assert_eq!(shell.retries(), 3);
+        assert_eq!(shell.interval(), DEFAULT_HEALTH_INTERVAL);
+        let none = HealthConfig {
+            test: vec!["NONE".into()],
+            ..HealthConfig::default()
+        };
+        assert_eq!(none.command(), None);
+    }
+
+    #[test]
+    fn task_states_order_and_spell_like_docker() {
+        assert!(TaskState::Pending < TaskState::Running);
+        assert!(TaskState::Failed.is_final());
+        assert!(!TaskState::Running.is_final());
+        assert_eq!(TaskState::Shutdown.title(), "Shutdown");
+        assert_eq!("Running".parse::<TaskState>(), Ok(TaskState::Running));
+        assert!("bogus".parse::<TaskState>().is_err());
+    }
+}

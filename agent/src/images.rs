@@ -32,6 +32,9 @@ use oci_spec::image::{
 };
 use sha2::{Digest as _, Sha256};
 
+mod layout;
+
+
 /// Why an image operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -60,6 +63,13 @@ pub enum ImageError {
     /// Building or reading OCI metadata failed.
     #[error("OCI metadata: {0}")]
     Oci(#[from] oci_spec::OciSpecError),
+    /// A directory or archive given as an OCI image layout is not one (or
+    /// holds no single image to import).
+    #[error("not an importable OCI image layout: {reason}")]
+    NotALayout {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The store has no image of that name.
     #[error("no such image: {reference}")]
     NotFound {
@@ -290,41 +300,111 @@ pub struct ImageStore {
     index_lock: Arc<Mutex<()>>,
 }
 
-/// `name[:tag]` with the tag defaulting to `latest`, as Docker normalises it.
-pub fn normalize_reference(reference: &str) -> Result<String, ImageError> {
-    let invalid = || ImageError::InvalidReference {
-        reference: reference.to_owned(),
-    };
-    let (name, tag) = match reference.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => (name, tag),
-        _ => (reference, "latest"),
-    };
-    let name_ok = !name.is_empty()
-        && name.len() <= 255
-        && name.split('/').all(|part| {
-            !part.is_empty()
-                && part
+/// An image reference, `[registry/]path[:tag|@digest]`, as Docker reads
+/// it: the first path component is a registry host when it has a `.` or a
+/// `:port`, or is `localhost`; the tag defaults to `latest` unless a digest
+/// is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// `host[:port]`, when given.
+    pub registry: Option<String>,
+    /// The repository path (`whoami`, `shoal/whoami`).
+    pub path: String,
+    /// The tag (`latest` by default); unused with a digest.
+    pub tag: String,
+    /// `sha256:<hex>`, when the reference pins one.
+    pub digest: Option<String>,
+}
+
+impl Reference {
+    /// Parses and checks `reference`.
+    pub fn parse(reference: &str) -> Result<Self, ImageError> {
+        let invalid = || ImageError::InvalidReference {
+            reference: reference.to_owned(),
+        };
+        let (rest, digest) = match reference.split_once('@') {
+            Some((rest, digest)) => {
+                let hex = digest.strip_prefix("sha256:").ok_or_else(invalid)?;
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(invalid());
+                }
+                (rest, Some(digest.to_ascii_lowercase()))
+            }
+            None => (reference, None),
+        };
+        let (name, tag) = match rest.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name, tag),
+            _ => (rest, "latest"),
+        };
+        let (registry, path) = match name.split_once('/') {
+            Some((first, path)) if first.contains(['.', ':']) || first == "localhost" => {
+                (Some(first), path)
+            }
+            _ => (None, name),
+        };
+        let registry_ok = registry.is_none_or(|registry| {
+            let (host, port) = registry.split_once(':').unwrap_or((registry, "1"));
+            !host.is_empty()
+                && host
                     .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                && part
-                    .bytes()
-                    .next()
-                    .is_some_and(|b| b.is_ascii_alphanumeric())
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
         });
-    let tag_ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        && tag
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if name_ok && tag_ok {
-        Ok(format!("{name}:{tag}"))
-    } else {
-        Err(invalid())
+        let path_ok = !path.is_empty()
+            && name.len() <= 255
+            && path.split('/').all(|part| {
+                !part.is_empty()
+                    && part.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    })
+                    && part
+                        .bytes()
+                        .next()
+                        .is_some_and(|b| b.is_ascii_alphanumeric())
+            });
+        let tag_ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            && tag
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !(registry_ok && path_ok && tag_ok) {
+            return Err(invalid());
+        }
+        Ok(Self {
+            registry: registry.map(str::to_owned),
+            path: path.to_owned(),
+            tag: tag.to_owned(),
+            digest,
+        })
     }
+
+    /// `[registry/]path`.
+    #[must_use]
+    pub fn repository(&self) -> String {
+        match &self.registry {
+            Some(registry) => format!("{registry}/{}", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.digest {
+            Some(digest) => write!(f, "{}@{digest}", self.repository()),
+            None => write!(f, "{}:{}", self.repository(), self.tag),
+        }
+    }
+}
+
+/// `[registry/]name[:tag]` (or `@sha256:…`) with the tag defaulting to
+/// `latest`, as Docker normalises it.
+pub fn normalize_reference(reference: &str) -> Result<String, ImageError> {
+    Reference::parse(reference).map(|r| r.to_string())
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ImageError + 'a {
@@ -392,6 +472,17 @@ impl ImageStore {
         Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
     }
 
+    /// Creates the layout's skeleton (`oci-layout`, `blobs/sha256`).
+    fn ensure_layout(&self) -> Result<(), ImageError> {
+        let blobs = self.root.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).map_err(io_err("creating", &blobs))?;
+        let marker = self.root.join("oci-layout");
+        if marker.exists() {
+            return Ok(());
+        }
+        write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)
+    }
+
     fn index_path(&self) -> PathBuf {
         self.root.join("index.json")
     }
@@ -440,12 +531,7 @@ impl ImageStore {
                 source,
             })?;
         check_tar_header(&layer)?;
-        std::fs::create_dir_all(self.root.join("blobs/sha256"))
-            .map_err(io_err("creating", &self.root))?;
-        write_atomic(
-            &self.root.join("oci-layout"),
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-        )?;
+        self.ensure_layout()?;
 
         let layer = self.write_blob(MediaType::ImageLayer, &layer)?;
         let config = ImageConfigurationBuilder::default()
@@ -490,6 +576,7 @@ impl ImageStore {
             (ANNOTATION_REF_NAME.to_owned(), reference.to_owned()),
             (ANNOTATION_CREATED.to_owned(), created.to_owned()),
         ])));
+        self.ensure_layout()?;
         let _guard = self
             .index_lock
             .lock()
@@ -526,35 +613,11 @@ impl ImageStore {
     /// The path of the blob `descriptor` names, after checking that its
     /// content has the descriptor's sha256 digest and size.
     fn verified_blob(&self, descriptor: &Descriptor) -> Result<PathBuf, ImageError> {
-        let digest = descriptor.digest();
-        let corrupt = |reason: String| ImageError::Corrupt {
-            digest: digest.to_string(),
-            reason,
-        };
-        if digest.algorithm().as_ref() != "sha256" {
-            return Err(corrupt(format!(
-                "unsupported digest algorithm {}",
-                digest.algorithm()
-            )));
-        }
-        let hex = digest.digest();
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(corrupt("malformed sha256 digest".into()));
-        }
-        let path = self.blob_path(hex);
+        let path = self.blob_path(sha256_hex(descriptor)?);
         let mut file = File::open(&path).map_err(io_err("opening", &path))?;
         let mut hasher = Sha256::new();
         let size = io::copy(&mut file, &mut hasher).map_err(io_err("reading", &path))?;
-        let actual = format!("{:x}", hasher.finalize());
-        if actual != hex {
-            return Err(corrupt(format!("its content hashes to sha256:{actual}")));
-        }
-        if size != descriptor.size() {
-            return Err(corrupt(format!(
-                "it holds {size} bytes, the descriptor says {}",
-                descriptor.size()
-            )));
-        }
+        check_content(descriptor, hasher, size)?;
         Ok(path)
     }
 
@@ -638,6 +701,47 @@ impl ImageStore {
         images.sort_by(|a, b| a.reference.cmp(&b.reference));
         Ok(images)
     }
+}
+
+/// The hex sha256 digest `descriptor` names; other algorithms and malformed
+/// digests are refused.
+fn sha256_hex(descriptor: &Descriptor) -> Result<&str, ImageError> {
+    let digest = descriptor.digest();
+    let corrupt = |reason: String| ImageError::Corrupt {
+        digest: digest.to_string(),
+        reason,
+    };
+    if digest.algorithm().as_ref() != "sha256" {
+        return Err(corrupt(format!(
+            "unsupported digest algorithm {}",
+            digest.algorithm()
+        )));
+    }
+    let hex = digest.digest();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(corrupt("malformed sha256 digest".into()));
+    }
+    Ok(hex)
+}
+
+/// Checks content that hashed to `hasher` and was `size` bytes long
+/// against `descriptor`.
+fn check_content(descriptor: &Descriptor, hasher: Sha256, size: u64) -> Result<(), ImageError> {
+    let corrupt = |reason: String| ImageError::Corrupt {
+        digest: descriptor.digest().to_string(),
+        reason,
+    };
+    let actual = format!("{:x}", hasher.finalize());
+    if actual != sha256_hex(descriptor)? {
+        return Err(corrupt(format!("its content hashes to sha256:{actual}")));
+    }
+    if size != descriptor.size() {
+        return Err(corrupt(format!(
+            "it holds {size} bytes, the descriptor says {}",
+            descriptor.size()
+        )));
+    }
+    Ok(())
 }
 
 fn ref_name(descriptor: &Descriptor) -> Option<&str> {
@@ -844,7 +948,7 @@ mod tests {
     }
 
     /// One entry of a test layer.
-    enum Entry<'a> {
+    pub(super) enum Entry<'a> {
         Dir(&'a str, u32),
         File(&'a str, u32, &'a [u8]),
         Symlink(&'a str, &'a str),
@@ -852,7 +956,7 @@ mod tests {
     }
 
     /// A ustar archive of `entries`, made with the `tar` crate.
-    fn layer(entries: &[Entry<'_>]) -> Vec<u8> {
+    pub(super) fn layer(entries: &[Entry<'_>]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
         for entry in entries {
             let mut header = tar::Header::new_ustar();
@@ -889,20 +993,21 @@ mod tests {
         builder.into_inner().expect("finishing the test layer")
     }
 
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
+    pub(super) fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(bytes).expect("gzip");
         encoder.finish().expect("gzip")
     }
 
-    /// Stores an image of `layers` with `cmd` and `env` in its config.
-    fn store_image(
+    /// Stores an image of `layers` with `cmd` and `env` in its config;
+    /// returns its manifest's descriptor.
+    pub(super) fn store_image(
         store: &ImageStore,
         reference: &str,
         layers: &[(MediaType, Vec<u8>)],
         cmd: &[&str],
         env: &[&str],
-    ) {
+    ) -> Descriptor {
         let layers: Vec<Descriptor> = layers
             .iter()
             .map(|(media_type, bytes)| store.write_blob(media_type.clone(), bytes).expect("blob"))
@@ -947,11 +1052,12 @@ mod tests {
             .expect("manifest blob");
         store
             .tag(
-                manifest,
+                manifest.clone(),
                 &normalize_reference(reference).expect("ref"),
                 "now",
             )
             .expect("tag");
+        manifest
     }
 
     #[test]
@@ -1207,6 +1313,33 @@ mod tests {
             normalize_reference("shoal/whoami:1.0").ok().as_deref(),
             Some("shoal/whoami:1.0")
         );
+        assert_eq!(
+            normalize_reference("198.18.0.1:5000/whoami")
+                .ok()
+                .as_deref(),
+            Some("198.18.0.1:5000/whoami:latest")
+        );
+        assert_eq!(
+            normalize_reference("localhost/a/b:v2").ok().as_deref(),
+            Some("localhost/a/b:v2")
+        );
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let pinned = Reference::parse(&format!("Registry.example:443/app@{digest}"))
+            .expect("a digest reference");
+        assert_eq!(pinned.registry.as_deref(), Some("Registry.example:443"));
+        assert_eq!(pinned.path, "app");
+        assert_eq!(pinned.digest.as_deref(), Some(digest.as_str()));
+        assert_eq!(
+            pinned.to_string(),
+            format!("Registry.example:443/app@{digest}")
+        );
+        let plain = Reference::parse("shoal/whoami").expect("no registry");
+        assert_eq!(
+            (plain.registry, plain.path.as_str()),
+            (None, "shoal/whoami")
+        );
+        assert!(normalize_reference("host:99999/app").is_err());
+        assert!(normalize_reference("app@sha256:abc").is_err());
         assert!(normalize_reference("Whoami").is_err());
         assert!(normalize_reference("who ami").is_err());
         assert!(normalize_reference("whoami:").is_err());

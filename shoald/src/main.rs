@@ -2,13 +2,14 @@
 //!
 //! It brings up the node's data plane (`shoal_agent::dataplane`), resumes its
 //! swarm membership ([`swarm`]: the manager role and the agent's session),
-//! serves the node's API on a unix socket ([`api`], [`docker_api`]), and on
-//! SIGTERM or SIGINT stops serving and detaches the data plane (unless
-//! `--keep-pins`).
+//! serves the node's API on a unix socket ([`api`], [`docker_api`],
+//! [`image_api`]), and on SIGTERM or SIGINT stops serving and detaches the
+//! data plane (unless `--keep-pins`).
 
 mod api;
 mod docker_api;
 mod identity;
+mod image_api;
 mod swarm;
 
 use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};

@@ -1,24 +1,28 @@
 //! `shoal image …`: import a root filesystem tarball into this node's image
-//! store (like `docker import`), list the images (like `docker images`).
+//! store (like `docker import`) or copy in an OCI image layout (a directory
+//! or its tar archive), list the images (like `docker images`).
 
-use std::io::Read as _;
+use std::{io::Read as _, path::Path};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use shoal_api::Client;
+use shoal_api::{Client, paths::IMAGE_LOAD_LAYOUT};
 
 use crate::output::Table;
 
 /// `shoal image` verbs.
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
-    /// Import the contents from a tarball to create a filesystem image.
+    /// Import the contents from a tarball to create a filesystem image, or
+    /// copy the image of an OCI image layout (a directory, or its tar
+    /// archive).
     Import {
         /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT,
-        /// ENV, WORKDIR, USER), e.g. `-c 'CMD ["/bin/app"]'`.
+        /// ENV, WORKDIR, USER), e.g. `-c 'CMD ["/bin/app"]'`; root
+        /// filesystem tarballs only.
         #[arg(short = 'c', long = "change")]
         changes: Vec<String>,
-        /// The tarball, or `-` for standard input.
+        /// The tarball (`-` for standard input) or the layout directory.
         file: String,
         /// `name[:tag]` of the new image.
         reference: String,
@@ -51,14 +55,53 @@ fn query_escape(text: &str) -> String {
         .collect()
 }
 
+/// Whether `tarball` is a tar archive of an OCI image layout (has an
+/// `oci-layout` file at its root).
+fn is_layout_archive(tarball: &[u8]) -> bool {
+    let mut archive = tar::Archive::new(tarball);
+    let Ok(entries) = archive.entries() else {
+        return false;
+    };
+    entries.map_while(Result::ok).any(|entry| {
+        entry
+            .path()
+            .is_ok_and(|p| p.strip_prefix(".").unwrap_or(&p) == Path::new("oci-layout"))
+    })
+}
+
+/// A tar archive of the directory `dir` (symlinks kept as links).
+fn archive_dir(dir: &Path) -> Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder
+        .append_dir_all(".", dir)
+        .and_then(|()| builder.into_inner())
+        .with_context(|| format!("archiving {}", dir.display()))
+}
+
 async fn import(client: &Client, file: &str, reference: &str, changes: &[String]) -> Result<()> {
     let mut tarball = Vec::new();
     if file == "-" {
         std::io::stdin()
             .read_to_end(&mut tarball)
             .context("reading standard input")?;
+    } else if Path::new(file).is_dir() {
+        tarball = archive_dir(Path::new(file))?;
     } else {
         tarball = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+    }
+    if is_layout_archive(&tarball) {
+        if !changes.is_empty() {
+            bail!("--change applies to root filesystem tarballs, not to OCI image layouts");
+        }
+        let path = format!("{IMAGE_LOAD_LAYOUT}?reference={}", query_escape(reference));
+        return print_status(
+            client
+                .post_bytes(&path, tarball, "application/x-tar")
+                .await?,
+        );
+    } else if Path::new(file).is_dir() {
+        bail!("{file} is not an OCI image layout (it has no oci-layout file)");
     }
     let (repo, tag) = match reference.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),
@@ -73,11 +116,17 @@ async fn import(client: &Client, file: &str, reference: &str, changes: &[String]
         path.push_str("&changes=");
         path.push_str(&query_escape(change));
     }
-    let answer = client
-        .post_bytes(&path, tarball, "application/x-tar")
-        .await?;
+    print_status(
+        client
+            .post_bytes(&path, tarball, "application/x-tar")
+            .await?,
+    )
+}
+
+/// Prints the image ID of an import's answer.
+fn print_status(answer: impl AsRef<[u8]>) -> Result<()> {
     let status: serde_json::Value =
-        serde_json::from_slice(&answer).context("reading the import result")?;
+        serde_json::from_slice(answer.as_ref()).context("reading the import result")?;
     println!("{}", status["status"].as_str().unwrap_or_default());
     Ok(())
 }
@@ -144,5 +193,19 @@ mod tests {
         assert_eq!(human_size(123_456_789), "123MB");
         assert_eq!(human_size(1_234_000), "1.23MB");
         assert_eq!(query_escape("shoal/whoami"), "shoal%2Fwhoami");
+    }
+
+    #[test]
+    fn layout_archives_are_told_from_rootfs_tarballs() {
+        let dir = std::env::temp_dir().join(format!("shoal-cli-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("blobs/sha256")).expect("layout dir");
+        std::fs::write(dir.join("oci-layout"), "{}").expect("marker");
+        let layout = archive_dir(&dir).expect("archive");
+        std::fs::remove_file(dir.join("oci-layout")).expect("remove marker");
+        let rootfs = archive_dir(&dir).expect("archive");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert!(is_layout_archive(&layout));
+        assert!(!is_layout_archive(&rootfs));
+        assert!(!is_layout_archive(b"not a tarball"));
     }
 }

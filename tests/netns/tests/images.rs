@@ -142,3 +142,64 @@ fn the_demo_image_imports_with_its_command() {
     assert_eq!(config.cmd, ["/bin/sleep", "60"]);
     assert_eq!(config.working_dir, "/tmp");
 }
+
+#[test]
+fn an_oci_layout_is_copied_in() {
+    require_privileges!();
+    let mut world = World::new("layout", 2);
+    world.start_all();
+    let (first, second) = (world.node(1), world.node(2));
+
+    step("node 1's store is an OCI layout holding the demo image");
+    let id = first.import_demo_image();
+    let layout = first.data_dir().join("images");
+    let layout = layout.to_str().expect("utf-8 path");
+
+    step("shoal image import DIR NAME:TAG on node 2 copies it");
+    assert_eq!(
+        second
+            .shoal_ok(&["image", "import", layout, "copied:1"])
+            .trim(),
+        id
+    );
+    let store = ImageStore::new(second.data_dir().join("images"));
+    let config = store
+        .unpack("copied:1", &second.data_dir().join("../rootfs"))
+        .expect("unpack the copy");
+    assert_eq!(config.cmd, ["/usr/local/bin/whoami"]);
+
+    step("its tar archive (oci-archive) too");
+    let archive = first.data_dir().join("../layout.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(layout)
+        .arg("-cf")
+        .arg(&archive)
+        .arg(".")
+        .status()
+        .expect("running tar");
+    assert!(status.success(), "tar failed");
+    let archived = second.shoal_ok(&[
+        "image",
+        "import",
+        archive.to_str().expect("utf-8"),
+        "archived:1",
+    ]);
+    assert_eq!(archived.trim(), id);
+
+    step("a layout of two untagged-platform images is refused, nothing changes");
+    first.shoal_ok(&["image", "import", layout, "second:1"]);
+    let refused = second
+        .shoal(&["image", "import", layout, "ambiguous:1"])
+        .expect_err("two images");
+    assert!(refused.contains("holds 2 images"), "{refused}");
+    let refused = second
+        .shoal(&["image", "import", "-c", "CMD [\"/x\"]", layout, "changed:1"])
+        .expect_err("changes on a layout");
+    assert!(
+        refused.contains("--change applies to root filesystem"),
+        "{refused}"
+    );
+    let listed = second.shoal_ok(&["image", "ls"]);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+}

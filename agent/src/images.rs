@@ -34,6 +34,7 @@ use sha2::{Digest as _, Sha256};
 
 mod layout;
 
+pub(crate) use layout::{INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, pick_platform};
 
 /// Why an image operation failed.
 #[derive(Debug, thiserror::Error)]

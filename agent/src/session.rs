@@ -45,6 +45,26 @@ pub struct SessionConfig {
     pub hostname: String,
     /// This node's address, reported with each heartbeat.
     pub addr: String,
+    /// What the node offers to reservations: (billionths of CPUs, bytes).
+    pub resources: (i64, i64),
+}
+
+/// The CPUs (in billionths) and memory (bytes) of this machine.
+#[must_use]
+pub fn node_resources() -> (i64, i64) {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let memory_kib: i64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0);
+    (
+        i64::try_from(cpus).unwrap_or(1) * 1_000_000_000,
+        memory_kib * 1024,
+    )
 }
 
 /// Runs the session until `shutdown` changes; publishes its state on `state`.
@@ -85,6 +105,8 @@ pub async fn run(
         let request = HeartbeatRequest {
             hostname: config.hostname.clone(),
             addr: config.addr.clone(),
+            nano_cpus: config.resources.0,
+            memory_bytes: config.resources.1,
         };
         let pause = match DispatcherClient::new(channel).heartbeat(request).await {
             Ok(response) => {

@@ -1,10 +1,13 @@
 //! The cluster state as the Docker Engine API shows it (`shoal_api::docker`):
-//! names, enums and times converted, leadership filled in from Raft.
+//! names, enums and times converted, leadership filled in from Raft;
+//! services keep the spec the user sent, with their task counts.
 
 use shoal_api::docker;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::state::{self, Cluster, ClusterState, Node};
+use shoal_api::service::TaskState;
+
+use crate::state::{self, Cluster, ClusterState, Node, Service, Task};
 
 /// RFC 3339 text of a Unix-milliseconds time, as Docker prints times.
 #[must_use]
@@ -179,4 +182,96 @@ pub fn swarm_spec_from_docker(
     }
     state::validate::swarm_spec("Spec", &base).map_err(|e| e.to_string())?;
     Ok(base)
+}
+
+/// Running, desired and completed task counts of a service (Docker's
+/// `ServiceStatus`, what `docker service ls` shows as REPLICAS). A global
+/// service desires one task per node that may run it.
+#[must_use]
+pub fn service_status(state: &ClusterState, service: &Service) -> serde_json::Value {
+    let tasks: Vec<_> = state.service_tasks(&service.id).collect();
+    let running = tasks
+        .iter()
+        .filter(|t| {
+            t.status.state == TaskState::Running
+                && t.desired_state == TaskState::Running
+                && state
+                    .nodes
+                    .get(&t.node_id)
+                    .is_some_and(|n| n.status.state != state::NodeState::Down)
+        })
+        .count();
+    let completed = tasks
+        .iter()
+        .filter(|t| t.status.state == TaskState::Complete)
+        .count();
+    let desired = match service.spec.mode.replicas() {
+        Some(replicas) => usize::try_from(replicas).unwrap_or(usize::MAX),
+        None => tasks
+            .iter()
+            .filter(|t| t.desired_state <= TaskState::Running)
+            .count(),
+    };
+    serde_json::json!({
+        "RunningTasks": running,
+        "DesiredTasks": desired,
+        "CompletedTasks": completed,
+    })
+}
+
+/// A service as `GET /services/{id}` shows it; with its status when asked.
+#[must_use]
+pub fn service(state: &ClusterState, service: &Service, with_status: bool) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "ID": service.id,
+        "Version": {"Index": service.version},
+        "CreatedAt": rfc3339(service.created_at_ms),
+        "UpdatedAt": rfc3339(service.updated_at_ms),
+        "Spec": service.spec,
+        "Endpoint": {"Spec": service.spec.endpoint_spec.clone().unwrap_or_else(|| serde_json::json!({}))},
+    });
+    if let Some(previous) = &service.previous_spec {
+        value["PreviousSpec"] = serde_json::json!(previous);
+    }
+    if with_status {
+        value["ServiceStatus"] = service_status(state, service);
+    }
+    value
+}
+
+/// A task as `GET /tasks` shows it.
+#[must_use]
+pub fn task(task: &Task) -> serde_json::Value {
+    let status = &task.status;
+    let mut container = serde_json::json!({
+        "ContainerID": status.container_id,
+        "PID": status.pid,
+    });
+    if let Some(code) = status.exit_code {
+        container["ExitCode"] = serde_json::json!(code);
+    }
+    let mut value = serde_json::json!({
+        "ID": task.id,
+        "Version": {"Index": task.version},
+        "CreatedAt": rfc3339(task.created_at_ms),
+        "UpdatedAt": rfc3339(task.updated_at_ms),
+        "Labels": {},
+        "Spec": task.spec,
+        "ServiceID": task.service_id,
+        "NodeID": task.node_id,
+        "Status": {
+            "Timestamp": rfc3339(status.timestamp_ms),
+            "State": status.state.as_str(),
+            "Message": status.message,
+            "ContainerStatus": container,
+        },
+        "DesiredState": task.desired_state.as_str(),
+    });
+    if task.slot > 0 {
+        value["Slot"] = serde_json::json!(task.slot);
+    }
+    if !status.err.is_empty() {
+        value["Status"]["Err"] = serde_json::json!(status.err);
+    }
+    value
 }

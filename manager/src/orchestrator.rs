@@ -5,26 +5,33 @@
 //! Replicated services have numbered slots. A slot is *held* while it has a
 //! task wanted `running` (or `complete`: ended and deliberately not
 //! restarted). Fewer held slots than replicas → new slots; more → the
-//! surplus slots (not running first, then on the busiest nodes, then the
-//! highest numbers) are shut down. Global services hold one task per node
-//! that accepts it.
+//! surplus slots (not running first, then on the node with the most of the
+//! remaining tasks, then the highest numbers) are shut down. Global
+//! services hold one task per node that accepts it.
 //!
 //! A task that ended while wanted running is restarted per its restart
-//! policy: `none` never, `on-failure` after a failure, `any` always, after
-//! the delay, at most `max_attempts` times within the window (when set);
-//! a task it will not restart is wanted `complete`. A task whose node went
-//! Down, was removed or drained, or no longer satisfies a global service's
+//! policy, whatever became of its node: `none` never, `on-failure` after a
+//! failure, `any` always, after the delay, at most `max_attempts` times
+//! (counting the restarts of the slot's failed or completed tasks with the
+//! same spec, within the window when set, by when they ended); a task it
+//! will not restart is wanted `complete`. A live task whose node went Down,
+//! was removed or drained, or no longer satisfies a global service's
 //! constraints is shut down and, for replicated services, replaced at once.
 //! A task whose spec differs from its service's is replaced one at a time,
-//! stop first, once the service has no task starting.
+//! stop first, once no task of the service's current spec is starting; a
+//! stale task still pending is replaced at once, and a global task on a
+//! node that takes no new tasks (paused) keeps running.
 //!
-//! New tasks go through the [`scheduler`](crate::scheduler); pending ones are
+//! New tasks go through the [`scheduler`](crate::scheduler) (global ones are
+//! only created when their node passes its filters); pending ones are
 //! retried every round. Ended tasks are kept per slot up to the swarm's
-//! task history limit; tasks of removed services are deleted once stopped.
+//! task history limit, plus those still counted against `max_attempts`;
+//! tasks of removed services are deleted once stopped (or their node is
+//! Down or removed).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shoal_api::service::{RestartCondition, ServiceMode, TaskState, nanos};
+use shoal_api::service::{RestartCondition, ServiceMode, TaskSpec, TaskState, nanos};
 
 use crate::{
     scheduler::{self, Placements, constraint},
@@ -56,10 +63,12 @@ impl Plan {
     fn stop(&mut self, task: &Task, desired: TaskState) {
         if task.desired_state < desired {
             self.change(&task.id).desired_state = Some(desired);
+            self.placements.release(&task.id);
         }
     }
 
-    /// A new task for `service` in `slot` (or for `node_id`), scheduled now.
+    /// A new task for `service` in `slot`, scheduled now; or, for a global
+    /// service, on `node_id` if the node passes the scheduler's filters.
     fn add(
         &mut self,
         state: &ClusterState,
@@ -68,14 +77,17 @@ impl Plan {
         node_id: Option<&str>,
         new_id: &mut dyn FnMut() -> String,
     ) {
+        let spec = &service.spec.task_template;
         let placed = match node_id {
-            Some(node) => Ok(node.to_owned()),
-            None => scheduler::place(
-                state,
-                &mut self.placements,
-                &service.id,
-                &service.spec.task_template,
-            ),
+            Some(node) => {
+                if scheduler::place_on(state, &mut self.placements, &service.id, spec, node)
+                    .is_err()
+                {
+                    return;
+                }
+                Ok(node.to_owned())
+            }
+            None => scheduler::place(state, &mut self.placements, &service.id, spec),
         };
         let (node_id, state, message) = match placed {
             Ok(node) => (
@@ -128,7 +140,7 @@ pub fn plan(
         }
     }
     schedule_pending(state, &mut plan);
-    collect_garbage(state, &mut plan);
+    collect_garbage(state, now_ms, &mut plan);
     plan.into_command()
 }
 
@@ -141,6 +153,16 @@ fn node_lost(state: &ClusterState, task: &Task) -> bool {
     state.nodes.get(&task.node_id).is_none_or(|node| {
         node.status.state == NodeState::Down || node.spec.availability == Availability::Drain
     })
+}
+
+/// Whether the node of `task` was removed or is Down: nobody will see its
+/// tasks stop (soon), so they count as ended.
+fn node_gone(state: &ClusterState, task: &Task) -> bool {
+    !task.node_id.is_empty()
+        && state
+            .nodes
+            .get(&task.node_id)
+            .is_none_or(|node| node.status.state == NodeState::Down)
 }
 
 /// Tasks wanted running on lost nodes are shut down; on a removed node,
@@ -164,6 +186,23 @@ fn stop_lost_tasks(state: &ClusterState, plan: &mut Plan) {
     }
 }
 
+/// Whether `task`, in the history of a slot whose current spec is `spec`,
+/// was a restart counted against `max_attempts` at `now_ms`: it ended on
+/// its own (completed, failed or rejected) and was replaced, it ran the
+/// same spec, and it ended within the restart window (if any).
+fn counted_restart(task: &Task, spec: &TaskSpec, now_ms: u64) -> bool {
+    let window_ms = spec.restart_policy.window.map_or(0, |w| {
+        u64::try_from(nanos(w).as_millis()).unwrap_or(u64::MAX)
+    });
+    task.desired_state == TaskState::Shutdown
+        && matches!(
+            task.status.state,
+            TaskState::Complete | TaskState::Failed | TaskState::Rejected
+        )
+        && task.spec == *spec
+        && (window_ms == 0 || task.status.timestamp_ms.saturating_add(window_ms) >= now_ms)
+}
+
 /// The desired state the restart policy gives a task that ended while
 /// wanted running: `Some(Shutdown)` to replace it now, `Some(Complete)` to
 /// leave its slot ended, `None` to wait for the restart delay.
@@ -176,20 +215,16 @@ fn restart_decision(task: &Task, history: &[&Task], now_ms: u64) -> Option<TaskS
         return Some(TaskState::Complete);
     }
     if let Some(max) = policy.max_attempts.filter(|&m| m > 0) {
-        let window_ms = policy.window.map_or(0, |w| {
-            u64::try_from(nanos(w).as_millis()).unwrap_or(u64::MAX)
-        });
         let restarts = history
             .iter()
-            .filter(|t| t.id != task.id && t.desired_state == TaskState::Shutdown)
-            .filter(|t| window_ms == 0 || t.created_at_ms + window_ms >= now_ms)
+            .filter(|t| t.id != task.id && counted_restart(t, &task.spec, now_ms))
             .count();
         if u64::try_from(restarts).unwrap_or(u64::MAX) >= max {
             return Some(TaskState::Complete);
         }
     }
     let delay_ms = u64::try_from(policy.delay().as_millis()).unwrap_or(u64::MAX);
-    (task.status.timestamp_ms + delay_ms <= now_ms).then_some(TaskState::Shutdown)
+    (task.status.timestamp_ms.saturating_add(delay_ms) <= now_ms).then_some(TaskState::Shutdown)
 }
 
 /// What one slot (or one global node) needs: handles its current task's
@@ -211,9 +246,6 @@ fn reconcile_slot<'a>(
     if current.desired_state == TaskState::Complete {
         return SlotOutcome::Held;
     }
-    if node_lost(state, current) {
-        return SlotOutcome::Replace;
-    }
     if current.status.state.is_final() {
         return match restart_decision(current, slot_tasks, now_ms) {
             Some(TaskState::Complete) => {
@@ -227,7 +259,16 @@ fn reconcile_slot<'a>(
             None => SlotOutcome::Held,
         };
     }
+    if node_lost(state, current) {
+        plan.stop(current, TaskState::Shutdown);
+        return SlotOutcome::Replace;
+    }
     if current.spec != service.spec.task_template {
+        if current.node_id.is_empty() {
+            // Pending: nothing runs, and it must not land with its old spec.
+            plan.stop(current, TaskState::Shutdown);
+            return SlotOutcome::Replace;
+        }
         return SlotOutcome::Stale(current);
     }
     SlotOutcome::Held
@@ -279,23 +320,32 @@ fn reconcile_replicated(
     let held_count = u64::try_from(held.len()).unwrap_or(u64::MAX);
     let mut removed = BTreeSet::new();
     if held_count > replicas {
-        // Surplus slots: those without a running task first, then those on
-        // the nodes with the most tasks of the service, then the highest.
+        // Surplus slots, one at a time: those without a running task first,
+        // then those on the node with the most remaining tasks of the
+        // service, then the highest.
         let mut per_node: BTreeMap<&str, usize> = BTreeMap::new();
         for task in held.iter().filter_map(|(_, task, _)| *task) {
             *per_node.entry(task.node_id.as_str()).or_default() += 1;
         }
-        let mut order: Vec<(bool, usize, u64)> = held
+        let mut candidates: Vec<(bool, Option<&str>, u64)> = held
             .iter()
             .map(|(slot, task, _)| {
                 let running = task.is_some_and(|t| t.status.state == TaskState::Running);
-                let crowd = task.map_or(0, |t| per_node[t.node_id.as_str()]);
-                (running, crowd, *slot)
+                (running, task.map(|t| t.node_id.as_str()), *slot)
             })
             .collect();
-        order.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
-        let surplus = usize::try_from(held_count - replicas).unwrap_or(usize::MAX);
-        for &(_, _, slot) in order.iter().take(surplus) {
+        for _ in replicas..held_count {
+            let crowd = |node: Option<&str>| node.map_or(0, |n| per_node[n]);
+            let Some(pick) = (0..candidates.len()).max_by_key(|&i| {
+                let (running, node, slot) = candidates[i];
+                (!running, crowd(node), slot)
+            }) else {
+                break;
+            };
+            let (_, node, slot) = candidates.swap_remove(pick);
+            if let Some(count) = node.and_then(|n| per_node.get_mut(n)) {
+                *count -= 1;
+            }
             removed.insert(slot);
             for task in &by_slot[&slot] {
                 plan.stop(task, TaskState::Shutdown);
@@ -317,8 +367,8 @@ fn reconcile_replicated(
     replace_one_stale(state, service, tasks, outdated, &removed, plan, new_id);
 }
 
-/// Replaces the first stale task (stop first), unless a task of the service
-/// is still on its way to running.
+/// Replaces the first stale task (stop first), unless a task of the
+/// service's current spec is still on its way to running.
 fn replace_one_stale(
     state: &ClusterState,
     service: &Service,
@@ -328,10 +378,11 @@ fn replace_one_stale(
     plan: &mut Plan,
     new_id: &mut dyn FnMut() -> String,
 ) {
-    let starting = tasks
-        .iter()
-        .any(|t| t.desired_state == TaskState::Running && t.status.state < TaskState::Running)
-        || plan.create.iter().any(|t| t.service_id == service.id);
+    let starting = tasks.iter().any(|t| {
+        t.desired_state == TaskState::Running
+            && t.status.state < TaskState::Running
+            && t.spec == service.spec.task_template
+    }) || plan.create.iter().any(|t| t.service_id == service.id);
     if starting {
         return;
     }
@@ -371,18 +422,22 @@ fn reconcile_global(
             }
             continue;
         }
-        let creatable = scheduler::accepts_new_tasks(node, &constraints);
         match reconcile_slot(state, service, &node_tasks, now_ms, plan) {
-            SlotOutcome::Held => {}
             SlotOutcome::Released | SlotOutcome::Replace => {
-                if creatable {
-                    plan.add(state, service, 0, Some(&node.id), new_id);
-                }
+                plan.add(state, service, 0, Some(&node.id), new_id);
             }
-            SlotOutcome::Stale(task) => outdated.push((0, task)),
+            // A node that takes no new task keeps its old one.
+            SlotOutcome::Stale(task) if scheduler::accepts_new_tasks(node, &constraints) => {
+                outdated.push((0, task));
+            }
+            SlotOutcome::Held | SlotOutcome::Stale(_) => {}
         }
     }
-    // Tasks on nodes that left the swarm were stopped by stop_lost_tasks.
+    // Nodes that left the swarm: their live tasks were orphaned by
+    // stop_lost_tasks; the ended ones are not restarted anywhere.
+    for task in by_node.into_values().flatten() {
+        plan.stop(task, TaskState::Shutdown);
+    }
     replace_one_stale(
         state,
         service,
@@ -418,9 +473,10 @@ fn schedule_pending(state: &ClusterState, plan: &mut Plan) {
     }
 }
 
-/// Deletes ended tasks beyond the history limit per slot, and tasks of
-/// removed services once they stopped (or their node is gone).
-fn collect_garbage(state: &ClusterState, plan: &mut Plan) {
+/// Deletes ended tasks beyond the history limit per slot (keeping those
+/// still counted against `max_attempts`), and tasks of removed services
+/// once they stopped (or their node is gone).
+fn collect_garbage(state: &ClusterState, now_ms: u64, plan: &mut Plan) {
     let limit = state
         .cluster
         .as_ref()
@@ -429,14 +485,15 @@ fn collect_garbage(state: &ClusterState, plan: &mut Plan) {
         });
     let mut history: BTreeMap<(&str, u64, &str), Vec<&Task>> = BTreeMap::new();
     for task in state.tasks.values() {
-        let ended = task.desired_state > TaskState::Running
-            && (task.status.state.is_final() || node_lost(state, task));
-        if !state.services.contains_key(&task.service_id) {
+        // Wanted complete is not history: it holds its slot.
+        let ended = task.desired_state > TaskState::Complete
+            && (task.status.state.is_final() || node_gone(state, task));
+        let Some(service) = state.services.get(&task.service_id) else {
             if ended || task.node_id.is_empty() {
                 plan.delete.push(task.id.clone());
             }
             continue;
-        }
+        };
         if ended {
             let node = if task.slot == 0 {
                 task.node_id.as_str()
@@ -444,21 +501,39 @@ fn collect_garbage(state: &ClusterState, plan: &mut Plan) {
                 ""
             };
             history
-                .entry((task.service_id.as_str(), task.slot, node))
+                .entry((service.id.as_str(), task.slot, node))
                 .or_default()
                 .push(task);
         }
     }
-    let Ok(limit) = usize::try_from(limit) else {
-        return; // negative: keep everything
-    };
-    for mut ended in history.into_values() {
-        if ended.len() > limit {
+    if let Ok(limit) = usize::try_from(limit) {
+        // (A negative limit keeps everything.)
+        for ((service_id, _, _), mut ended) in history {
+            if ended.len() <= limit {
+                continue;
+            }
+            let spec = &state.services[service_id].spec.task_template;
+            let max_attempts = spec
+                .restart_policy
+                .max_attempts
+                .and_then(|m| usize::try_from(m).ok())
+                .unwrap_or(0);
             ended.sort_by_key(|t| std::cmp::Reverse(t.created_at_ms));
-            plan.delete
-                .extend(ended[limit..].iter().map(|t| t.id.clone()));
+            let mut evidence = 0;
+            for (i, task) in ended.iter().enumerate() {
+                let counted = evidence < max_attempts && counted_restart(task, spec, now_ms);
+                if counted {
+                    evidence += 1;
+                }
+                if i >= limit && !counted {
+                    plan.delete.push(task.id.clone());
+                }
+            }
         }
     }
     let deleted: BTreeSet<&String> = plan.delete.iter().collect();
     plan.update.retain(|id, _| !deleted.contains(id));
 }
+
+#[cfg(test)]
+mod tests;

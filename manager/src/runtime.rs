@@ -15,16 +15,19 @@ use openraft::{
     ChangeMembers, Config, Raft, ServerState,
     error::{CheckIsLeaderError, ClientWriteError, RaftError},
 };
-use shoal_api::grpc::{
-    MANAGER_SERVER_NAME, channel,
-    proto::{JoinRaftRequest, ProposeRequest, ReadIndexRequest, control_client::ControlClient},
+use shoal_api::{
+    grpc::{
+        MANAGER_SERVER_NAME, channel,
+        proto::{JoinRaftRequest, ProposeRequest, ReadIndexRequest, control_client::ControlClient},
+    },
+    id::ObjectId,
 };
 use tokio::{
     net::TcpListener,
     sync::{Mutex, watch},
     task::JoinHandle,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::{
     ca::now_unix_ms,
@@ -35,7 +38,8 @@ use crate::{
     },
     services,
     state::{
-        ClusterState, Command, ManagerInfo, NodeRole, NodeState, Reachability, Rejected, Response,
+        ClusterState, Command, ManagerInfo, NodeResources, NodeRole, NodeState, Reachability,
+        Rejected, Response,
     },
 };
 
@@ -229,7 +233,13 @@ impl Manager {
             }
         });
         let monitor = tokio::spawn(leader_duties(manager.clone()));
-        manager.inner.tasks.lock().await.extend([server, monitor]);
+        let orchestrator = tokio::spawn(orchestrate(manager.clone()));
+        manager
+            .inner
+            .tasks
+            .lock()
+            .await
+            .extend([server, monitor, orchestrator]);
         info!(
             raft_id = manager.inner.config.raft_id,
             listen = %manager.inner.config.listen_addr,
@@ -497,29 +507,43 @@ impl Manager {
         Ok(raft_id)
     }
 
-    /// On the leader: records a heartbeat; marks the node Ready if it was not.
-    pub(crate) async fn heartbeat(&self, node_id: &str, addr: &str) -> Result<(), ManagerError> {
+    /// On the leader: records a heartbeat; marks the node Ready if it was
+    /// not, and records the resources it offers when they changed.
+    pub(crate) async fn heartbeat(
+        &self,
+        node_id: &str,
+        addr: &str,
+        resources: NodeResources,
+    ) -> Result<(), ManagerError> {
         self.inner
             .last_seen
             .lock()
             .await
             .insert(node_id.to_owned(), Instant::now());
-        let needs_update = self
-            .read(|s| {
-                s.nodes
-                    .get(node_id)
-                    .map(|n| n.status.state != NodeState::Ready || n.status.addr != addr)
-            })
+        let node = self
+            .read(|s| s.nodes.get(node_id).cloned())
             .await
             .ok_or_else(|| Rejected::NodeNotFound {
                 id: node_id.to_owned(),
             })?;
-        if needs_update {
+        if node.status.state != NodeState::Ready || node.status.addr != addr {
             self.propose(Command::SetNodeStatus {
                 id: node_id.to_owned(),
                 state: NodeState::Ready,
                 message: String::new(),
                 addr: Some(addr.to_owned()),
+            })
+            .await?;
+        }
+        if node.description.resources != resources {
+            let description = node.description;
+            self.propose(Command::UpdateNodeDescription {
+                id: node_id.to_owned(),
+                hostname: description.hostname,
+                platform: description.platform,
+                engine_version: description.engine_version,
+                tls: description.tls,
+                resources,
             })
             .await?;
         }
@@ -575,6 +599,40 @@ async fn leader_duties(manager: Manager) {
         }
         if let Err(error) = reconcile_roles(&manager).await {
             warn!(%error, "reconciling node roles with Raft membership");
+        }
+    }
+}
+
+/// Pause between orchestration rounds when nothing was applied: restart
+/// delays are counted against the clock.
+const ORCHESTRATION_TICK: Duration = Duration::from_millis(250);
+
+/// While this manager leads: runs the orchestrator and scheduler after every
+/// applied entry (and on a tick, for restart delays) and proposes their plan.
+async fn orchestrate(manager: Manager) {
+    let mut shutdown = manager.inner.shutdown.subscribe();
+    let mut metrics = manager.inner.raft.metrics();
+    loop {
+        let applied = metrics.borrow().last_applied;
+        tokio::select! {
+            () = tokio::time::sleep(ORCHESTRATION_TICK) => {}
+            changed = metrics.wait_for(|m| m.last_applied != applied) => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+        if !manager.is_leader() {
+            continue;
+        }
+        let now = now_unix_ms();
+        let plan = manager
+            .read(|state| {
+                crate::orchestrator::plan(state, now, &mut || ObjectId::generate().into())
+            })
+            .await;
+        if let Some(command) = plan {
+            match manager.propose(command).await {
+                Ok(response) => debug!(?response, "orchestration round applied"),
+                Err(error) => warn!(%error, "orchestration round"),
+            }
         }
     }
 }

@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
+use shoal_api::service::TaskStatus;
 use shoal_api::{
     grpc::proto::{
-        HeartbeatRequest, HeartbeatResponse, JoinRaftRequest, JoinRaftResponse, JoinRequest,
-        JoinResponse, ProposeRequest, ProposeResponse, RaftPayload, ReadIndexRequest,
-        ReadIndexResponse, RenewRequest, RenewResponse,
+        AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse,
+        JoinRaftRequest, JoinRaftResponse, JoinRequest, JoinResponse, ProposeRequest,
+        ProposeResponse, RaftPayload, ReadIndexRequest, ReadIndexResponse, RenewRequest,
+        RenewResponse, UpdateTaskStatusRequest, UpdateTaskStatusResponse,
         ca_server::{Ca, CaServer},
         control_server::{Control, ControlServer},
         dispatcher_server::{Dispatcher, DispatcherServer},
@@ -23,17 +25,19 @@ use shoal_api::{
     },
     id::ObjectId,
 };
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, transport::server::Router};
 use tracing::info;
 
 use crate::{
     ca::{self, JoinToken, NodeIdentity, RootCa},
+    dispatcher::{AssignmentDiff, assignments_for},
     raft::{
         cluster::{Proposal, TypeConfig},
         network::encode_result,
     },
     runtime::{Manager, ManagerError},
-    state::{Availability, Command, NewNode, NodeRole, Platform, Rejected},
+    state::{Availability, Command, NewNode, NodeResources, NodeRole, Platform, Rejected},
     transport::peer_certificate,
 };
 
@@ -324,8 +328,71 @@ impl Control for ControlService {
 
 struct DispatcherService(Manager);
 
+/// How many assignment messages may wait for a slow node before the stream
+/// stops producing.
+const ASSIGNMENT_BUFFER: usize = 16;
+
 #[tonic::async_trait]
 impl Dispatcher for DispatcherService {
+    type AssignmentsStream = ReceiverStream<Result<AssignmentsMessage, Status>>;
+
+    async fn assignments(
+        &self,
+        request: Request<AssignmentsRequest>,
+    ) -> Result<Response<Self::AssignmentsStream>, Status> {
+        let identity = authorize(&self.0, &request, false).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(ASSIGNMENT_BUFFER);
+        let manager = self.0.clone();
+        tokio::spawn(async move {
+            let mut metrics = manager.raft().metrics();
+            let mut diff = AssignmentDiff::default();
+            loop {
+                let applied = metrics.borrow().last_applied;
+                let now = manager
+                    .read(|s| assignments_for(s, &identity.node_id))
+                    .await;
+                if let Some((full, tasks, removed)) = diff.next(now) {
+                    let message = serde_json::to_vec(&tasks).map(|tasks_json| AssignmentsMessage {
+                        full,
+                        tasks_json,
+                        removed,
+                    });
+                    let Ok(message) = message else { return };
+                    if tx.send(Ok(message)).await.is_err() {
+                        return; // the node hung up
+                    }
+                }
+                tokio::select! {
+                    changed = metrics.wait_for(|m| m.last_applied != applied) => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn update_task_status(
+        &self,
+        request: Request<UpdateTaskStatusRequest>,
+    ) -> Result<Response<UpdateTaskStatusResponse>, Status> {
+        let identity = authorize(&self.0, &request, false).await?;
+        let updates: Vec<(String, TaskStatus)> =
+            serde_json::from_slice(&request.into_inner().updates_json)
+                .map_err(|e| Status::invalid_argument(format!("task status updates: {e}")))?;
+        self.0
+            .propose(Command::ReportTaskStatus {
+                node_id: identity.node_id,
+                updates,
+            })
+            .await
+            .map_err(|e| status_of(&e))?;
+        Ok(Response::new(UpdateTaskStatusResponse {}))
+    }
+
     async fn heartbeat(
         &self,
         request: Request<HeartbeatRequest>,
@@ -336,7 +403,14 @@ impl Dispatcher for DispatcherService {
         }
         let beat = request.into_inner();
         self.0
-            .heartbeat(&identity.node_id, &beat.addr)
+            .heartbeat(
+                &identity.node_id,
+                &beat.addr,
+                NodeResources {
+                    nano_cpus: beat.nano_cpus,
+                    memory_bytes: beat.memory_bytes,
+                },
+            )
             .await
             .map_err(|e| status_of(&e))?;
         let period = self.0.heartbeat_period().await;

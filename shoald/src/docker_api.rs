@@ -1,5 +1,6 @@
 //! The Docker Engine API shoald serves: the swarm subset (`/swarm…`,
-//! `/nodes…`, `/info`, `/version`), and the node's images through
+//! `/nodes…`, `/info`, `/version`, and `/services…`, `/tasks…` through
+//! [`crate::docker_services`]), and the node's images through
 //! [`crate::image_api`].
 //! Swarm requests are answered by this node's manager role (images are the
 //! node's own); a worker or a node outside any swarm answers with Docker's
@@ -41,6 +42,7 @@ pub fn routes() -> Router<Arc<NodeState>> {
         .route("/nodes/{id}", get(inspect_node).delete(remove_node))
         .route("/nodes/{id}/update", post(update_node))
         .merge(crate::image_api::routes())
+        .merge(crate::docker_services::routes())
 }
 
 /// Docker's error body with the right status.
@@ -56,10 +58,14 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 fn rejected_status(rejected: &Rejected) -> StatusCode {
     match rejected {
-        Rejected::NodeNotFound { .. } | Rejected::NoCluster => StatusCode::NOT_FOUND,
+        Rejected::NodeNotFound { .. }
+        | Rejected::ServiceNotFound { .. }
+        | Rejected::TaskNotFound { .. }
+        | Rejected::NoCluster => StatusCode::NOT_FOUND,
         Rejected::StaleVersion { .. }
         | Rejected::ClusterExists { .. }
-        | Rejected::NodeExists { .. } => StatusCode::CONFLICT,
+        | Rejected::NodeExists { .. }
+        | Rejected::ServiceExists { .. } => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -81,11 +87,11 @@ impl IntoResponse for SwarmError {
     }
 }
 
-type Answer<T> = Result<T, SwarmError>;
+pub type Answer<T> = Result<T, SwarmError>;
 
 /// The manager role, for writes: every update carries the version it was
 /// read at and the state machine refuses a stale one, so no read barrier.
-async fn manager(state: &NodeState) -> Answer<Manager> {
+pub async fn manager(state: &NodeState) -> Answer<Manager> {
     state.swarm().manager().await
 }
 
@@ -93,7 +99,7 @@ async fn manager(state: &NodeState) -> Answer<Manager> {
 /// request (`ReadIndex`), for reads: `inspect` then `update` through any
 /// manager sees the current version, and a partitioned manager refuses to
 /// answer rather than serve a stale view.
-async fn synced_manager(state: &NodeState) -> Answer<Manager> {
+pub async fn synced_manager(state: &NodeState) -> Answer<Manager> {
     let manager = manager(state).await?;
     manager.sync_for_read().await?;
     Ok(manager)
@@ -215,13 +221,13 @@ async fn update_swarm(
 }
 
 #[derive(Debug, Deserialize)]
-struct FiltersQuery {
+pub struct FiltersQuery {
     /// Docker's filters: JSON `{"key": {"value": true}}` (or `["value"]`).
-    filters: Option<String>,
+    pub filters: Option<String>,
 }
 
 /// Docker's `filters` query parameter, decoded to key → accepted values.
-fn parse_filters(raw: Option<&str>) -> Answer<BTreeMap<String, Vec<String>>> {
+pub fn parse_filters(raw: Option<&str>) -> Answer<BTreeMap<String, Vec<String>>> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(BTreeMap::new());
     };

@@ -8,6 +8,7 @@
 
 mod api;
 mod docker_api;
+mod docker_services;
 mod identity;
 mod image_api;
 mod swarm;
@@ -16,7 +17,11 @@ use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
-use shoal_agent::dataplane::{self, Dataplane, DataplaneConfig, XdpAttachMode};
+use shoal_agent::{
+    dataplane::{self, Dataplane, DataplaneConfig, XdpAttachMode},
+    executor::{ExecutorConfig, runc},
+    images::ImageStore,
+};
 use shoal_api::paths::DEFAULT_SOCKET;
 use shoal_manager::runtime::RaftTiming;
 use tokio::signal::unix::{SignalKind, signal};
@@ -77,7 +82,34 @@ impl From<XdpModeArg> for XdpAttachMode {
     }
 }
 
+/// `shoald task-shim …`: the process that starts one task's container and
+/// outlives the daemon (see `shoal_agent::executor::runc`). Not for people.
+#[derive(Debug, Parser)]
+#[command(name = "shoald task-shim")]
+struct TaskShimArgs {
+    #[arg(long)]
+    runc_root: PathBuf,
+    #[arg(long)]
+    bundle: PathBuf,
+    #[arg(long)]
+    id: String,
+    #[arg(long)]
+    log: PathBuf,
+    #[arg(long)]
+    exit_file: PathBuf,
+}
+
 fn main() -> Result<()> {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "task-shim") {
+        let shim = TaskShimArgs::parse_from(std::env::args_os().skip(1));
+        std::process::exit(runc::run_shim(&runc::ShimArgs {
+            runc_root: shim.runc_root,
+            bundle: shim.bundle,
+            id: shim.id,
+            log: shim.log,
+            exit_file: shim.exit_file,
+        }));
+    }
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -130,6 +162,12 @@ async fn run(args: Args) -> Result<()> {
             heartbeat: Duration::from_millis(args.raft_heartbeat_ms),
             election_timeout: Duration::from_millis(args.raft_election_timeout_ms),
         },
+        executor: ExecutorConfig {
+            data_dir: args.data_dir.clone(),
+            node_id: node_id.to_string(),
+            images: ImageStore::new(args.data_dir.join("images")),
+            shim_program: std::env::current_exe().context("locating shoald's executable")?,
+        },
     })
     .await
     .context("resuming swarm membership")?;
@@ -154,7 +192,7 @@ async fn run(args: Args) -> Result<()> {
         },
         dataplane,
         swarm,
-        shoal_agent::images::ImageStore::new(args.data_dir.join("images")),
+        ImageStore::new(args.data_dir.join("images")),
     ));
     let listener = api::bind(&args.socket)?;
     info!(socket = %args.socket.display(), "serving the node API");

@@ -16,7 +16,11 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use shoal_agent::session::{self, SessionConfig, SessionState};
+use shoal_agent::{
+    assignments,
+    executor::{self, ExecutorConfig},
+    session::{self, SessionConfig, SessionState},
+};
 use shoal_api::{
     docker,
     grpc::{
@@ -32,7 +36,7 @@ use shoal_manager::{
     state::{self, Availability, Command, NewNode, NodeRole, Platform, RootCaRecord},
 };
 use tokio::{
-    sync::{Mutex, watch},
+    sync::{Mutex, mpsc, watch},
     task::JoinHandle,
 };
 use tracing::{info, warn};
@@ -111,6 +115,8 @@ pub struct NodeFacts {
     pub dir: PathBuf,
     /// Raft timing for the manager role.
     pub timing: RaftTiming,
+    /// Where and how this node runs tasks.
+    pub executor: ExecutorConfig,
 }
 
 /// Where this node serves and is reached, from `init`/`join`.
@@ -143,6 +149,8 @@ struct Active {
     session: JoinHandle<()>,
     session_state: watch::Receiver<SessionState>,
     session_stop: watch::Sender<bool>,
+    /// The executor and its assignment and report loops.
+    task_loops: Vec<JoinHandle<()>>,
 }
 
 /// The node's swarm membership.
@@ -258,13 +266,32 @@ impl Swarm {
     ) -> Result<Active, SwarmError> {
         let (state_tx, session_state) = watch::channel(SessionState::default());
         let (session_stop, stop_rx) = watch::channel(false);
+        let tls = ca::client_config(creds, trust)?;
         let config = SessionConfig {
             managers: membership.managers.clone(),
-            tls: ca::client_config(creds, trust)?,
+            tls: Arc::clone(&tls),
             hostname: self.facts.hostname.clone(),
             addr: self.facts.advertise_ip.to_string(),
+            resources: session::node_resources(),
         };
-        let session = tokio::spawn(session::run(config, state_tx, stop_rx));
+        let session = tokio::spawn(session::run(config, state_tx, stop_rx.clone()));
+        let (assignments_tx, assignments_rx) = watch::channel(None);
+        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+        let task_loops = vec![
+            tokio::spawn(assignments::follow(
+                Arc::clone(&tls),
+                session_state.clone(),
+                assignments_tx,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(assignments::report(tls, session_state.clone(), reports_rx)),
+            tokio::spawn(executor::run(
+                self.facts.executor.clone(),
+                assignments_rx,
+                reports_tx,
+                stop_rx,
+            )),
+        ];
         Ok(Active {
             membership,
             identity: creds.identity()?,
@@ -274,6 +301,7 @@ impl Swarm {
             session,
             session_state,
             session_stop,
+            task_loops,
         })
     }
 
@@ -684,6 +712,7 @@ impl Swarm {
         if let Some(current) = active.take() {
             stop(current).await;
         }
+        executor::remove_all(&self.facts.executor).await;
         self.forget();
         info!("left the swarm");
         Ok(())
@@ -892,6 +921,9 @@ fn explain(status: &tonic::Status) -> String {
 async fn stop(active: Active) {
     let _ = active.session_stop.send(true);
     active.session.abort();
+    for task_loop in active.task_loops {
+        task_loop.abort();
+    }
     if let Some(manager) = active.manager {
         manager.shutdown().await;
     }

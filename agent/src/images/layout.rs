@@ -8,7 +8,7 @@
 //! linux/amd64 one, following an image index to its linux/amd64 manifest.
 
 use super::{
-    Arch, Descriptor, File, ImageError, ImageIndex, ImageManifest, ImageStore,
+    Arch, Descriptor, File, ImageConfiguration, ImageError, ImageIndex, ImageManifest, ImageStore,
     ImageSummary, Os, Path, PathBuf, Read, Sha256, TMP_SEQ, Write, check_content, io, io_err,
     normalize_reference, ref_name, sha256_hex,
 };
@@ -16,13 +16,13 @@ use sha2::Digest as _;
 use std::sync::atomic::Ordering;
 
 /// Media types of a single-platform image manifest (OCI, Docker schema 2).
-const MANIFEST_MEDIA_TYPES: [&str; 2] = [
+pub(crate) const MANIFEST_MEDIA_TYPES: [&str; 2] = [
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ];
 
 /// Media types of a multi-platform index (OCI index, Docker manifest list).
-const INDEX_MEDIA_TYPES: [&str; 2] = [
+pub(crate) const INDEX_MEDIA_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
@@ -36,7 +36,7 @@ fn is_linux_amd64(descriptor: &Descriptor) -> bool {
 }
 
 /// The linux/amd64 entry of an index's `manifests`, if any.
-fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
+pub(crate) fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
     manifests.iter().find(|m| is_linux_amd64(m))
 }
 
@@ -134,6 +134,12 @@ impl ImageStore {
             std::fs::symlink_metadata(self.blob_path(hex))
                 .is_ok_and(|m| m.is_file() && m.len() == descriptor.size())
         })
+    }
+
+    /// The `created` time of the stored image config `descriptor` names.
+    pub(crate) fn config_created(&self, descriptor: &Descriptor) -> Option<String> {
+        let path = self.blob_path(sha256_hex(descriptor).ok()?);
+        ImageConfiguration::from_file(path).ok()?.created().clone()
     }
 
     /// Names the stored manifest `descriptor` (whose content is `manifest`)

@@ -1,10 +1,12 @@
 //! The scheduler: which node a new task goes to (DESIGN.md §3). Pure: it
-//! reads the state plus the placements already decided in the same round.
+//! reads the state plus what the round already decided: the tasks it
+//! placed, and the tasks it stops, which no longer count (stop first).
 //!
 //! A node is eligible when it is Ready and `active` (a `pause`d or
 //! `drain`ed node takes no new task), satisfies every constraint, holds
 //! fewer than `max_replicas` tasks of the service, and has the reserved CPU
-//! and memory left. Among the eligible, placement preferences
+//! and memory left. A global service's task, whose node is given, goes
+//! through the same filters on that node ([`place_on`]). Among the eligible, placement preferences
 //! (`spread=node.labels.X`) first pick the label value with the fewest tasks
 //! of the service; then the node with the fewest tasks of the service, then
 //! the fewest tasks overall, then the smallest ID wins (swarmkit's spread).
@@ -14,7 +16,7 @@
 
 pub mod constraint;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use shoal_api::service::TaskSpec;
 
@@ -22,13 +24,16 @@ use crate::state::{Availability, ClusterState, Node, NodeState, Task};
 
 use self::constraint::Constraint;
 
-/// Tasks a round has placed so far, on top of those in the state.
+/// Tasks a round has placed so far, on top of those in the state, and
+/// tasks it stops (which no longer count against their node).
 #[derive(Debug, Default)]
 pub struct Placements {
     /// `(service ID, node ID)` → tasks placed this round.
     per_service: BTreeMap<(String, String), u64>,
     /// Node ID → tasks placed this round, and their reservations.
     per_node: BTreeMap<String, (u64, i64, i64)>,
+    /// IDs of tasks this round stops.
+    released: BTreeSet<String>,
 }
 
 impl Placements {
@@ -41,6 +46,12 @@ impl Placements {
         entry.0 += 1;
         entry.1 += spec.resources.reservations.nano_cpus;
         entry.2 += spec.resources.reservations.memory_bytes;
+    }
+
+    /// Records that the round stops `task_id`: its place and reservations
+    /// are free for the tasks placed after it (stop first).
+    pub fn release(&mut self, task_id: &str) {
+        self.released.insert(task_id.to_owned());
     }
 }
 
@@ -66,7 +77,7 @@ fn load(state: &ClusterState, placed: &Placements, service_id: &str, node_id: &s
     for task in state
         .tasks
         .values()
-        .filter(|t| t.node_id == node_id && occupies_node(t))
+        .filter(|t| t.node_id == node_id && occupies_node(t) && !placed.released.contains(&t.id))
     {
         load.total += 1;
         if task.service_id == service_id {
@@ -148,6 +159,74 @@ pub fn accepts_new_tasks(node: &Node, constraints: &[Constraint]) -> bool {
         && constraints.iter().all(|c| c.matches(node))
 }
 
+/// Runs the filters on one node: its load when it can take a task of
+/// `service_id` with `spec`, or the refusal counted.
+fn filter(
+    state: &ClusterState,
+    placed: &Placements,
+    service_id: &str,
+    spec: &TaskSpec,
+    constraints: &[Constraint],
+    node: &Node,
+    refusals: &mut Refusals,
+) -> Option<Load> {
+    if node.status.state != NodeState::Ready || node.spec.availability != Availability::Active {
+        refusals.unavailable += 1;
+        return None;
+    }
+    if !constraints.iter().all(|c| c.matches(node)) {
+        refusals.constraints += 1;
+        return None;
+    }
+    let load = load(state, placed, service_id, &node.id);
+    let max = spec.placement.max_replicas;
+    if max > 0 && load.of_service >= max {
+        refusals.max_replicas += 1;
+        return None;
+    }
+    let wanted = spec.resources.reservations;
+    let resources = node.description.resources;
+    if load.nano_cpus + wanted.nano_cpus > resources.nano_cpus && wanted.nano_cpus > 0
+        || load.memory_bytes + wanted.memory_bytes > resources.memory_bytes
+            && wanted.memory_bytes > 0
+    {
+        refusals.resources += 1;
+        return None;
+    }
+    Some(load)
+}
+
+/// Places a task of `service_id` with `spec` on `node_id` (a global
+/// service's task), recording it in `placed`, when the node passes every
+/// filter; or returns why it does not.
+pub fn place_on(
+    state: &ClusterState,
+    placed: &mut Placements,
+    service_id: &str,
+    spec: &TaskSpec,
+    node_id: &str,
+) -> Result<(), String> {
+    let Some(node) = state.nodes.get(node_id) else {
+        return Err(format!(
+            "no suitable node (node {node_id} is not in the swarm)"
+        ));
+    };
+    let constraints = constraint::parse_all(&spec.placement.constraints).unwrap_or_default();
+    let mut refusals = Refusals::default();
+    filter(
+        state,
+        placed,
+        service_id,
+        spec,
+        &constraints,
+        node,
+        &mut refusals,
+    )
+    .ok_or_else(|| refusals.reason())?;
+    placed.record(service_id, node_id, spec);
+    Ok(())
+}
+
 /// Picks the node for a task of `service_id` with `spec`, recording the
 /// choice in `placed`; or returns why no node fits.
 pub fn place(
@@ -158,34 +237,23 @@ pub fn place(
 ) -> Result<String, String> {
     // Specs were validated when the service was written.
     let constraints = constraint::parse_all(&spec.placement.constraints).unwrap_or_default();
-    let wanted = spec.resources.reservations;
     let mut refusals = Refusals::default();
-    let mut eligible: Vec<(&Node, Load)> = Vec::new();
-    for node in state.nodes.values() {
-        if node.status.state != NodeState::Ready || node.spec.availability != Availability::Active {
-            refusals.unavailable += 1;
-            continue;
-        }
-        if !constraints.iter().all(|c| c.matches(node)) {
-            refusals.constraints += 1;
-            continue;
-        }
-        let load = load(state, placed, service_id, &node.id);
-        let max = spec.placement.max_replicas;
-        if max > 0 && load.of_service >= max {
-            refusals.max_replicas += 1;
-            continue;
-        }
-        let resources = node.description.resources;
-        if load.nano_cpus + wanted.nano_cpus > resources.nano_cpus && wanted.nano_cpus > 0
-            || load.memory_bytes + wanted.memory_bytes > resources.memory_bytes
-                && wanted.memory_bytes > 0
-        {
-            refusals.resources += 1;
-            continue;
-        }
-        eligible.push((node, load));
-    }
+    let mut eligible: Vec<(&Node, Load)> = state
+        .nodes
+        .values()
+        .filter_map(|node| {
+            filter(
+                state,
+                placed,
+                service_id,
+                spec,
+                &constraints,
+                node,
+                &mut refusals,
+            )
+            .map(|load| (node, load))
+        })
+        .collect();
     for preference in &spec.placement.preferences {
         let Some(label) = preference
             .spread
@@ -218,7 +286,7 @@ pub fn place(
 
 #[cfg(test)]
 mod tests {
-    use shoal_api::service::{PlacementPreference, ServiceMode, SpreadOver};
+    use shoal_api::service::{PlacementPreference, ServiceMode, SpreadOver, TaskState, TaskStatus};
 
     use super::*;
     use crate::state::test_support::{node_with, service_with};
@@ -327,5 +395,99 @@ mod tests {
         }];
         let counts = counts(&place_many(&state, &spec, 4));
         assert_eq!(counts["d"], 2, "rack 2 gets half: {counts:?}");
+    }
+
+    fn running_task(id: &str, node: &str, spec: &TaskSpec) -> Task {
+        Task {
+            id: id.to_owned(),
+            version: 1,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            service_id: "s1".to_owned(),
+            slot: 1,
+            node_id: node.to_owned(),
+            spec: spec.clone(),
+            service_version: 1,
+            desired_state: TaskState::Running,
+            status: TaskStatus {
+                state: TaskState::Running,
+                ..TaskStatus::default()
+            },
+        }
+    }
+
+    #[test]
+    fn tasks_in_the_state_count_until_they_stop() {
+        let mut state = cluster(&[node_with("a", "a", &[]), node_with("b", "b", &[])]);
+        let spec = spec();
+        state
+            .tasks
+            .insert("t1".into(), running_task("t1", "a", &spec));
+        let mut placed = Placements::default();
+        assert_eq!(place(&state, &mut placed, "s1", &spec), Ok("b".into()));
+        assert_eq!(place(&state, &mut placed, "s1", &spec), Ok("a".into()));
+
+        // An ended task or one wanted shut down holds nothing.
+        let t1 = state.tasks.get_mut("t1").expect("t1");
+        t1.desired_state = TaskState::Shutdown;
+        let mut placed = Placements::default();
+        assert_eq!(place(&state, &mut placed, "s1", &spec), Ok("a".into()));
+    }
+
+    #[test]
+    fn a_released_task_frees_its_place_and_reservations() {
+        let mut state = cluster(&[node_with("a", "a", &[])]);
+        let mut spec = spec();
+        spec.resources.reservations.memory_bytes = 6 << 30; // of 8 GiB
+        state
+            .tasks
+            .insert("t1".into(), running_task("t1", "a", &spec));
+        let mut placed = Placements::default();
+        assert_eq!(
+            place(&state, &mut placed, "s1", &spec),
+            Err("no suitable node (insufficient resources on 1 node)".into())
+        );
+        placed.release("t1");
+        assert_eq!(place(&state, &mut placed, "s1", &spec), Ok("a".into()));
+        assert!(
+            place(&state, &mut placed, "s1", &spec).is_err(),
+            "the new task holds the memory now"
+        );
+    }
+
+    #[test]
+    fn place_on_runs_every_filter_on_one_node() {
+        let mut paused = node_with("p", "p", &[]);
+        paused.spec.availability = Availability::Pause;
+        let state = cluster(&[
+            node_with("a", "a", &[("zone", "east")]),
+            node_with("b", "b", &[]),
+            paused,
+        ]);
+        let mut spec = spec();
+        spec.placement.constraints = vec!["node.labels.zone==east".into()];
+        spec.placement.max_replicas = 1;
+        let mut placed = Placements::default();
+        assert_eq!(place_on(&state, &mut placed, "s1", &spec, "a"), Ok(()));
+        assert_eq!(
+            place_on(&state, &mut placed, "s1", &spec, "a"),
+            Err("no suitable node (max replicas per node limit exceed on 1 node)".into()),
+            "the first placement was recorded"
+        );
+        assert_eq!(
+            place_on(&state, &mut placed, "s1", &spec, "b"),
+            Err("no suitable node (scheduling constraints not satisfied on 1 node)".into())
+        );
+        assert_eq!(
+            place_on(&state, &mut placed, "s1", &spec, "p"),
+            Err("no suitable node (1 node not available for new tasks)".into())
+        );
+        assert_eq!(
+            place_on(&state, &mut placed, "s1", &spec, "gone"),
+            Err("no suitable node (node gone is not in the swarm)".into())
+        );
+        // What place_on recorded counts for place too.
+        spec.placement.constraints.clear();
+        assert_eq!(place(&state, &mut placed, "s1", &spec), Ok("b".into()));
     }
 }

@@ -239,12 +239,19 @@ pub(super) fn report_task_status(
         let Some(task) = state.tasks.get_mut(&id) else {
             continue;
         };
-        let moves_forward = status.state > task.status.state
-            || (status.state == task.status.state && status != task.status);
-        if task.node_id != node_id || task.status.state.is_final() || !moves_forward {
+        if task.node_id.is_empty() || task.node_id != node_id || task.status.state.is_final() {
             continue;
         }
-        status.timestamp_ms = meta.now_unix_ms;
+        // The timestamp is when the state was entered: the managers' clock
+        // for a new state, unchanged when only the details change.
+        status.timestamp_ms = if status.state == task.status.state {
+            task.status.timestamp_ms
+        } else {
+            meta.now_unix_ms
+        };
+        if status.state < task.status.state || status == task.status {
+            continue;
+        }
         task.status = status;
         touch(task, meta);
         count += 1;

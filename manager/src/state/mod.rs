@@ -25,6 +25,8 @@ pub mod validate;
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_services;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

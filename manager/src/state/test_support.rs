@@ -1,13 +1,17 @@
 //! Builders for unit tests of the modules that read the state (scheduler,
-//! orchestrator, constraints): objects made directly, without `apply`.
+//! orchestrator, constraints): objects made directly, without `apply`; and
+//! [`Sim`], which drives `apply` and the orchestrator like the leader and
+//! the agents do.
 
 use std::collections::BTreeMap;
 
-use shoal_api::service::{ServiceMode, ServiceSpec, TaskSpec};
+use shoal_api::service::{ServiceMode, ServiceSpec, TaskSpec, TaskState, TaskStatus};
 
 use super::{
-    Availability, Node, NodeDescription, NodeResources, NodeRole, NodeSpec, NodeState,
-    NodeStatusRecord, Platform, Service,
+    ApplyMeta, Availability, Cluster, ClusterState, Command, JoinTokens, Node, NodeDescription,
+    NodeResources, NodeRole, NodeSpec, NodeState, NodeStatusRecord, Platform, Rejected, Response,
+    RootCaRecord, Service, SwarmSpec, Task, apply,
+    types::{DEFAULT_ADDR_POOL, DEFAULT_DATA_PATH_PORT, DEFAULT_SUBNET_SIZE},
 };
 
 /// A Ready, active worker with these labels, 4 CPUs and 8 GiB.
@@ -64,5 +68,283 @@ pub(crate) fn service_with(id: &str, name: &str, mode: ServiceMode) -> Service {
         updated_at_ms: 0,
         spec,
         previous_spec: None,
+    }
+}
+
+/// A swarm with Docker's default spec and no nodes, as `apply` would have
+/// it after `InitCluster` (without the first node).
+pub(crate) fn swarm() -> ClusterState {
+    ClusterState {
+        cluster: Some(Cluster {
+            id: "swarm0".to_owned(),
+            version: 1,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            spec: SwarmSpec::default(),
+            root_ca: RootCaRecord {
+                cert_pem: String::new(),
+                key_pem: String::new(),
+                digest: String::new(),
+            },
+            join_tokens: JoinTokens {
+                worker: "SWMTKN-1-d-w".to_owned(),
+                manager: "SWMTKN-1-d-m".to_owned(),
+            },
+            default_addr_pool: vec![DEFAULT_ADDR_POOL.to_owned()],
+            subnet_size: DEFAULT_SUBNET_SIZE,
+            data_path_port: DEFAULT_DATA_PATH_PORT,
+        }),
+        ..ClusterState::default()
+    }
+}
+
+/// When a [`Sim`] starts (Unix ms).
+pub(crate) const SIM_T0_MS: u64 = 1_700_000_000_000;
+
+/// A swarm driven the way the leader drives it: every command is applied
+/// at the next log index with the simulated clock, the orchestrator plans
+/// rounds, and agents are simulated by reporting task states.
+pub(crate) struct Sim {
+    /// The replicated state.
+    pub(crate) state: ClusterState,
+    /// The index of the last applied entry.
+    pub(crate) index: u64,
+    /// The leader's clock (Unix ms).
+    pub(crate) now_ms: u64,
+    /// Task IDs made so far.
+    next_task: u64,
+}
+
+impl Sim {
+    /// A swarm with these nodes (inserted as they are).
+    pub(crate) fn new(nodes: &[Node]) -> Self {
+        let mut state = swarm();
+        for node in nodes {
+            state.nodes.insert(node.id.clone(), node.clone());
+        }
+        Self {
+            state,
+            index: 1,
+            now_ms: SIM_T0_MS,
+            next_task: 0,
+        }
+    }
+
+    /// Applies `command` at the next index and the current time.
+    pub(crate) fn apply(&mut self, command: Command) -> Result<Response, Rejected> {
+        self.index += 1;
+        let meta = ApplyMeta {
+            index: self.index,
+            now_unix_ms: self.now_ms,
+        };
+        apply(&mut self.state, &meta, command)
+    }
+
+    /// Applies `command`, which must succeed.
+    pub(crate) fn ok(&mut self, command: Command) -> Response {
+        let kind = command.kind();
+        self.apply(command)
+            .unwrap_or_else(|rejected| panic!("{kind} rejected: {rejected}"))
+    }
+
+    /// Applies `command`, which must be rejected without changing the state.
+    pub(crate) fn rejected(&mut self, command: Command) -> Rejected {
+        let before = self.state.clone();
+        let kind = command.kind();
+        let result = self.apply(command);
+        assert_eq!(self.state, before, "a rejected {kind} changed the state");
+        match result {
+            Err(rejected) => rejected,
+            Ok(response) => panic!("{kind} accepted: {response:?}"),
+        }
+    }
+
+    /// The orchestrator's plan for now, with task IDs `task0001`, ….
+    pub(crate) fn plan(&mut self) -> Option<Command> {
+        let next = &mut self.next_task;
+        crate::orchestrator::plan(&self.state, self.now_ms, &mut || {
+            *next += 1;
+            format!("task{next:04}")
+        })
+    }
+
+    /// One round: plans and applies the plan. Whether there was one.
+    pub(crate) fn round(&mut self) -> bool {
+        match self.plan() {
+            Some(command) => {
+                self.ok(command);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs rounds until the orchestrator has nothing to do; returns how
+    /// many changed something. Panics if it does not settle.
+    pub(crate) fn settle(&mut self) -> usize {
+        for rounds in 0..20 {
+            if !self.round() {
+                return rounds;
+            }
+        }
+        panic!("the orchestrator does not settle: {:#?}", self.plan());
+    }
+
+    /// Moves the clock.
+    pub(crate) fn advance(&mut self, ms: u64) {
+        self.now_ms += ms;
+    }
+
+    /// The node of `task_id` reports `status` for it.
+    pub(crate) fn report_status(&mut self, task_id: &str, status: TaskStatus) -> Response {
+        let node_id = self.task(task_id).node_id.clone();
+        self.ok(Command::ReportTaskStatus {
+            node_id,
+            updates: vec![(task_id.to_owned(), status)],
+        })
+    }
+
+    /// The node of `task_id` reports it in `state`; a failure exits 1, a
+    /// completion 0.
+    pub(crate) fn report(&mut self, task_id: &str, state: TaskState) {
+        let exit_code = match state {
+            TaskState::Failed => Some(1),
+            TaskState::Complete | TaskState::Shutdown => Some(0),
+            _ => None,
+        };
+        self.report_status(
+            task_id,
+            TaskStatus {
+                state,
+                message: state.as_str().to_owned(),
+                exit_code,
+                ..TaskStatus::default()
+            },
+        );
+    }
+
+    /// Every Ready node does what the managers want: starts its assigned
+    /// tasks wanted running (they report `running`) and stops those wanted
+    /// shut down (`shutdown`). Returns how many tasks changed.
+    pub(crate) fn agents(&mut self) -> usize {
+        let mut reports: BTreeMap<String, Vec<(String, TaskStatus)>> = BTreeMap::new();
+        for task in self.state.tasks.values() {
+            let ready = self
+                .state
+                .nodes
+                .get(&task.node_id)
+                .is_some_and(|n| n.status.state == NodeState::Ready);
+            if !ready || task.status.state.is_final() {
+                continue;
+            }
+            let state = if task.desired_state > TaskState::Running {
+                TaskState::Shutdown
+            } else if task.status.state < TaskState::Running {
+                TaskState::Running
+            } else {
+                continue;
+            };
+            reports.entry(task.node_id.clone()).or_default().push((
+                task.id.clone(),
+                TaskStatus {
+                    state,
+                    message: state.as_str().to_owned(),
+                    ..TaskStatus::default()
+                },
+            ));
+        }
+        let mut changed = 0;
+        for (node_id, updates) in reports {
+            if let Response::TasksWritten { count } =
+                self.ok(Command::ReportTaskStatus { node_id, updates })
+            {
+                changed += count;
+            }
+        }
+        changed
+    }
+
+    /// Rounds and agents until neither has anything to do.
+    pub(crate) fn converge(&mut self) {
+        for _ in 0..50 {
+            let planned = self.round();
+            if !planned && self.agents() == 0 {
+                return;
+            }
+        }
+        panic!("the cluster does not converge: {:#?}", self.plan());
+    }
+
+    /// Creates `service` (its ID and spec), which must succeed.
+    pub(crate) fn create(&mut self, service: &Service) {
+        self.ok(Command::CreateService {
+            id: service.id.clone(),
+            spec: service.spec.clone(),
+        });
+    }
+
+    /// Updates the service `id` with `change` at its current version.
+    pub(crate) fn update(&mut self, id: &str, change: impl FnOnce(&mut ServiceSpec)) {
+        let service = &self.state.services[id];
+        let mut spec = service.spec.clone();
+        change(&mut spec);
+        let expected_version = service.version;
+        self.ok(Command::UpdateService {
+            id: id.to_owned(),
+            expected_version,
+            spec,
+        });
+    }
+
+    /// The dispatcher marks node `id` in `state`.
+    pub(crate) fn set_node_state(&mut self, id: &str, state: NodeState) {
+        self.ok(Command::SetNodeStatus {
+            id: id.to_owned(),
+            state,
+            message: String::new(),
+            addr: None,
+        });
+    }
+
+    /// `docker node update --availability` of node `id`.
+    pub(crate) fn set_availability(&mut self, id: &str, availability: Availability) {
+        let node = &self.state.nodes[id];
+        let mut spec = node.spec.clone();
+        spec.availability = availability;
+        let expected_version = node.version;
+        self.ok(Command::UpdateNodeSpec {
+            id: id.to_owned(),
+            expected_version,
+            spec,
+        });
+    }
+
+    /// The task `id`.
+    pub(crate) fn task(&self, id: &str) -> &Task {
+        self.state
+            .tasks
+            .get(id)
+            .unwrap_or_else(|| panic!("task {id} exists"))
+    }
+
+    /// The tasks of `service_id` wanted running, by slot (then node).
+    pub(crate) fn wanted_running(&self, service_id: &str) -> Vec<&Task> {
+        let mut tasks: Vec<&Task> = self
+            .state
+            .tasks
+            .values()
+            .filter(|t| t.service_id == service_id && t.desired_state == TaskState::Running)
+            .collect();
+        tasks.sort_by(|a, b| (a.slot, &a.node_id).cmp(&(b.slot, &b.node_id)));
+        tasks
+    }
+
+    /// How many tasks of `service_id` are wanted running on each node.
+    pub(crate) fn per_node(&self, service_id: &str) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for task in self.wanted_running(service_id) {
+            *counts.entry(task.node_id.clone()).or_default() += 1;
+        }
+        counts
     }
 }

@@ -398,13 +398,18 @@ pub const MAX_SERVICE_NAME_BYTES: usize = 63;
 /// Most replicas a replicated service may ask for; beyond it a typo would
 /// flood the Raft log with tasks.
 pub const MAX_REPLICAS: u64 = 10_000;
+/// Highest restart `MaxAttempts` accepted (0, the default, is unlimited).
+/// The orchestrator counts restarts from the tasks kept in a slot's
+/// history, so a slot keeps up to this many ended tasks while they count.
+pub const MAX_RESTART_ATTEMPTS: u64 = 100;
 
-/// A service spec as `docker service create|update` sends it: the name is a
-/// DNS label (`[A-Za-z0-9][A-Za-z0-9-]*`, ≤ 63 bytes), labels are valid, the
-/// image is set, environment entries are `NAME=value` without control
-/// characters, durations are not negative, resources are not negative,
-/// constraints parse, placement preferences spread over a node label,
-/// replicas are at most [`MAX_REPLICAS`], health check tests are known.
+/// A service spec as `docker service create|update` sends it: the name is
+/// valid (see [`service_name`]), labels are valid, the image is set,
+/// environment entries are `NAME=value` without control characters,
+/// durations are not negative, resources are not negative, constraints
+/// parse, placement preferences spread over a node label, replicas are at
+/// most [`MAX_REPLICAS`], restart attempts at most
+/// [`MAX_RESTART_ATTEMPTS`], health check tests are known.
 pub fn service_spec(field: &str, spec: &ServiceSpec) -> Result {
     service_name(&join(field, "Name"), &spec.name)?;
     labels(&join(field, "Labels"), &spec.labels)?;
@@ -439,6 +444,14 @@ pub fn service_spec(field: &str, spec: &ServiceSpec) -> Result {
     let restart_field = join(field, "TaskTemplate.RestartPolicy");
     non_negative(&join(&restart_field, "Delay"), restart.delay)?;
     non_negative(&join(&restart_field, "Window"), restart.window)?;
+    if let Some(max) = restart.max_attempts
+        && max > MAX_RESTART_ATTEMPTS
+    {
+        return Err(Rejected::invalid(
+            join(&restart_field, "MaxAttempts"),
+            format!("{max} is more than {MAX_RESTART_ATTEMPTS} (0 means unlimited)"),
+        ));
+    }
     let placement_field = join(field, "TaskTemplate.Placement");
     constraint::parse_all(&task.placement.constraints)
         .map_err(|e| Rejected::invalid(join(&placement_field, "Constraints"), e.to_string()))?;
@@ -527,15 +540,25 @@ fn container_spec(prefix: &str, container: &ContainerSpec) -> Result {
     Ok(())
 }
 
-/// A service name: Docker's rule, a DNS label.
+/// A service name: swarmkit's rule, at most [`MAX_SERVICE_NAME_BYTES`]
+/// bytes of letters and digits, with `-` or `_` only between them
+/// (`docker stack deploy` names services `<stack>_<service>`).
 pub fn service_name(field: &str, name: &str) -> Result {
     if name.is_empty() {
         return Err(Rejected::invalid(field, "a service needs a name"));
     }
-    let valid = name.len() <= MAX_SERVICE_NAME_BYTES
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && !name.ends_with('-')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if name.len() > MAX_SERVICE_NAME_BYTES {
+        return Err(Rejected::invalid(
+            field,
+            format!("name must be {MAX_SERVICE_NAME_BYTES} characters or fewer"),
+        ));
+    }
+    let separator = |c: char| c == '-' || c == '_';
+    let valid = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || separator(c));
     if valid {
         Ok(())
     } else {

@@ -431,6 +431,85 @@ impl Node {
         })
     }
 
+    /// runc's state root of this node's tasks.
+    #[must_use]
+    pub fn runc_root(&self) -> PathBuf {
+        self.data_dir().join("runc")
+    }
+
+    /// `runc list` under the node's root: (container ID, status) pairs.
+    ///
+    /// # Panics
+    /// When runc cannot be run.
+    #[must_use]
+    pub fn containers(&self) -> Vec<(String, String)> {
+        let output = Command::new("runc")
+            .arg("--root")
+            .arg(self.runc_root())
+            .args(["list", "--format", "json"])
+            .output()
+            .expect("running runc list");
+        let list: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        list.as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|c| {
+                        (
+                            c["id"].as_str().unwrap_or_default().to_owned(),
+                            c["status"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// IDs of the node's running containers.
+    #[must_use]
+    pub fn running_containers(&self) -> Vec<String> {
+        self.containers()
+            .into_iter()
+            .filter(|(_, status)| status == "running")
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// `runc kill <id> <signal>` on this node.
+    ///
+    /// # Panics
+    /// When runc fails.
+    pub fn runc_kill(&self, id: &str, signal: &str) {
+        let status = Command::new("runc")
+            .arg("--root")
+            .arg(self.runc_root())
+            .args(["kill", id, signal])
+            .status()
+            .expect("running runc kill");
+        assert!(status.success(), "runc kill {id} {signal} failed");
+    }
+
+    /// Kills and deletes every container of the node and removes its
+    /// cgroup directories.
+    pub fn remove_containers(&self) {
+        for (id, _) in self.containers() {
+            let _ = Command::new("runc")
+                .arg("--root")
+                .arg(self.runc_root())
+                .args(["delete", "--force", &id])
+                .output();
+        }
+        if let (Some(node_id), Ok(hierarchies)) =
+            (self.node_id(), std::fs::read_dir("/sys/fs/cgroup"))
+        {
+            for hierarchy in hierarchies.flatten() {
+                let parent = hierarchy.path().join("shoal");
+                let _ = std::fs::remove_dir(parent.join(&node_id));
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+
     /// Imports the demo image ([`demo_image_tarball`]) as `whoami:latest`
     /// with `shoal image import`, its command `/usr/local/bin/whoami`;
     /// returns the image ID.
@@ -481,8 +560,10 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         // Stop the daemon (it removes its pins), then remove whatever a
-        // killed daemon left pinned.
+        // killed daemon left pinned, and the node's containers (their
+        // shims outlive the daemon by design) and cgroups.
         self.shoald = None;
+        self.remove_containers();
         let Some(dir) = self.pin_dir() else { return };
         if dir.exists()
             && let Err(e) = std::fs::remove_dir_all(&dir)

@@ -259,6 +259,7 @@ fn heartbeat_without_certificate(ca_pem: &str, manager: &str) -> Result<(), Stri
                 .heartbeat(HeartbeatRequest {
                     hostname: "intruder".into(),
                     addr: "198.18.0.99".into(),
+                    ..HeartbeatRequest::default()
                 })
                 .await
                 .map(|_| ())

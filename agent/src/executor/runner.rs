@@ -1,0 +1,355 @@
+//! One task's life on the node, from `assigned` to a final state: prepare
+//! (image, bundle), start (under the shim), watch (exit, health checks),
+//! stop (stop signal, grace period, `SIGKILL`). Each step is reported to the
+//! managers; a runner started for a container that already exists (agent
+//! restart) adopts it instead of starting another.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use shoal_api::service::{TaskAssignment, TaskState, TaskStatus};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use super::{
+    bundle,
+    runc::{ExitRecord, Runc, read_exit},
+};
+use crate::images::ImageStore;
+
+/// How often a runner looks for its container's exit record.
+const EXIT_POLL: Duration = Duration::from_millis(100);
+/// How long a started container may take to show up in runc.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every runner shares.
+#[derive(Debug)]
+pub struct RunnerContext {
+    /// Where task directories live (`<data>/tasks`).
+    pub tasks_dir: PathBuf,
+    /// runc with the node's root.
+    pub runc: Runc,
+    /// The node's images.
+    pub images: ImageStore,
+    /// The cgroup under which task cgroups go (`shoal/<node ID>`).
+    pub cgroup_parent: String,
+    /// This executable, re-run as the task shim.
+    pub shim_program: PathBuf,
+    /// Where status changes go (to the managers).
+    pub reports: mpsc::UnboundedSender<(String, TaskStatus)>,
+}
+
+/// The files of one task.
+#[derive(Clone, Debug)]
+pub struct TaskPaths {
+    /// `<tasks>/<task ID>`.
+    pub dir: PathBuf,
+    /// The OCI bundle.
+    pub bundle: PathBuf,
+    /// The container's stdout and stderr.
+    pub log: PathBuf,
+    /// The shim's [`ExitRecord`].
+    pub exit: PathBuf,
+}
+
+impl TaskPaths {
+    /// The files of task `id` under `tasks_dir`.
+    #[must_use]
+    pub fn new(tasks_dir: &Path, id: &str) -> Self {
+        let dir = tasks_dir.join(id);
+        Self {
+            bundle: dir.join("bundle"),
+            log: dir.join("container.log"),
+            exit: dir.join("exit.json"),
+            dir,
+        }
+    }
+}
+
+struct Runner {
+    ctx: Arc<RunnerContext>,
+    paths: TaskPaths,
+    id: String,
+    last: TaskStatus,
+}
+
+impl Runner {
+    fn report(&mut self, state: TaskState, message: &str, err: &str) {
+        self.last = TaskStatus {
+            timestamp_ms: 0,
+            state,
+            message: message.to_owned(),
+            err: err.to_owned(),
+            container_id: self.id.clone(),
+            pid: 0,
+            exit_code: None,
+        };
+        self.send();
+    }
+
+    fn send(&self) {
+        let _ = self.ctx.reports.send((self.id.clone(), self.last.clone()));
+    }
+}
+
+/// Runs task `assignment` to its end. `updates` carries newer versions of
+/// the assignment; its sender dropping means the task was deleted (stop,
+/// then remove everything). `adopt` says a container for it exists.
+pub async fn run(
+    ctx: Arc<RunnerContext>,
+    mut updates: watch::Receiver<TaskAssignment>,
+    adopt: bool,
+) {
+    let task = updates.borrow().clone();
+    let paths = TaskPaths::new(&ctx.tasks_dir, &task.id);
+    let mut runner = Runner {
+        ctx,
+        paths,
+        id: task.id.clone(),
+        last: task.status.clone(),
+    };
+    let started = if adopt {
+        debug!(task = %task.id, "adopting the existing container");
+        true
+    } else if task.status.state >= TaskState::Accepted && !task.status.state.is_final() {
+        // This node took the task before, and its container is gone.
+        runner.report(
+            TaskState::Failed,
+            "container lost",
+            "the task's container is gone",
+        );
+        false
+    } else if task.status.state.is_final() || task.desired_state > TaskState::Running {
+        if !task.status.state.is_final() {
+            runner.report(TaskState::Shutdown, "shutdown", "");
+        }
+        false
+    } else {
+        match prepare_and_start(&mut runner, &task).await {
+            Ok(()) => true,
+            Err((state, err)) => {
+                warn!(task = %task.id, %err, "task did not start");
+                runner.report(state, "failed to start", &err);
+                false
+            }
+        }
+    };
+    if started {
+        watch_container(&mut runner, &task, &mut updates).await;
+    }
+    // Keep the logs until the managers delete the task.
+    let _ = runner.ctx.runc.delete(&runner.id).await;
+    let _ = tokio::fs::remove_dir_all(&runner.paths.bundle).await;
+    while updates.changed().await.is_ok() {}
+    let _ = tokio::fs::remove_dir_all(&runner.paths.dir).await;
+    debug!(task = %runner.id, "task removed");
+}
+
+async fn prepare_and_start(
+    runner: &mut Runner,
+    task: &TaskAssignment,
+) -> Result<(), (TaskState, String)> {
+    runner.report(TaskState::Accepted, "accepted", "");
+    runner.report(TaskState::Preparing, "preparing", "");
+    let image = task.spec.container_spec.image.clone();
+    let store = runner.ctx.images.clone();
+    let bundle = runner.paths.bundle.clone();
+    let present = store
+        .contains(&image)
+        .map_err(|e| (TaskState::Rejected, e.to_string()))?;
+    if !present {
+        return Err((TaskState::Rejected, format!("No such image: {image}")));
+    }
+    let cgroup_parent = runner.ctx.cgroup_parent.clone();
+    let assignment = task.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let _ = std::fs::remove_dir_all(&bundle);
+        std::fs::create_dir_all(&bundle).map_err(|e| e.to_string())?;
+        let config = store
+            .unpack(&image, &bundle.join("rootfs"))
+            .map_err(|e| e.to_string())?;
+        bundle::write(&bundle, &assignment, &config, &cgroup_parent).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| (TaskState::Rejected, e.to_string()))?
+    .map_err(|e| (TaskState::Rejected, e))?;
+    runner.report(TaskState::Ready, "prepared", "");
+    runner.report(TaskState::Starting, "starting", "");
+    let _ = std::fs::remove_file(&runner.paths.exit);
+    runner
+        .ctx
+        .runc
+        .start_with_shim(
+            &runner.ctx.shim_program,
+            &runner.id,
+            &runner.paths.bundle,
+            &runner.paths.log,
+            &runner.paths.exit,
+        )
+        .map_err(|e| (TaskState::Failed, format!("starting the task shim: {e}")))?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(exit) = read_exit(&runner.paths.exit)
+            && exit.exit_code.is_none()
+        {
+            return Err((TaskState::Failed, exit.error));
+        }
+        if runner.paths.bundle.join("init.pid").exists() || runner.paths.exit.exists() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err((
+                TaskState::Failed,
+                "the container did not start in time".into(),
+            ));
+        }
+        tokio::time::sleep(EXIT_POLL).await;
+    }
+}
+
+/// The health of a task with a check.
+struct Health {
+    command: Vec<String>,
+    interval: Duration,
+    timeout: Duration,
+    retries: u32,
+    start_period_ends: Instant,
+    failures: u32,
+    healthy: bool,
+    next: Instant,
+}
+
+async fn watch_container(
+    runner: &mut Runner,
+    task: &TaskAssignment,
+    updates: &mut watch::Receiver<TaskAssignment>,
+) {
+    let container = &task.spec.container_spec;
+    let mut health = container.healthcheck.as_ref().and_then(|h| {
+        Some(Health {
+            command: h.command()?,
+            interval: h.interval(),
+            timeout: h.timeout(),
+            retries: h.retries(),
+            start_period_ends: Instant::now() + h.start_period(),
+            failures: 0,
+            healthy: false,
+            next: Instant::now(),
+        })
+    });
+    let pid = std::fs::read_to_string(runner.paths.bundle.join("init.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0);
+    if health.is_none() && runner.last.state < TaskState::Running {
+        runner.report(TaskState::Running, "started", "");
+    }
+    runner.last.pid = pid;
+    runner.send();
+    loop {
+        if let Some(exit) = read_exit(&runner.paths.exit) {
+            report_exit(runner, &exit);
+            return;
+        }
+        if updates.borrow().desired_state > TaskState::Running {
+            stop(runner, task).await;
+            return;
+        }
+        if let Some(health) = health.as_mut()
+            && Instant::now() >= health.next
+        {
+            let ok = runner
+                .ctx
+                .runc
+                .exec_succeeds(&runner.id, &health.command, health.timeout)
+                .await;
+            health.next = Instant::now() + health.interval;
+            if ok {
+                health.failures = 0;
+                if !health.healthy {
+                    health.healthy = true;
+                    runner.report(TaskState::Running, "started", "");
+                    runner.last.pid = pid;
+                    runner.send();
+                }
+            } else if Instant::now() >= health.start_period_ends || health.healthy {
+                health.failures += 1;
+                if health.failures >= health.retries {
+                    info!(task = %runner.id, "health check failed {} times: stopping", health.failures);
+                    let _ = runner.ctx.runc.kill(&runner.id, "KILL").await;
+                    wait_exit(runner, Duration::from_secs(10)).await;
+                    runner.report(TaskState::Failed, "unhealthy", "task: unhealthy container");
+                    return;
+                }
+            }
+        }
+        let changed = tokio::select! {
+            () = tokio::time::sleep(EXIT_POLL) => true,
+            changed = updates.changed() => changed.is_ok(),
+        };
+        if !changed {
+            // The task was deleted: stop it.
+            stop(runner, task).await;
+            return;
+        }
+    }
+}
+
+fn report_exit(runner: &mut Runner, exit: &ExitRecord) {
+    match exit.exit_code {
+        Some(0) => runner.report(TaskState::Complete, "finished", ""),
+        Some(code) => {
+            runner.report(
+                TaskState::Failed,
+                "task: non-zero exit",
+                &format!("task: non-zero exit ({code})"),
+            );
+            runner.last.exit_code = Some(code);
+            runner.send();
+        }
+        None => runner.report(TaskState::Failed, "failed to start", &exit.error),
+    }
+}
+
+/// Asks the container to stop, then kills it after the grace period.
+async fn stop(runner: &mut Runner, task: &TaskAssignment) {
+    let container = &task.spec.container_spec;
+    let signal = container.stop_signal.trim_start_matches("SIG").to_owned();
+    let signal = if signal.is_empty() {
+        "TERM".to_owned()
+    } else {
+        signal
+    };
+    if let Err(error) = runner.ctx.runc.kill(&runner.id, &signal).await {
+        debug!(task = %runner.id, %error, "stop signal");
+    }
+    if !wait_exit(runner, container.stop_grace()).await {
+        info!(task = %runner.id, "still running after the grace period: killing");
+        let _ = runner.ctx.runc.kill(&runner.id, "KILL").await;
+        wait_exit(runner, Duration::from_secs(10)).await;
+    }
+    let mut status = TaskStatus {
+        state: TaskState::Shutdown,
+        message: "shutdown".into(),
+        container_id: runner.id.clone(),
+        ..TaskStatus::default()
+    };
+    status.exit_code = read_exit(&runner.paths.exit).and_then(|e| e.exit_code);
+    runner.last = status;
+    runner.send();
+}
+
+/// Waits up to `timeout` for the exit record; whether it came.
+async fn wait_exit(runner: &Runner, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if runner.paths.exit.exists() {
+            return true;
+        }
+        tokio::time::sleep(EXIT_POLL).await;
+    }
+    runner.paths.exit.exists()
+}

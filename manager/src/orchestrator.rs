@@ -22,7 +22,7 @@
 //! stale task still pending is replaced at once, and a global task on a
 //! node that takes no new tasks (paused) keeps running.
 //!
-//! New tasks go through the [`scheduler`](crate::scheduler) (global ones are
+//! New tasks go through the [`crate::scheduler`] (global ones are
 //! only created when their node passes its filters); pending ones are
 //! retried every round. Ended tasks are kept per slot up to the swarm's
 //! task history limit, plus those still counted against `max_attempts`;

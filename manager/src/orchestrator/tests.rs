@@ -897,6 +897,43 @@ fn a_removed_service_s_tasks_are_deleted_once_stopped() {
 }
 
 #[test]
+fn a_removed_service_s_tasks_on_a_removed_node_are_deleted() {
+    let mut sim = three_nodes();
+    sim.create(&replicated("s1", 3));
+    sim.converge();
+    sim.ok(Command::RemoveNode {
+        id: "c".into(),
+        force: true,
+    });
+    sim.ok(Command::RemoveService { id: "s1".into() });
+    sim.settle();
+    let left: BTreeSet<&str> = sim
+        .state
+        .service_tasks("s1")
+        .map(|t| t.node_id.as_str())
+        .collect();
+    assert_eq!(left, BTreeSet::from(["a", "b"]));
+    sim.converge();
+    assert!(sim.state.tasks.is_empty());
+}
+
+#[test]
+fn scaling_to_zero_stops_everything_and_settles() {
+    let mut sim = three_nodes();
+    sim.create(&replicated("s1", 3));
+    sim.converge();
+    sim.update("s1", |spec| set_replicas(spec, 0));
+    sim.converge();
+    assert!(sim.wanted_running("s1").is_empty());
+    assert!(
+        sim.state
+            .service_tasks("s1")
+            .all(|t| t.status.state == TaskState::Shutdown)
+    );
+    assert_eq!(sim.plan(), None);
+}
+
+#[test]
 fn history_beyond_the_retention_limit_is_deleted_oldest_first() {
     let mut sim = three_nodes();
     sim.create(&with_restart(

@@ -595,7 +595,10 @@ impl ImageStore {
     }
 
     /// The manifest descriptor `index.json` names `reference` (normalized).
-    fn manifest_descriptor(&self, reference: &str) -> Result<Option<Descriptor>, ImageError> {
+    pub(crate) fn manifest_descriptor(
+        &self,
+        reference: &str,
+    ) -> Result<Option<Descriptor>, ImageError> {
         Ok(self
             .index()?
             .manifests()

@@ -1,8 +1,9 @@
 //! The shoal node agent: everything a node does locally. Today that is the
 //! data plane (eBPF programs and maps, [`dataplane`]), the image store
-//! ([`images`]) and registry pulls into it ([`registry`]), the session with the managers ([`session`]), the task
-//! assignments and status reports ([`assignments`]) and the runc executor
-//! ([`executor`]); netlink, DNS and WireGuard join it with overlay networks.
+//! ([`images`]) and registry pulls into it ([`registry`]), the session with
+//! the managers ([`session`]), the task assignments and status reports
+//! ([`assignments`]) and the runc executor ([`executor`]); netlink, DNS and
+//! WireGuard join it with overlay networks.
 
 pub mod assignments;
 pub mod dataplane;

@@ -162,6 +162,8 @@ pub enum PullEvent {
     Manifest {
         /// `sha256:…` of the manifest.
         digest: String,
+        /// Whether the store already names this manifest by the reference.
+        up_to_date: bool,
     },
     /// The store already had this blob.
     BlobExists {
@@ -235,8 +237,12 @@ pub async fn pull_with_progress(
     }
     let manifest = ImageManifest::from_reader(document.bytes.as_slice())
         .map_err(|e| protocol(format!("unreadable image manifest: {e}")))?;
+    let up_to_date = store
+        .manifest_descriptor(&normalized)?
+        .is_some_and(|d| d.digest().to_string() == document.digest);
     progress(PullEvent::Manifest {
         digest: document.digest.clone(),
+        up_to_date,
     });
     for layer in manifest.layers() {
         let media_type = layer.media_type().to_string();

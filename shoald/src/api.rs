@@ -35,6 +35,9 @@ pub struct NodeInfo {
     pub hostname: String,
     pub advertise_addr: String,
     pub underlay_iface: String,
+    /// Registries (`host[:port]`) pulled from over plain HTTP
+    /// (`--insecure-registry`).
+    pub insecure_registries: Vec<String>,
 }
 
 /// What the handlers share.

@@ -1,5 +1,6 @@
-//! The node's images over the API: `docker import` and `docker images`
-//! (`POST /images/create?fromSrc=-`, `GET /images/json`), and shoal's own
+//! The node's images over the API: `docker import`, `docker pull` and
+//! `docker images` (`POST /images/create?fromSrc=-`,
+//! `POST /images/create?fromImage=…`, `GET /images/json`), and shoal's own
 //! `POST /shoal/v1/images/load`, which copies in an OCI image layout sent as
 //! a tar archive (`shoal image import DIR NAME:TAG`).
 
@@ -13,9 +14,13 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
-use shoal_agent::images::{ImageError, ImageRuntimeConfig, ImageSummary};
+use shoal_agent::{
+    images::{ImageError, ImageRuntimeConfig, ImageSummary, Reference},
+    registry::{self, PullEvent},
+};
 use shoal_api::paths::IMAGE_LOAD_LAYOUT;
 use shoal_manager::docker_view;
+use tokio_stream::StreamExt as _;
 
 use crate::{api::NodeState, docker_api::error};
 
@@ -68,19 +73,17 @@ impl CreateImageQuery {
     }
 }
 
-/// `POST /images/create?fromSrc=-&repo=…&tag=…&changes=…`: `docker import`.
-/// Answers Docker's progress stream, one JSON line with the image ID.
+/// `POST /images/create?fromSrc=-&repo=…&tag=…&changes=…`: `docker import`;
+/// `POST /images/create?fromImage=…&tag=…`: `docker pull`. Answers
+/// Docker's progress stream of JSON lines.
 async fn create_image(
     State(state): State<Arc<NodeState>>,
     Query(pairs): Query<Vec<(String, String)>>,
     body: axum::body::Bytes,
 ) -> Response {
     let query = CreateImageQuery::from_pairs(pairs);
-    if query.from_image.is_some() {
-        return error(
-            StatusCode::NOT_IMPLEMENTED,
-            "pulling images from a registry is not supported yet: import a tarball",
-        );
+    if let Some(image) = query.from_image {
+        return pull(state, &image, &query.tag);
     }
     if query.from_src.as_deref() != Some("-") {
         return error(
@@ -105,6 +108,103 @@ async fn create_image(
         })
         .await,
     )
+}
+
+/// `fromImage` and `tag` as the docker CLI sends them (a digest comes as
+/// the tag) joined into one reference.
+fn pull_reference(image: &str, tag: &str) -> String {
+    if tag.is_empty() {
+        image.to_owned()
+    } else if tag.starts_with("sha256:") {
+        format!("{image}@{tag}")
+    } else {
+        format!("{image}:{tag}")
+    }
+}
+
+/// One line of Docker's progress stream.
+fn progress_line(value: &serde_json::Value) -> String {
+    format!("{value}\n")
+}
+
+/// The short ID Docker shows for a layer (12 hex digits of its digest).
+fn short_id(digest: &str) -> String {
+    digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect()
+}
+
+/// `docker pull`: pulls in a task and streams Docker's progress lines: one
+/// per blob, the manifest digest and a final status, or
+/// `{"errorDetail":…,"error":…}` when the pull fails (as dockerd does once
+/// the stream has begun). An invalid reference is refused with 400 at once.
+fn pull(state: Arc<NodeState>, image: &str, tag: &str) -> Response {
+    let reference = match Reference::parse(&pull_reference(image, tag)) {
+        Ok(reference) => reference,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let (lines, receiver) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let wanted = reference.digest.clone().unwrap_or(reference.tag.clone());
+    let _ = lines.send(progress_line(&serde_json::json!({
+        "status": format!("Pulling from {}", reference.path),
+        "id": wanted,
+    })));
+    tokio::spawn(async move {
+        let store = state.images().clone();
+        let insecure = state.info().insecure_registries.clone();
+        let resolved = std::sync::Mutex::new((String::new(), false));
+        let progress = |event: PullEvent| {
+            let line = match event {
+                PullEvent::Manifest { digest, up_to_date } => {
+                    *resolved
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = (digest, up_to_date);
+                    return;
+                }
+                PullEvent::BlobExists { digest } => serde_json::json!({
+                    "status": "Already exists", "progressDetail": {}, "id": short_id(&digest),
+                }),
+                PullEvent::BlobDownloaded { digest, size } => serde_json::json!({
+                    "status": "Pull complete",
+                    "progressDetail": { "current": size, "total": size },
+                    "id": short_id(&digest),
+                }),
+            };
+            let _ = lines.send(progress_line(&line));
+        };
+        let name = reference.to_string();
+        let last = match registry::pull_with_progress(&store, &name, &insecure, &progress).await {
+            Ok(image) => {
+                let (digest, up_to_date) = resolved
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let _ = lines.send(progress_line(
+                    &serde_json::json!({ "status": format!("Digest: {digest}") }),
+                ));
+                let status = if up_to_date {
+                    format!("Status: Image is up to date for {}", image.reference)
+                } else {
+                    format!("Status: Downloaded newer image for {}", image.reference)
+                };
+                serde_json::json!({ "status": status })
+            }
+            Err(e) => {
+                tracing::warn!(reference = %name, error = %e, "pull failed");
+                serde_json::json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() })
+            }
+        };
+        let _ = lines.send(progress_line(&last));
+    });
+    let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(receiver)
+        .map(Ok::<_, std::convert::Infallible>);
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,11 +272,17 @@ async fn list_images(State(state): State<Arc<NodeState>>) -> Response {
                         &time::format_description::well_known::Rfc3339,
                     )
                     .map_or(0, time::OffsetDateTime::unix_timestamp);
+                    // Pulled by digest: no tag, as Docker lists them.
+                    let (tags, digests) = if image.reference.contains('@') {
+                        (vec![], vec![image.reference])
+                    } else {
+                        (vec![image.reference], vec![])
+                    };
                     serde_json::json!({
                         "Id": image.id,
                         "ParentId": "",
-                        "RepoTags": [image.reference],
-                        "RepoDigests": [],
+                        "RepoTags": tags,
+                        "RepoDigests": digests,
                         "Created": created,
                         "Size": image.size,
                         "SharedSize": -1,
@@ -189,5 +295,25 @@ async fn list_images(State(state): State<Arc<NodeState>>) -> Response {
         .into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("list task: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_references_join_like_the_docker_cli_sends_them() {
+        let digest = format!("sha256:{}", "0f".repeat(32));
+        assert_eq!(
+            pull_reference("198.18.0.1:5000/whoami", "latest"),
+            "198.18.0.1:5000/whoami:latest"
+        );
+        assert_eq!(
+            pull_reference("198.18.0.1:5000/whoami", &digest),
+            format!("198.18.0.1:5000/whoami@{digest}")
+        );
+        assert_eq!(pull_reference("r.example/a", ""), "r.example/a");
+        assert_eq!(short_id(&digest), "0f0f0f0f0f0f");
     }
 }

@@ -60,6 +60,10 @@ struct Args {
     /// Raft heartbeat of the manager role's leader.
     #[arg(long, default_value_t = 100)]
     raft_heartbeat_ms: u64,
+    /// A registry (`host[:port]`) to pull from over plain HTTP instead of
+    /// HTTPS, like dockerd's `--insecure-registry`; repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info,shoal_agent=debug`.
     #[arg(long, env = "SHOAL_LOG", default_value = "info")]
     log: String,
@@ -189,6 +193,7 @@ async fn run(args: Args) -> Result<()> {
             hostname,
             advertise_addr: advertise_addr.to_string(),
             underlay_iface: args.underlay_iface.clone(),
+            insecure_registries: args.insecure_registries.clone(),
         },
         dataplane,
         swarm,

@@ -1,6 +1,7 @@
 //! `shoal image …`: import a root filesystem tarball into this node's image
 //! store (like `docker import`) or copy in an OCI image layout (a directory
-//! or its tar archive), list the images (like `docker images`).
+//! or its tar archive), pull from a registry (like `docker pull`), list the
+//! images (like `docker images`).
 
 use std::{io::Read as _, path::Path};
 
@@ -27,6 +28,13 @@ pub enum ImageCommand {
         /// `name[:tag]` of the new image.
         reference: String,
     },
+    /// Pull an image from a registry: `HOST[:PORT]/NAME[:TAG|@DIGEST]`
+    /// (registries reached over plain HTTP must be given to shoald with
+    /// `--insecure-registry`).
+    Pull {
+        /// The image reference.
+        reference: String,
+    },
     /// List images.
     Ls,
 }
@@ -39,8 +47,47 @@ pub async fn run(client: &Client, command: ImageCommand) -> Result<()> {
             file,
             reference,
         } => import(client, &file, &reference, &changes).await,
+        ImageCommand::Pull { reference } => pull(client, &reference).await,
         ImageCommand::Ls => ls(client).await,
     }
+}
+
+/// `reference` as the docker CLI sends it: the repository, and the tag or
+/// digest (empty for the default tag).
+fn split_reference(reference: &str) -> (&str, &str) {
+    if let Some((repository, digest)) = reference.split_once('@') {
+        return (repository, digest);
+    }
+    match reference.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (repository, tag),
+        _ => (reference, ""),
+    }
+}
+
+async fn pull(client: &Client, reference: &str) -> Result<()> {
+    let (image, tag) = split_reference(reference);
+    let path = format!(
+        "/images/create?fromImage={}&tag={}",
+        query_escape(image),
+        query_escape(tag)
+    );
+    let answer = client
+        .post_bytes(&path, Vec::new(), "application/json")
+        .await?;
+    for line in String::from_utf8_lossy(&answer).lines() {
+        let Ok(line) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(error) = line["error"].as_str() {
+            bail!("{error}");
+        }
+        let status = line["status"].as_str().unwrap_or_default();
+        match line["id"].as_str() {
+            Some(id) => println!("{id}: {status}"),
+            None => println!("{status}"),
+        }
+    }
+    Ok(())
 }
 
 fn query_escape(text: &str) -> String {
@@ -135,8 +182,13 @@ async fn ls(client: &Client) -> Result<()> {
     let images: Vec<serde_json::Value> = client.get_json("/images/json").await?;
     let mut table = Table::new(["REPOSITORY", "TAG", "IMAGE ID", "SIZE"]);
     for image in &images {
-        let reference = image["RepoTags"][0].as_str().unwrap_or("<none>:<none>");
-        let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, "<none>"));
+        let (repo, tag) = if let Some(tagged) = image["RepoTags"][0].as_str() {
+            split_reference(tagged)
+        } else if let Some(pinned) = image["RepoDigests"][0].as_str() {
+            (split_reference(pinned).0, "<none>")
+        } else {
+            ("<none>", "<none>")
+        };
         let id = image["Id"]
             .as_str()
             .unwrap_or_default()
@@ -193,6 +245,22 @@ mod tests {
         assert_eq!(human_size(123_456_789), "123MB");
         assert_eq!(human_size(1_234_000), "1.23MB");
         assert_eq!(query_escape("shoal/whoami"), "shoal%2Fwhoami");
+    }
+
+    #[test]
+    fn references_split_into_repository_and_tag() {
+        assert_eq!(
+            split_reference("198.18.0.1:5000/whoami:v1"),
+            ("198.18.0.1:5000/whoami", "v1")
+        );
+        assert_eq!(
+            split_reference("198.18.0.1:5000/whoami"),
+            ("198.18.0.1:5000/whoami", "")
+        );
+        assert_eq!(
+            split_reference("r.example/a@sha256:00"),
+            ("r.example/a", "sha256:00")
+        );
     }
 
     #[test]

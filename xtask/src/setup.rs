@@ -25,6 +25,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "busybox-static",
         "the userland of the demo image (`cargo xtask demo-image`)",
     ),
+    (
+        "docker-registry",
+        "the local OCI registry the pull tests run in a node's namespace",
+    ),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -13,6 +13,7 @@
 
 pub mod netns;
 pub mod process;
+pub mod registry;
 pub mod wait;
 pub mod world;
 

@@ -74,15 +74,24 @@ impl NetNs {
     /// # Panics
     /// When the namespace cannot be entered or `f` panics.
     pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = self.path();
-        std::thread::spawn(move || {
-            let file = File::open(&path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
-            setns(&file, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns {path}: {e}"));
-            f()
-        })
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        run_in(&self.path(), f)
     }
+}
+
+/// Runs `f` on a fresh thread that has entered the network namespace at
+/// `path` (a `/run/netns/…` bind mount), and returns its result.
+///
+/// # Panics
+/// When the namespace cannot be entered or `f` panics.
+pub fn run_in<T: Send + 'static>(path: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let file = File::open(&path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
+        setns(&file, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        f()
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 impl Drop for NetNs {

@@ -3,25 +3,43 @@
 //! set, then changes; a new stream and a new full set after any break) and
 //! sends the executor's task status changes in batches with
 //! `UpdateTaskStatus`, keeping only the latest status per task while the
-//! managers cannot be reached.
+//! managers cannot be reached. It also answers the managers' log
+//! subscriptions with its tasks' logs (`serve_logs`).
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use shoal_api::{
     grpc::{
         MANAGER_SERVER_NAME, channel,
-        proto::{AssignmentsRequest, UpdateTaskStatusRequest, dispatcher_client::DispatcherClient},
+        proto::{
+            AssignmentsRequest, LogMessage, LogSubscription, LogSubscriptionsRequest,
+            UpdateTaskStatusRequest, dispatcher_client::DispatcherClient,
+        },
     },
     service::{TaskAssignment, TaskStatus},
 };
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
-use crate::{executor::Assignments, session::SessionState};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{
+    executor::{Assignments, logs, runner::TaskPaths},
+    session::SessionState,
+};
 
 /// Pause before reconnecting after a broken stream or a failed report.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
-/// How long a gRPC call may take.
+/// How long a gRPC call may take to answer (streams then last as long as
+/// they need).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The manager the session talks to, once there is one.
@@ -161,4 +179,102 @@ pub async fn report(
             }
         }
     }
+}
+
+/// Answers the managers' log subscriptions with the logs of this node's
+/// tasks (under `tasks_dir`), until `shutdown`.
+pub async fn serve_logs(
+    tls: Arc<rustls::ClientConfig>,
+    mut session: watch::Receiver<SessionState>,
+    tasks_dir: PathBuf,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = listen_once(&tls, &mut session, &tasks_dir) => {}
+            _ = shutdown.changed() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(RETRY_PAUSE) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn listen_once(
+    tls: &Arc<rustls::ClientConfig>,
+    session: &mut watch::Receiver<SessionState>,
+    tasks_dir: &Path,
+) {
+    let Some(addr) = connected_manager(session).await else {
+        return;
+    };
+    let Ok(channel) = channel(&addr, Arc::clone(tls), MANAGER_SERVER_NAME, CALL_TIMEOUT)
+    else {
+        return;
+    };
+    let client = DispatcherClient::new(channel);
+    let mut subscriptions = match client.clone().log_subscriptions(LogSubscriptionsRequest {}).await
+    {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            debug!(%addr, message = status.message(), "log subscriptions refused");
+            return;
+        }
+    };
+    while let Ok(Some(subscription)) = subscriptions.message().await {
+        tokio::spawn(publish(client.clone(), subscription, tasks_dir.to_owned()));
+    }
+}
+
+/// Sends the logs one subscription asks for, then `done` (unless following).
+async fn publish(
+    mut client: DispatcherClient<tonic::transport::Channel>,
+    subscription: LogSubscription,
+    tasks_dir: PathBuf,
+) {
+    let (tx, rx) = mpsc::channel::<LogMessage>(256);
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let tail = usize::try_from(subscription.tail).ok();
+    let mut readers = Vec::new();
+    for task_id in subscription.task_ids.clone() {
+        let paths = TaskPaths::new(&tasks_dir, &task_id);
+        let tx = tx.clone();
+        let cancelled = Arc::clone(&cancelled);
+        let id = subscription.id.clone();
+        let follow = subscription.follow;
+        readers.push(tokio::task::spawn_blocking(move || {
+            let keep_following =
+                || !cancelled.load(Ordering::Relaxed) && !paths.exit.exists() && paths.dir.exists();
+            let _ = logs::read(&paths.log, tail, follow, &keep_following, &mut |entry| {
+                tx.blocking_send(LogMessage {
+                    subscription_id: id.clone(),
+                    task_id: task_id.clone(),
+                    stderr: entry.stderr,
+                    time_unix_ns: entry.time_unix_ns,
+                    data: entry.line.into_bytes(),
+                    done: false,
+                })
+                .is_ok()
+            });
+        }));
+    }
+    let done_tx = tx;
+    let subscription_id = subscription.id.clone();
+    tokio::spawn(async move {
+        for reader in readers {
+            let _ = reader.await;
+        }
+        let _ = done_tx
+            .send(LogMessage {
+                subscription_id,
+                done: true,
+                ..LogMessage::default()
+            })
+            .await;
+    });
+    // The call ends when the manager stops reading (the subscriber left) or
+    // after `done`.
+    let _ = client.publish_logs(ReceiverStream::new(rx)).await;
+    cancelled.store(true, Ordering::Relaxed);
 }

@@ -15,7 +15,8 @@ use shoal_api::service::TaskStatus;
 use shoal_api::{
     grpc::proto::{
         AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse,
-        JoinRaftRequest, JoinRaftResponse, JoinRequest, JoinResponse, ProposeRequest,
+        JoinRaftRequest, LogMessage, LogSubscription, LogSubscriptionsRequest,
+        PublishLogsResponse, JoinRaftResponse, JoinRequest, JoinResponse, ProposeRequest,
         ProposeResponse, RaftPayload, ReadIndexRequest, ReadIndexResponse, RenewRequest,
         RenewResponse, UpdateTaskStatusRequest, UpdateTaskStatusResponse,
         ca_server::{Ca, CaServer},
@@ -309,6 +310,32 @@ impl Control for ControlService {
         Ok(Response::new(ReadIndexResponse { index }))
     }
 
+    type TaskLogsStream = ReceiverStream<Result<LogMessage, Status>>;
+
+    async fn task_logs(
+        &self,
+        request: Request<LogSubscription>,
+    ) -> Result<Response<Self::TaskLogsStream>, Status> {
+        authorize(&self.0, &request, true).await?;
+        if !self.0.is_leader() {
+            return Err(Status::failed_precondition("not the leader"));
+        }
+        let mut logs = self
+            .0
+            .task_logs(request.into_inner())
+            .await
+            .map_err(|e| status_of(&e))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            while let Some(message) = logs.recv().await {
+                if tx.send(Ok(message)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
     async fn join_raft(
         &self,
         request: Request<JoinRaftRequest>,
@@ -335,6 +362,42 @@ const ASSIGNMENT_BUFFER: usize = 16;
 #[tonic::async_trait]
 impl Dispatcher for DispatcherService {
     type AssignmentsStream = ReceiverStream<Result<AssignmentsMessage, Status>>;
+    type LogSubscriptionsStream = ReceiverStream<Result<LogSubscription, Status>>;
+
+    async fn log_subscriptions(
+        &self,
+        request: Request<LogSubscriptionsRequest>,
+    ) -> Result<Response<Self::LogSubscriptionsStream>, Status> {
+        let identity = authorize(&self.0, &request, false).await?;
+        let mut subscriptions = self.0.log_broker().listen(&identity.node_id);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(subscription) = subscriptions.recv().await {
+                if tx.send(Ok(subscription)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn publish_logs(
+        &self,
+        request: Request<tonic::Streaming<LogMessage>>,
+    ) -> Result<Response<PublishLogsResponse>, Status> {
+        authorize(&self.0, &request, false).await?;
+        let mut messages = request.into_inner();
+        // Ending the call tells the node its subscriber went away.
+        while let Some(message) = messages.message().await? {
+            let Some(subscriber) = self.0.log_broker().subscriber(&message.subscription_id) else {
+                break;
+            };
+            if subscriber.send(message).await.is_err() {
+                break;
+            }
+        }
+        Ok(Response::new(PublishLogsResponse {}))
+    }
 
     async fn assignments(
         &self,

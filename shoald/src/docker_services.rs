@@ -1,6 +1,6 @@
 //! The Docker Engine API's services and tasks: `/services` (create, list
-//! with status, inspect, update, delete) and `/tasks` (list with filters,
-//! inspect), with Docker's `ServiceSpec` and `Task` JSON, answered by this
+//! with status, inspect, update, delete, logs) and `/tasks` (list with
+//! filters, inspect, logs), with Docker's `ServiceSpec` and `Task` JSON, answered by this
 //! node's manager role like the rest of the swarm API.
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -13,7 +13,8 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shoal_api::{id::ObjectId, service::ServiceSpec};
+use shoal_api::{grpc::proto::LogSubscription, id::ObjectId, service::ServiceSpec};
+use tokio_stream::wrappers::ReceiverStream;
 use shoal_manager::{
     docker_view,
     runtime::ManagerError,
@@ -36,6 +37,8 @@ pub fn routes() -> Router<Arc<NodeState>> {
             get(inspect_service).delete(remove_service),
         )
         .route("/services/{id}/update", post(update_service))
+        .route("/services/{id}/logs", get(service_logs))
+        .route("/tasks/{id}/logs", get(task_logs))
         .route("/tasks", get(list_tasks))
         .route("/tasks/{id}", get(inspect_task))
 }
@@ -281,4 +284,134 @@ async fn inspect_task(
                 shoal_manager::state::Rejected::TaskNotFound { id },
             ))
         })
+}
+
+/// `GET /services/{id}/logs` and `/tasks/{id}/logs` parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct LogsQuery {
+    stdout: Option<String>,
+    stderr: Option<String>,
+    follow: Option<String>,
+    timestamps: Option<String>,
+    details: Option<String>,
+    tail: Option<String>,
+}
+
+/// Docker's boolean query parameters: `1`, `true`, `True`…
+fn flag(value: Option<&String>) -> bool {
+    value.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+impl LogsQuery {
+    /// Lines per task from the end: `all` (or absent) is everything.
+    fn tail(&self) -> Answer<i64> {
+        match self.tail.as_deref() {
+            None | Some("" | "all") => Ok(-1),
+            Some(n) => n.parse::<u32>().map(i64::from).map_err(|_| {
+                SwarmError::InvalidRequest(format!("invalid tail {n:?}: a number or \"all\""))
+            }),
+        }
+    }
+}
+
+async fn service_logs(
+    State(state): State<Arc<NodeState>>,
+    Path(id): Path<String>,
+    Query(query): Query<LogsQuery>,
+) -> Answer<axum::response::Response> {
+    let manager = synced_manager(&state).await?;
+    let task_ids = manager
+        .read(|s| {
+            s.service(&id)
+                .map(|service| s.service_tasks(&service.id).map(|t| t.id.clone()).collect())
+        })
+        .await
+        .map_err(ManagerError::from)?;
+    logs_response(&state, task_ids, &query).await
+}
+
+async fn task_logs(
+    State(state): State<Arc<NodeState>>,
+    Path(id): Path<String>,
+    Query(query): Query<LogsQuery>,
+) -> Answer<axum::response::Response> {
+    logs_response(&state, vec![id], &query).await
+}
+
+/// Streams the tasks' logs in Docker's multiplexed framing: per line an
+/// 8-byte header (1 stdout, 2 stderr; big-endian length), then the
+/// optional timestamp and details (`com.docker.swarm.node.id=…,…`, which
+/// `docker service logs` turns into its `name.slot.id@node |` prefix).
+async fn logs_response(
+    state: &NodeState,
+    task_ids: Vec<String>,
+    query: &LogsQuery,
+) -> Answer<axum::response::Response> {
+    let (stdout, stderr) = (flag(query.stdout.as_ref()), flag(query.stderr.as_ref()));
+    if !stdout && !stderr {
+        return Err(SwarmError::InvalidRequest(
+            "Bad parameters: you must choose at least one stream".into(),
+        ));
+    }
+    let (timestamps, details) = (flag(query.timestamps.as_ref()), flag(query.details.as_ref()));
+    let manager = synced_manager(state).await?;
+    let owners: BTreeMap<String, (String, String)> = manager
+        .read(|s| {
+            task_ids
+                .iter()
+                .filter_map(|id| s.tasks.get(id))
+                .map(|t| (t.id.clone(), (t.node_id.clone(), t.service_id.clone())))
+                .collect()
+        })
+        .await;
+    let mut messages = manager
+        .task_logs(LogSubscription {
+            id: String::new(),
+            task_ids: owners.keys().cloned().collect(),
+            follow: flag(query.follow.as_ref()),
+            tail: query.tail()?,
+        })
+        .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(64);
+    tokio::spawn(async move {
+        while let Some(message) = messages.recv().await {
+            if (message.stderr && !stderr) || (!message.stderr && !stdout) {
+                continue;
+            }
+            let mut payload = Vec::new();
+            if timestamps {
+                payload.extend_from_slice(rfc3339_nanos(message.time_unix_ns).as_bytes());
+                payload.push(b' ');
+            }
+            if details && let Some((node, service)) = owners.get(&message.task_id) {
+                payload.extend_from_slice(
+                    format!(
+                        "com.docker.swarm.node.id={node},com.docker.swarm.service.id={service},com.docker.swarm.task.id={} ",
+                        message.task_id
+                    )
+                    .as_bytes(),
+                );
+            }
+            payload.extend_from_slice(&message.data);
+            let mut frame = vec![if message.stderr { 2 } else { 1 }, 0, 0, 0];
+            frame.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_be_bytes());
+            frame.extend_from_slice(&payload);
+            if tx.send(Ok(frame)).await.is_err() {
+                return;
+            }
+        }
+    });
+    axum::response::Response::builder()
+        .header("Content-Type", "application/vnd.docker.multiplexed-stream")
+        .body(axum::body::Body::from_stream(ReceiverStream::new(rx)))
+        .map_err(|e| SwarmError::InvalidRequest(e.to_string()))
+}
+
+/// RFC 3339 with nanoseconds, as Docker prints log timestamps.
+fn rfc3339_nanos(unix_ns: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ns))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
 }

@@ -284,7 +284,17 @@ impl Swarm {
                 assignments_tx,
                 stop_rx.clone(),
             )),
-            tokio::spawn(assignments::report(tls, session_state.clone(), reports_rx)),
+            tokio::spawn(assignments::report(
+                Arc::clone(&tls),
+                session_state.clone(),
+                reports_rx,
+            )),
+            tokio::spawn(assignments::serve_logs(
+                tls,
+                session_state.clone(),
+                self.facts.executor.tasks_dir(),
+                stop_rx.clone(),
+            )),
             tokio::spawn(executor::run(
                 self.facts.executor.clone(),
                 assignments_rx,

@@ -10,6 +10,7 @@
 //! `<data>/tasks`, cgroups under `/shoal/<node ID>/`.
 
 pub mod bundle;
+pub mod logs;
 pub mod runc;
 pub mod runner;
 

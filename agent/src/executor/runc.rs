@@ -3,8 +3,8 @@
 //!
 //! The shim (`shoald task-shim …`, run in its own session) is to a
 //! container what containerd's shim is: it makes itself a child subreaper,
-//! runs `runc run --detach` with the container's stdout and stderr going to
-//! the task's log file, waits for the container's init process (which is
+//! runs `runc run --detach` with the container's stdout and stderr on pipes
+//! it copies to the task's log ([`super::logs`]), waits for the container's init process (which is
 //! reparented to it) and writes its exit status to `exit.json`. So the agent
 //! can crash and restart at any time: the container keeps running, and its
 //! exit status is never lost.
@@ -15,14 +15,19 @@ use std::{
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::Stdio,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 
+use super::logs;
+
 /// The `runc` binary (Debian's package puts it on the PATH).
 const RUNC: &str = "runc";
+/// How long the shim waits for a finished container's last log lines.
+const LOG_DRAIN: Duration = Duration::from_secs(1);
 
 /// How a container ended, as the shim recorded it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +231,13 @@ fn start_and_wait(args: &ShimArgs) -> Result<i64, String> {
         .append(true)
         .open(&args.log)
         .map_err(|e| format!("opening the log {}: {e}", args.log.display()))?;
+    let log = Arc::new(Mutex::new(log));
+    let (stdout_reader, stdout_writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    let (stderr_reader, stderr_writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    let capture = [
+        logs::capture(stdout_reader, false, Arc::clone(&log)),
+        logs::capture(stderr_reader, true, log),
+    ];
     let pid_file = args.bundle.join("init.pid");
     let runc_log = args.bundle.join("runc.log");
     let status = std::process::Command::new(RUNC)
@@ -241,8 +253,8 @@ fn start_and_wait(args: &ShimArgs) -> Result<i64, String> {
         .arg(&args.bundle)
         .arg(&args.id)
         .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
+        .stdout(stdout_writer)
+        .stderr(stderr_writer)
         .status()
         .map_err(|e| format!("starting runc: {e}"))?;
     if !status.success() {
@@ -257,6 +269,14 @@ fn start_and_wait(args: &ShimArgs) -> Result<i64, String> {
         // SAFETY: waitpid writes only to `status`, a local.
         let reaped = unsafe { libc::waitpid(-1, &raw mut status, 0) };
         if reaped == pid {
+            // The pipes close with the container's last process; wait a
+            // little for its last lines (a daemonised child may keep them).
+            let deadline = std::time::Instant::now() + LOG_DRAIN;
+            for thread in capture {
+                while !thread.is_finished() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
             return Ok(if libc::WIFEXITED(status) {
                 i64::from(libc::WEXITSTATUS(status))
             } else {

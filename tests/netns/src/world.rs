@@ -416,6 +416,14 @@ impl Node {
     /// node's socket; `None` when no docker client is installed.
     #[must_use]
     pub fn docker(&self, args: &[&str]) -> Option<Result<String, String>> {
+        self.docker_streams(args)
+            .map(|result| result.map(|(stdout, _)| stdout))
+    }
+
+    /// Like [`Self::docker`], with both output streams on success
+    /// (`docker logs` writes a container's stderr to its own stderr).
+    #[must_use]
+    pub fn docker_streams(&self, args: &[&str]) -> Option<Result<(String, String), String>> {
         let docker = ["/usr/local/bin/docker", "/usr/bin/docker"]
             .into_iter()
             .find(|p| Path::new(p).exists())?;
@@ -425,7 +433,10 @@ impl Node {
             .args(args)
             .output();
         Some(match output {
-            Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
+            Ok(o) if o.status.success() => Ok((
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )),
             Ok(o) => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
             Err(e) => Err(format!("running docker: {e}")),
         })

@@ -123,6 +123,27 @@ fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
         }
     });
 
+    step("docker service logs: each task's startup line, prefixed with task and node");
+    eventually("5 startup lines", CONVERGE, || {
+        // whoami writes to stderr: so does `docker service logs`.
+        let (_, logs) = world
+            .node(1)
+            .docker_streams(&["service", "logs", "--no-trunc", "web"])
+            .expect("docker")?;
+        let lines: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("| whoami: listening on port 80"))
+            .collect();
+        let prefixed = lines
+            .iter()
+            .all(|l| l.starts_with("web.") && l.contains("@node-"));
+        if lines.len() == 5 && prefixed {
+            Ok(())
+        } else {
+            Err(logs)
+        }
+    });
+
     step("docker service scale web=9, then web=2: containers really come and go");
     docker(&world, &["service", "scale", "--detach", "web=9"]);
     assert_eq!(wait_for_containers(&world, 9), [3, 3, 3]);
@@ -209,4 +230,306 @@ fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
     });
     let ls = docker(&world, &["service", "ls", "-q"]);
     assert!(ls.trim().is_empty(), "{ls}");
+}
+
+/// Runs `shoal` against node 1, panicking on failure.
+fn shoal(world: &World, args: &[&str]) -> String {
+    world.node(1).shoal_ok(args)
+}
+
+/// Task rows of a service through the API (as `docker service ps` reads
+/// them): (slot, node hostname, desired state, observed state, error).
+fn task_rows(world: &World, service: &str) -> Vec<[String; 5]> {
+    docker_ps(world, service)
+}
+
+#[test]
+fn node_loss_reschedules_and_global_services_follow_nodes() {
+    require_privileges!();
+    let mut world = three_node_swarm("svc-nodes");
+
+    step("6 replicas and a global service on 3 nodes");
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "--replicas",
+            "6",
+            "whoami:latest",
+        ],
+    );
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "agent",
+            "--mode",
+            "global",
+            "whoami:latest",
+        ],
+    );
+    assert_eq!(wait_for_containers(&world, 9), [3, 3, 3]);
+
+    step("kill -9 node-3's shoald and its containers: its tasks run elsewhere");
+    let node3 = world.node_mut(3);
+    node3.kill9();
+    node3.remove_containers();
+    eventually("web back to 6 running on nodes 1 and 2", CONVERGE, || {
+        let rows = task_rows(&world, "web");
+        let running: Vec<_> = rows
+            .iter()
+            .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
+            .collect();
+        if running.len() == 6 && running.iter().all(|r| r[1] != "node-3") {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    let spread = running_per_node(&world);
+    assert_eq!(spread["node-1"] + spread["node-2"], 8, "{spread:?}");
+    let agent_rows = task_rows(&world, "agent");
+    assert_eq!(
+        agent_rows.iter().filter(|r| r[2] == "Running").count(),
+        2,
+        "the global service keeps one task per Ready node: {agent_rows:?}"
+    );
+
+    step("a node joining gets the global service's task");
+    let node3 = world.node_mut(3);
+    node3.start();
+    eventually("agent running on node-3 again", CONVERGE, || {
+        let rows = task_rows(&world, "agent");
+        if rows
+            .iter()
+            .any(|r| r[1] == "node-3" && r[2] == "Running" && r[3].starts_with("Running"))
+        {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    assert_eq!(
+        world.node(3).running_containers().len(),
+        1,
+        "node-3 runs only the global task: web's replicas stay where they went"
+    );
+}
+
+#[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
+fn drain_restart_none_and_health_checks() {
+    require_privileges!();
+    let world = three_node_swarm("svc-policies");
+
+    step("drain node-2: its tasks move, it gets no new ones");
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "--replicas",
+            "3",
+            "whoami:latest",
+        ],
+    );
+    wait_for_containers(&world, 3);
+    shoal(
+        &world,
+        &["node", "update", "--availability", "drain", "node-2"],
+    );
+    eventually("no task on node-2", CONVERGE, || {
+        let per_node = running_per_node(&world);
+        if per_node["node-2"] == 0 && per_node.values().sum::<usize>() == 3 {
+            Ok(())
+        } else {
+            Err(format!("{per_node:?}"))
+        }
+    });
+
+    step("--restart-condition none: a crashed task stays down");
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "once",
+            "--restart-condition",
+            "none",
+            "whoami:latest",
+            "sh",
+            "-c",
+            "sleep 1; exit 3",
+        ],
+    );
+    eventually("the task failed with exit 3", CONVERGE, || {
+        let rows = task_rows(&world, "once");
+        if rows.len() == 1 && rows[0][3].starts_with("Failed") && rows[0][4].contains("(3)") {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    // Well past the default 5 s restart delay: still one task, still failed.
+    std::thread::sleep(Duration::from_secs(7));
+    let rows = task_rows(&world, "once");
+    assert_eq!(rows.len(), 1, "no replacement: {rows:?}");
+
+    step("a failing health check keeps tasks out of running");
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "sick",
+            "--health-cmd",
+            "exit 1",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+            "--restart-delay",
+            "1s",
+            "whoami:latest",
+        ],
+    );
+    eventually("an unhealthy task replaced", CONVERGE, || {
+        let rows = task_rows(&world, "sick");
+        let unhealthy = rows.iter().filter(|r| r[4].contains("unhealthy")).count();
+        if unhealthy >= 1 {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    let rows = task_rows(&world, "sick");
+    assert!(
+        rows.iter().all(|r| !r[3].starts_with("Running")),
+        "no unhealthy task ever counts as running: {rows:?}"
+    );
+    let ls = shoal(&world, &["service", "ls"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.contains("sick") && l.contains(" 0/1 ")),
+        "{ls}"
+    );
+
+    step("a passing health check: running");
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "healthy",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "200ms",
+            "whoami:latest",
+        ],
+    );
+    eventually("the healthy task running", CONVERGE, || {
+        let rows = task_rows(&world, "healthy");
+        if rows.len() == 1 && rows[0][3].starts_with("Running") {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+}
+
+#[test]
+fn a_restarted_agent_adopts_its_containers() {
+    require_privileges!();
+    let mut world = three_node_swarm("svc-adopt");
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "--replicas",
+            "6",
+            "whoami:latest",
+        ],
+    );
+    wait_for_containers(&world, 6);
+    let before: Vec<Vec<String>> = world
+        .nodes()
+        .iter()
+        .map(|n| {
+            let mut ids = n.running_containers();
+            ids.sort();
+            ids
+        })
+        .collect();
+
+    step("kill -9 shoald on node-2 and restart it: the same containers, no duplicates");
+    let node2 = world.node_mut(2);
+    node2.kill9();
+    node2.start();
+    // The agent reports again and the managers still see 6 running tasks.
+    eventually("6 running tasks after the restart", CONVERGE, || {
+        let rows = task_rows(&world, "web");
+        let running = rows
+            .iter()
+            .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
+            .count();
+        if running == 6 && rows.len() == 6 {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    let after: Vec<Vec<String>> = world
+        .nodes()
+        .iter()
+        .map(|n| {
+            let mut ids = n.running_containers();
+            ids.sort();
+            ids
+        })
+        .collect();
+    assert_eq!(before, after, "the same containers run, none added or lost");
+
+    step("a container that exited while the agent was down is reported, and replaced");
+    let node2 = world.node_mut(2);
+    node2.kill9();
+    let victim = world.node(2).running_containers()[0].clone();
+    world.node(2).runc_kill(&victim, "KILL");
+    world.node_mut(2).start();
+    eventually("the victim failed and was replaced", CONVERGE, || {
+        let rows = task_rows(&world, "web");
+        let running = rows
+            .iter()
+            .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
+            .count();
+        let failed = rows
+            .iter()
+            .any(|r| r[3].starts_with("Failed") && r[4].contains("137"));
+        if running == 6 && failed {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    assert_eq!(wait_for_containers(&world, 6).iter().sum::<usize>(), 6);
 }

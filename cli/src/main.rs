@@ -2,8 +2,11 @@
 //! lives in its own module under [`commands`]; tables come from [`output`].
 
 mod commands;
+mod docker_error;
 mod duration;
 mod output;
+mod progress;
+mod units;
 
 use std::path::PathBuf;
 
@@ -35,6 +38,9 @@ enum Command {
     /// Manage this node's images.
     #[command(subcommand)]
     Image(commands::image::ImageCommand),
+    /// Manage swarm services.
+    #[command(subcommand)]
+    Service(commands::service::ServiceCommand),
 }
 
 /// Accepts `unix:///path` (as `docker -H` does) or a bare path.
@@ -61,13 +67,18 @@ fn main() -> std::process::ExitCode {
                 Command::Swarm(command) => commands::swarm::run(&client, command).await,
                 Command::Node(command) => commands::node::run(&client, command).await,
                 Command::Image(command) => commands::image::run(&client, command).await,
+                Command::Service(command) => commands::service::run(&client, command).await,
             }
         })
     })();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("Error: {error:#}");
+            // Docker-worded errors print as docker prints them.
+            match error.downcast_ref::<docker_error::DockerError>() {
+                Some(docker) => eprintln!("{docker}"),
+                None => eprintln!("Error: {error:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

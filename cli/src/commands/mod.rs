@@ -2,5 +2,6 @@
 
 pub mod image;
 pub mod node;
+pub mod service;
 pub mod status;
 pub mod swarm;

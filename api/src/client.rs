@@ -191,3 +191,19 @@ fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, ClientError
         source,
     })
 }
+
+/// Percent-encodes `text` for a query string value (RFC 3986 unreserved
+/// characters stay), e.g. Docker's JSON `filters`.
+#[must_use]
+pub fn query_value(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}

@@ -13,13 +13,14 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shoal_agent::images::Reference;
 use shoal_api::{grpc::proto::LogSubscription, id::ObjectId, service::ServiceSpec};
-use tokio_stream::wrappers::ReceiverStream;
 use shoal_manager::{
     docker_view,
     runtime::ManagerError,
     state::{ClusterState, Command, Task},
 };
+use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
     api::NodeState,
@@ -53,10 +54,12 @@ fn parse_spec(body: &[u8]) -> Answer<ServiceSpec> {
 /// a registry host that this node's store does not hold.
 fn check_image(state: &NodeState, spec: &ServiceSpec) -> Answer<()> {
     let image = &spec.task_template.container_spec.image;
-    let first = image.split('/').next().unwrap_or_default();
-    let has_registry =
-        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    if has_registry || image.is_empty() {
+    if image.is_empty() {
+        return Ok(()); // the spec's validation names the field
+    }
+    let reference =
+        Reference::parse(image).map_err(|e| SwarmError::InvalidRequest(e.to_string()))?;
+    if reference.registry.is_some() {
         return Ok(());
     }
     match state.images().contains(image) {
@@ -354,7 +357,10 @@ async fn logs_response(
             "Bad parameters: you must choose at least one stream".into(),
         ));
     }
-    let (timestamps, details) = (flag(query.timestamps.as_ref()), flag(query.details.as_ref()));
+    let (timestamps, details) = (
+        flag(query.timestamps.as_ref()),
+        flag(query.details.as_ref()),
+    );
     let manager = synced_manager(state).await?;
     let owners: BTreeMap<String, (String, String)> = manager
         .read(|s| {
@@ -395,7 +401,11 @@ async fn logs_response(
             }
             payload.extend_from_slice(&message.data);
             let mut frame = vec![if message.stderr { 2 } else { 1 }, 0, 0, 0];
-            frame.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_be_bytes());
+            frame.extend_from_slice(
+                &u32::try_from(payload.len())
+                    .unwrap_or(u32::MAX)
+                    .to_be_bytes(),
+            );
             frame.extend_from_slice(&payload);
             if tx.send(Ok(frame)).await.is_err() {
                 return;
@@ -412,6 +422,9 @@ async fn logs_response(
 fn rfc3339_nanos(unix_ns: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ns))
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

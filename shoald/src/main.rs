@@ -171,6 +171,7 @@ async fn run(args: Args) -> Result<()> {
             node_id: node_id.to_string(),
             images: ImageStore::new(args.data_dir.join("images")),
             shim_program: std::env::current_exe().context("locating shoald's executable")?,
+            insecure_registries: args.insecure_registries.clone(),
         },
     })
     .await

@@ -6,6 +6,9 @@
 //! - committed writes per second through the API (node label updates, each
 //!   a Raft entry fsync'd on a majority), one writer and three in parallel.
 //!
+//! Services (`bench_services`): time to 30 running replicas, and time for
+//! a lost node's tasks to run elsewhere.
+//!
 //! Docker swarm cannot run here (no engine), so there is no side-by-side
 //! figure for these; the data-plane benchmarks (with their alternatives)
 //! come with the data-plane features.
@@ -87,13 +90,14 @@ pub fn run() -> Result<()> {
         runtime.block_on(wait_for_three_voters(&sockets))?;
     }
     times.sort();
+    drop(world);
     println!(
         "    failover: median {:.0} ms, min {:.0} ms, max {:.0} ms (heartbeat 100 ms, election timeout 300–600 ms)",
         times[times.len() / 2].as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,
         times[times.len() - 1].as_secs_f64() * 1e3
     );
-    Ok(())
+    crate::bench_services::run(&runtime)
 }
 
 /// One label update on node `target` (by hostname) through `client`.

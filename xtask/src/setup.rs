@@ -21,6 +21,7 @@ const PACKAGES: &[(&str, &str)] = &[
         "iproute2",
         "`ip` for the test harness and the demo's namespaces",
     ),
+    ("runc", "the OCI runtime that runs task containers"),
     (
         "busybox-static",
         "the userland of the demo image (`cargo xtask demo-image`)",

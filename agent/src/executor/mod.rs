@@ -44,6 +44,8 @@ pub struct ExecutorConfig {
     pub images: ImageStore,
     /// The executable to re-run as the task shim (`shoald`).
     pub shim_program: PathBuf,
+    /// Registries pulled from over plain HTTP (`--insecure-registry`).
+    pub insecure_registries: Vec<String>,
 }
 
 impl ExecutorConfig {
@@ -79,6 +81,7 @@ pub async fn run(
         images: config.images.clone(),
         cgroup_parent: format!("shoal/{}", config.node_id),
         shim_program: config.shim_program.clone(),
+        insecure_registries: config.insecure_registries.clone(),
         reports,
     });
     let mut runners: HashMap<String, (watch::Sender<TaskAssignment>, JoinHandle<()>)> =

@@ -1,5 +1,5 @@
 //! One task's life on the node, from `assigned` to a final state: prepare
-//! (image, bundle), start (under the shim), watch (exit, health checks),
+//! (the image, pulled from its registry when the node lacks it; the bundle), start (under the shim), watch (exit, health checks),
 //! stop (stop signal, grace period, `SIGKILL`). Each step is reported to the
 //! managers; a runner started for a container that already exists (agent
 //! restart) adopts it instead of starting another.
@@ -18,7 +18,10 @@ use super::{
     bundle,
     runc::{ExitRecord, Runc, read_exit},
 };
-use crate::images::ImageStore;
+use crate::{
+    images::{ImageStore, Reference},
+    registry,
+};
 
 /// How often a runner looks for its container's exit record.
 const EXIT_POLL: Duration = Duration::from_millis(100);
@@ -38,6 +41,8 @@ pub struct RunnerContext {
     pub cgroup_parent: String,
     /// This executable, re-run as the task shim.
     pub shim_program: PathBuf,
+    /// Registries pulled from over plain HTTP.
+    pub insecure_registries: Vec<String>,
     /// Where status changes go (to the managers).
     pub reports: mpsc::UnboundedSender<(String, TaskStatus)>,
 }
@@ -161,7 +166,15 @@ async fn prepare_and_start(
         .contains(&image)
         .map_err(|e| (TaskState::Rejected, e.to_string()))?;
     if !present {
-        return Err((TaskState::Rejected, format!("No such image: {image}")));
+        let reference =
+            Reference::parse(&image).map_err(|e| (TaskState::Rejected, e.to_string()))?;
+        if reference.registry.is_none() {
+            return Err((TaskState::Rejected, format!("No such image: {image}")));
+        }
+        runner.report(TaskState::Preparing, &format!("pulling {image}"), "");
+        registry::pull(&store, &image, &runner.ctx.insecure_registries)
+            .await
+            .map_err(|e| (TaskState::Rejected, e.to_string()))?;
     }
     let cgroup_parent = runner.ctx.cgroup_parent.clone();
     let assignment = task.clone();

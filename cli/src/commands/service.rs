@@ -554,7 +554,8 @@ impl CreateArgs {
             stop_signal: self.stop_signal.clone().unwrap_or_default(),
             stop_grace_period: self.stop_grace_period,
             healthcheck: self.health_config()?,
-            init: None,
+            // Docker's CLI always sends it (`--init` defaults to false).
+            init: Some(false),
         };
         Ok(ServiceSpec {
             name: self.name.clone().unwrap_or_default(),
@@ -1525,6 +1526,7 @@ mod tests {
         assert!(spec.task_template.container_spec.args.is_empty());
         assert_eq!(spec.task_template.restart_policy, RestartPolicy::default());
         assert_eq!(spec.task_template.container_spec.healthcheck, None);
+        assert_eq!(spec.task_template.container_spec.init, Some(false));
         assert_eq!(spec.endpoint_spec, Some(serde_json::json!({"Mode": "vip"})));
     }
 

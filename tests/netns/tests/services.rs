@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use shoal_netns_tests::{World, eventually, require_privileges, step};
+use shoal_netns_tests::{World, eventually, registry::Registry, require_privileges, step};
 
 /// How long a service may take to converge (pulling nothing, 2 cores).
 const CONVERGE: Duration = Duration::from_mins(1);
@@ -382,10 +382,44 @@ fn drain_restart_none_and_health_checks() {
             Err(format!("{rows:?}"))
         }
     });
-    // Well past the default 5 s restart delay: still one task, still failed.
-    std::thread::sleep(Duration::from_secs(7));
+    // A canary with the same command under `any` restarts meanwhile: once
+    // it has been replaced twice, `once` had every chance to restart.
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "canary",
+            "--restart-delay",
+            "500ms",
+            "--restart-condition",
+            "any",
+            "whoami:latest",
+            "sh",
+            "-c",
+            "sleep 1; exit 3",
+        ],
+    );
+    eventually("the canary restarted twice", CONVERGE, || {
+        let rows = task_rows(&world, "canary");
+        let failed = rows.iter().filter(|r| r[3].starts_with("Failed")).count();
+        if failed >= 3 {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
     let rows = task_rows(&world, "once");
     assert_eq!(rows.len(), 1, "no replacement: {rows:?}");
+    assert!(rows[0][3].starts_with("Failed"), "{rows:?}");
+    let ls = shoal(&world, &["service", "ls"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.contains("once") && l.contains(" 0/1 ")),
+        "{ls}"
+    );
 
     step("a failing health check keeps tasks out of running");
     shoal(
@@ -532,4 +566,132 @@ fn a_restarted_agent_adopts_its_containers() {
         }
     });
     assert_eq!(wait_for_containers(&world, 6).iter().sum::<usize>(), 6);
+}
+
+#[test]
+fn tasks_pull_their_image_from_a_registry() {
+    require_privileges!();
+    let mut world = World::new("svc-pull", 3);
+    let registry_addr = format!("{}:5000", world.node(1).addr());
+    for n in 1..=3 {
+        world
+            .node_mut(n)
+            .start_with(&["--insecure-registry", &registry_addr]);
+    }
+    world
+        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+        .expect("forming the swarm");
+    let first = world.node(1);
+    first.import_demo_image();
+    // Declared after the world: stopped before its namespace goes.
+    let registry = Registry::start(first, &first.data_dir().join("../registry"));
+    registry.push(
+        &first.data_dir().join("images"),
+        "whoami:latest",
+        "whoami",
+        "latest",
+    );
+
+    step("a service of a registry image: nodes 2 and 3 pull it, 3 tasks run");
+    let reference = format!("{registry_addr}/whoami:latest");
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "pulled",
+            "--replicas",
+            "3",
+            &reference,
+        ],
+    );
+    assert_eq!(wait_for_containers(&world, 3), [1, 1, 1]);
+    for n in [2, 3] {
+        let images = world.node(n).shoal_ok(&["image", "ls"]);
+        assert!(
+            images.contains(&format!("{registry_addr}/whoami ")),
+            "{images}"
+        );
+    }
+
+    step("a tag the registry lacks: the tasks are rejected with the registry's error");
+    let missing = format!("{registry_addr}/whoami:nope");
+    shoal(
+        &world,
+        &[
+            "service", "create", "--detach", "--name", "missing", &missing,
+        ],
+    );
+    eventually("a rejected task", CONVERGE, || {
+        let rows = task_rows(&world, "missing");
+        if rows
+            .iter()
+            .any(|r| r[3].starts_with("Rejected") && r[4].contains("not found"))
+        {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    drop(registry);
+}
+
+#[test]
+fn invalid_services_are_refused_and_nothing_is_created() {
+    require_privileges!();
+    let world = three_node_swarm("svc-invalid");
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "whoami:latest",
+        ],
+    );
+    for (args, expected) in [
+        (vec!["--replicas", "-1"], "replicas"),
+        (vec!["--constraint", "node.colour==red"], "unknown key"),
+        (vec!["--constraint", "node.role=manager"], "==, !="),
+        (vec!["--restart-condition", "sometimes"], "sometimes"),
+        (vec!["--name", "web"], "name conflicts"),
+        (vec!["--name", "bad_name!"], "DNS"),
+    ] {
+        let mut create = vec!["service", "create", "--detach"];
+        if !args.contains(&"--name") {
+            create.extend(["--name", "other"]);
+        }
+        create.extend(args.iter().copied());
+        create.push("whoami:latest");
+        let error = world
+            .node(1)
+            .shoal(&create)
+            .expect_err(&format!("{args:?} must be refused"));
+        assert!(error.contains(expected), "{args:?}: {error}");
+    }
+    let error = world
+        .node(1)
+        .shoal(&[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "other",
+            "nosuchimage:1",
+        ])
+        .expect_err("an unknown image without a registry");
+    assert!(error.contains("image nosuchimage:1 not found"), "{error}");
+    let ls = shoal(&world, &["service", "ls"]);
+    let names: Vec<&str> = ls
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(names, ["web"], "{ls}");
+    let all: usize = world.nodes().iter().map(|n| n.containers().len()).sum();
+    assert!(all <= 1, "only web's task may run: {all} containers");
 }

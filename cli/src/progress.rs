@@ -103,8 +103,9 @@ pub async fn wait_on_service(
     }
 }
 
-/// Docker's order of task states for the progress bars; 0 for the states
-/// that are left out (shut down, rejected…).
+/// Docker's order of task states for the progress bars (up to running)
+/// and for choosing the task that stands for a slot (the final states);
+/// 0 for the states left out.
 fn numbered(state: TaskState) -> u64 {
     match state {
         TaskState::New => 1,
@@ -115,12 +116,15 @@ fn numbered(state: TaskState) -> u64 {
         TaskState::Ready => 7,
         TaskState::Starting => 8,
         TaskState::Running => 9,
-        TaskState::Complete | TaskState::Failed => 10,
-        _ => 0,
+        TaskState::Complete => 10,
+        TaskState::Shutdown => 11,
+        TaskState::Failed => 12,
+        TaskState::Rejected => 13,
+        TaskState::Remove | TaskState::Orphaned => 0,
     }
 }
 
-/// Past running: complete or failed.
+/// Past running: complete, shut down, failed or rejected.
 fn terminal(state: TaskState) -> bool {
     numbered(state) > numbered(TaskState::Running)
 }
@@ -513,6 +517,33 @@ mod tests {
                 .expect("updates")
         );
         assert!(lines.is_empty(), "{lines:?}");
+    }
+
+    #[test]
+    fn a_rejected_task_without_replacement_shows_its_error() {
+        let svc = service(&json!({"Replicated": {"Replicas": 1}}));
+        let mut updater = Updater::new(&svc.spec.mode);
+        let mut lines = Vec::new();
+        let tasks = [task(
+            1,
+            "n1",
+            "shutdown",
+            "rejected",
+            "No such image: nope:1",
+        )];
+        let converged = updater
+            .update(&svc, &tasks, &active(&["n1"]), &mut lines)
+            .expect("updates");
+        assert!(!converged);
+        assert_eq!(
+            text(&lines),
+            [
+                "overall progress: 0 out of 1 tasks",
+                "1/1:",
+                "1/1: No such image: nope:1",
+                "overall progress: 0 out of 1 tasks"
+            ]
+        );
     }
 
     #[test]

@@ -690,15 +690,7 @@ fn filters_query(filters: &Filters) -> String {
         .iter()
         .map(|(k, values)| (k, values.iter().map(|v| (v, true)).collect()))
         .collect();
-    let text = serde_json::to_string(&json).unwrap_or_default();
-    text.bytes().fold(String::new(), |mut out, b| {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-        out
-    })
+    shoal_api::client::query_value(&serde_json::to_string(&json).unwrap_or_default())
 }
 
 fn with_filters(path: &str, filters: &Filters) -> String {

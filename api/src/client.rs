@@ -117,6 +117,32 @@ impl Client {
         self.send(Method::DELETE, path, None).await
     }
 
+    /// A `GET` whose answer is a stream (logs): calls `on_chunk` with each
+    /// piece of the body as it arrives, until the server ends it or
+    /// `on_chunk` returns `false`.
+    pub async fn get_stream(
+        &self,
+        path: &str,
+        on_chunk: &mut (dyn FnMut(&[u8]) -> bool + Send),
+    ) -> Result<(), ClientError> {
+        let (response, driver) = self.request(Method::GET, path, None).await?;
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|source| ClientError::Http {
+                socket: self.socket.clone(),
+                path: path.to_owned(),
+                source,
+            })?;
+            if let Some(data) = frame.data_ref()
+                && !on_chunk(data)
+            {
+                break;
+            }
+        }
+        driver.abort();
+        Ok(())
+    }
+
     /// One request on a fresh connection; a non-2xx answer becomes
     /// [`ClientError::Status`] with Docker's error message.
     async fn send(
@@ -125,6 +151,31 @@ impl Client {
         path: &str,
         body: Option<(Vec<u8>, &'static str)>,
     ) -> Result<Bytes, ClientError> {
+        let (response, driver) = self.request(method, path, body).await?;
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|source| ClientError::Http {
+                socket: self.socket.clone(),
+                path: path.to_owned(),
+                source,
+            })?
+            .to_bytes();
+        driver.abort();
+        Ok(body)
+    }
+
+    /// Sends a request on a fresh connection and returns the successful
+    /// response (its body unread) and the connection's driver; a non-2xx
+    /// answer becomes [`ClientError::Status`] with Docker's error message.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &'static str)>,
+    ) -> Result<(hyper::Response<hyper::body::Incoming>, tokio::task::JoinHandle<()>), ClientError>
+    {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -140,7 +191,9 @@ impl Client {
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(http_err)?;
-        let driver = tokio::spawn(connection);
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
@@ -162,16 +215,16 @@ impl Client {
                 })?;
         let response = sender.send_request(request).await.map_err(http_err)?;
         let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(http_err)?
-            .to_bytes();
-        driver.abort();
         if status.is_success() {
-            Ok(body)
+            Ok((response, driver))
         } else {
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(http_err)?
+                .to_bytes();
+            driver.abort();
             let message = serde_json::from_slice::<ErrorBody>(&body).map_or_else(
                 |_| String::from_utf8_lossy(&body).into_owned(),
                 |e| e.message,

@@ -14,7 +14,11 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shoal_agent::images::Reference;
-use shoal_api::{grpc::proto::LogSubscription, id::ObjectId, service::ServiceSpec};
+use shoal_api::{
+    grpc::proto::LogSubscription,
+    id::ObjectId,
+    service::{ServiceMode, ServiceSpec},
+};
 use shoal_manager::{
     docker_view,
     runtime::ManagerError,
@@ -44,10 +48,15 @@ pub fn routes() -> Router<Arc<NodeState>> {
         .route("/tasks/{id}", get(inspect_task))
 }
 
-/// Parses a request body as a `ServiceSpec`, with Docker's wording.
+/// Parses a request body as a `ServiceSpec`, with Docker's wording; an
+/// absent replica count becomes 1, as dockerd stores it.
 fn parse_spec(body: &[u8]) -> Answer<ServiceSpec> {
-    serde_json::from_slice(body)
-        .map_err(|e| SwarmError::InvalidRequest(format!("invalid service spec: {e}")))
+    let mut spec: ServiceSpec = serde_json::from_slice(body)
+        .map_err(|e| SwarmError::InvalidRequest(format!("invalid service spec: {e}")))?;
+    if let ServiceMode::Replicated(replicated) = &mut spec.mode {
+        replicated.replicas.get_or_insert(1);
+    }
+    Ok(spec)
 }
 
 /// Refuses an image the node cannot run from anywhere: a reference without

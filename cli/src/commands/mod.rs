@@ -3,5 +3,6 @@
 pub mod image;
 pub mod node;
 pub mod service;
+pub mod service_logs;
 pub mod status;
 pub mod swarm;

@@ -55,6 +55,8 @@ pub enum ServiceCommand {
     },
     /// List the tasks of one or more services.
     Ps(PsArgs),
+    /// Fetch the logs of a service or task.
+    Logs(super::service_logs::LogsArgs),
     /// Display detailed information on one or more services.
     Inspect {
         /// Print the information in a human friendly format.
@@ -221,6 +223,7 @@ pub async fn run(client: &Client, command: ServiceCommand) -> Result<()> {
         ServiceCommand::Create(args) => create(client, &args).await?,
         ServiceCommand::Ls { quiet, filter } => ls(client, quiet, &filter).await?,
         ServiceCommand::Ps(args) => ps(client, &args).await?,
+        ServiceCommand::Logs(args) => super::service_logs::logs(client, &args).await?,
         ServiceCommand::Inspect { pretty, services } => inspect(client, pretty, &services).await?,
         ServiceCommand::Scale { detach, scales } => scale(client, detach, &scales).await?,
         ServiceCommand::Rm { services } => rm(client, &services).await?,
@@ -335,7 +338,7 @@ pub struct TaskView {
     spec: TaskSpec,
     /// Its service.
     #[serde(rename = "ServiceID", default)]
-    service_id: String,
+    pub service_id: String,
     /// Its node, once assigned.
     #[serde(rename = "NodeID", default)]
     pub node_id: String,

@@ -389,6 +389,12 @@ impl Node {
 
     /// Runs the real `shoal` CLI against this node.
     pub fn shoal(&self, args: &[&str]) -> Result<String, String> {
+        self.shoal_streams(args).map(|(stdout, _)| stdout)
+    }
+
+    /// Like [`Self::shoal`], with both output streams on success (`service
+    /// logs` writes a task's stderr to its own stderr).
+    pub fn shoal_streams(&self, args: &[&str]) -> Result<(String, String), String> {
         let output = Command::new(self.bin_dir.join("shoal"))
             .arg("-H")
             .arg(format!("unix://{}", self.socket().display()))
@@ -396,7 +402,10 @@ impl Node {
             .output()
             .map_err(|e| format!("running shoal: {e}"))?;
         if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+            Ok((
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            ))
         } else {
             Err(String::from_utf8_lossy(&output.stderr).into_owned())
         }

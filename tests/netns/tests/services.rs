@@ -81,8 +81,64 @@ fn wait_for_containers(world: &World, expected: usize) -> Vec<usize> {
     })
 }
 
+/// Which client drives a scenario: the project's `shoal` or the stock
+/// docker CLI, against node 1.
+#[derive(Clone, Copy, Debug)]
+enum Cli {
+    Shoal,
+    Docker,
+}
+
+impl Cli {
+    fn run(self, world: &World, args: &[&str]) -> String {
+        match self {
+            Self::Shoal => shoal(world, args),
+            Self::Docker => docker(world, args),
+        }
+    }
+
+    fn ps(self, world: &World, service: &str) -> Vec<[String; 5]> {
+        match self {
+            Self::Shoal => task_rows(world, service),
+            Self::Docker => docker_ps(world, service),
+        }
+    }
+
+    /// `NAME MODE REPLICAS` of each service, from `service ls`.
+    fn ls(self, world: &World) -> Vec<String> {
+        match self {
+            Self::Shoal => shoal(world, &["service", "ls"])
+                .lines()
+                .skip(1)
+                .map(|l| {
+                    let cells: Vec<&str> = l.split_whitespace().collect();
+                    cells[1..4].join(" ")
+                })
+                .collect(),
+            Self::Docker => docker(
+                world,
+                &[
+                    "service",
+                    "ls",
+                    "--format",
+                    "{{.Name}} {{.Mode}} {{.Replicas}}",
+                ],
+            )
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        }
+    }
+}
+
 #[test]
-#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
+fn replicas_spread_scale_and_replace_killed_containers_with_shoal() {
+    require_privileges!();
+    let world = three_node_swarm("svc-shoal");
+    replicas_scenario(&world, Cli::Shoal);
+}
+
+#[test]
 fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
     require_privileges!();
     let world = three_node_swarm("svc-docker");
@@ -90,10 +146,16 @@ fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
         eprintln!("skipping: no docker client");
         return;
     }
+    replicas_scenario(&world, Cli::Docker);
+}
 
-    step("docker service create --replicas 5: 5 containers spread 2/2/1");
-    docker(
-        &world,
+/// 5 replicas spread 2/2/1, logs, scale 9 and 2, a killed container
+/// replaced, a constraint, removal — every step checked on the nodes' runc.
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
+fn replicas_scenario(world: &World, cli: Cli) {
+    step("service create --replicas 5: 5 containers spread 2/2/1");
+    cli.run(
+        world,
         &[
             "service",
             "create",
@@ -105,31 +167,34 @@ fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
             "whoami:latest",
         ],
     );
-    assert_eq!(wait_for_containers(&world, 5), [2, 2, 1]);
-    eventually("docker service ls to show 5/5", CONVERGE, || {
-        let ls = docker(
-            &world,
-            &[
-                "service",
-                "ls",
-                "--format",
-                "{{.Name}} {{.Mode}} {{.Replicas}}",
-            ],
-        );
-        if ls.trim() == "web replicated 5/5" {
+    assert_eq!(wait_for_containers(world, 5), [2, 2, 1]);
+    eventually("service ls to show 5/5", CONVERGE, || {
+        let ls = cli.ls(world);
+        if ls == ["web replicated 5/5"] {
             Ok(())
         } else {
-            Err(ls)
+            Err(format!("{ls:?}"))
         }
     });
 
-    step("docker service logs: each task's startup line, prefixed with task and node");
+    step("service logs: each task's startup line, prefixed with task and node");
     eventually("5 startup lines", CONVERGE, || {
-        // whoami writes to stderr: so does `docker service logs`.
-        let (_, logs) = world
-            .node(1)
-            .docker_streams(&["service", "logs", "--no-trunc", "web"])
-            .expect("docker")?;
+        let logs = match cli {
+            // whoami writes to stderr: so does `docker service logs`.
+            Cli::Docker => {
+                world
+                    .node(1)
+                    .docker_streams(&["service", "logs", "--no-trunc", "web"])
+                    .expect("docker")?
+                    .1
+            }
+            Cli::Shoal => {
+                world
+                    .node(1)
+                    .shoal_streams(&["service", "logs", "--no-trunc", "web"])?
+                    .1
+            }
+        };
         let lines: Vec<&str> = logs
             .lines()
             .filter(|l| l.contains("| whoami: listening on port 80"))
@@ -144,11 +209,11 @@ fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
         }
     });
 
-    step("docker service scale web=9, then web=2: containers really come and go");
-    docker(&world, &["service", "scale", "--detach", "web=9"]);
-    assert_eq!(wait_for_containers(&world, 9), [3, 3, 3]);
-    docker(&world, &["service", "scale", "--detach", "web=2"]);
-    wait_for_containers(&world, 2);
+    step("service scale web=9, then web=2: containers really come and go");
+    cli.run(world, &["service", "scale", "--detach", "web=9"]);
+    assert_eq!(wait_for_containers(world, 9), [3, 3, 3]);
+    cli.run(world, &["service", "scale", "--detach", "web=2"]);
+    wait_for_containers(world, 2);
     eventually("stopped containers to be deleted", CONVERGE, || {
         let all: usize = world.nodes().iter().map(|n| n.containers().len()).sum();
         if all == 2 {
@@ -166,7 +231,7 @@ fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
         .expect("a running container");
     node.runc_kill(&victim, "KILL");
     eventually("a replacement task", CONVERGE, || {
-        let rows = docker_ps(&world, "web");
+        let rows = cli.ps(world, "web");
         let running = rows
             .iter()
             .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
@@ -187,11 +252,11 @@ fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
             .any(|n| n.running_containers().contains(&victim)),
         "the killed container stays down"
     );
-    wait_for_containers(&world, 2);
+    wait_for_containers(world, 2);
 
     step("--constraint node.hostname==node-3: both replicas on node-3");
-    docker(
-        &world,
+    cli.run(
+        world,
         &[
             "service",
             "create",
@@ -206,7 +271,7 @@ fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
         ],
     );
     eventually("pinned tasks running on node-3", CONVERGE, || {
-        let rows = docker_ps(&world, "pinned");
+        let rows = cli.ps(world, "pinned");
         if rows.len() == 2
             && rows
                 .iter()
@@ -217,9 +282,10 @@ fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
             Err(format!("{rows:?}"))
         }
     });
+    assert!(world.node(3).running_containers().len() >= 2);
 
-    step("docker service rm: every container goes");
-    docker(&world, &["service", "rm", "web", "pinned"]);
+    step("service rm: every container goes");
+    cli.run(world, &["service", "rm", "web", "pinned"]);
     eventually("no containers left", CONVERGE, || {
         let all: usize = world.nodes().iter().map(|n| n.containers().len()).sum();
         if all == 0 {
@@ -228,8 +294,7 @@ fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
             Err(format!("{all} containers"))
         }
     });
-    let ls = docker(&world, &["service", "ls", "-q"]);
-    assert!(ls.trim().is_empty(), "{ls}");
+    assert!(cli.ls(world).is_empty());
 }
 
 /// Runs `shoal` against node 1, panicking on failure.
@@ -237,10 +302,48 @@ fn shoal(world: &World, args: &[&str]) -> String {
     world.node(1).shoal_ok(args)
 }
 
-/// Task rows of a service through the API (as `docker service ps` reads
-/// them): (slot, node hostname, desired state, observed state, error).
+/// `shoal service ps --no-trunc` rows of a service, split at the header's
+/// column starts: (name, node, desired state, current state, error).
 fn task_rows(world: &World, service: &str) -> Vec<[String; 5]> {
-    docker_ps(world, service)
+    let out = shoal(world, &["service", "ps", "--no-trunc", service]);
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or_default();
+    let starts: Vec<usize> = [
+        "NAME",
+        "IMAGE",
+        "NODE",
+        "DESIRED STATE",
+        "CURRENT STATE",
+        "ERROR",
+        "PORTS",
+    ]
+    .iter()
+    .map(|column| {
+        header
+            .find(column)
+            .unwrap_or_else(|| panic!("no {column} in {header:?}"))
+    })
+    .collect();
+    let cell = |line: &str, from: usize, to: usize| -> String {
+        line.get(from..to.min(line.len()))
+            .unwrap_or_default()
+            .trim()
+            .trim_start_matches("\\_")
+            .trim()
+            .trim_matches('"')
+            .to_owned()
+    };
+    lines
+        .map(|line| {
+            [
+                cell(line, starts[0], starts[1]),
+                cell(line, starts[2], starts[3]),
+                cell(line, starts[3], starts[4]),
+                cell(line, starts[4], starts[5]),
+                cell(line, starts[5], starts[6]),
+            ]
+        })
+        .collect()
 }
 
 #[test]

@@ -509,15 +509,52 @@ impl Node {
         assert!(status.success(), "runc kill {id} {signal} failed");
     }
 
-    /// Kills and deletes every container of the node and removes its
-    /// cgroup directories.
+    /// PIDs of the task shims of this node (they outlive shoald by design).
+    fn shims(&self) -> Vec<i32> {
+        let root = self.runc_root().display().to_string();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+                let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+                let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+                let is_ours = args.iter().any(|a| *a == b"task-shim")
+                    && args
+                        .windows(2)
+                        .any(|w| w[0] == b"--runc-root" && w[1] == root.as_bytes());
+                is_ours.then_some(pid)
+            })
+            .collect()
+    }
+
+    /// Kills and deletes every container of the node (until no shim of
+    /// the node is left, so a container still being started is caught
+    /// too) and removes its cgroup directories.
     pub fn remove_containers(&self) {
-        for (id, _) in self.containers() {
-            let _ = Command::new("runc")
-                .arg("--root")
-                .arg(self.runc_root())
-                .args(["delete", "--force", &id])
-                .output();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            for (id, _) in self.containers() {
+                let _ = Command::new("runc")
+                    .arg("--root")
+                    .arg(self.runc_root())
+                    .args(["delete", "--force", &id])
+                    .output();
+            }
+            let shims = self.shims();
+            if shims.is_empty() {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                eprintln!(
+                    "warning: task shims {shims:?} of {} did not end",
+                    self.hostname
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
         if let (Some(node_id), Ok(hierarchies)) =
             (self.node_id(), std::fs::read_dir("/sys/fs/cgroup"))

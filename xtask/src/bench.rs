@@ -202,13 +202,32 @@ async fn first_write(survivors: &[PathBuf], run: usize) -> Result<()> {
 /// Waits until every manager answers and sees 3 reachable managers.
 async fn wait_for_three_voters(sockets: &[PathBuf]) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last_seen = Vec::new();
     while Instant::now() < deadline {
         let mut healthy = 0;
+        last_seen.clear();
         for socket in sockets {
-            if let Ok(nodes) = Client::new(socket)
+            let answer = Client::new(socket)
                 .get_json::<Vec<docker::Node>>("/nodes")
-                .await
-            {
+                .await;
+            last_seen.push(match &answer {
+                Ok(nodes) => nodes
+                    .iter()
+                    .map(|n| {
+                        let status = n.manager_status.as_ref().map_or("-", |m| {
+                            if m.leader {
+                                "leader"
+                            } else {
+                                m.reachability.as_str()
+                            }
+                        });
+                        format!("{} {} {status}", n.description.hostname, n.status.state)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Err(error) => error.to_string(),
+            });
+            if let Ok(nodes) = answer {
                 let reachable = nodes
                     .iter()
                     .filter(|n| {
@@ -231,5 +250,7 @@ async fn wait_for_three_voters(sockets: &[PathBuf]) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    bail!("the managers did not settle with 3 reachable voters")
+    bail!(
+        "the managers did not settle with 3 reachable voters; last seen per manager: {last_seen:#?}"
+    )
 }

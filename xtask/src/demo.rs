@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: a 3-node world in network namespaces, each node running
-//! `shoald` with its data plane, some traffic between them, every node's
-//! status printed, a 3-manager swarm formed, then kept up for exploring
-//! (with `shoal` or `docker`) until Ctrl-C.
+//! `shoald` with its data plane, some traffic between them, a 3-manager
+//! swarm formed, a 3-replica `whoami` service running in runc containers
+//! (its tasks and logs shown), every node's status printed, then kept up for
+//! exploring (with `shoal` or `docker`) until Ctrl-C.
 
 use anyhow::Result;
 use shoal_netns_tests::{World, world::bin_dir};
@@ -48,6 +49,7 @@ pub fn run(once: bool) -> Result<()> {
             .shoal(&["node", "ls"])
             .map_err(anyhow::Error::msg)?
     );
+    run_a_service(&world);
     let shoal = bin_dir().join("shoal");
     for node in world.nodes() {
         println!(
@@ -65,6 +67,7 @@ pub fn run(once: bool) -> Result<()> {
         return Ok(());
     }
     println!("\nThe cluster stays up until Ctrl-C. Explore it:");
+    let first = world.node(1);
     for node in world.nodes() {
         println!(
             "  {} -H unix://{} status",
@@ -72,7 +75,6 @@ pub fn run(once: bool) -> Result<()> {
             node.socket().display()
         );
     }
-    let first = world.node(1);
     println!(
         "  nsenter --net={} ip -d link show eth0   # the attached XDP program",
         first.netns().path()
@@ -93,6 +95,15 @@ pub fn run(once: bool) -> Result<()> {
         "  DOCKER_HOST=unix://{} docker node ls   # Docker's own client",
         first.socket().display()
     );
+    println!(
+        "  {} -H unix://{} service scale whoami=6   # then: service ps whoami",
+        shoal.display(),
+        first.socket().display()
+    );
+    println!(
+        "  runc --root {} list   # node-1's task containers",
+        first.runc_root().display()
+    );
     println!("  logs: {}", first.log_path().display());
     while !interrupt::interrupted() {
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -101,4 +112,37 @@ pub fn run(once: bool) -> Result<()> {
     drop(world);
     println!("==> done");
     Ok(())
+}
+
+/// Imports the demo image everywhere, creates a 3-replica `whoami`
+/// service (its progress shown) and prints its tasks and logs.
+fn run_a_service(world: &World) {
+    println!("\n==> importing the demo image (busybox + whoami) on every node");
+    for node in world.nodes() {
+        node.import_demo_image();
+    }
+    println!("==> shoal service create --name whoami --replicas 3 whoami:latest");
+    let first = world.node(1);
+    for args in [
+        &[
+            "service",
+            "create",
+            "--name",
+            "whoami",
+            "--replicas",
+            "3",
+            "whoami:latest",
+        ][..],
+        &["service", "ls"],
+        &["service", "ps", "whoami"],
+        &["service", "logs", "whoami"],
+    ] {
+        if args[1] != "create" {
+            println!("\n==> shoal {}", args.join(" "));
+        }
+        match first.shoal_streams(args) {
+            Ok((stdout, stderr)) => print!("{stdout}{stderr}"),
+            Err(error) => println!("failed: {error}"),
+        }
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use shoal_netns_tests::{World, eventually, registry::Registry, require_privileges, step};
+use shoal_netns_tests::{Node, World, eventually, registry::Registry, require_privileges, step};
 
 /// How long a service may take to converge (pulling nothing, 2 cores).
 const CONVERGE: Duration = Duration::from_mins(1);
@@ -305,7 +305,12 @@ fn shoal(world: &World, args: &[&str]) -> String {
 /// `shoal service ps --no-trunc` rows of a service, split at the header's
 /// column starts: (name, node, desired state, current state, error).
 fn task_rows(world: &World, service: &str) -> Vec<[String; 5]> {
-    let out = shoal(world, &["service", "ps", "--no-trunc", service]);
+    task_rows_on(world.node(1), service).unwrap_or_else(|e| panic!("service ps {service}: {e}"))
+}
+
+/// [`task_rows`] through `node`; the CLI's error when it fails.
+fn task_rows_on(node: &Node, service: &str) -> Result<Vec<[String; 5]>, String> {
+    let out = node.shoal(&["service", "ps", "--no-trunc", service])?;
     let mut lines = out.lines();
     let header = lines.next().unwrap_or_default();
     let starts: Vec<usize> = [
@@ -333,7 +338,7 @@ fn task_rows(world: &World, service: &str) -> Vec<[String; 5]> {
             .trim_matches('"')
             .to_owned()
     };
-    lines
+    Ok(lines
         .map(|line| {
             [
                 cell(line, starts[0], starts[1]),
@@ -343,7 +348,7 @@ fn task_rows(world: &World, service: &str) -> Vec<[String; 5]> {
                 cell(line, starts[5], starts[6]),
             ]
         })
-        .collect()
+        .collect())
 }
 
 #[test]
@@ -797,4 +802,62 @@ fn invalid_services_are_refused_and_nothing_is_created() {
     assert_eq!(names, ["web"], "{ls}");
     let all: usize = world.nodes().iter().map(|n| n.containers().len()).sum();
     assert!(all <= 1, "only web's task may run: {all} containers");
+}
+
+#[test]
+fn a_new_leader_takes_over_the_services() {
+    require_privileges!();
+    let mut world = World::new("svc-leader", 3);
+    world.start_all();
+    world
+        .form_swarm(&[2, 3], &[], &["--dispatcher-heartbeat", "1s"])
+        .expect("forming the swarm");
+    for node in world.nodes() {
+        node.import_demo_image();
+    }
+    shoal(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "--replicas",
+            "6",
+            "whoami:latest",
+        ],
+    );
+    assert_eq!(wait_for_containers(&world, 6), [2, 2, 2]);
+
+    step("kill -9 the leader (node-1) and its containers: node-2 and node-3 run all 6");
+    let leader = world.node_mut(1);
+    leader.kill9();
+    leader.remove_containers();
+    let follower = world.node(2);
+    eventually("6 tasks running on node-2 and node-3", CONVERGE, || {
+        let rows = task_rows_on(follower, "web")?;
+        let running: Vec<_> = rows
+            .iter()
+            .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
+            .collect();
+        if running.len() == 6 && running.iter().all(|r| r[1] != "node-1") {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    let per_node = running_per_node(&world);
+    assert_eq!(per_node["node-2"] + per_node["node-3"], 6, "{per_node:?}");
+
+    step("scale through a follower of the new leader");
+    follower.shoal_ok(&["service", "scale", "--detach", "web=8"]);
+    eventually("8 containers on node-2 and node-3", CONVERGE, || {
+        let per_node = running_per_node(&world);
+        if per_node["node-2"] + per_node["node-3"] == 8 {
+            Ok(())
+        } else {
+            Err(format!("{per_node:?}"))
+        }
+    });
 }

@@ -9,6 +9,7 @@ pub mod client;
 pub mod docker;
 pub mod grpc;
 pub mod id;
+pub mod network;
 pub mod paths;
 pub mod service;
 pub mod status;

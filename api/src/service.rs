@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::docker::nullable;
+use crate::{docker::nullable, network::NetworkAttachmentConfig};
 
 /// Docker's default `--stop-grace-period`: 10 s.
 pub const DEFAULT_STOP_GRACE_PERIOD: Duration = Duration::from_secs(10);
@@ -52,6 +52,19 @@ pub struct ServiceSpec {
     pub rollback_config: Option<serde_json::Value>,
 }
 
+impl ServiceSpec {
+    /// Whether the service gets a virtual IP per network (`vip`, the
+    /// default) or is reached through its tasks' addresses (`dnsrr`).
+    #[must_use]
+    pub fn uses_vip(&self) -> bool {
+        self.endpoint_spec
+            .as_ref()
+            .and_then(|e| e.get("Mode"))
+            .and_then(serde_json::Value::as_str)
+            .is_none_or(|mode| mode != "dnsrr")
+    }
+}
+
 /// Replicated (with a count) or global (one task per eligible node).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -79,7 +92,7 @@ impl ServiceMode {
         }
     }
 
-    /// The desired replica count of a replicated service.
+    /// The desired replica count of a replicated service (global: `None`).
     #[must_use]
     pub fn replicas(&self) -> Option<u64> {
         match self {
@@ -115,9 +128,9 @@ pub struct TaskSpec {
     pub placement: Placement,
     /// Bumped by `docker service update --force` to replace every task.
     pub force_update: u64,
-    /// Overlay networks the task joins, kept as given.
+    /// Overlay networks the task joins (`--network`).
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
-    pub networks: Vec<serde_json::Value>,
+    pub networks: Vec<NetworkAttachmentConfig>,
 }
 
 /// The container of a task (Docker's `ContainerSpec`, the supported part).

@@ -98,6 +98,7 @@ mod tests {
             service_version: 1,
             desired_state: TaskState::Running,
             status: TaskStatus::default(),
+            addresses: std::collections::BTreeMap::new(),
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod ca;
 pub mod dispatcher;
 pub mod docker_view;
+pub mod ipam;
 pub mod logs;
 pub mod orchestrator;
 pub mod raft;

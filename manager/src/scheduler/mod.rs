@@ -413,6 +413,7 @@ mod tests {
                 state: TaskState::Running,
                 ..TaskStatus::default()
             },
+            addresses: BTreeMap::new(),
         }
     }
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    ClusterState, apply_services,
+    ClusterState, apply_networks, apply_services,
     command::{ApplyMeta, Command, NewNode, Response},
     error::{ObjectRef, Rejected},
     types::{
@@ -99,6 +99,10 @@ pub fn apply(state: &mut ClusterState, meta: &ApplyMeta, command: Command) -> Re
             rotate_worker_token,
             rotate_manager_token,
         ),
+        Command::CreateNetwork { id, spec } => {
+            apply_networks::create_network(state, meta, id, spec)
+        }
+        Command::RemoveNetwork { id } => apply_networks::remove_network(state, &id),
         Command::CreateService { id, spec } => {
             apply_services::create_service(state, meta, id, spec)
         }

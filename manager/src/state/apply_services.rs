@@ -4,8 +4,13 @@
 
 use shoal_api::service::{ServiceSpec, TaskState, TaskStatus};
 
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::Ipv4Addr,
+};
+
 use super::{
-    ClusterState,
+    ClusterState, apply_networks,
     command::{ApplyMeta, NewTask, Response, TaskChange},
     error::{ObjectRef, Rejected},
     types::{Service, Task},
@@ -29,6 +34,7 @@ pub(super) fn create_service(
     if state.services.values().any(|s| s.spec.name == spec.name) {
         return Err(Rejected::ServiceExists { name: spec.name });
     }
+    let virtual_ips = apply_networks::plan_service_addresses(state, &id, &spec)?;
     state.services.insert(
         id.clone(),
         Service {
@@ -38,6 +44,7 @@ pub(super) fn create_service(
             updated_at_ms: meta.now_unix_ms,
             spec,
             previous_spec: None,
+            virtual_ips,
         },
     );
     Ok(Response::ServiceWritten {
@@ -54,6 +61,7 @@ pub(super) fn update_service(
     spec: ServiceSpec,
 ) -> Result {
     validate::service_spec("spec", &spec)?;
+    let virtual_ips = apply_networks::plan_service_addresses(state, id, &spec)?;
     let service = state
         .services
         .get_mut(id)
@@ -79,6 +87,7 @@ pub(super) fn update_service(
     }
     let previous = std::mem::replace(&mut service.spec, spec);
     service.previous_spec = Some(previous);
+    service.virtual_ips = virtual_ips;
     service.version = meta.index;
     service.updated_at_ms = meta.now_unix_ms;
     Ok(Response::ServiceWritten {
@@ -154,28 +163,7 @@ pub(super) fn plan_tasks(
     }
 
     let count = create.len() + update.len() + delete.len();
-    for new in create {
-        let service = &state.services[&new.service_id];
-        let task = Task {
-            id: new.id.clone(),
-            version: meta.index,
-            created_at_ms: meta.now_unix_ms,
-            updated_at_ms: meta.now_unix_ms,
-            service_id: new.service_id,
-            slot: new.slot,
-            node_id: new.node_id,
-            spec: service.spec.task_template.clone(),
-            service_version: service.version,
-            desired_state: TaskState::Running,
-            status: TaskStatus {
-                timestamp_ms: meta.now_unix_ms,
-                state: new.state,
-                message: new.message,
-                ..TaskStatus::default()
-            },
-        };
-        state.tasks.insert(new.id, task);
-    }
+    create_tasks(state, meta, create);
     for change in update {
         let Some(task) = state.tasks.get_mut(&change.id) else {
             continue;
@@ -205,6 +193,57 @@ pub(super) fn plan_tasks(
         state.tasks.remove(id);
     }
     Ok(Response::TasksWritten { count })
+}
+
+/// Adds the plan's new tasks, each with an address on its service's
+/// networks (a task that gets none is rejected with the reason).
+fn create_tasks(state: &mut ClusterState, meta: &ApplyMeta, create: Vec<NewTask>) {
+    // Addresses given to earlier tasks of this plan, by network.
+    let mut taken: BTreeMap<String, BTreeSet<Ipv4Addr>> = BTreeMap::new();
+    for new in create {
+        let service = &state.services[&new.service_id];
+        let networks: Vec<String> = service
+            .spec
+            .task_template
+            .networks
+            .iter()
+            .map(|n| n.target.clone())
+            .collect();
+        let (addresses, state_now, message, err) =
+            match apply_networks::task_addresses(state, &networks, &taken) {
+                Ok(addresses) => (addresses, new.state, new.message, String::new()),
+                Err(error) => (
+                    BTreeMap::new(),
+                    TaskState::Rejected,
+                    "address allocation failed".to_owned(),
+                    error,
+                ),
+            };
+        for (network, addr) in &addresses {
+            taken.entry(network.clone()).or_default().insert(*addr);
+        }
+        let task = Task {
+            id: new.id.clone(),
+            version: meta.index,
+            created_at_ms: meta.now_unix_ms,
+            updated_at_ms: meta.now_unix_ms,
+            service_id: new.service_id,
+            slot: new.slot,
+            node_id: new.node_id,
+            spec: service.spec.task_template.clone(),
+            service_version: service.version,
+            desired_state: TaskState::Running,
+            status: TaskStatus {
+                timestamp_ms: meta.now_unix_ms,
+                state: state_now,
+                message,
+                err,
+                ..TaskStatus::default()
+            },
+            addresses,
+        };
+        state.tasks.insert(new.id, task);
+    }
 }
 
 pub(super) fn report_task_status(

@@ -9,7 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use shoal_api::service::{ServiceSpec, TaskState, TaskStatus};
+use shoal_api::{
+    network::NetworkSpec,
+    service::{ServiceSpec, TaskState, TaskStatus},
+};
 
 use super::types::{
     Availability, JoinTokens, ManagerInfo, NodeResources, NodeRole, NodeSpec, NodeState,
@@ -180,6 +183,25 @@ pub enum Command {
         /// A new manager token, made by the proposer.
         rotate_manager_token: Option<String>,
     },
+    /// `docker network create -d overlay`: adds a network with a subnet
+    /// (given, or the lowest free one of the default pool) and the lowest
+    /// free VNI.
+    ///
+    /// Rejected when there is no swarm, the name or ID exists, the driver is
+    /// not overlay, the subnet overlaps another network's, or nothing is
+    /// left to allocate.
+    CreateNetwork {
+        /// The network's ID, made by the proposer.
+        id: String,
+        /// The spec.
+        spec: NetworkSpec,
+    },
+    /// `docker network rm`. Rejected while a service or a running task uses
+    /// the network.
+    RemoveNetwork {
+        /// The network's ID.
+        id: String,
+    },
     /// `docker service create`: adds a service; the orchestrator then
     /// creates its tasks.
     ///
@@ -282,6 +304,8 @@ impl Command {
             Self::UpdateNodeDescription { .. } => "UpdateNodeDescription",
             Self::RemoveNode { .. } => "RemoveNode",
             Self::UpdateCluster { .. } => "UpdateCluster",
+            Self::CreateNetwork { .. } => "CreateNetwork",
+            Self::RemoveNetwork { .. } => "RemoveNetwork",
             Self::CreateService { .. } => "CreateService",
             Self::UpdateService { .. } => "UpdateService",
             Self::RemoveService { .. } => "RemoveService",
@@ -328,6 +352,18 @@ pub enum Response {
         id: String,
         /// Its new version.
         version: u64,
+    },
+    /// A network was created.
+    NetworkCreated {
+        /// The network's ID.
+        id: String,
+        /// Its version.
+        version: u64,
+    },
+    /// A network was removed.
+    NetworkRemoved {
+        /// The network's ID.
+        id: String,
     },
     /// A service was created or updated.
     ServiceWritten {

@@ -144,6 +144,29 @@ pub enum Rejected {
         /// The name or ID in conflict.
         name: String,
     },
+    /// No network has this ID (or, for lookups, this name or ID prefix).
+    #[error("network {id} not found")]
+    NetworkNotFound {
+        /// The ID or query.
+        id: String,
+    },
+    /// A network with this name exists.
+    #[error("network with name {name} already exists")]
+    NetworkExists {
+        /// The name.
+        name: String,
+    },
+    /// `RemoveNetwork` of a network services or tasks still use.
+    #[error("network {name} is in use by service {}", services.join(", "))]
+    NetworkInUse {
+        /// The network's name.
+        name: String,
+        /// The services using it.
+        services: Vec<String>,
+    },
+    /// An allocation found nothing free: subnets, VNIs or addresses.
+    #[error("{0}")]
+    Exhausted(String),
     /// A field of the command is invalid.
     #[error("invalid {field}: {reason}")]
     Invalid {

@@ -15,6 +15,7 @@
 //!   tasks).
 
 mod apply;
+mod apply_networks;
 mod apply_services;
 pub mod command;
 pub mod error;
@@ -25,6 +26,8 @@ pub mod validate;
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_networks;
 #[cfg(test)]
 mod tests_services;
 
@@ -40,7 +43,7 @@ pub use self::{
     command::{ApplyMeta, Command, NewNode, NewTask, Response, TaskChange},
     error::{ObjectRef, Rejected},
     types::{
-        Availability, CaConfig, Cluster, DispatcherConfig, JoinTokens, ManagerInfo, Node,
+        Availability, CaConfig, Cluster, DispatcherConfig, JoinTokens, ManagerInfo, Network, Node,
         NodeDescription, NodeResources, NodeRole, NodeSpec, NodeState, NodeStatusRecord,
         NodeTlsInfo, Platform, RaftConfig, Reachability, RootCaRecord, Service, SwarmSpec, Task,
     },
@@ -64,6 +67,8 @@ pub struct ClusterState {
     pub services: BTreeMap<String, Service>,
     /// The tasks, by ID, including ended ones kept as history.
     pub tasks: BTreeMap<String, Task>,
+    /// The overlay networks, by ID.
+    pub networks: BTreeMap<String, Network>,
 }
 
 impl ClusterState {
@@ -103,6 +108,20 @@ impl ClusterState {
             "service",
             |service| service.spec.name == query,
             || Rejected::ServiceNotFound {
+                id: query.to_owned(),
+            },
+        )
+    }
+
+    /// Resolves a network the way `docker network inspect` does: an exact
+    /// ID, else an exact name, else a unique ID prefix.
+    pub fn network(&self, query: &str) -> Result<&Network, Rejected> {
+        lookup(
+            &self.networks,
+            query,
+            "network",
+            |network| network.spec.name == query,
+            || Rejected::NetworkNotFound {
                 id: query.to_owned(),
             },
         )

@@ -68,6 +68,7 @@ pub(crate) fn service_with(id: &str, name: &str, mode: ServiceMode) -> Service {
         updated_at_ms: 0,
         spec,
         previous_spec: None,
+        virtual_ips: BTreeMap::new(),
     }
 }
 

@@ -16,10 +16,13 @@
 //!
 //! Leadership is not stored: it is read from Raft's metrics at query time.
 
-use std::{collections::BTreeMap, fmt};
+use std::{collections::BTreeMap, fmt, net::Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
-use shoal_api::service::{ServiceSpec, TaskSpec, TaskState, TaskStatus};
+use shoal_api::{
+    network::NetworkSpec,
+    service::{ServiceSpec, TaskSpec, TaskState, TaskStatus},
+};
 
 /// The swarm's name; Docker's swarm is always called `default` and refuses
 /// to rename it.
@@ -460,6 +463,10 @@ pub struct Service {
     pub spec: ServiceSpec,
     /// The spec before the last update (`PreviousSpec`).
     pub previous_spec: Option<ServiceSpec>,
+    /// The service's virtual IP on each of its networks (`vip` mode), by
+    /// network ID.
+    #[serde(default)]
+    pub virtual_ips: BTreeMap<String, Ipv4Addr>,
 }
 
 /// One task of a service: a container on a node, in a slot (replicated) or
@@ -489,4 +496,26 @@ pub struct Task {
     pub desired_state: TaskState,
     /// What was last observed (by the scheduler, then the node).
     pub status: TaskStatus,
+    /// The task's address on each of its networks, by network ID.
+    #[serde(default)]
+    pub addresses: BTreeMap<String, Ipv4Addr>,
+}
+
+/// A swarm-scoped overlay network (Docker's `Network`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// The network's ID.
+    pub id: String,
+    /// The Raft log index of the entry that last changed the network.
+    pub version: u64,
+    /// When the network was created (Unix ms, the leader's clock).
+    pub created_at_ms: u64,
+    /// What the user asked for.
+    pub spec: NetworkSpec,
+    /// Its subnet (given or carved from the default pool).
+    pub subnet: String,
+    /// Its gateway address (given or the subnet's first host).
+    pub gateway: Ipv4Addr,
+    /// Its VXLAN network identifier.
+    pub vni: u32,
 }

@@ -540,6 +540,25 @@ fn container_spec(prefix: &str, container: &ContainerSpec) -> Result {
     Ok(())
 }
 
+/// A network name: Docker's rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most
+/// [`MAX_SERVICE_NAME_BYTES`] bytes.
+pub fn network_name(field: &str, name: &str) -> Result {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_SERVICE_NAME_BYTES
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(Rejected::invalid(
+            field,
+            format!("invalid network name {name:?}: [a-zA-Z0-9][a-zA-Z0-9_.-]*"),
+        ))
+    }
+}
+
 /// A service name: swarmkit's rule, at most [`MAX_SERVICE_NAME_BYTES`]
 /// bytes of letters and digits, with `-` or `_` only between them
 /// (`docker stack deploy` names services `<stack>_<service>`).

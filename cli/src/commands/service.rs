@@ -1375,8 +1375,7 @@ fn pretty_resources(out: &mut String, task: &TaskSpec) {
     if !task.networks.is_empty() {
         out.push_str("\nNetworks:");
         for network in &task.networks {
-            let target = network.get("Target").and_then(Value::as_str).unwrap_or("");
-            let _ = write!(out, " {target}");
+            let _ = write!(out, " {}", network.target);
         }
         out.push(' ');
     }

@@ -17,6 +17,7 @@
 
 mod bpffs;
 mod counters;
+pub mod maglev;
 mod object;
 mod record;
 

@@ -7,7 +7,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use shoal_api::service::TaskState;
 
-use crate::state::{self, Cluster, ClusterState, Node, Service, Task};
+use crate::state::{self, Cluster, ClusterState, Network, Node, Service, Task};
 
 /// RFC 3339 text of a Unix-milliseconds time, as Docker prints times.
 #[must_use]
@@ -228,7 +228,17 @@ pub fn service(state: &ClusterState, service: &Service, with_status: bool) -> se
         "CreatedAt": rfc3339(service.created_at_ms),
         "UpdatedAt": rfc3339(service.updated_at_ms),
         "Spec": service.spec,
-        "Endpoint": {"Spec": service.spec.endpoint_spec.clone().unwrap_or_else(|| serde_json::json!({}))},
+        "Endpoint": {
+            "Spec": service.spec.endpoint_spec.clone().unwrap_or_else(|| serde_json::json!({})),
+            "VirtualIPs": service
+                .virtual_ips
+                .iter()
+                .map(|(network, addr)| serde_json::json!({
+                    "NetworkID": network,
+                    "Addr": with_prefix(state, network, *addr),
+                }))
+                .collect::<Vec<_>>(),
+        },
     });
     if let Some(previous) = &service.previous_spec {
         value["PreviousSpec"] = serde_json::json!(previous);
@@ -239,9 +249,9 @@ pub fn service(state: &ClusterState, service: &Service, with_status: bool) -> se
     value
 }
 
-/// A task as `GET /tasks` shows it.
+/// A task as `GET /tasks` shows it, with its addresses on its networks.
 #[must_use]
-pub fn task(task: &Task) -> serde_json::Value {
+pub fn task(state: &ClusterState, task: &Task) -> serde_json::Value {
     let status = &task.status;
     let mut container = serde_json::json!({
         "ContainerID": status.container_id,
@@ -270,8 +280,66 @@ pub fn task(task: &Task) -> serde_json::Value {
     if task.slot > 0 {
         value["Slot"] = serde_json::json!(task.slot);
     }
+    if !task.addresses.is_empty() {
+        value["NetworksAttachments"] = task
+            .addresses
+            .iter()
+            .map(|(id, addr)| {
+                serde_json::json!({
+                    "Network": state.networks.get(id).map_or_else(
+                        || serde_json::json!({"ID": id}),
+                        |n| serde_json::json!({"ID": id, "Spec": n.spec}),
+                    ),
+                    "Addresses": [with_prefix(state, id, *addr)],
+                })
+            })
+            .collect();
+    }
     if !status.err.is_empty() {
         value["Status"]["Err"] = serde_json::json!(status.err);
     }
     value
+}
+
+/// A network as `GET /networks/{id}` shows it (swarm scope, overlay).
+#[must_use]
+pub fn network(network: &Network) -> serde_json::Value {
+    let mut options = network.spec.options.clone();
+    options.insert(
+        "com.docker.network.driver.overlay.vxlanid_list".to_owned(),
+        network.vni.to_string(),
+    );
+    serde_json::json!({
+        "Name": network.spec.name,
+        "Id": network.id,
+        "Created": rfc3339(network.created_at_ms),
+        "Scope": "swarm",
+        "Driver": network.spec.driver,
+        "EnableIPv4": true,
+        "EnableIPv6": false,
+        "IPAM": {
+            "Driver": "default",
+            "Options": null,
+            "Config": [{"Subnet": network.subnet, "Gateway": network.gateway.to_string()}],
+        },
+        "Internal": network.spec.internal,
+        "Attachable": network.spec.attachable,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Containers": {},
+        "Options": options,
+        "Labels": network.spec.labels,
+    })
+}
+
+/// `addr/prefix` of `addr` on `network`, as Docker shows endpoint
+/// addresses.
+fn with_prefix(state: &ClusterState, network_id: &str, addr: std::net::Ipv4Addr) -> String {
+    let prefix = state
+        .networks
+        .get(network_id)
+        .and_then(|n| n.subnet.split_once('/').map(|(_, len)| len.to_owned()))
+        .unwrap_or_else(|| "32".to_owned());
+    format!("{addr}/{prefix}")
 }

@@ -1,6 +1,7 @@
 //! The Docker Engine API shoald serves: the swarm subset (`/swarm…`,
 //! `/nodes…`, `/info`, `/version`, and `/services…`, `/tasks…` through
-//! [`crate::docker_services`]), and the node's images through
+//! [`crate::docker_services`], `/networks…` through
+//! [`crate::docker_networks`]), and the node's images through
 //! [`crate::image_api`].
 //! Swarm requests are answered by this node's manager role (images are the
 //! node's own); a worker or a node outside any swarm answers with Docker's
@@ -43,6 +44,7 @@ pub fn routes() -> Router<Arc<NodeState>> {
         .route("/nodes/{id}/update", post(update_node))
         .merge(crate::image_api::routes())
         .merge(crate::docker_services::routes())
+        .merge(crate::docker_networks::routes())
 }
 
 /// Docker's error body with the right status.
@@ -61,11 +63,14 @@ fn rejected_status(rejected: &Rejected) -> StatusCode {
         Rejected::NodeNotFound { .. }
         | Rejected::ServiceNotFound { .. }
         | Rejected::TaskNotFound { .. }
+        | Rejected::NetworkNotFound { .. }
         | Rejected::NoCluster => StatusCode::NOT_FOUND,
         Rejected::StaleVersion { .. }
         | Rejected::ClusterExists { .. }
         | Rejected::NodeExists { .. }
-        | Rejected::ServiceExists { .. } => StatusCode::CONFLICT,
+        | Rejected::ServiceExists { .. }
+        | Rejected::NetworkExists { .. }
+        | Rejected::NetworkInUse { .. } => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -257,15 +262,19 @@ pub fn parse_filters(raw: Option<&str>) -> Answer<BTreeMap<String, Vec<String>>>
     Ok(filters)
 }
 
+/// Whether `labels` match a `label` filter value: `key` (present) or
+/// `key=value`.
+pub fn label_matches(labels: &BTreeMap<String, String>, wanted: &str) -> bool {
+    match wanted.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+        None => labels.contains_key(wanted),
+    }
+}
+
 /// Whether `node` passes Docker's node filters (values of one key are
 /// alternatives; keys must all match).
 fn node_matches(node: &docker::Node, filters: &BTreeMap<String, Vec<String>>) -> Answer<bool> {
     for (key, values) in filters {
-        let label_matches =
-            |labels: &BTreeMap<String, String>, wanted: &str| match wanted.split_once('=') {
-                Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-                None => labels.contains_key(wanted),
-            };
         let ok = match key.as_str() {
             "id" => values.iter().any(|v| node.id.starts_with(v.as_str())),
             "name" => values.iter().any(|v| {

@@ -21,14 +21,14 @@ use shoal_api::{
 };
 use shoal_manager::{
     docker_view,
-    runtime::ManagerError,
+    runtime::{Manager, ManagerError},
     state::{ClusterState, Command, Task},
 };
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
     api::NodeState,
-    docker_api::{Answer, FiltersQuery, manager, parse_filters, synced_manager},
+    docker_api::{Answer, FiltersQuery, label_matches, manager, parse_filters, synced_manager},
     swarm::SwarmError,
 };
 
@@ -80,13 +80,27 @@ fn check_image(state: &NodeState, spec: &ServiceSpec) -> Answer<()> {
     }
 }
 
+/// Replaces the network names of `TaskTemplate.Networks` with their IDs, as
+/// dockerd stores them.
+async fn resolve_networks(manager: &Manager, spec: &mut ServiceSpec) -> Answer<()> {
+    for attachment in &mut spec.task_template.networks {
+        let target = attachment.target.clone();
+        attachment.target = manager
+            .read(|s| s.network(&target).map(|n| n.id.clone()))
+            .await
+            .map_err(ManagerError::from)?;
+    }
+    Ok(())
+}
+
 async fn create_service(
     State(state): State<Arc<NodeState>>,
     body: axum::body::Bytes,
 ) -> Answer<(StatusCode, Json<Value>)> {
-    let spec = parse_spec(&body)?;
+    let mut spec = parse_spec(&body)?;
     check_image(&state, &spec)?;
     let manager = manager(&state).await?;
+    resolve_networks(&manager, &mut spec).await?;
     let id = ObjectId::generate().to_string();
     manager
         .propose(Command::CreateService {
@@ -140,13 +154,6 @@ async fn list_services(
     Ok(Json(services))
 }
 
-fn label_matches(labels: &BTreeMap<String, String>, wanted: &str) -> bool {
-    match wanted.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-        None => labels.contains_key(wanted),
-    }
-}
-
 async fn inspect_service(
     State(state): State<Arc<NodeState>>,
     Path(id): Path<String>,
@@ -173,9 +180,10 @@ async fn update_service(
     Query(query): Query<UpdateQuery>,
     body: axum::body::Bytes,
 ) -> Answer<Json<Value>> {
-    let spec = parse_spec(&body)?;
+    let mut spec = parse_spec(&body)?;
     check_image(&state, &spec)?;
     let manager = manager(&state).await?;
+    resolve_networks(&manager, &mut spec).await?;
     let id = manager
         .read(|s| s.service(&id).map(|service| service.id.clone()))
         .await
@@ -275,7 +283,7 @@ async fn list_tasks(
             s.tasks
                 .values()
                 .filter(|t| task_matches(s, t, &filters))
-                .map(docker_view::task)
+                .map(|t| docker_view::task(s, t))
                 .collect()
         })
         .await;
@@ -288,7 +296,7 @@ async fn inspect_task(
 ) -> Answer<Json<Value>> {
     let manager = synced_manager(&state).await?;
     manager
-        .read(|s| s.tasks.get(&id).map(docker_view::task))
+        .read(|s| s.tasks.get(&id).map(|t| docker_view::task(s, t)))
         .await
         .map(Json)
         .ok_or_else(|| {

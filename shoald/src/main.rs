@@ -8,6 +8,7 @@
 
 mod api;
 mod docker_api;
+mod docker_networks;
 mod docker_services;
 mod identity;
 mod image_api;

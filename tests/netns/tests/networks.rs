@@ -1,0 +1,192 @@
+//! End-to-end: overlay networks through the stock docker CLI — creation
+//! with allocated or given subnets and VNIs, services attached to them with
+//! a VIP and an address per task, refusals that change nothing. (The data
+//! plane that carries traffic on them comes with the VXLAN programs.)
+
+use std::{collections::BTreeSet, time::Duration};
+
+use serde_json::Value;
+use shoal_netns_tests::{World, eventually, require_privileges, step};
+
+/// How long allocations and task states may take to show.
+const CONVERGE: Duration = Duration::from_mins(1);
+
+fn docker(world: &World, args: &[&str]) -> String {
+    world
+        .node(1)
+        .docker(args)
+        .expect("a docker client is installed")
+        .unwrap_or_else(|e| panic!("docker {} failed: {e}", args.join(" ")))
+}
+
+fn docker_err(world: &World, args: &[&str]) -> String {
+    world
+        .node(1)
+        .docker(args)
+        .expect("a docker client is installed")
+        .expect_err(&format!("docker {} must fail", args.join(" ")))
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
+    require_privileges!();
+    let mut world = World::new("networks", 3);
+    world.start_all();
+    world
+        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+        .expect("forming the swarm");
+    if world.node(1).docker(&["version"]).is_none() {
+        eprintln!("skipping: no docker client");
+        return;
+    }
+    for node in world.nodes() {
+        node.import_demo_image();
+    }
+
+    step("docker network create -d overlay: subnets from the pool or given, VNIs from 4096");
+    docker(&world, &["network", "create", "-d", "overlay", "front"]);
+    docker(
+        &world,
+        &[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.20.0.0/24",
+            "--attachable",
+            "back",
+        ],
+    );
+    let ls = docker(
+        &world,
+        &[
+            "network",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Driver}} {{.Scope}}",
+        ],
+    );
+    let rows: BTreeSet<&str> = ls.lines().collect();
+    assert_eq!(
+        rows,
+        BTreeSet::from(["front overlay swarm", "back overlay swarm"]),
+        "{ls}"
+    );
+    let front = json(&docker(&world, &["network", "inspect", "front"]));
+    assert_eq!(front[0]["IPAM"]["Config"][0]["Subnet"], "10.0.0.0/24");
+    assert_eq!(front[0]["IPAM"]["Config"][0]["Gateway"], "10.0.0.1");
+    assert_eq!(
+        front[0]["Options"]["com.docker.network.driver.overlay.vxlanid_list"],
+        "4096"
+    );
+    let back = json(&docker(&world, &["network", "inspect", "back"]));
+    assert_eq!(back[0]["IPAM"]["Config"][0]["Subnet"], "10.20.0.0/24");
+    assert_eq!(back[0]["Attachable"], true);
+    assert_eq!(
+        back[0]["Options"]["com.docker.network.driver.overlay.vxlanid_list"],
+        "4097"
+    );
+
+    step("refused, nothing created: a duplicate name, an overlapping subnet, another driver");
+    let error = docker_err(&world, &["network", "create", "-d", "overlay", "front"]);
+    assert!(error.contains("already exists"), "{error}");
+    let error = docker_err(
+        &world,
+        &[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.20.0.128/25",
+            "other",
+        ],
+    );
+    assert!(error.contains("overlaps"), "{error}");
+    let error = docker_err(&world, &["network", "create", "-d", "bridge", "other"]);
+    assert!(error.contains("overlay"), "{error}");
+    assert_eq!(docker(&world, &["network", "ls", "-q"]).lines().count(), 2);
+
+    step(
+        "docker service create --network front --network back: a VIP per network, an address per task",
+    );
+    docker(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "--replicas",
+            "3",
+            "--network",
+            "front",
+            "--network",
+            "back",
+            "whoami:latest",
+        ],
+    );
+    let service = json(&docker(&world, &["service", "inspect", "web"]));
+    let vips: Vec<String> = service[0]["Endpoint"]["VirtualIPs"]
+        .as_array()
+        .expect("VirtualIPs")
+        .iter()
+        .map(|v| v["Addr"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let vips: BTreeSet<&str> = vips.iter().map(String::as_str).collect();
+    assert_eq!(vips, BTreeSet::from(["10.0.0.2/24", "10.20.0.2/24"]));
+    let addresses = eventually("3 tasks with 2 addresses each", CONVERGE, || {
+        let ids = docker(&world, &["service", "ps", "-q", "--no-trunc", "web"]);
+        let mut all = BTreeSet::new();
+        for id in ids.lines() {
+            let task = json(&docker(&world, &["inspect", "--type", "task", id]));
+            for attachment in task[0]["NetworksAttachments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                for addr in attachment["Addresses"].as_array().into_iter().flatten() {
+                    all.insert(addr.as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+        if all.len() == 6 {
+            Ok(all)
+        } else {
+            Err(format!("{all:?}"))
+        }
+    });
+    assert_eq!(
+        addresses,
+        [
+            "10.0.0.3/24",
+            "10.0.0.4/24",
+            "10.0.0.5/24",
+            "10.20.0.3/24",
+            "10.20.0.4/24",
+            "10.20.0.5/24"
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+    );
+
+    step("a network in use cannot be removed; an unused one can");
+    let error = docker_err(&world, &["network", "rm", "front"]);
+    assert!(error.contains("in use by service web"), "{error}");
+    docker(&world, &["service", "rm", "web"]);
+    eventually("front removable once web's tasks stopped", CONVERGE, || {
+        world
+            .node(1)
+            .docker(&["network", "rm", "front"])
+            .expect("docker")
+    });
+    docker(&world, &["network", "rm", "back"]);
+    assert_eq!(docker(&world, &["network", "ls", "-q"]).trim(), "");
+}

@@ -32,6 +32,7 @@ fn json(text: &str) -> Value {
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     require_privileges!();
     let mut world = World::new("networks", 3);

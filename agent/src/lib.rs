@@ -2,8 +2,9 @@
 //! data plane (eBPF programs and maps, [`dataplane`]), the image store
 //! ([`images`]) and registry pulls into it ([`registry`]), the session with
 //! the managers ([`session`]), the task assignments and status reports
-//! ([`assignments`]) and the runc executor ([`executor`]); netlink, DNS and
-//! WireGuard join it with overlay networks.
+//! ([`assignments`]), the runc executor ([`executor`]) and the tasks'
+//! network namespaces and veths ([`task_network`]); DNS and WireGuard join
+//! it with the overlay data plane.
 
 pub mod assignments;
 pub mod dataplane;
@@ -11,3 +12,4 @@ pub mod executor;
 pub mod images;
 pub mod registry;
 pub mod session;
+pub mod task_network;

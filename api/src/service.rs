@@ -501,6 +501,29 @@ pub struct TaskAssignment {
     pub desired_state: TaskState,
     /// The last status the managers recorded.
     pub status: TaskStatus,
+    /// The task's endpoint on each of its overlay networks.
+    #[serde(default)]
+    pub networks: Vec<TaskNetwork>,
+}
+
+/// A task's endpoint on one overlay network: what its interface gets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskNetwork {
+    /// The network's ID.
+    pub network_id: String,
+    /// The network's name.
+    pub name: String,
+    /// The network's VXLAN network identifier.
+    pub vni: u32,
+    /// The task's address.
+    pub addr: std::net::Ipv4Addr,
+    /// The subnet's prefix length.
+    pub prefix_len: u8,
+    /// The network's gateway.
+    pub gateway: std::net::Ipv4Addr,
+    /// The MTU the network asks for (`com.docker.network.driver.mtu`);
+    /// `None`: the node derives it from its underlay.
+    pub mtu: Option<u32>,
 }
 
 impl TaskAssignment {

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use shoal_api::service::TaskAssignment;
+use shoal_api::service::{TaskAssignment, TaskNetwork};
 
-use crate::state::ClusterState;
+use crate::{ipam::Subnet, state::ClusterState};
 
 /// Every task assigned to `node_id`, by ID, including ended ones (the node
 /// keeps their logs until the managers delete them).
@@ -27,6 +27,22 @@ pub fn assignments_for(state: &ClusterState, node_id: &str) -> BTreeMap<String, 
             } else {
                 format!("{service_name}.{}", task.slot)
             };
+            let networks = task
+                .addresses
+                .iter()
+                .filter_map(|(id, addr)| {
+                    let network = state.networks.get(id)?;
+                    Some(TaskNetwork {
+                        network_id: id.clone(),
+                        name: network.spec.name.clone(),
+                        vni: network.vni,
+                        addr: *addr,
+                        prefix_len: Subnet::parse(&network.subnet).ok()?.len,
+                        gateway: network.gateway,
+                        mtu: network.spec.mtu().ok().flatten(),
+                    })
+                })
+                .collect();
             let assignment = TaskAssignment {
                 id: task.id.clone(),
                 service_id: task.service_id.clone(),
@@ -34,6 +50,7 @@ pub fn assignments_for(state: &ClusterState, node_id: &str) -> BTreeMap<String, 
                 spec: task.spec.clone(),
                 desired_state: task.desired_state,
                 status: task.status.clone(),
+                networks,
             };
             (task.id.clone(), assignment)
         })

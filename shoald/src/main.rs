@@ -21,6 +21,7 @@ use clap::{Parser, ValueEnum};
 use shoal_agent::{
     dataplane::{self, Dataplane, DataplaneConfig, XdpAttachMode},
     executor::{ExecutorConfig, runc},
+    task_network,
     images::ImageStore,
 };
 use shoal_api::paths::DEFAULT_SOCKET;
@@ -86,6 +87,10 @@ impl From<XdpModeArg> for XdpAttachMode {
         }
     }
 }
+
+/// Bytes VXLAN adds to a frame over IPv4 (outer IP, UDP, VXLAN and inner
+/// Ethernet headers): overlay interfaces get the underlay MTU minus this.
+const VXLAN_OVERHEAD: u32 = 50;
 
 /// `shoald task-shim …`: the process that starts one task's container and
 /// outlives the daemon (see `shoal_agent::executor::runc`). Not for people.
@@ -173,6 +178,10 @@ async fn run(args: Args) -> Result<()> {
             images: ImageStore::new(args.data_dir.join("images")),
             shim_program: std::env::current_exe().context("locating shoald's executable")?,
             insecure_registries: args.insecure_registries.clone(),
+            overlay_mtu: task_network::link_mtu(&args.underlay_iface)
+                .await
+                .context("reading the underlay's MTU")?
+                .saturating_sub(VXLAN_OVERHEAD),
         },
     })
     .await

@@ -14,14 +14,16 @@
 //! - `--read-only` → read-only root; `/etc/hostname`, `/etc/hosts` and
 //!   `/etc/resolv.conf` are bind-mounted from the bundle so they work then.
 //!
-//! The container gets its own network namespace with only loopback (until
-//! overlay networks attach it) and lives in the cgroup
+//! The container gets its own network namespace: a new one with only
+//! loopback, or the one the agent made and attached to the task's overlay
+//! networks ([`crate::task_network`]). It lives in the cgroup
 //! `/<cgroup parent>/<task ID>`.
 
 use std::{collections::BTreeMap, fs, path::Path};
 
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, Mount, MountBuilder,
+    LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceType,
+    LinuxResourcesBuilder, Mount, MountBuilder,
     ProcessBuilder, RootBuilder, Spec, UserBuilder,
 };
 use shoal_api::service::{ContainerSpec, TaskAssignment};
@@ -192,6 +194,7 @@ pub fn write(
     task: &TaskAssignment,
     image: &ImageRuntimeConfig,
     cgroup_parent: &str,
+    netns: Option<&Path>,
 ) -> Result<(), BundleError> {
     let rootfs = bundle.join("rootfs");
     let container = &task.spec.container_spec;
@@ -265,7 +268,10 @@ pub fn write(
     }
     let default_linux = spec.linux().clone().unwrap_or_default();
     let linux = LinuxBuilder::default()
-        .namespaces(default_linux.namespaces().clone().unwrap_or_default())
+        .namespaces(namespaces(
+            default_linux.namespaces().clone().unwrap_or_default(),
+            netns,
+        ))
         .masked_paths(default_linux.masked_paths().clone().unwrap_or_default())
         .readonly_paths(default_linux.readonly_paths().clone().unwrap_or_default())
         .resources(resources.build().map_err(spec_error)?)
@@ -278,6 +284,19 @@ pub fn write(
         path: config.display().to_string(),
         source: std::io::Error::other(e),
     })
+}
+
+/// runc's default namespaces, the network one joined at `netns` when the
+/// agent made it (a task on overlay networks).
+fn namespaces(mut defaults: Vec<LinuxNamespace>, netns: Option<&Path>) -> Vec<LinuxNamespace> {
+    if let Some(path) = netns {
+        for namespace in &mut defaults {
+            if namespace.typ() == LinuxNamespaceType::Network {
+                namespace.set_path(Some(path.to_owned()));
+            }
+        }
+    }
+    defaults
 }
 
 /// Writes `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` into the
@@ -425,8 +444,16 @@ mod tests {
             spec,
             desired_state: TaskState::Running,
             status: TaskStatus::default(),
+            networks: Vec::new(),
         };
-        write(dir.path(), &task, &image(), "shoal/node1").expect("bundle");
+        write(
+            dir.path(),
+            &task,
+            &image(),
+            "shoal/node1",
+            Some(Path::new("/run/x/netns")),
+        )
+        .expect("bundle");
         let written = Spec::load(dir.path().join("config.json")).expect("loads");
         assert_eq!(written.hostname().as_deref(), Some("web.3.t0123456789"));
         assert_eq!(
@@ -443,6 +470,13 @@ mod tests {
             linux.cgroups_path().as_deref(),
             Some(Path::new("/shoal/node1/t0123456789"))
         );
+        let network = linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .find(|n| n.typ() == LinuxNamespaceType::Network)
+            .expect("a network namespace");
+        assert_eq!(network.path().as_deref(), Some(Path::new("/run/x/netns")));
         let resources = linux.resources().as_ref().expect("resources");
         assert_eq!(
             resources

@@ -31,7 +31,7 @@ use self::{
     runc::Runc,
     runner::{RunnerContext, TaskPaths},
 };
-use crate::images::ImageStore;
+use crate::{images::ImageStore, task_network};
 
 /// What the executor needs to know about the node.
 #[derive(Clone, Debug)]
@@ -46,6 +46,8 @@ pub struct ExecutorConfig {
     pub shim_program: PathBuf,
     /// Registries pulled from over plain HTTP (`--insecure-registry`).
     pub insecure_registries: Vec<String>,
+    /// The MTU of overlay interfaces unless a network sets one.
+    pub overlay_mtu: u32,
 }
 
 impl ExecutorConfig {
@@ -82,6 +84,7 @@ pub async fn run(
         cgroup_parent: format!("shoal/{}", config.node_id),
         shim_program: config.shim_program.clone(),
         insecure_registries: config.insecure_registries.clone(),
+        overlay_mtu: config.overlay_mtu,
         reports,
     });
     let mut runners: HashMap<String, (watch::Sender<TaskAssignment>, JoinHandle<()>)> =
@@ -156,6 +159,7 @@ async fn remove_strays(ctx: &RunnerContext, current: &BTreeMap<String, TaskAssig
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !current.contains_key(&name) {
+            task_network::remove_netns(&TaskPaths::new(&ctx.tasks_dir, &name).netns);
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -174,6 +178,11 @@ pub async fn remove_all(config: &ExecutorConfig) {
             }
         }
         Err(error) => warn!(%error, "listing containers"),
+    }
+    if let Ok(entries) = std::fs::read_dir(config.tasks_dir()) {
+        for entry in entries.flatten() {
+            task_network::remove_netns(&entry.path().join("netns"));
+        }
     }
     let _ = std::fs::remove_dir_all(config.tasks_dir());
     remove_cgroup_parent(&config.node_id);

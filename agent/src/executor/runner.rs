@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     images::{ImageStore, Reference},
-    registry,
+    registry, task_network,
 };
 
 /// How often a runner looks for its container's exit record.
@@ -43,6 +43,9 @@ pub struct RunnerContext {
     pub shim_program: PathBuf,
     /// Registries pulled from over plain HTTP.
     pub insecure_registries: Vec<String>,
+    /// The MTU of overlay interfaces unless a network sets one (underlay
+    /// MTU minus the VXLAN overhead).
+    pub overlay_mtu: u32,
     /// Where status changes go (to the managers).
     pub reports: mpsc::UnboundedSender<(String, TaskStatus)>,
 }
@@ -58,6 +61,8 @@ pub struct TaskPaths {
     pub log: PathBuf,
     /// The shim's [`ExitRecord`].
     pub exit: PathBuf,
+    /// The task's network namespace, when it has overlay networks.
+    pub netns: PathBuf,
 }
 
 impl TaskPaths {
@@ -69,6 +74,7 @@ impl TaskPaths {
             bundle: dir.join("bundle"),
             log: dir.join("container.log"),
             exit: dir.join("exit.json"),
+            netns: dir.join("netns"),
             dir,
         }
     }
@@ -147,6 +153,7 @@ pub async fn run(
     }
     // Keep the logs until the managers delete the task.
     let _ = runner.ctx.runc.delete(&runner.id).await;
+    task_network::remove_netns(&runner.paths.netns);
     let _ = tokio::fs::remove_dir_all(&runner.paths.bundle).await;
     while updates.changed().await.is_ok() {}
     let _ = tokio::fs::remove_dir_all(&runner.paths.dir).await;
@@ -176,6 +183,19 @@ async fn prepare_and_start(
             .await
             .map_err(|e| (TaskState::Rejected, e.to_string()))?;
     }
+    let netns = if task.networks.is_empty() {
+        None
+    } else {
+        let path = runner.paths.netns.clone();
+        task_network::remove_netns(&path);
+        std::fs::create_dir_all(&runner.paths.dir)
+            .map_err(|e| (TaskState::Rejected, e.to_string()))?;
+        task_network::create_netns(&path).map_err(|e| (TaskState::Rejected, e.to_string()))?;
+        task_network::attach(&path, &task.id, &task.networks, runner.ctx.overlay_mtu)
+            .await
+            .map_err(|e| (TaskState::Rejected, e.to_string()))?;
+        Some(path)
+    };
     let cgroup_parent = runner.ctx.cgroup_parent.clone();
     let assignment = task.clone();
     tokio::task::spawn_blocking(move || -> Result<(), String> {
@@ -184,7 +204,8 @@ async fn prepare_and_start(
         let config = store
             .unpack(&image, &bundle.join("rootfs"))
             .map_err(|e| e.to_string())?;
-        bundle::write(&bundle, &assignment, &config, &cgroup_parent).map_err(|e| e.to_string())
+        bundle::write(&bundle, &assignment, &config, &cgroup_parent, netns.as_deref())
+            .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| (TaskState::Rejected, e.to_string()))?

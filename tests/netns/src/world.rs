@@ -495,6 +495,23 @@ impl Node {
             .collect()
     }
 
+    /// Runs `args` in the container `id` (`runc exec`); its output, or its
+    /// error output when it fails.
+    pub fn runc_exec(&self, id: &str, args: &[&str]) -> Result<String, String> {
+        let output = Command::new("runc")
+            .arg("--root")
+            .arg(self.runc_root())
+            .args(["exec", id])
+            .args(args)
+            .output()
+            .map_err(|e| format!("running runc exec: {e}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
     /// `runc kill <id> <signal>` on this node.
     ///
     /// # Panics
@@ -555,6 +572,15 @@ impl Node {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        // Task network namespaces are bind mounts under the data dir.
+        if let Ok(tasks) = std::fs::read_dir(self.data_dir().join("tasks")) {
+            for task in tasks.flatten() {
+                let netns = task.path().join("netns");
+                if netns.exists() {
+                    let _ = Command::new("umount").arg("-l").arg(&netns).output();
+                }
+            }
         }
         if let (Some(node_id), Ok(hierarchies)) =
             (self.node_id(), std::fs::read_dir("/sys/fs/cgroup"))

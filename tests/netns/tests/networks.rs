@@ -178,6 +178,52 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
         .collect()
     );
 
+    step(
+        "each task has eth0 and eth1 in its own namespace, MTU = underlay − 50, host sides in the node",
+    );
+    let (node, task) = eventually("a running task", CONVERGE, || {
+        world
+            .nodes()
+            .iter()
+            .find_map(|n| n.running_containers().first().map(|id| (n, id.clone())))
+            .ok_or_else(|| docker(&world, &["service", "ps", "--no-trunc", "web"]))
+    });
+    let addrs = node
+        .runc_exec(&task, &["ip", "-o", "-4", "addr", "show"])
+        .unwrap_or_else(|e| panic!("runc exec: {e}"));
+    let mine: BTreeSet<String> = addrs
+        .lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let ifname = words.get(1)?;
+            let addr = words.get(3)?;
+            ifname
+                .starts_with("eth")
+                .then(|| format!("{ifname} {addr}"))
+        })
+        .collect();
+    assert_eq!(mine.len(), 2, "{addrs}");
+    assert!(
+        mine.iter().any(|a| a.starts_with("eth0 10.0.0.")),
+        "{mine:?}"
+    );
+    assert!(
+        mine.iter().any(|a| a.starts_with("eth1 10.20.0.")),
+        "{mine:?}"
+    );
+    assert!(
+        mine.iter()
+            .all(|a| addresses.contains(a.split(' ').nth(1).unwrap_or_default())),
+        "the task's interfaces carry its allocated addresses: {mine:?} vs {addresses:?}"
+    );
+    let links = node
+        .runc_exec(&task, &["ip", "-o", "link", "show", "eth0"])
+        .unwrap_or_default();
+    assert!(links.contains("mtu 1450"), "{links}");
+    let host_side = format!("sh{}0", &task[..10]);
+    let host_links = node.netns().ip(&["-o", "link", "show", &host_side]);
+    assert!(host_links.status.success(), "no host-side veth {host_side}");
+
     step("a network in use cannot be removed; an unused one can");
     let error = docker_err(&world, &["network", "rm", "front"]);
     assert!(error.contains("in use by service web"), "{error}");

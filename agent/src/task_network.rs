@@ -1,0 +1,279 @@
+//! A task's network namespace and its interfaces on overlay networks
+//! (DESIGN.md §4, "Networking, per node"), through rtnetlink.
+//!
+//! The agent makes the namespace itself (a bind mount of a fresh network
+//! namespace at `<task dir>/netns`) and gives its path to runc, like a CNI
+//! runtime. For each network of the task it creates a veth pair: the host
+//! side (`sh<task ID prefix><n>`) stays in the node's namespace, where the
+//! overlay's tc programs attach; the other side becomes `eth<n>` in the
+//! task's namespace with the task's address, the network's MTU and no
+//! default route (overlays carry task-to-task traffic only). Removing the
+//! namespace removes its veths and their host sides with it.
+
+use std::{
+    fs,
+    net::IpAddr,
+    os::fd::{AsRawFd, OwnedFd},
+    path::{Path, PathBuf},
+};
+
+use futures_util::TryStreamExt;
+use rtnetlink::{Handle, LinkUnspec, LinkVeth};
+use shoal_api::service::TaskNetwork;
+
+/// Why a task's network could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskNetworkError {
+    /// A system call failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// What was being done.
+        op: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// A netlink request failed.
+    #[error("{op}: {message}")]
+    Netlink {
+        /// What was being done.
+        op: String,
+        /// The kernel's answer.
+        message: String,
+    },
+}
+
+fn io_error(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> TaskNetworkError {
+    let op = op.into();
+    move |source| TaskNetworkError::Io { op, source }
+}
+
+fn netlink_error(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> TaskNetworkError {
+    let op = op.into();
+    move |e| TaskNetworkError::Netlink {
+        op,
+        message: e.to_string(),
+    }
+}
+
+/// The host-side name of a task's veth on its `index`-th network: at most
+/// 15 bytes (`IFNAMSIZ - 1`).
+#[must_use]
+pub fn host_ifname(task_id: &str, index: usize) -> String {
+    let prefix: String = task_id.chars().take(10).collect();
+    format!("sh{prefix}{index}")
+}
+
+/// Creates a network namespace bound at `path` (an empty file is created
+/// first). Runs on a thread of its own, which `unshare` moves.
+pub fn create_netns(path: &Path) -> Result<(), TaskNetworkError> {
+    fs::File::create(path).map_err(io_error(format!("creating {}", path.display())))?;
+    let target = path.to_owned();
+    std::thread::spawn(move || -> Result<(), TaskNetworkError> {
+        // SAFETY: unshare takes a flag; it moves only this thread, which
+        // ends right after the bind mount.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return Err(io_error("unshare(CLONE_NEWNET)")(std::io::Error::last_os_error()));
+        }
+        let source = c"/proc/thread-self/ns/net";
+        let target_c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())
+            .map_err(|e| io_error("netns path")(std::io::Error::other(e)))?;
+        // SAFETY: both paths are NUL-terminated C strings that outlive the
+        // call; a bind mount needs no fstype or data.
+        let mounted = unsafe {
+            libc::mount(
+                source.as_ptr(),
+                target_c.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        };
+        if mounted != 0 {
+            return Err(io_error(format!("bind-mounting the netns at {}", target.display()))(
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| io_error("the netns thread")(std::io::Error::other("panicked")))?
+}
+
+/// Unmounts and removes a namespace made by [`create_netns`] (its veths go
+/// with it). Missing is fine.
+pub fn remove_netns(path: &Path) {
+    if let Ok(target) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) {
+        // SAFETY: a NUL-terminated path; a lazy unmount of our own mount.
+        unsafe {
+            libc::umount2(target.as_ptr(), libc::MNT_DETACH);
+        }
+    }
+    let _ = fs::remove_file(path);
+}
+
+/// Connects the task's namespace at `netns` to each of its `networks`:
+/// one veth each, `eth<n>` inside with the task's address and `mtu` (or the
+/// network's own). Also brings the namespace's loopback up.
+pub async fn attach(
+    netns: &Path,
+    task_id: &str,
+    networks: &[TaskNetwork],
+    mtu: u32,
+) -> Result<(), TaskNetworkError> {
+    let netns_fd: OwnedFd = fs::File::open(netns)
+        .map_err(io_error(format!("opening {}", netns.display())))?
+        .into();
+    let handle = connect()?;
+    let mut inside = Vec::new();
+    for (index, network) in networks.iter().enumerate() {
+        let host = host_ifname(task_id, index);
+        let peer = format!("sp{}", &host[2..]);
+        let mtu = network.mtu.unwrap_or(mtu);
+        handle
+            .link()
+            .add(LinkVeth::new(&host, &peer).mtu(mtu).build())
+            .execute()
+            .await
+            .map_err(netlink_error(format!("creating veth {host}")))?;
+        let host_index = link_index(&handle, &host).await?;
+        let peer_index = link_index(&handle, &peer).await?;
+        handle
+            .link()
+            .set(
+                LinkUnspec::new_with_index(peer_index)
+                    .setns_by_fd(netns_fd.as_raw_fd())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(netlink_error(format!("moving {peer} into the task")))?;
+        handle
+            .link()
+            .set(LinkUnspec::new_with_index(host_index).up().build())
+            .execute()
+            .await
+            .map_err(netlink_error(format!("bringing {host} up")))?;
+        inside.push((peer, format!("eth{index}"), network.clone(), mtu));
+    }
+    let netns_path: PathBuf = netns.to_owned();
+    std::thread::spawn(move || configure_inside(&netns_path, inside))
+        .join()
+        .map_err(|_| io_error("the netns thread")(std::io::Error::other("panicked")))?
+}
+
+/// In the task's namespace (on a thread that joins it): renames each veth
+/// to `eth<n>`, sets its MTU, gives it its address and brings it and
+/// loopback up.
+fn configure_inside(
+    netns: &Path,
+    interfaces: Vec<(String, String, TaskNetwork, u32)>,
+) -> Result<(), TaskNetworkError> {
+    let file = fs::File::open(netns).map_err(io_error(format!("opening {}", netns.display())))?;
+    // SAFETY: setns takes a valid namespace fd; it moves only this thread.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io_error("setns into the task")(std::io::Error::last_os_error()));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io_error("a runtime for the task's netlink"))?;
+    runtime.block_on(async move {
+        let handle = connect()?;
+        let lo = link_index(&handle, "lo").await?;
+        handle
+            .link()
+            .set(LinkUnspec::new_with_index(lo).up().build())
+            .execute()
+            .await
+            .map_err(netlink_error("bringing lo up"))?;
+        for (peer, name, network, mtu) in interfaces {
+            let index = link_index(&handle, &peer).await?;
+            handle
+                .link()
+                .set(
+                    LinkUnspec::new_with_index(index)
+                        .name(name.clone())
+                        .mtu(mtu)
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(netlink_error(format!("renaming {peer} to {name}")))?;
+            handle
+                .address()
+                .add(index, IpAddr::V4(network.addr), network.prefix_len)
+                .execute()
+                .await
+                .map_err(netlink_error(format!("addressing {name}")))?;
+            handle
+                .link()
+                .set(LinkUnspec::new_with_index(index).up().build())
+                .execute()
+                .await
+                .map_err(netlink_error(format!("bringing {name} up")))?;
+        }
+        Ok(())
+    })
+}
+
+/// A netlink handle in the calling thread's network namespace.
+fn connect() -> Result<Handle, TaskNetworkError> {
+    let (connection, handle, _) =
+        rtnetlink::new_connection().map_err(io_error("opening a netlink socket"))?;
+    tokio::spawn(connection);
+    Ok(handle)
+}
+
+async fn link_index(handle: &Handle, name: &str) -> Result<u32, TaskNetworkError> {
+    let link = handle
+        .link()
+        .get()
+        .match_name(name.to_owned())
+        .execute()
+        .try_next()
+        .await
+        .map_err(netlink_error(format!("looking up {name}")))?
+        .ok_or_else(|| TaskNetworkError::Netlink {
+            op: format!("looking up {name}"),
+            message: "no such link".into(),
+        })?;
+    Ok(link.header.index)
+}
+
+/// The MTU of the link `name` in the calling thread's namespace.
+pub async fn link_mtu(name: &str) -> Result<u32, TaskNetworkError> {
+    let handle = connect()?;
+    let link = handle
+        .link()
+        .get()
+        .match_name(name.to_owned())
+        .execute()
+        .try_next()
+        .await
+        .map_err(netlink_error(format!("looking up {name}")))?
+        .ok_or_else(|| TaskNetworkError::Netlink {
+            op: format!("looking up {name}"),
+            message: "no such link".into(),
+        })?;
+    Ok(link
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            rtnetlink::packet_route::link::LinkAttribute::Mtu(mtu) => Some(*mtu),
+            _ => None,
+        })
+        .unwrap_or(1500))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_interface_names_fit_ifnamsiz() {
+        let name = host_ifname("8cznq21zbj0gs7oq434sbj35t", 3);
+        assert_eq!(name, "sh8cznq21zbj3");
+        assert!(name.len() <= 15);
+        assert_ne!(host_ifname("abc", 0), host_ifname("abc", 1));
+    }
+}

@@ -506,6 +506,30 @@ pub struct TaskAssignment {
     pub networks: Vec<TaskNetwork>,
 }
 
+/// Where a task's address on an overlay network lives: what every node's
+/// data plane maps `(VNI, address)` to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayEndpoint {
+    /// The network's VXLAN network identifier.
+    pub vni: u32,
+    /// The task's address on it.
+    pub addr: std::net::Ipv4Addr,
+    /// The node running the task.
+    pub node_id: String,
+    /// That node's underlay address (the VXLAN tunnel's far end).
+    pub node_addr: std::net::Ipv4Addr,
+    /// The task.
+    pub task_id: String,
+}
+
+impl OverlayEndpoint {
+    /// `<VNI>/<address>`: the endpoint's key in the dispatcher's stream.
+    #[must_use]
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.vni, self.addr)
+    }
+}
+
 /// A task's endpoint on one overlay network: what its interface gets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskNetwork {

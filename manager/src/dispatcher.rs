@@ -1,11 +1,11 @@
-//! The dispatcher's task side (DESIGN.md §3): what each node is told to run.
-//! [`assignments_for`] is the node's view of the state; [`AssignmentDiff`]
-//! turns successive views into the stream's messages (everything first,
-//! then only changes and removals).
+//! The dispatcher's task side (DESIGN.md §3): what each node is told to run
+//! ([`assignments_for`]) and where every overlay endpoint lives
+//! ([`overlay_endpoints`]); [`MapDiff`] turns successive views into the
+//! stream's messages (everything first, then only changes and removals).
 
 use std::collections::BTreeMap;
 
-use shoal_api::service::{TaskAssignment, TaskNetwork};
+use shoal_api::service::{OverlayEndpoint, TaskAssignment, TaskNetwork, TaskState};
 
 use crate::{ipam::Subnet, state::ClusterState};
 
@@ -57,31 +57,71 @@ pub fn assignments_for(state: &ClusterState, node_id: &str) -> BTreeMap<String, 
         .collect()
 }
 
-/// What a stream has sent so far.
-#[derive(Debug, Default)]
-pub struct AssignmentDiff {
-    sent: Option<BTreeMap<String, TaskAssignment>>,
+/// Every live overlay endpoint of the swarm (a task wanted running, not
+/// ended, with an address and a node), by [`OverlayEndpoint::key`]: what
+/// every node's data plane needs to reach tasks on other nodes.
+#[must_use]
+pub fn overlay_endpoints(state: &ClusterState) -> BTreeMap<String, OverlayEndpoint> {
+    let mut endpoints = BTreeMap::new();
+    for task in state.tasks.values() {
+        if task.desired_state > TaskState::Running || task.status.state.is_final() {
+            continue;
+        }
+        let Some(node_addr) = state
+            .nodes
+            .get(&task.node_id)
+            .and_then(|n| n.status.addr.parse().ok())
+        else {
+            continue;
+        };
+        for (network_id, addr) in &task.addresses {
+            let Some(network) = state.networks.get(network_id) else {
+                continue;
+            };
+            let endpoint = OverlayEndpoint {
+                vni: network.vni,
+                addr: *addr,
+                node_id: task.node_id.clone(),
+                node_addr,
+                task_id: task.id.clone(),
+            };
+            endpoints.insert(endpoint.key(), endpoint);
+        }
+    }
+    endpoints
 }
 
-/// One stream message: whether it is the full set, the new or changed
-/// assignments, the removed IDs.
-pub type DiffMessage = (bool, Vec<TaskAssignment>, Vec<String>);
+/// What a stream has sent of one keyed set (assignments, endpoints).
+#[derive(Debug)]
+pub struct MapDiff<V> {
+    sent: Option<BTreeMap<String, V>>,
+}
 
-impl AssignmentDiff {
-    /// The message that brings the node from what was sent to `now`, or
-    /// `None` when nothing changed. The first message is the full set.
-    pub fn next(&mut self, now: BTreeMap<String, TaskAssignment>) -> Option<DiffMessage> {
+impl<V> Default for MapDiff<V> {
+    fn default() -> Self {
+        Self { sent: None }
+    }
+}
+
+/// One stream message's part for a set: whether it is the full set, the new
+/// or changed values, the removed keys.
+pub type DiffMessage<V> = (bool, Vec<V>, Vec<String>);
+
+impl<V: Clone + PartialEq> MapDiff<V> {
+    /// What brings the node from what was sent to `now`: everything the
+    /// first time, then changes; `None` when nothing changed.
+    pub fn next(&mut self, now: BTreeMap<String, V>) -> Option<DiffMessage<V>> {
         let message = match &self.sent {
             None => (true, now.values().cloned().collect(), Vec::new()),
             Some(sent) => {
-                let changed: Vec<TaskAssignment> = now
-                    .values()
-                    .filter(|a| sent.get(&a.id) != Some(*a))
-                    .cloned()
+                let changed: Vec<V> = now
+                    .iter()
+                    .filter(|(key, value)| sent.get(*key) != Some(*value))
+                    .map(|(_, value)| value.clone())
                     .collect();
                 let removed: Vec<String> = sent
                     .keys()
-                    .filter(|id| !now.contains_key(*id))
+                    .filter(|key| !now.contains_key(*key))
                     .cloned()
                     .collect();
                 if changed.is_empty() && removed.is_empty() {
@@ -135,7 +175,7 @@ mod tests {
         assert_eq!(mine["t3"].name, "web.n1");
         assert_eq!(mine["t1"].full_name(), "web.1.t1");
 
-        let mut diff = AssignmentDiff::default();
+        let mut diff = MapDiff::default();
         let (full, tasks, removed) = diff.next(mine.clone()).expect("first message");
         assert!(full);
         assert_eq!(tasks.len(), 2);
@@ -151,5 +191,49 @@ mod tests {
             ["t1"]
         );
         assert_eq!(removed, ["t3"]);
+    }
+
+    #[test]
+    fn endpoints_list_live_task_addresses_with_their_node() {
+        let mut state = ClusterState::default();
+        state.nodes.insert(
+            "n1".into(),
+            crate::state::test_support::node_with("n1", "a", &[]),
+        );
+        state.networks.insert(
+            "net".into(),
+            crate::state::Network {
+                id: "net".into(),
+                version: 1,
+                created_at_ms: 0,
+                spec: shoal_api::network::NetworkSpec::default(),
+                subnet: "10.0.0.0/24".into(),
+                gateway: "10.0.0.1".parse().expect("ip"),
+                vni: 4096,
+            },
+        );
+        for (id, state_now) in [("t1", TaskState::Running), ("t2", TaskState::Failed)] {
+            let mut t = task(id, "n1", 1);
+            t.status.state = state_now;
+            t.addresses.insert(
+                "net".into(),
+                if id == "t1" { "10.0.0.3" } else { "10.0.0.4" }
+                    .parse()
+                    .expect("ip"),
+            );
+            state.tasks.insert(id.into(), t);
+        }
+        let endpoints = overlay_endpoints(&state);
+        assert_eq!(
+            endpoints.keys().collect::<Vec<_>>(),
+            ["4096/10.0.0.3"],
+            "ended tasks are not endpoints"
+        );
+        let endpoint = &endpoints["4096/10.0.0.3"];
+        assert_eq!(
+            (endpoint.node_id.as_str(), endpoint.task_id.as_str()),
+            ("n1", "t1")
+        );
+        assert_eq!(endpoint.node_addr.to_string(), "198.18.0.1");
     }
 }

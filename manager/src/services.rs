@@ -32,7 +32,7 @@ use tracing::info;
 
 use crate::{
     ca::{self, JoinToken, NodeIdentity, RootCa},
-    dispatcher::{AssignmentDiff, assignments_for},
+    dispatcher::{MapDiff, assignments_for, overlay_endpoints},
     raft::{
         cluster::{Proposal, TypeConfig},
         network::encode_result,
@@ -408,17 +408,26 @@ impl Dispatcher for DispatcherService {
         let manager = self.0.clone();
         tokio::spawn(async move {
             let mut metrics = manager.raft().metrics();
-            let mut diff = AssignmentDiff::default();
+            let mut tasks_diff = MapDiff::default();
+            let mut endpoints_diff = MapDiff::default();
             loop {
                 let applied = metrics.borrow().last_applied;
-                let now = manager
-                    .read(|s| assignments_for(s, &identity.node_id))
+                let (tasks_now, endpoints_now) = manager
+                    .read(|s| (assignments_for(s, &identity.node_id), overlay_endpoints(s)))
                     .await;
-                if let Some((full, tasks, removed)) = diff.next(now) {
-                    let message = serde_json::to_vec(&tasks).map(|tasks_json| AssignmentsMessage {
-                        full,
-                        tasks_json,
-                        removed,
+                let tasks = tasks_diff.next(tasks_now);
+                let endpoints = endpoints_diff.next(endpoints_now);
+                if tasks.is_some() || endpoints.is_some() {
+                    let (full, tasks, removed) = tasks.unwrap_or_default();
+                    let (_, endpoints, removed_endpoints) = endpoints.unwrap_or_default();
+                    let message = serde_json::to_vec(&tasks).and_then(|tasks_json| {
+                        Ok(AssignmentsMessage {
+                            full,
+                            tasks_json,
+                            removed,
+                            endpoints_json: serde_json::to_vec(&endpoints)?,
+                            removed_endpoints,
+                        })
                     });
                     let Ok(message) = message else { return };
                     if tx.send(Ok(message)).await.is_err() {

@@ -14,11 +14,18 @@
 //!
 //! [`Dataplane::shutdown`] removes the pins (detaching the programs) unless
 //! asked to keep them.
+//!
+//! The overlay programs (`tc_endpoint_ingress`, `tc_vxlan_ingress`) are loaded
+//! with the rest and pinned as `prog_<program>`, but attached per interface
+//! by the agent as tasks and the VXLAN device come and go: it opens them with
+//! [`Dataplane::overlay_program`]. Their maps are written through
+//! [`Dataplane::overlay_mut`] ([`OverlayMaps`]).
 
 mod bpffs;
 mod counters;
 pub mod maglev;
 mod object;
+mod overlay;
 mod record;
 
 use std::{
@@ -42,6 +49,7 @@ use aya_log::EbpfLogger;
 pub use bpffs::ensure_bpffs_mounted;
 pub use counters::Counters;
 pub use object::{EBPF_OBJECT, object_digest};
+pub use overlay::{Endpoint, EndpointLocation, Interface, MAX_VNI, OverlayMaps};
 use record::AttachRecord;
 use shoal_api::status::{DataplaneStart, DataplaneStatus, ProgramStatus};
 use shoal_ebpf_common::program_names;
@@ -148,6 +156,12 @@ pub enum DataplaneError {
     /// The object's log ring buffer could not be opened.
     #[error("eBPF log buffer: {0}")]
     Log(#[from] aya_log::Error),
+    /// An overlay endpoint or interface the programs could not use.
+    #[error("invalid overlay map entry: {reason}")]
+    InvalidOverlayEntry {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Logs written by the programs with `aya-log`, forwarded into `tracing`.
@@ -169,6 +183,7 @@ pub struct Dataplane {
     config: DataplaneConfig,
     start: DataplaneStart,
     counters: Counters,
+    overlay: OverlayMaps,
     attachments: Vec<Attachment>,
     logs: Option<EbpfLogs>,
 }
@@ -253,6 +268,10 @@ impl Dataplane {
             attachments.push(Attachment::new(program, attach, link, link_pin)?);
         }
         let counters = Counters::from_pins(&pin_dir)?;
+        let overlay = OverlayMaps::from_pins(&pin_dir)?;
+        for program in program_names::OVERLAY {
+            open_pinned_program(&pin_dir, program)?;
+        }
         let logs = attachments
             .first()
             .map(|a| EbpfLogger::init_from_id_with_logger(a.program_id, LogTracer::new()))
@@ -261,6 +280,7 @@ impl Dataplane {
             config: config.clone(),
             start: DataplaneStart::Reused,
             counters,
+            overlay,
             attachments,
             logs,
         })
@@ -297,7 +317,13 @@ impl Dataplane {
             pin_program(&mut ebpf, program, &pin_dir)?;
             attachments.push(Attachment::new(program, attach, link, link_pin)?);
         }
+        for program in program_names::OVERLAY {
+            let classifier: &mut SchedClassifier = program_mut(&mut ebpf, program)?;
+            classifier.load().map_err(program_error(program))?;
+            pin_program(&mut ebpf, program, &pin_dir)?;
+        }
         let counters = Counters::from_ebpf(&mut ebpf)?;
+        let overlay = OverlayMaps::from_ebpf(&mut ebpf)?;
         AttachRecord {
             object_sha256: digest.to_owned(),
             iface: config.underlay_iface.clone(),
@@ -315,6 +341,7 @@ impl Dataplane {
             config,
             start,
             counters,
+            overlay,
             attachments,
             logs: Some(logs),
         })
@@ -337,6 +364,27 @@ impl Dataplane {
                 .collect(),
             counters: self.counters.read()?,
         })
+    }
+
+    /// The overlay maps, for reading.
+    #[must_use]
+    pub fn overlay(&self) -> &OverlayMaps {
+        &self.overlay
+    }
+
+    /// The overlay maps, for the agent's reconcile loop to write.
+    pub fn overlay_mut(&mut self) -> &mut OverlayMaps {
+        &mut self.overlay
+    }
+
+    /// Opens a pinned overlay program (one of [`program_names::OVERLAY`]),
+    /// loaded and verified by [`Dataplane::start`], for the agent to attach
+    /// to a task's host-side veth or to the VXLAN device (tc ingress).
+    pub fn overlay_program(
+        &self,
+        program: &'static str,
+    ) -> Result<SchedClassifier, DataplaneError> {
+        open_pinned_program(&self.config.pin_dir(), program)
     }
 
     /// Hands out the programs' log stream once, for a task that forwards it
@@ -547,7 +595,7 @@ where
 /// Pins the loaded program as `prog_<name>` (replacing an older pin), so
 /// operators find it with `bpftool prog show pinned …`.
 fn pin_program(ebpf: &mut Ebpf, name: &'static str, pin_dir: &Path) -> Result<(), DataplaneError> {
-    let path = pin_dir.join(format!("prog_{name}"));
+    let path = program_pin_path(pin_dir, name);
     remove_pin(&path)?;
     let program = ebpf.program_mut(name).ok_or(DataplaneError::Program {
         program: name,
@@ -556,6 +604,18 @@ fn pin_program(ebpf: &mut Ebpf, name: &'static str, pin_dir: &Path) -> Result<()
     program
         .pin(&path)
         .map_err(|source| DataplaneError::Pin { path, source })
+}
+
+/// Opens the program pinned as `prog_<name>` by [`pin_program`].
+fn open_pinned_program(
+    pin_dir: &Path,
+    name: &'static str,
+) -> Result<SchedClassifier, DataplaneError> {
+    SchedClassifier::from_pin(program_pin_path(pin_dir, name)).map_err(program_error(name))
+}
+
+fn program_pin_path(pin_dir: &Path, program: &str) -> PathBuf {
+    pin_dir.join(format!("prog_{program}"))
 }
 
 fn remove_pin(path: &Path) -> Result<(), DataplaneError> {

@@ -5,8 +5,11 @@
 #![no_main]
 
 mod counters;
+mod overlay;
 mod parse;
+mod tc_endpoint;
 mod tc_underlay;
+mod tc_vxlan;
 mod xdp_underlay;
 
 #[cfg(not(test))]

@@ -1,0 +1,52 @@
+//! tc ingress on the node's flow-based VXLAN device: frames other nodes
+//! tunnelled to a task here (DESIGN §5, data path 2, receiving side). The
+//! tunnel key gives the VNI; (VNI, inner IPv4 destination) must be a local
+//! endpoint, which gets the frame with `bpf_redirect_peer`. Everything else
+//! is dropped and counted: nothing reaches the node's own stack through the
+//! overlay.
+
+use aya_ebpf::{
+    bindings::bpf_tunnel_key, helpers::generated::bpf_skb_get_tunnel_key, macros::classifier,
+    programs::TcContext,
+};
+use shoal_ebpf_common::{ETH_P_IP, OverlayHook, OverlayVerdict};
+
+use crate::overlay::{Outcome, deliver_local, endpoint, finish, ipv4_destination};
+
+/// Runs on tc ingress of the VXLAN device. Returns `TC_ACT_REDIRECT` for
+/// frames delivered to a local task and `TC_ACT_SHOT` for the rest.
+#[classifier]
+pub fn tc_vxlan_ingress(ctx: TcContext) -> i32 {
+    finish(OverlayHook::VxlanIngress, try_vxlan_ingress(&ctx))
+}
+
+fn try_vxlan_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
+    // SAFETY: plain data, overwritten by the helper.
+    let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
+    // SAFETY: `key` is a live `bpf_tunnel_key` and the size passed is its size.
+    let ret = unsafe {
+        bpf_skb_get_tunnel_key(
+            ctx.skb.skb,
+            &raw mut key,
+            core::mem::size_of::<bpf_tunnel_key>() as u32,
+            0,
+        )
+    };
+    if ret != 0 {
+        return Err(OverlayVerdict::DropNoTunnelKey);
+    }
+    let vni = key.tunnel_id;
+    let ethertype = ctx
+        .load::<u16>(12)
+        .map(u16::from_be)
+        .map_err(|_| OverlayVerdict::DropBadHeader)?;
+    if ethertype != ETH_P_IP {
+        return Err(OverlayVerdict::DropNotIpv4);
+    }
+    let dst = ipv4_destination(ctx)?;
+    let target = endpoint(vni, dst).ok_or(OverlayVerdict::DropNoEndpoint)?;
+    if !target.is_local() {
+        return Err(OverlayVerdict::DropNotLocal);
+    }
+    deliver_local(ctx, vni, &target)
+}

@@ -1,0 +1,540 @@
+//! Packet fixtures for the overlay programs (DESIGN §5, data paths 1 and 2)
+//! through `BPF_PROG_TEST_RUN`: the maps are filled through the agent's
+//! typed accessors ([`OverlayMaps`]), hand-built frames go into the real
+//! programs, and each case checks the tc verdict, the exact frame that comes
+//! out and what it added to the overlay counters.
+//!
+//! The interface a frame arrives on is the `ingress_ifindex` of the
+//! `__sk_buff` context passed in, which test runs take as given; the
+//! ifindexes below exist only in the maps. Redirect helpers only record
+//! their target in a test run and return `TC_ACT_REDIRECT`, and the tunnel
+//! key is not part of a test run's output, so where frames go and with which
+//! tunnel metadata is left to the end-to-end tests.
+
+use std::{
+    collections::BTreeMap,
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+};
+
+use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
+use pnet_packet::{
+    MutablePacket, Packet,
+    arp::{ArpHardwareTypes, ArpOperation, ArpOperations, ArpPacket, MutableArpPacket},
+    ethernet::{EtherType, EtherTypes, EthernetPacket, MutableEthernetPacket},
+    ip::IpNextHeaderProtocols,
+    ipv4::{self, MutableIpv4Packet},
+    ipv6::MutableIpv6Packet,
+    udp::MutableUdpPacket,
+};
+use shoal_agent::dataplane::{
+    Endpoint, EndpointLocation, Interface, OverlayMaps, ensure_bpffs_mounted, load_object,
+};
+use shoal_ebpf_common::{OverlayHook, OverlayVerdict, program_names};
+use shoal_netns_tests::require_privileges;
+
+const TC_ACT_SHOT: u32 = 2;
+const TC_ACT_REDIRECT: u32 = 7;
+/// `TC_ACT_UNSPEC` (-1) as the kernel reports it.
+const TC_NEXT: u32 = u32::MAX;
+
+/// `offsetof(struct __sk_buff, ingress_ifindex)` (uapi `linux/bpf.h`: ten
+/// `__u32`s in, after `len … priority`). A context that stops right after
+/// it is valid: the kernel zero-fills the rest.
+const INGRESS_IFINDEX_OFFSET: usize = 36;
+
+const BLUE: u32 = 4097;
+const RED: u32 = 4098;
+
+/// Host-side veths of local tasks (they exist only in the maps).
+const IF_A: u32 = 901;
+const IF_B: u32 = 902;
+const IF_RED: u32 = 903;
+/// Not registered in `OVERLAY_INTERFACES`.
+const IF_FOREIGN: u32 = 999;
+const VXLAN_IFINDEX: u32 = 950;
+
+const IF_A_MAC: [u8; 6] = [0x02, 0x5e, 0, 0, 0, 0x01];
+const IF_B_MAC: [u8; 6] = [0x02, 0x5e, 0, 0, 0, 0x02];
+const IF_RED_MAC: [u8; 6] = [0x02, 0x5e, 0, 0, 0, 0x03];
+
+const TASK_A: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 2);
+const TASK_A_MAC: [u8; 6] = [0x02, 0x42, 10, 0, 1, 2];
+const TASK_B: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 3);
+const TASK_B_MAC: [u8; 6] = [0x02, 0x42, 10, 0, 1, 3];
+/// On another node.
+const TASK_D: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 4);
+const TASK_D_MAC: [u8; 6] = [0x02, 0x42, 10, 0, 1, 4];
+const NODE_2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// The same subnet's address, but only in the red network.
+const RED_TASK: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 7);
+const RED_TASK_MAC: [u8; 6] = [0x02, 0x42, 10, 0, 1, 7];
+/// In the blue network, but its interface is registered as red's.
+const MISWIRED: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 8);
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
+const NOBODY: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 99);
+
+/// A private pin directory, removed on drop.
+struct PinDir(PathBuf);
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        if let Some(parent) = self.0.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+fn ethernet(dst: [u8; 6], src: [u8; 6], ethertype: EtherType, l3: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0u8; 14 + l3.len()];
+    let mut eth = MutableEthernetPacket::new(&mut frame).expect("buffer fits");
+    eth.set_destination(dst.into());
+    eth.set_source(src.into());
+    eth.set_ethertype(ethertype);
+    eth.payload_mut().copy_from_slice(l3);
+    frame
+}
+
+fn arp(
+    operation: ArpOperation,
+    sender_mac: [u8; 6],
+    sender: Ipv4Addr,
+    target: Ipv4Addr,
+) -> Vec<u8> {
+    let mut l3 = vec![0u8; 28];
+    let mut arp = MutableArpPacket::new(&mut l3).expect("buffer fits");
+    arp.set_hardware_type(ArpHardwareTypes::Ethernet);
+    arp.set_protocol_type(EtherTypes::Ipv4);
+    arp.set_hw_addr_len(6);
+    arp.set_proto_addr_len(4);
+    arp.set_operation(operation);
+    arp.set_sender_hw_addr(sender_mac.into());
+    arp.set_sender_proto_addr(sender);
+    arp.set_target_hw_addr([0; 6].into());
+    arp.set_target_proto_addr(target);
+    // Padded to Ethernet's 60-byte minimum, as a real request is.
+    ethernet(
+        [0xff; 6],
+        sender_mac,
+        EtherTypes::Arp,
+        &[l3, vec![0; 18]].concat(),
+    )
+}
+
+/// A UDP datagram from `src` to `dst` with a recognisable payload and a
+/// correct IPv4 header checksum.
+fn udp4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    const PAYLOAD: usize = 64;
+    let mut l3 = vec![0u8; 20 + 8 + PAYLOAD];
+    {
+        let mut ip = MutableIpv4Packet::new(&mut l3).expect("buffer fits");
+        ip.set_version(4);
+        ip.set_header_length(5);
+        ip.set_total_length(u16::try_from(20 + 8 + PAYLOAD).expect("small"));
+        ip.set_identification(0x1234);
+        ip.set_ttl(64);
+        ip.set_next_level_protocol(IpNextHeaderProtocols::Udp);
+        ip.set_source(src);
+        ip.set_destination(dst);
+        let mut udp = MutableUdpPacket::new(ip.payload_mut()).expect("buffer fits");
+        udp.set_source(40000);
+        udp.set_destination(8080);
+        udp.set_length(u16::try_from(8 + PAYLOAD).expect("small"));
+        for (i, byte) in udp.payload_mut().iter_mut().enumerate() {
+            *byte = u8::try_from(i).expect("small");
+        }
+        let checksum = ipv4::checksum(&ip.to_immutable());
+        ip.set_checksum(checksum);
+    }
+    ethernet(IF_A_MAC, TASK_A_MAC, EtherTypes::Ipv4, &l3)
+}
+
+fn ipv6() -> Vec<u8> {
+    let mut l3 = vec![0u8; 40 + 8];
+    let mut ip = MutableIpv6Packet::new(&mut l3).expect("buffer fits");
+    ip.set_version(6);
+    ip.set_payload_length(8);
+    ip.set_next_header(IpNextHeaderProtocols::Udp);
+    ip.set_hop_limit(64);
+    ethernet(IF_A_MAC, TASK_A_MAC, EtherTypes::Ipv6, &l3)
+}
+
+/// What a program returned and the frame it left behind.
+struct Ran {
+    action: u32,
+    frame: Vec<u8>,
+}
+
+/// Runs `program` on `frame` as if it arrived on `ifindex` (`None`: no
+/// context, the ingress ifindex is then 0).
+fn run(program: &SchedClassifier, frame: &[u8], ifindex: Option<u32>) -> Ran {
+    let mut ctx = [0u8; INGRESS_IFINDEX_OFFSET + 4];
+    if let Some(ifindex) = ifindex {
+        ctx[INGRESS_IFINDEX_OFFSET..].copy_from_slice(&ifindex.to_ne_bytes());
+    }
+    let mut out = vec![0u8; frame.len() + 256];
+    let result = program
+        .test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: ifindex.map(|_| &ctx[..]),
+            ..TestRunOptions::new()
+        })
+        .expect("BPF_PROG_TEST_RUN");
+    out.truncate(usize::try_from(result.data_size_out).expect("fits"));
+    Ran {
+        action: result.return_value,
+        frame: out,
+    }
+}
+
+/// Loads a program of the object and returns it ready to run.
+fn loaded<'a>(ebpf: &'a mut aya::Ebpf, name: &str) -> &'a mut SchedClassifier {
+    let program: &mut SchedClassifier = ebpf
+        .program_mut(name)
+        .expect("program in the object")
+        .try_into()
+        .expect("is a classifier");
+    program
+        .load()
+        .unwrap_or_else(|e| panic!("verifier accepts {name}: {e}"));
+    program
+}
+
+fn fill_maps(maps: &mut OverlayMaps) {
+    let interfaces = [
+        (IF_A, BLUE, IF_A_MAC),
+        (IF_B, BLUE, IF_B_MAC),
+        (IF_RED, RED, IF_RED_MAC),
+    ];
+    for (ifindex, vni, mac) in interfaces {
+        maps.upsert_interface(ifindex, Interface { vni, mac })
+            .expect("insert interface");
+    }
+    let local = |ifindex| EndpointLocation::Local { ifindex };
+    let endpoints = [
+        (BLUE, TASK_A, TASK_A_MAC, local(IF_A)),
+        (BLUE, TASK_B, TASK_B_MAC, local(IF_B)),
+        (
+            BLUE,
+            TASK_D,
+            TASK_D_MAC,
+            EndpointLocation::Remote { node: NODE_2 },
+        ),
+        (RED, RED_TASK, RED_TASK_MAC, local(IF_RED)),
+        (BLUE, MISWIRED, RED_TASK_MAC, local(IF_RED)),
+    ];
+    for (vni, ip, mac, location) in endpoints {
+        maps.upsert_endpoint(vni, ip, Endpoint { mac, location })
+            .expect("insert endpoint");
+    }
+    maps.set_vxlan_ifindex(VXLAN_IFINDEX).expect("set config");
+}
+
+/// Counts per (hook, verdict) that the cases below are expected to add.
+#[derive(Default)]
+struct Expected(BTreeMap<(u32, u32), u64>);
+
+impl Expected {
+    fn add(&mut self, hook: OverlayHook, verdict: OverlayVerdict) {
+        *self.0.entry((hook as u32, verdict as u32)).or_default() += 1;
+    }
+
+    fn check(&self, maps: &OverlayMaps) {
+        for hook in OverlayHook::ALL {
+            for verdict in OverlayVerdict::ALL {
+                let want = self
+                    .0
+                    .get(&(hook as u32, verdict as u32))
+                    .copied()
+                    .unwrap_or(0);
+                let got = maps.count(hook, verdict).expect("read counter");
+                assert_eq!(
+                    got,
+                    want,
+                    "{}/{} counted {got}, expected {want}",
+                    hook.as_str(),
+                    verdict.as_str()
+                );
+            }
+        }
+    }
+}
+
+fn assert_arp_reply(ran: &Ran, asked_for: Ipv4Addr, iface_mac: [u8; 6]) {
+    assert_eq!(ran.action, TC_ACT_REDIRECT, "ARP reply sent back");
+    let eth = EthernetPacket::new(&ran.frame).expect("ethernet");
+    assert_eq!(eth.get_destination().octets(), TASK_A_MAC, "to the asker");
+    assert_eq!(eth.get_source().octets(), iface_mac);
+    assert_eq!(eth.get_ethertype(), EtherTypes::Arp);
+    let arp = ArpPacket::new(eth.payload()).expect("arp");
+    assert_eq!(arp.get_hardware_type(), ArpHardwareTypes::Ethernet);
+    assert_eq!(arp.get_protocol_type(), EtherTypes::Ipv4);
+    assert_eq!(arp.get_hw_addr_len(), 6);
+    assert_eq!(arp.get_proto_addr_len(), 4);
+    assert_eq!(arp.get_operation(), ArpOperations::Reply);
+    assert_eq!(arp.get_sender_hw_addr().octets(), iface_mac);
+    assert_eq!(arp.get_sender_proto_addr(), asked_for);
+    assert_eq!(arp.get_target_hw_addr().octets(), TASK_A_MAC);
+    assert_eq!(arp.get_target_proto_addr(), TASK_A);
+    assert_eq!(ran.frame.len(), 60, "the frame keeps its length");
+}
+
+/// Asserts a forwarded frame: the action, the new Ethernet addresses and an
+/// IP packet (and everything after it) identical to what was sent.
+fn assert_forwarded(ran: &Ran, sent: &[u8], dst: [u8; 6], src: [u8; 6]) {
+    assert_eq!(ran.action, TC_ACT_REDIRECT);
+    let eth = EthernetPacket::new(&ran.frame).expect("ethernet");
+    assert_eq!(eth.get_destination().octets(), dst, "destination MAC");
+    assert_eq!(eth.get_source().octets(), src, "source MAC");
+    assert_eq!(eth.get_ethertype(), EtherTypes::Ipv4);
+    assert_eq!(&ran.frame[12..], &sent[12..], "IP packet unchanged");
+}
+
+fn assert_dropped(ran: &Ran) {
+    assert_eq!(ran.action, TC_ACT_SHOT, "dropped");
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one fixture table run against one loaded object, case by case"
+)]
+fn overlay_programs_answer_arp_forward_isolate_and_count() {
+    require_privileges!();
+    ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
+    let pins = PinDir(PathBuf::from(format!(
+        "/sys/fs/bpf/shoal/overlay-fixtures-{}",
+        std::process::id()
+    )));
+    std::fs::create_dir_all(&pins.0).expect("pin dir");
+    let mut ebpf = load_object(&pins.0).expect("load object");
+    loaded(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
+    loaded(&mut ebpf, program_names::TC_VXLAN_INGRESS);
+    let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
+    fill_maps(&mut maps);
+    let endpoint: &SchedClassifier = ebpf
+        .program(program_names::TC_ENDPOINT_INGRESS)
+        .expect("program")
+        .try_into()
+        .expect("classifier");
+    let mut expected = Expected::default();
+    let ingress = OverlayHook::EndpointIngress;
+
+    // Proxy ARP: the gateway and a peer both resolve to the interface's MAC.
+    for asked_for in [GATEWAY, TASK_B, NOBODY] {
+        let request = arp(ArpOperations::Request, TASK_A_MAC, TASK_A, asked_for);
+        assert_arp_reply(&run(endpoint, &request, Some(IF_A)), asked_for, IF_A_MAC);
+        expected.add(ingress, OverlayVerdict::ArpReply);
+    }
+    let red_request = arp(ArpOperations::Request, TASK_A_MAC, TASK_A, GATEWAY);
+    assert_arp_reply(
+        &run(endpoint, &red_request, Some(IF_RED)),
+        GATEWAY,
+        IF_RED_MAC,
+    );
+    expected.add(ingress, OverlayVerdict::ArpReply);
+    // Gratuitous ARP, a probe (sender 0.0.0.0) and a reply: not answered.
+    for unanswered in [
+        arp(ArpOperations::Request, TASK_A_MAC, TASK_A, TASK_A),
+        arp(
+            ArpOperations::Request,
+            TASK_A_MAC,
+            Ipv4Addr::UNSPECIFIED,
+            TASK_A,
+        ),
+        arp(ArpOperations::Reply, TASK_A_MAC, TASK_A, GATEWAY),
+    ] {
+        assert_dropped(&run(endpoint, &unanswered, Some(IF_A)));
+        expected.add(ingress, OverlayVerdict::DropArpNotAnswered);
+    }
+
+    // Data path 1: A → B on this node, MACs as B resolved them.
+    let to_b = udp4(TASK_A, TASK_B);
+    assert_forwarded(
+        &run(endpoint, &to_b, Some(IF_A)),
+        &to_b,
+        TASK_B_MAC,
+        IF_B_MAC,
+    );
+    expected.add(ingress, OverlayVerdict::RedirectLocal);
+
+    // Data path 2: A → D on node 2, through the VXLAN device; the inner
+    // destination MAC is D's, the rest of the frame untouched.
+    let to_d = udp4(TASK_A, TASK_D);
+    assert_forwarded(
+        &run(endpoint, &to_d, Some(IF_A)),
+        &to_d,
+        TASK_D_MAC,
+        TASK_A_MAC,
+    );
+    expected.add(ingress, OverlayVerdict::RedirectRemote);
+    // Without a VXLAN device there is nowhere to send it.
+    maps.set_vxlan_ifindex(0).expect("clear config");
+    assert_dropped(&run(endpoint, &to_d, Some(IF_A)));
+    expected.add(ingress, OverlayVerdict::DropNoVxlanDevice);
+    maps.set_vxlan_ifindex(VXLAN_IFINDEX).expect("set config");
+
+    // Unknown address, and an address that exists only in the red network:
+    // blue cannot reach it (isolation), red can.
+    for dst in [NOBODY, RED_TASK] {
+        assert_dropped(&run(endpoint, &udp4(TASK_A, dst), Some(IF_A)));
+        expected.add(ingress, OverlayVerdict::DropNoEndpoint);
+    }
+    let red_to_red = udp4(TASK_A, RED_TASK);
+    assert_forwarded(
+        &run(endpoint, &red_to_red, Some(IF_RED)),
+        &red_to_red,
+        RED_TASK_MAC,
+        IF_RED_MAC,
+    );
+    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    // A blue endpoint behind a red interface is never delivered to.
+    assert_dropped(&run(endpoint, &udp4(TASK_A, MISWIRED), Some(IF_A)));
+    expected.add(ingress, OverlayVerdict::DropNoTargetInterface);
+
+    // Not IPv4, and broken IPv4 headers (IHL below 5, version 6), from an
+    // overlay interface. (Test runs refuse frames with truncated headers.)
+    assert_dropped(&run(endpoint, &ipv6(), Some(IF_A)));
+    expected.add(ingress, OverlayVerdict::DropNotIpv4);
+    for version_ihl in [0x44, 0x65] {
+        let mut broken = to_b.clone();
+        broken[14] = version_ihl;
+        assert_dropped(&run(endpoint, &broken, Some(IF_A)));
+        expected.add(ingress, OverlayVerdict::DropBadHeader);
+    }
+
+    // Frames of interfaces the agent did not register pass unchanged.
+    for (frame, ifindex) in [
+        (&to_b, Some(IF_FOREIGN)),
+        (&to_b, None),
+        (&red_request, None),
+    ] {
+        let ran = run(endpoint, frame, ifindex);
+        assert_eq!(ran.action, TC_NEXT, "passed on");
+        assert_eq!(&ran.frame, frame, "unchanged");
+        expected.add(ingress, OverlayVerdict::PassNotOurs);
+    }
+
+    // The VXLAN hook trusts only what the VXLAN device decapsulated: a frame
+    // without tunnel metadata (all a test run can make) is dropped.
+    let vxlan: &SchedClassifier = ebpf
+        .program(program_names::TC_VXLAN_INGRESS)
+        .expect("program")
+        .try_into()
+        .expect("classifier");
+    let ran = run(vxlan, &to_b, Some(VXLAN_IFINDEX));
+    assert_dropped(&ran);
+    assert_eq!(ran.frame, to_b, "left as it was");
+    expected.add(OverlayHook::VxlanIngress, OverlayVerdict::DropNoTunnelKey);
+
+    expected.check(&maps);
+}
+
+#[test]
+fn overlay_accessors_round_trip_and_refuse_what_the_programs_cannot_use() {
+    require_privileges!();
+    ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
+    let pins = PinDir(PathBuf::from(format!(
+        "/sys/fs/bpf/shoal/overlay-accessors-{}",
+        std::process::id()
+    )));
+    std::fs::create_dir_all(&pins.0).expect("pin dir");
+    let mut ebpf = load_object(&pins.0).expect("load object");
+    let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
+    fill_maps(&mut maps);
+
+    // The pinned maps are the same maps: what was written is read back.
+    let pinned = OverlayMaps::from_pins(&pins.0).expect("pinned overlay maps");
+    assert_eq!(
+        pinned.endpoint(BLUE, TASK_D).expect("lookup"),
+        Some(Endpoint {
+            mac: TASK_D_MAC,
+            location: EndpointLocation::Remote { node: NODE_2 },
+        })
+    );
+    assert_eq!(
+        pinned.endpoint(BLUE, TASK_A).expect("lookup"),
+        Some(Endpoint {
+            mac: TASK_A_MAC,
+            location: EndpointLocation::Local { ifindex: IF_A },
+        })
+    );
+    assert_eq!(pinned.endpoint(RED, TASK_A).expect("lookup"), None);
+    assert_eq!(
+        pinned.interface(IF_RED).expect("lookup"),
+        Some(Interface {
+            vni: RED,
+            mac: IF_RED_MAC
+        })
+    );
+    assert_eq!(pinned.vxlan_ifindex().expect("config"), VXLAN_IFINDEX);
+
+    // Removal is idempotent.
+    assert!(maps.remove_endpoint(BLUE, TASK_B).expect("remove"));
+    assert!(!maps.remove_endpoint(BLUE, TASK_B).expect("remove again"));
+    assert_eq!(pinned.endpoint(BLUE, TASK_B).expect("lookup"), None);
+    assert!(maps.remove_interface(IF_B).expect("remove"));
+    assert!(!maps.remove_interface(IF_B).expect("remove again"));
+    assert_eq!(pinned.interface(IF_B).expect("lookup"), None);
+
+    // What the programs would misread is refused.
+    let mac = TASK_A_MAC;
+    let refused = [
+        maps.upsert_endpoint(
+            0,
+            TASK_A,
+            Endpoint {
+                mac,
+                location: EndpointLocation::Local { ifindex: IF_A },
+            },
+        ),
+        maps.upsert_endpoint(
+            1 << 24,
+            TASK_A,
+            Endpoint {
+                mac,
+                location: EndpointLocation::Local { ifindex: IF_A },
+            },
+        ),
+        maps.upsert_endpoint(
+            BLUE,
+            TASK_A,
+            Endpoint {
+                mac,
+                location: EndpointLocation::Local { ifindex: 0 },
+            },
+        ),
+        maps.upsert_endpoint(
+            BLUE,
+            TASK_A,
+            Endpoint {
+                mac,
+                location: EndpointLocation::Remote {
+                    node: Ipv4Addr::UNSPECIFIED,
+                },
+            },
+        ),
+        maps.upsert_interface(0, Interface { vni: BLUE, mac }),
+        maps.upsert_interface(IF_A, Interface { vni: 0, mac }),
+    ];
+    for (i, result) in refused.into_iter().enumerate() {
+        assert!(result.is_err(), "case {i} refused");
+    }
+    // …and left the entries as they were.
+    assert_eq!(
+        pinned.endpoint(BLUE, TASK_A).expect("lookup"),
+        Some(Endpoint {
+            mac: TASK_A_MAC,
+            location: EndpointLocation::Local { ifindex: IF_A },
+        })
+    );
+    assert_eq!(
+        pinned.interface(IF_A).expect("lookup"),
+        Some(Interface {
+            vni: BLUE,
+            mac: IF_A_MAC
+        })
+    );
+}

@@ -1,23 +1,29 @@
-//! Packet fixtures for the overlay programs (DESIGN §5, data paths 1 and 2)
-//! through `BPF_PROG_TEST_RUN`: the maps are filled through the agent's
-//! typed accessors ([`OverlayMaps`]), hand-built frames go into the real
-//! programs, and each case checks the tc verdict, the exact frame that comes
-//! out and what it added to the overlay counters.
+//! The overlay programs (DESIGN §5, data paths 1 and 2), tested two ways.
 //!
-//! The interface a frame arrives on is the `ingress_ifindex` of the
-//! `__sk_buff` context passed in, which test runs take as given; the
-//! ifindexes below exist only in the maps. Redirect helpers only record
-//! their target in a test run and return `TC_ACT_REDIRECT`, and the tunnel
-//! key is not part of a test run's output, so where frames go and with which
-//! tunnel metadata is left to the end-to-end tests.
+//! Packet fixtures through `BPF_PROG_TEST_RUN`: the maps are filled through
+//! the agent's typed accessors ([`OverlayMaps`]), hand-built frames go into
+//! the real programs, and each case checks the tc verdict, the exact frame
+//! that comes out and what it added to the overlay counters. The interface a
+//! frame arrives on is the `ingress_ifindex` of the `__sk_buff` context
+//! passed in, which test runs take as given; those ifindexes exist only in
+//! the maps. Redirect helpers only record their target in a test run and
+//! return `TC_ACT_REDIRECT`, the tunnel key is not part of a test run's
+//! output, and a test run cannot attach tunnel metadata to a frame, so
+//! `tc_vxlan_ingress` can only be shown to refuse frames without it.
+//!
+//! Hence one end-to-end test as well: two node namespaces of the harness's
+//! [`World`] (no shoald), task namespaces joined to them by veth pairs, a
+//! flow-based VXLAN device per node, the programs attached with TCX by the
+//! test itself, and pings between the tasks.
 
 use std::{
     collections::BTreeMap,
     net::Ipv4Addr,
     path::{Path, PathBuf},
+    process::Command,
 };
 
-use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
+use aya::programs::{SchedClassifier, TcAttachType, TestRun, TestRunOptions};
 use pnet_packet::{
     MutablePacket, Packet,
     arp::{ArpHardwareTypes, ArpOperation, ArpOperations, ArpPacket, MutableArpPacket},
@@ -31,7 +37,7 @@ use shoal_agent::dataplane::{
     Endpoint, EndpointLocation, Interface, OverlayMaps, ensure_bpffs_mounted, load_object,
 };
 use shoal_ebpf_common::{OverlayHook, OverlayVerdict, program_names};
-use shoal_netns_tests::require_privileges;
+use shoal_netns_tests::{World, netns::NetNs, require_privileges, step};
 
 const TC_ACT_SHOT: u32 = 2;
 const TC_ACT_REDIRECT: u32 = 7;
@@ -537,4 +543,200 @@ fn overlay_accessors_round_trip_and_refuse_what_the_programs_cannot_use() {
             mac: IF_A_MAC
         })
     );
+}
+
+/// A task of the end-to-end test: its netns, the host side of its veth in
+/// the node's netns, and its address and MACs.
+struct Task {
+    netns: NetNs,
+    host_if: &'static str,
+    host_mac: [u8; 6],
+    ip: Ipv4Addr,
+    mac: [u8; 6],
+    vni: u32,
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    mac.map(|b| format!("{b:02x}")).join(":")
+}
+
+fn ifindex(netns: &NetNs, dev: &str) -> u32 {
+    let out = netns.ip(&["-j", "link", "show", dev]);
+    let links: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
+    links[0]["ifindex"]
+        .as_u64()
+        .and_then(|i| u32::try_from(i).ok())
+        .unwrap_or_else(|| panic!("no ifindex for {dev}: {links}"))
+}
+
+/// Creates a task netns joined to `node` by a veth pair, as the agent's
+/// executor does: `host_if` stays in the node, `eth0` goes to the task.
+fn add_task(
+    node: &NetNs,
+    host_if: &'static str,
+    (host_mac, ip, mac, vni): ([u8; 6], Ipv4Addr, [u8; 6], u32),
+) -> Task {
+    let netns = NetNs::new(&format!("{}-{host_if}", node.name()));
+    node.ip(&[
+        "link",
+        "add",
+        host_if,
+        "address",
+        &mac_text(host_mac),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "address",
+        &mac_text(mac),
+        "netns",
+        netns.name(),
+    ]);
+    node.ip(&["link", "set", host_if, "up"]);
+    netns.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+    netns.ip(&["link", "set", "eth0", "up"]);
+    Task {
+        netns,
+        host_if,
+        host_mac,
+        ip,
+        mac,
+        vni,
+    }
+}
+
+/// One node's loaded object (owning the tc links) and its overlay maps.
+struct NodePlane {
+    _ebpf: aya::Ebpf,
+    maps: OverlayMaps,
+    _pins: PinDir,
+}
+
+/// Loads the object in `node`'s netns with its own pins, attaches
+/// `tc_endpoint_ingress` to every task's host veth and `tc_vxlan_ingress`
+/// to the VXLAN device `vx` (TCX, tc ingress), and registers the tasks'
+/// interfaces and the device in the maps.
+fn start_plane(node: &NetNs, tasks: &[&Task]) -> NodePlane {
+    let pins = PinDir(PathBuf::from(format!("/sys/fs/bpf/shoal/{}", node.name())));
+    std::fs::create_dir_all(&pins.0).expect("pin dir");
+    let pin_dir = pins.0.clone();
+    let host_ifs: Vec<&'static str> = tasks.iter().map(|t| t.host_if).collect();
+    let (ebpf, mut maps) = node.run(move || {
+        let mut ebpf = load_object(&pin_dir).expect("load object");
+        let attach = [
+            (program_names::TC_ENDPOINT_INGRESS, host_ifs),
+            (program_names::TC_VXLAN_INGRESS, vec!["vx"]),
+        ];
+        for (name, ifaces) in attach {
+            let program = loaded(&mut ebpf, name);
+            for iface in ifaces {
+                program
+                    .attach(iface, TcAttachType::Ingress)
+                    .unwrap_or_else(|e| panic!("attaching {name} to {iface}: {e}"));
+            }
+        }
+        let maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
+        (ebpf, maps)
+    });
+    for task in tasks {
+        maps.upsert_interface(
+            ifindex(node, task.host_if),
+            Interface {
+                vni: task.vni,
+                mac: task.host_mac,
+            },
+        )
+        .expect("insert interface");
+    }
+    maps.set_vxlan_ifindex(ifindex(node, "vx"))
+        .expect("set config");
+    NodePlane {
+        _ebpf: ebpf,
+        maps,
+        _pins: pins,
+    }
+}
+
+fn ping(from: &Task, to: Ipv4Addr) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", from.netns.name(), "busybox", "ping"])
+        .args(["-c", "1", "-W", "2", &to.to_string()])
+        .output()
+        .expect("running busybox ping")
+        .status
+        .success()
+}
+
+#[test]
+fn pings_cross_the_overlay_on_one_node_and_between_nodes_but_not_between_networks() {
+    require_privileges!();
+    ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
+    let world = World::new("overlay", 2);
+    let (n1, n2) = (world.node(1).netns(), world.node(2).netns());
+
+    step("tasks a, b (blue) and r (red) on node-1, d (blue) on node-2");
+    let a = add_task(n1, "ha", (IF_A_MAC, TASK_A, TASK_A_MAC, BLUE));
+    let b = add_task(n1, "hb", (IF_B_MAC, TASK_B, TASK_B_MAC, BLUE));
+    let r = add_task(n1, "hr", (IF_RED_MAC, RED_TASK, RED_TASK_MAC, RED));
+    let d = add_task(n2, "hd", (IF_A_MAC, TASK_D, TASK_D_MAC, BLUE));
+    for node in [n1, n2] {
+        node.ip(&[
+            "link", "add", "vx", "type", "vxlan", "external", "dstport", "4789",
+        ]);
+        node.ip(&["link", "set", "vx", "mtu", "1450", "up"]);
+    }
+
+    step("load and attach the overlay programs, fill the maps");
+    let mut plane1 = start_plane(n1, &[&a, &b, &r]);
+    let mut plane2 = start_plane(n2, &[&d]);
+    let here = |netns: &NetNs, task: &Task| EndpointLocation::Local {
+        ifindex: ifindex(netns, task.host_if),
+    };
+    let on = |node: usize| EndpointLocation::Remote {
+        node: world.node(node).addr(),
+    };
+    let entries = [
+        (&a, here(n1, &a), on(1)),
+        (&b, here(n1, &b), on(1)),
+        (&r, here(n1, &r), on(1)),
+        (&d, on(2), here(n2, &d)),
+    ];
+    for (task, on_node1, on_node2) in entries {
+        for (plane, location) in [(&mut plane1, on_node1), (&mut plane2, on_node2)] {
+            plane
+                .maps
+                .upsert_endpoint(
+                    task.vni,
+                    task.ip,
+                    Endpoint {
+                        mac: task.mac,
+                        location,
+                    },
+                )
+                .expect("insert endpoint");
+        }
+    }
+
+    step("a → b on node-1 (bpf_redirect_peer both ways)");
+    assert!(ping(&a, TASK_B), "a pings b");
+    step("a → d on node-2 and back (VXLAN both ways)");
+    assert!(ping(&a, TASK_D), "a pings d");
+    assert!(ping(&d, TASK_A), "d pings a");
+    step("a → r: another network, same subnet");
+    assert!(!ping(&a, RED_TASK), "blue cannot reach red");
+
+    let count = |plane: &NodePlane, hook, verdict| plane.maps.count(hook, verdict).expect("count");
+    let (ingress, vxlan) = (OverlayHook::EndpointIngress, OverlayHook::VxlanIngress);
+    assert!(count(&plane1, ingress, OverlayVerdict::ArpReply) >= 2);
+    assert!(count(&plane1, ingress, OverlayVerdict::RedirectLocal) >= 2);
+    assert!(count(&plane1, ingress, OverlayVerdict::RedirectRemote) >= 2);
+    assert!(count(&plane1, vxlan, OverlayVerdict::RedirectLocal) >= 2);
+    assert!(count(&plane2, ingress, OverlayVerdict::RedirectRemote) >= 2);
+    assert!(count(&plane2, vxlan, OverlayVerdict::RedirectLocal) >= 2);
+    assert!(count(&plane1, ingress, OverlayVerdict::DropNoEndpoint) >= 1);
+    for plane in [&plane1, &plane2] {
+        assert_eq!(count(plane, vxlan, OverlayVerdict::DropNoEndpoint), 0);
+        assert_eq!(count(plane, vxlan, OverlayVerdict::DropNotLocal), 0);
+    }
 }

@@ -347,8 +347,11 @@ impl Dataplane {
         })
     }
 
-    /// The counters and attachments, for the node's status.
+    /// The counters (underlay hooks, then the overlay hooks' verdicts) and
+    /// attachments, for the node's status.
     pub fn status(&self) -> Result<DataplaneStatus, DataplaneError> {
+        let mut counters = self.counters.read()?;
+        counters.extend(self.overlay.hook_counters()?);
         Ok(DataplaneStatus {
             pin_dir: self.config.pin_dir().display().to_string(),
             start: self.start,
@@ -362,7 +365,7 @@ impl Dataplane {
                     link_id: a.link_id,
                 })
                 .collect(),
-            counters: self.counters.read()?,
+            counters,
         })
     }
 

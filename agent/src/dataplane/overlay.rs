@@ -6,13 +6,14 @@
 //! (insert-or-replace, removing an absent entry is not an error), so a
 //! restarted agent can simply replay its desired state onto the pinned maps.
 
-use std::{net::Ipv4Addr, path::Path};
+use std::{collections::BTreeMap, net::Ipv4Addr, path::Path};
 
 use aya::{
     Ebpf,
     maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray},
     sys::SyscallError,
 };
+use shoal_api::status::HookCounters;
 use shoal_ebpf_common::{
     OverlayConfig, OverlayEndpoint, OverlayEndpointKey, OverlayHook, OverlayInterface,
     OverlayVerdict, map_names, overlay_slot,
@@ -298,5 +299,21 @@ impl OverlayMaps {
             .get(&overlay_slot(hook, verdict), 0)
             .map_err(map_error(map_names::OVERLAY_COUNTERS))?;
         Ok(per_cpu.iter().sum())
+    }
+
+    /// Every overlay hook's verdicts (all listed, zero or not), keyed by
+    /// hook name, for the node's status next to the underlay counters.
+    pub fn hook_counters(&self) -> Result<BTreeMap<String, HookCounters>, DataplaneError> {
+        let mut out = BTreeMap::new();
+        for hook in OverlayHook::ALL {
+            let mut counters = HookCounters::default();
+            for verdict in OverlayVerdict::ALL {
+                counters
+                    .verdicts
+                    .insert(verdict.as_str().to_owned(), self.count(hook, verdict)?);
+            }
+            out.insert(hook.as_str().to_owned(), counters);
+        }
+        Ok(out)
     }
 }

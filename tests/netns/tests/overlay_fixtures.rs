@@ -247,15 +247,20 @@ impl Expected {
         *self.0.entry((hook as u32, verdict as u32)).or_default() += 1;
     }
 
+    /// Every slot of every hook, as the node's status shows them.
     fn check(&self, maps: &OverlayMaps) {
+        let status = maps.hook_counters().expect("read counters");
+        assert_eq!(status.len(), OverlayHook::ALL.len(), "{status:?}");
         for hook in OverlayHook::ALL {
+            let verdicts = &status[hook.as_str()].verdicts;
+            assert_eq!(verdicts.len(), OverlayVerdict::ALL.len(), "{verdicts:?}");
             for verdict in OverlayVerdict::ALL {
                 let want = self
                     .0
                     .get(&(hook as u32, verdict as u32))
                     .copied()
                     .unwrap_or(0);
-                let got = maps.count(hook, verdict).expect("read counter");
+                let got = verdicts[verdict.as_str()];
                 assert_eq!(
                     got,
                     want,

@@ -14,7 +14,7 @@
 //!   frames of interfaces the agent did not register pass unchanged.
 
 use aya_ebpf::{
-    bindings::{TC_ACT_UNSPEC, bpf_tunnel_key},
+    bindings::{BPF_F_ZERO_CSUM_TX, TC_ACT_UNSPEC, bpf_tunnel_key},
     helpers::generated::bpf_skb_set_tunnel_key,
     macros::classifier,
     programs::TcContext,
@@ -108,7 +108,9 @@ fn proxy_arp(
 
 /// Sends the frame to `target`'s node: the tunnel key (VNI, remote node,
 /// TTL) for the flow-based VXLAN device, the inner destination MAC the
-/// receiving task's, then out of the VXLAN device.
+/// receiving task's, then out of the VXLAN device. The outer UDP checksum is
+/// left zero, as RFC 7348 allows over IPv4 and cilium does: the inner
+/// packet keeps its own checksums.
 #[inline(always)]
 fn tunnel(ctx: &TcContext, vni: u32, target: &OverlayEndpoint) -> Result<Outcome, OverlayVerdict> {
     let vxlan = vxlan_ifindex().ok_or(OverlayVerdict::DropNoVxlanDevice)?;
@@ -124,7 +126,7 @@ fn tunnel(ctx: &TcContext, vni: u32, target: &OverlayEndpoint) -> Result<Outcome
             ctx.skb.skb,
             &raw mut key,
             core::mem::size_of::<bpf_tunnel_key>() as u32,
-            0,
+            u64::from(BPF_F_ZERO_CSUM_TX),
         )
     };
     if ret != 0 {

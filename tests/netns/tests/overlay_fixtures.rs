@@ -18,9 +18,11 @@
 
 use std::{
     collections::BTreeMap,
+    fmt::Write as _,
     net::Ipv4Addr,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
+    time::Duration,
 };
 
 use aya::programs::{SchedClassifier, TcAttachType, TestRun, TestRunOptions};
@@ -37,7 +39,7 @@ use shoal_agent::dataplane::{
     Endpoint, EndpointLocation, Interface, OverlayMaps, ensure_bpffs_mounted, load_object,
 };
 use shoal_ebpf_common::{OverlayHook, OverlayVerdict, program_names};
-use shoal_netns_tests::{World, netns::NetNs, require_privileges, step};
+use shoal_netns_tests::{World, eventually, netns::NetNs, require_privileges, step};
 
 const TC_ACT_SHOT: u32 = 2;
 const TC_ACT_REDIRECT: u32 = 7;
@@ -673,8 +675,39 @@ fn ping(from: &Task, to: Ipv4Addr) -> bool {
         .success()
 }
 
+/// Serves `seq 1 20000` (109 kB) once over TCP from `server` and returns
+/// what `client` read: segmentation offload and `CHECKSUM_PARTIAL` survive
+/// the redirects and the tunnel, or the bytes do not arrive.
+fn fetch_over_tcp(client: &Task, server: &Task) -> String {
+    let mut listener = Command::new("ip")
+        .args(["netns", "exec", server.netns.name()])
+        .args([
+            "busybox", "timeout", "10", "busybox", "nc", "-l", "-p", "8080",
+        ])
+        .args(["-e", "busybox", "seq", "1", "20000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting nc -l");
+    let got = eventually("a TCP transfer", Duration::from_secs(8), || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", client.netns.name()])
+            .args(["busybox", "timeout", "5", "busybox", "nc"])
+            .args([&server.ip.to_string(), "8080"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.stdout.is_empty() {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        } else {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
+    });
+    let _ = listener.wait();
+    got
+}
+
 #[test]
-fn pings_cross_the_overlay_on_one_node_and_between_nodes_but_not_between_networks() {
+fn pings_and_tcp_cross_the_overlay_on_one_node_and_between_nodes_but_not_between_networks() {
     require_privileges!();
     ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
     let world = World::new("overlay", 2);
@@ -728,6 +761,21 @@ fn pings_cross_the_overlay_on_one_node_and_between_nodes_but_not_between_network
     step("a → d on node-2 and back (VXLAN both ways)");
     assert!(ping(&a, TASK_D), "a pings d");
     assert!(ping(&d, TASK_A), "d pings a");
+    step("TCP a ← b and a ← d");
+    let expected = (1..=20_000).fold(String::new(), |mut text, i| {
+        let _ = writeln!(text, "{i}");
+        text
+    });
+    for server in [&b, &d] {
+        let got = fetch_over_tcp(&a, server);
+        assert!(
+            got == expected,
+            "{} of {} bytes from {}",
+            got.len(),
+            expected.len(),
+            server.ip
+        );
+    }
     step("a → r: another network, same subnet");
     assert!(!ping(&a, RED_TASK), "blue cannot reach red");
 

@@ -1,6 +1,7 @@
 //! The agent's side of the dispatcher's task RPCs: it follows the
 //! `Assignments` stream of the manager its session is connected to (a full
-//! set, then changes; a new stream and a new full set after any break) and
+//! set, then changes; a new stream and a new full set after any break) for
+//! the node's tasks and the swarm's overlay endpoints and
 //! sends the executor's task status changes in batches with
 //! `UpdateTaskStatus`, keeping only the latest status per task while the
 //! managers cannot be reached. It also answers the managers' log
@@ -24,7 +25,7 @@ use shoal_api::{
             UpdateTaskStatusRequest, dispatcher_client::DispatcherClient,
         },
     },
-    service::{TaskAssignment, TaskStatus},
+    service::{OverlayEndpoint, TaskAssignment, TaskStatus},
 };
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
@@ -35,6 +36,9 @@ use crate::{
     executor::{Assignments, logs, runner::TaskPaths},
     session::SessionState,
 };
+
+/// Every overlay endpoint of the swarm, by [`OverlayEndpoint::key`].
+pub type Endpoints = BTreeMap<String, OverlayEndpoint>;
 
 /// Pause before reconnecting after a broken stream or a failed report.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
@@ -57,11 +61,12 @@ pub async fn follow(
     tls: Arc<rustls::ClientConfig>,
     mut session: watch::Receiver<SessionState>,
     assignments: watch::Sender<Assignments>,
+    endpoints: watch::Sender<Endpoints>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
-            () = follow_once(&tls, &mut session, &assignments) => {}
+            () = follow_once(&tls, &mut session, &assignments, &endpoints) => {}
             _ = shutdown.changed() => return,
         }
         tokio::select! {
@@ -75,6 +80,7 @@ async fn follow_once(
     tls: &Arc<rustls::ClientConfig>,
     session: &mut watch::Receiver<SessionState>,
     assignments: &watch::Sender<Assignments>,
+    endpoints: &watch::Sender<Endpoints>,
 ) {
     let Some(addr) = connected_manager(session).await else {
         return;
@@ -94,6 +100,7 @@ async fn follow_once(
         }
     };
     let mut tasks: Option<BTreeMap<String, TaskAssignment>> = None;
+    let mut known_endpoints: Endpoints = BTreeMap::new();
     loop {
         let message = match stream.message().await {
             Ok(Some(message)) => message,
@@ -110,9 +117,31 @@ async fn follow_once(
                 return;
             }
         };
+        let changed_endpoints: Vec<OverlayEndpoint> =
+            match serde_json::from_slice(&message.endpoints_json) {
+                Ok(changed) => changed,
+                Err(error) => {
+                    warn!(%addr, %error, "unreadable overlay endpoints");
+                    return;
+                }
+            };
         if message.full {
             tasks = Some(BTreeMap::new());
+            known_endpoints.clear();
         }
+        for key in &message.removed_endpoints {
+            known_endpoints.remove(key);
+        }
+        for endpoint in changed_endpoints {
+            known_endpoints.insert(endpoint.key(), endpoint);
+        }
+        endpoints.send_if_modified(|current| {
+            let changed = *current != known_endpoints;
+            if changed {
+                current.clone_from(&known_endpoints);
+            }
+            changed
+        });
         let Some(set) = tasks.as_mut() else {
             continue; // a change before any full set: wait for one
         };
@@ -209,12 +238,14 @@ async fn listen_once(
     let Some(addr) = connected_manager(session).await else {
         return;
     };
-    let Ok(channel) = channel(&addr, Arc::clone(tls), MANAGER_SERVER_NAME, CALL_TIMEOUT)
-    else {
+    let Ok(channel) = channel(&addr, Arc::clone(tls), MANAGER_SERVER_NAME, CALL_TIMEOUT) else {
         return;
     };
     let client = DispatcherClient::new(channel);
-    let mut subscriptions = match client.clone().log_subscriptions(LogSubscriptionsRequest {}).await
+    let mut subscriptions = match client
+        .clone()
+        .log_subscriptions(LogSubscriptionsRequest {})
+        .await
     {
         Ok(response) => response.into_inner(),
         Err(status) => {

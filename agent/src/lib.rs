@@ -2,14 +2,15 @@
 //! data plane (eBPF programs and maps, [`dataplane`]), the image store
 //! ([`images`]) and registry pulls into it ([`registry`]), the session with
 //! the managers ([`session`]), the task assignments and status reports
-//! ([`assignments`]), the runc executor ([`executor`]) and the tasks'
-//! network namespaces and veths ([`task_network`]); DNS and WireGuard join
-//! it with the overlay data plane.
+//! ([`assignments`]), the runc executor ([`executor`]), the tasks' network
+//! namespaces and veths ([`task_network`]) and their wiring into the overlay
+//! data plane ([`overlay`]); DNS and WireGuard come next.
 
 pub mod assignments;
 pub mod dataplane;
 pub mod executor;
 pub mod images;
+pub mod overlay;
 pub mod registry;
 pub mod session;
 pub mod task_network;

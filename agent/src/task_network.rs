@@ -18,7 +18,10 @@ use std::{
 };
 
 use futures_util::TryStreamExt;
-use rtnetlink::{Handle, LinkUnspec, LinkVeth};
+use rtnetlink::{
+    Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, packet_route::link::LinkAttribute,
+};
+use serde::{Deserialize, Serialize};
 use shoal_api::service::TaskNetwork;
 
 /// Why a task's network could not be set up.
@@ -72,7 +75,9 @@ pub fn create_netns(path: &Path) -> Result<(), TaskNetworkError> {
         // SAFETY: unshare takes a flag; it moves only this thread, which
         // ends right after the bind mount.
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            return Err(io_error("unshare(CLONE_NEWNET)")(std::io::Error::last_os_error()));
+            return Err(io_error("unshare(CLONE_NEWNET)")(
+                std::io::Error::last_os_error(),
+            ));
         }
         let source = c"/proc/thread-self/ns/net";
         let target_c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())
@@ -89,9 +94,10 @@ pub fn create_netns(path: &Path) -> Result<(), TaskNetworkError> {
             )
         };
         if mounted != 0 {
-            return Err(io_error(format!("bind-mounting the netns at {}", target.display()))(
-                std::io::Error::last_os_error(),
-            ));
+            return Err(io_error(format!(
+                "bind-mounting the netns at {}",
+                target.display()
+            ))(std::io::Error::last_os_error()));
         }
         Ok(())
     })
@@ -111,20 +117,38 @@ pub fn remove_netns(path: &Path) {
     let _ = fs::remove_file(path);
 }
 
+/// One of a task's interfaces, as the data plane needs it (kept in the
+/// task's directory, so a restarted agent can wire an adopted task again).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedInterface {
+    /// The network and the task's address on it.
+    pub network: TaskNetwork,
+    /// The host side's name.
+    pub host_ifname: String,
+    /// The host side's ifindex (in the node's namespace).
+    pub host_ifindex: u32,
+    /// The host side's MAC: what the task resolves its peers to.
+    pub host_mac: [u8; 6],
+    /// The task side's MAC (`eth<n>`).
+    pub task_mac: [u8; 6],
+}
+
 /// Connects the task's namespace at `netns` to each of its `networks`:
 /// one veth each, `eth<n>` inside with the task's address and `mtu` (or the
-/// network's own). Also brings the namespace's loopback up.
+/// network's own). Also brings the namespace's loopback up. Returns the
+/// interfaces, in the order of `networks`.
 pub async fn attach(
     netns: &Path,
     task_id: &str,
     networks: &[TaskNetwork],
     mtu: u32,
-) -> Result<(), TaskNetworkError> {
+) -> Result<Vec<AttachedInterface>, TaskNetworkError> {
     let netns_fd: OwnedFd = fs::File::open(netns)
         .map_err(io_error(format!("opening {}", netns.display())))?
         .into();
     let handle = connect()?;
     let mut inside = Vec::new();
+    let mut host_sides = Vec::new();
     for (index, network) in networks.iter().enumerate() {
         let host = host_ifname(task_id, index);
         let peer = format!("sp{}", &host[2..]);
@@ -137,6 +161,11 @@ pub async fn attach(
             .map_err(netlink_error(format!("creating veth {host}")))?;
         let host_index = link_index(&handle, &host).await?;
         let peer_index = link_index(&handle, &peer).await?;
+        host_sides.push((
+            host.clone(),
+            host_index,
+            link_mac(&handle, host_index).await?,
+        ));
         handle
             .link()
             .set(
@@ -156,22 +185,38 @@ pub async fn attach(
         inside.push((peer, format!("eth{index}"), network.clone(), mtu));
     }
     let netns_path: PathBuf = netns.to_owned();
-    std::thread::spawn(move || configure_inside(&netns_path, inside))
+    let task_macs = std::thread::spawn(move || configure_inside(&netns_path, inside))
         .join()
-        .map_err(|_| io_error("the netns thread")(std::io::Error::other("panicked")))?
+        .map_err(|_| io_error("the netns thread")(std::io::Error::other("panicked")))??;
+    Ok(networks
+        .iter()
+        .zip(host_sides)
+        .zip(task_macs)
+        .map(
+            |((network, (host_ifname, host_ifindex, host_mac)), task_mac)| AttachedInterface {
+                network: network.clone(),
+                host_ifname,
+                host_ifindex,
+                host_mac,
+                task_mac,
+            },
+        )
+        .collect())
 }
 
 /// In the task's namespace (on a thread that joins it): renames each veth
 /// to `eth<n>`, sets its MTU, gives it its address and brings it and
-/// loopback up.
+/// loopback up. Returns each interface's MAC.
 fn configure_inside(
     netns: &Path,
     interfaces: Vec<(String, String, TaskNetwork, u32)>,
-) -> Result<(), TaskNetworkError> {
+) -> Result<Vec<[u8; 6]>, TaskNetworkError> {
     let file = fs::File::open(netns).map_err(io_error(format!("opening {}", netns.display())))?;
     // SAFETY: setns takes a valid namespace fd; it moves only this thread.
     if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(io_error("setns into the task")(std::io::Error::last_os_error()));
+        return Err(io_error("setns into the task")(
+            std::io::Error::last_os_error(),
+        ));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -186,8 +231,10 @@ fn configure_inside(
             .execute()
             .await
             .map_err(netlink_error("bringing lo up"))?;
+        let mut macs = Vec::new();
         for (peer, name, network, mtu) in interfaces {
             let index = link_index(&handle, &peer).await?;
+            macs.push(link_mac(&handle, index).await?);
             handle
                 .link()
                 .set(
@@ -212,7 +259,7 @@ fn configure_inside(
                 .await
                 .map_err(netlink_error(format!("bringing {name} up")))?;
         }
-        Ok(())
+        Ok(macs)
     })
 }
 
@@ -222,6 +269,32 @@ fn connect() -> Result<Handle, TaskNetworkError> {
         rtnetlink::new_connection().map_err(io_error("opening a netlink socket"))?;
     tokio::spawn(connection);
     Ok(handle)
+}
+
+/// The MAC address of link `index`.
+async fn link_mac(handle: &Handle, index: u32) -> Result<[u8; 6], TaskNetworkError> {
+    let link = handle
+        .link()
+        .get()
+        .match_index(index)
+        .execute()
+        .try_next()
+        .await
+        .map_err(netlink_error(format!("reading link {index}")))?
+        .ok_or_else(|| TaskNetworkError::Netlink {
+            op: format!("reading link {index}"),
+            message: "no such link".into(),
+        })?;
+    link.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Address(mac) => <[u8; 6]>::try_from(mac.as_slice()).ok(),
+            _ => None,
+        })
+        .ok_or_else(|| TaskNetworkError::Netlink {
+            op: format!("reading link {index}"),
+            message: "no MAC address".into(),
+        })
 }
 
 async fn link_index(handle: &Handle, name: &str) -> Result<u32, TaskNetworkError> {
@@ -238,6 +311,34 @@ async fn link_index(handle: &Handle, name: &str) -> Result<u32, TaskNetworkError
             message: "no such link".into(),
         })?;
     Ok(link.header.index)
+}
+
+/// The node's flow-based VXLAN device (`external`): one for every overlay
+/// network; programs set the tunnel key (remote node, VNI) per packet.
+pub const VXLAN_DEVICE: &str = "shoal_vxlan";
+
+/// Creates [`VXLAN_DEVICE`] (UDP `port`, no learning, `mtu`) unless it
+/// exists, brings it up and returns its ifindex. Idempotent.
+pub async fn ensure_vxlan_device(port: u16, mtu: u32) -> Result<u32, TaskNetworkError> {
+    let handle = connect()?;
+    if let Ok(index) = link_index(&handle, VXLAN_DEVICE).await {
+        return Ok(index);
+    }
+    handle
+        .link()
+        .add(
+            LinkMessageBuilder::<LinkVxlan>::new(VXLAN_DEVICE)
+                .port(port)
+                .collect_metadata(true)
+                .learning(false)
+                .mtu(mtu)
+                .up()
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(netlink_error(format!("creating {VXLAN_DEVICE}")))?;
+    link_index(&handle, VXLAN_DEVICE).await
 }
 
 /// The MTU of the link `name` in the calling thread's namespace.
@@ -259,7 +360,7 @@ pub async fn link_mtu(name: &str) -> Result<u32, TaskNetworkError> {
         .attributes
         .iter()
         .find_map(|a| match a {
-            rtnetlink::packet_route::link::LinkAttribute::Mtu(mtu) => Some(*mtu),
+            LinkAttribute::Mtu(mtu) => Some(*mtu),
             _ => None,
         })
         .unwrap_or(1500))

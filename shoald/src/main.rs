@@ -21,8 +21,9 @@ use clap::{Parser, ValueEnum};
 use shoal_agent::{
     dataplane::{self, Dataplane, DataplaneConfig, XdpAttachMode},
     executor::{ExecutorConfig, runc},
-    task_network,
     images::ImageStore,
+    overlay::Overlay,
+    task_network,
 };
 use shoal_api::paths::DEFAULT_SOCKET;
 use shoal_manager::runtime::RaftTiming;
@@ -88,6 +89,9 @@ impl From<XdpModeArg> for XdpAttachMode {
     }
 }
 
+/// The VXLAN device's UDP port (Docker's default `--data-path-port`).
+const VXLAN_PORT: u16 = 4789;
+
 /// Bytes VXLAN adds to a frame over IPv4 (outer IP, UDP, VXLAN and inner
 /// Ethernet headers): overlay interfaces get the underlay MTU minus this.
 const VXLAN_OVERHEAD: u32 = 50;
@@ -147,14 +151,21 @@ async fn run(args: Args) -> Result<()> {
     };
     info!(%node_id, %hostname, %advertise_addr, iface = %args.underlay_iface, "starting shoald");
 
-    let mut dataplane = Dataplane::start(DataplaneConfig {
+    let dataplane_config = DataplaneConfig {
         node_id: node_id.to_string(),
         bpffs: args.bpffs.clone(),
         underlay_iface: args.underlay_iface.clone(),
         xdp_mode: args.xdp_mode.into(),
         record_file: args.data_dir.join("dataplane.json"),
-    })
-    .context("starting the data plane")?;
+    };
+    let pin_dir = dataplane_config.pin_dir();
+    let mut dataplane = Dataplane::start(dataplane_config).context("starting the data plane")?;
+    let underlay_mtu = task_network::link_mtu(&args.underlay_iface)
+        .await
+        .context("reading the underlay's MTU")?;
+    let overlay = Overlay::start(&pin_dir, &node_id.to_string(), VXLAN_PORT, underlay_mtu)
+        .await
+        .context("wiring the overlay (VXLAN device and programs)")?;
     let log_forwarder = dataplane.take_logs().map(|logs| {
         tokio::spawn(async move {
             if let Err(error) = dataplane::forward_ebpf_logs(logs).await {
@@ -178,10 +189,8 @@ async fn run(args: Args) -> Result<()> {
             images: ImageStore::new(args.data_dir.join("images")),
             shim_program: std::env::current_exe().context("locating shoald's executable")?,
             insecure_registries: args.insecure_registries.clone(),
-            overlay_mtu: task_network::link_mtu(&args.underlay_iface)
-                .await
-                .context("reading the underlay's MTU")?
-                .saturating_sub(VXLAN_OVERHEAD),
+            overlay_mtu: underlay_mtu.saturating_sub(VXLAN_OVERHEAD),
+            overlay: Arc::new(overlay),
         },
     })
     .await

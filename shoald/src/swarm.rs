@@ -8,6 +8,7 @@
 //! init or join removes what it wrote.
 
 use std::{
+    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use shoal_agent::{
     assignments,
     executor::{self, ExecutorConfig},
+    overlay,
     session::{self, SessionConfig, SessionState},
 };
 use shoal_api::{
@@ -276,12 +278,19 @@ impl Swarm {
         };
         let session = tokio::spawn(session::run(config, state_tx, stop_rx.clone()));
         let (assignments_tx, assignments_rx) = watch::channel(None);
+        let (endpoints_tx, endpoints_rx) = watch::channel(BTreeMap::new());
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let task_loops = vec![
             tokio::spawn(assignments::follow(
                 Arc::clone(&tls),
                 session_state.clone(),
                 assignments_tx,
+                endpoints_tx,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(overlay::run_endpoint_sync(
+                Arc::clone(&self.facts.executor.overlay),
+                endpoints_rx,
                 stop_rx.clone(),
             )),
             tokio::spawn(assignments::report(

@@ -4,7 +4,8 @@
 //! answered and whether the client's source IP survived the path.
 //!
 //! Plain std networking, one thread per connection, no dependencies beyond
-//! nix: it links statically and runs in a busybox image.
+//! nix: it links statically and runs in a busybox image. `whoami --get
+//! IP[:PORT]` is its client, for probes from inside a task.
 
 use std::{
     fmt::Write as _,
@@ -13,27 +14,65 @@ use std::{
     time::Duration,
 };
 
-/// Where to listen: `--port N`, else `$PORT`, else 80.
-fn port() -> Result<u16, String> {
-    let mut args = std::env::args().skip(1);
-    let mut port = std::env::var("PORT").ok();
+/// What to do: serve, or fetch once as a client.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    /// Serve on this port (`--port N`, else `$PORT`, else 80).
+    Serve(u16),
+    /// `--get IP[:PORT]`: one request to that address, the answer on
+    /// stdout (a client for tests and probes in images without one: the
+    /// static busybox's wget cannot run there).
+    Get(SocketAddr),
+}
+
+const USAGE: &str = "usage: whoami [--port N] | whoami --get IP[:PORT]";
+
+fn mode(args: impl IntoIterator<Item = String>, env_port: Option<String>) -> Result<Mode, String> {
+    let mut args = args.into_iter();
+    let mut port = env_port;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next(),
-            "-h" | "--help" => {
-                println!("usage: whoami [--port N]   (default $PORT or 80)");
-                std::process::exit(0);
+            "--get" => {
+                let target = args.next().ok_or(USAGE)?;
+                let addr = target
+                    .parse::<SocketAddr>()
+                    .or_else(|_| {
+                        target
+                            .parse::<std::net::IpAddr>()
+                            .map(|ip| SocketAddr::new(ip, 80))
+                    })
+                    .map_err(|_| format!("--get takes IP[:PORT], not {target:?}"))?;
+                return Ok(Mode::Get(addr));
             }
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; usage: whoami [--port N]"
-                ));
-            }
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
-    port.map_or(Ok(80), |p| {
-        p.parse().map_err(|_| format!("invalid port {p:?}"))
+    port.map_or(Ok(Mode::Serve(80)), |p| {
+        p.parse()
+            .map(Mode::Serve)
+            .map_err(|_| format!("invalid port {p:?}"))
     })
+}
+
+/// One `GET /` to `addr`; the response body, if the status is 200.
+fn get(addr: SocketAddr) -> Result<String, String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer)
+        .map_err(|e| format!("reading from {addr}: {e}"))?;
+    let (head, body) = answer.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
+    if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") {
+        Ok(body.to_owned())
+    } else {
+        Err(head.lines().next().unwrap_or_default().to_owned())
+    }
 }
 
 /// The host's non-loopback addresses.
@@ -105,8 +144,20 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let port = match port() {
-        Ok(port) => port,
+    let port = match mode(std::env::args().skip(1), std::env::var("PORT").ok()) {
+        Ok(Mode::Serve(port)) => port,
+        Ok(Mode::Get(addr)) => {
+            return match get(addr) {
+                Ok(body) => {
+                    print!("{body}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("whoami: {message}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
         Err(message) => {
             eprintln!("whoami: {message}");
             return std::process::ExitCode::FAILURE;
@@ -134,6 +185,41 @@ fn main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arguments_choose_serve_or_get() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(mode(args(&[]), None), Ok(Mode::Serve(80)));
+        assert_eq!(mode(args(&[]), Some("8080".into())), Ok(Mode::Serve(8080)));
+        assert_eq!(
+            mode(args(&["--port", "81"]), Some("8080".into())),
+            Ok(Mode::Serve(81))
+        );
+        assert_eq!(
+            mode(args(&["--get", "10.0.0.3"]), None),
+            Ok(Mode::Get("10.0.0.3:80".parse().expect("addr")))
+        );
+        assert_eq!(
+            mode(args(&["--get", "10.0.0.3:8080"]), None),
+            Ok(Mode::Get("10.0.0.3:8080".parse().expect("addr")))
+        );
+        assert!(mode(args(&["--get", "web"]), None).is_err());
+        assert!(mode(args(&["--bogus"]), None).is_err());
+    }
+
+    #[test]
+    fn get_reads_a_served_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accept");
+            serve(stream).expect("serve");
+        });
+        let body = get(addr).expect("an answer");
+        server.join().expect("server");
+        assert!(body.contains("RemoteAddr: 127.0.0.1:"), "{body}");
+        assert!(body.contains("GET / HTTP/1.0"), "{body}");
+    }
 
     #[test]
     fn body_names_host_addresses_and_client() {

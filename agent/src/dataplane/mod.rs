@@ -574,6 +574,34 @@ fn attach_tc_egress(
     Ok((pin_link(link, link_pin)?, false))
 }
 
+/// Attaches the pinned overlay `program` (one of
+/// [`program_names::OVERLAY`]) to the tc ingress (TCX) of `iface` and pins
+/// the link at `link_pin`, so it outlives the agent; does nothing when a
+/// link is pinned there already (an agent restart). The link goes with the
+/// interface; [`detach_overlay`] removes the pin.
+pub fn attach_overlay(
+    pin_dir: &Path,
+    program: &'static str,
+    iface: &str,
+    link_pin: &Path,
+) -> Result<(), DataplaneError> {
+    if existing_link(link_pin).is_some() {
+        return Ok(());
+    }
+    let mut classifier = open_pinned_program(pin_dir, program)?;
+    let id = classifier
+        .attach(iface, TcAttachType::Ingress)
+        .map_err(program_error(program))?;
+    let link = classifier.take_link(id).map_err(program_error(program))?;
+    let link = FdLink::try_from(link).map_err(program_error_from_link(program))?;
+    pin_link(link, link_pin).map(drop)
+}
+
+/// Removes an overlay link's pin (its interface is gone or going).
+pub fn detach_overlay(link_pin: &Path) -> Result<(), DataplaneError> {
+    remove_pin(link_pin)
+}
+
 /// A link that cannot become an `FdLink` was attached through netlink, which
 /// cannot be pinned: this kernel supports link-based XDP and TCX, so it is
 /// reported as an attach failure.

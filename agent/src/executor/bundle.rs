@@ -23,8 +23,7 @@ use std::{collections::BTreeMap, fs, path::Path};
 
 use oci_spec::runtime::{
     LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceType,
-    LinuxResourcesBuilder, Mount, MountBuilder,
-    ProcessBuilder, RootBuilder, Spec, UserBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder,
 };
 use shoal_api::service::{ContainerSpec, TaskAssignment};
 

@@ -31,7 +31,7 @@ use self::{
     runc::Runc,
     runner::{RunnerContext, TaskPaths},
 };
-use crate::{images::ImageStore, task_network};
+use crate::{images::ImageStore, overlay::Overlay, task_network};
 
 /// What the executor needs to know about the node.
 #[derive(Clone, Debug)]
@@ -48,6 +48,8 @@ pub struct ExecutorConfig {
     pub insecure_registries: Vec<String>,
     /// The MTU of overlay interfaces unless a network sets one.
     pub overlay_mtu: u32,
+    /// The node's overlay, which task interfaces are wired into.
+    pub overlay: Arc<Overlay>,
 }
 
 impl ExecutorConfig {
@@ -85,6 +87,7 @@ pub async fn run(
         shim_program: config.shim_program.clone(),
         insecure_registries: config.insecure_registries.clone(),
         overlay_mtu: config.overlay_mtu,
+        overlay: Arc::clone(&config.overlay),
         reports,
     });
     let mut runners: HashMap<String, (watch::Sender<TaskAssignment>, JoinHandle<()>)> =

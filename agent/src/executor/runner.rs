@@ -20,7 +20,9 @@ use super::{
 };
 use crate::{
     images::{ImageStore, Reference},
-    registry, task_network,
+    overlay::Overlay,
+    registry,
+    task_network::{self, AttachedInterface},
 };
 
 /// How often a runner looks for its container's exit record.
@@ -46,6 +48,8 @@ pub struct RunnerContext {
     /// The MTU of overlay interfaces unless a network sets one (underlay
     /// MTU minus the VXLAN overhead).
     pub overlay_mtu: u32,
+    /// The node's overlay.
+    pub overlay: Arc<Overlay>,
     /// Where status changes go (to the managers).
     pub reports: mpsc::UnboundedSender<(String, TaskStatus)>,
 }
@@ -63,6 +67,8 @@ pub struct TaskPaths {
     pub exit: PathBuf,
     /// The task's network namespace, when it has overlay networks.
     pub netns: PathBuf,
+    /// The task's interfaces ([`AttachedInterface`]s, JSON).
+    pub interfaces: PathBuf,
 }
 
 impl TaskPaths {
@@ -75,6 +81,7 @@ impl TaskPaths {
             log: dir.join("container.log"),
             exit: dir.join("exit.json"),
             netns: dir.join("netns"),
+            interfaces: dir.join("interfaces.json"),
             dir,
         }
     }
@@ -124,6 +131,11 @@ pub async fn run(
     };
     let started = if adopt {
         debug!(task = %task.id, "adopting the existing container");
+        // Wire its interfaces again (idempotent): the agent may have died
+        // between creating them and wiring them.
+        if let Err(error) = runner.ctx.overlay.add_task(&read_interfaces(&runner.paths)) {
+            warn!(task = %task.id, %error, "rewiring an adopted task's interfaces");
+        }
         true
     } else if task.status.state >= TaskState::Accepted && !task.status.state.is_final() {
         // This node took the task before, and its container is gone.
@@ -153,11 +165,23 @@ pub async fn run(
     }
     // Keep the logs until the managers delete the task.
     let _ = runner.ctx.runc.delete(&runner.id).await;
+    runner
+        .ctx
+        .overlay
+        .remove_task(&read_interfaces(&runner.paths));
     task_network::remove_netns(&runner.paths.netns);
     let _ = tokio::fs::remove_dir_all(&runner.paths.bundle).await;
     while updates.changed().await.is_ok() {}
     let _ = tokio::fs::remove_dir_all(&runner.paths.dir).await;
     debug!(task = %runner.id, "task removed");
+}
+
+/// The interfaces recorded for a task (none without overlay networks).
+fn read_interfaces(paths: &TaskPaths) -> Vec<AttachedInterface> {
+    std::fs::read(&paths.interfaces)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .unwrap_or_default()
 }
 
 async fn prepare_and_start(
@@ -191,8 +215,18 @@ async fn prepare_and_start(
         std::fs::create_dir_all(&runner.paths.dir)
             .map_err(|e| (TaskState::Rejected, e.to_string()))?;
         task_network::create_netns(&path).map_err(|e| (TaskState::Rejected, e.to_string()))?;
-        task_network::attach(&path, &task.id, &task.networks, runner.ctx.overlay_mtu)
-            .await
+        let interfaces =
+            task_network::attach(&path, &task.id, &task.networks, runner.ctx.overlay_mtu)
+                .await
+                .map_err(|e| (TaskState::Rejected, e.to_string()))?;
+        let json =
+            serde_json::to_vec(&interfaces).map_err(|e| (TaskState::Rejected, e.to_string()))?;
+        std::fs::write(&runner.paths.interfaces, json)
+            .map_err(|e| (TaskState::Rejected, e.to_string()))?;
+        runner
+            .ctx
+            .overlay
+            .add_task(&interfaces)
             .map_err(|e| (TaskState::Rejected, e.to_string()))?;
         Some(path)
     };
@@ -204,8 +238,14 @@ async fn prepare_and_start(
         let config = store
             .unpack(&image, &bundle.join("rootfs"))
             .map_err(|e| e.to_string())?;
-        bundle::write(&bundle, &assignment, &config, &cgroup_parent, netns.as_deref())
-            .map_err(|e| e.to_string())
+        bundle::write(
+            &bundle,
+            &assignment,
+            &config,
+            &cgroup_parent,
+            netns.as_deref(),
+        )
+        .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| (TaskState::Rejected, e.to_string()))?

@@ -237,3 +237,144 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     docker(&world, &["network", "rm", "back"]);
     assert_eq!(docker(&world, &["network", "ls", "-q"]).trim(), "");
 }
+
+/// `(node, container ID, address on the network)` of every running task of
+/// `service`, from the nodes' runc and the tasks' own `eth0`.
+fn task_endpoints(world: &World, service: &str) -> Vec<(usize, String, String)> {
+    let ids: BTreeSet<String> = docker(
+        world,
+        &[
+            "service",
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "desired-state=running",
+            service,
+        ],
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect();
+    let mut endpoints = Vec::new();
+    for (index, node) in world.nodes().iter().enumerate() {
+        for id in node.running_containers() {
+            if !ids.contains(&id) {
+                continue;
+            }
+            let addrs = node
+                .runc_exec(&id, &["ip", "-o", "-4", "addr", "show", "eth0"])
+                .unwrap_or_default();
+            if let Some(addr) = addrs
+                .split_whitespace()
+                .nth(3)
+                .and_then(|a| a.split('/').next())
+            {
+                endpoints.push((index + 1, id, addr.to_owned()));
+            }
+        }
+    }
+    endpoints
+}
+
+#[test]
+fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
+    require_privileges!();
+    let mut world = World::new("overlay", 3);
+    world.start_all();
+    world
+        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+        .expect("forming the swarm");
+    if world.node(1).docker(&["version"]).is_none() {
+        eprintln!("skipping: no docker client");
+        return;
+    }
+    for node in world.nodes() {
+        node.import_demo_image();
+    }
+    docker(&world, &["network", "create", "-d", "overlay", "front"]);
+    docker(&world, &["network", "create", "-d", "overlay", "back"]);
+    docker(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "--replicas",
+            "4",
+            "--network",
+            "front",
+            "whoami:latest",
+        ],
+    );
+    docker(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "db",
+            "--replicas",
+            "1",
+            "--network",
+            "back",
+            "whoami:latest",
+        ],
+    );
+    let web = eventually("4 web tasks with addresses", CONVERGE, || {
+        let endpoints = task_endpoints(&world, "web");
+        if endpoints.len() == 4 {
+            Ok(endpoints)
+        } else {
+            Err(format!("{endpoints:?}"))
+        }
+    });
+    let db = eventually("the db task", CONVERGE, || {
+        let endpoints = task_endpoints(&world, "db");
+        if endpoints.len() == 1 {
+            Ok(endpoints)
+        } else {
+            Err(format!("{endpoints:?}"))
+        }
+    });
+
+    step("every web task answers every other one over HTTP, on the same node and across nodes");
+    let mut same_node = 0;
+    let mut cross_node = 0;
+    for (from_node, from_id, from_addr) in &web {
+        for (to_node, _, to_addr) in &web {
+            if from_addr == to_addr {
+                continue;
+            }
+            let answer = eventually(&format!("{from_addr} -> {to_addr}"), CONVERGE, || {
+                world
+                    .node(*from_node)
+                    .runc_exec(from_id, &["whoami", "--get", to_addr])
+            });
+            assert!(answer.contains(&format!("IP: {to_addr}")), "{answer}");
+            assert!(
+                answer.contains(&format!("RemoteAddr: {from_addr}:")),
+                "the server sees the client's own overlay address: {answer}"
+            );
+            if from_node == to_node {
+                same_node += 1;
+            } else {
+                cross_node += 1;
+            }
+        }
+    }
+    assert!(
+        same_node > 0 && cross_node > 0,
+        "both paths used: {same_node} same-node, {cross_node} cross-node"
+    );
+
+    step("a web task cannot reach the db task on the other network, even by address");
+    let (node, id, _) = &web[0];
+    let refused = world
+        .node(*node)
+        .runc_exec(id, &["whoami", "--get", &db[0].2]);
+    assert!(refused.is_err(), "front reached back: {refused:?}");
+}

@@ -41,6 +41,9 @@ enum Command {
     /// Manage swarm services.
     #[command(subcommand)]
     Service(commands::service::ServiceCommand),
+    /// Manage swarm networks.
+    #[command(subcommand)]
+    Network(commands::network::NetworkCommand),
 }
 
 /// Accepts `unix:///path` (as `docker -H` does) or a bare path.
@@ -68,6 +71,7 @@ fn main() -> std::process::ExitCode {
                 Command::Node(command) => commands::node::run(&client, command).await,
                 Command::Image(command) => commands::image::run(&client, command).await,
                 Command::Service(command) => commands::service::run(&client, command).await,
+                Command::Network(command) => commands::network::run(&client, command).await,
             }
         })
     })();

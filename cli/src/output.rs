@@ -1,5 +1,12 @@
 //! Column-aligned tables in the style of `docker … ls`: upper-case headers,
-//! columns separated by at least three spaces.
+//! columns separated by at least three spaces and at least ten characters
+//! wide, as docker's `tabwriter` (minimum width 10, padding 3) lays them
+//! out.
+
+/// Docker's `tabwriter` minimum cell width, padding included.
+const MIN_WIDTH: usize = 10;
+/// Docker's `tabwriter` padding.
+const PADDING: usize = 3;
 
 /// A table being built row by row.
 #[derive(Debug)]
@@ -24,10 +31,10 @@ impl<const N: usize> Table<N> {
 
     /// Renders the table, one line per row, trailing spaces trimmed.
     pub fn render(&self) -> String {
-        let mut widths = [0usize; N];
+        let mut widths = [MIN_WIDTH; N];
         for line in std::iter::once(&self.header).chain(&self.rows) {
             for (w, cell) in widths.iter_mut().zip(line) {
-                *w = (*w).max(cell.chars().count());
+                *w = (*w).max(cell.chars().count() + PADDING);
             }
         }
         let mut out = String::new();
@@ -36,7 +43,7 @@ impl<const N: usize> Table<N> {
             for (i, cell) in line.iter().enumerate() {
                 text.push_str(cell);
                 if i + 1 < N {
-                    text.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
+                    text.push_str(&" ".repeat(widths[i] - cell.chars().count()));
                 }
             }
             out.push_str(text.trim_end());
@@ -52,9 +59,16 @@ mod tests {
 
     #[test]
     fn aligns_columns() {
-        let mut t = Table::new(["ID", "NAME"]);
-        t.row(["abc".into(), "x".into()]);
-        t.row(["a".into(), "longer".into()]);
-        assert_eq!(t.render(), "ID    NAME\nabc   x\na     longer\n");
+        let mut t = Table::new(["ID", "NAME", "MODE"]);
+        t.row(["abc".into(), "x".into(), "m".into()]);
+        t.row(["a".into(), "much longer".into(), "n".into()]);
+        assert_eq!(
+            t.render(),
+            "\
+ID        NAME          MODE
+abc       x             m
+a         much longer   n
+"
+        );
     }
 }

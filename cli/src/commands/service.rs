@@ -1,8 +1,10 @@
-//! `shoal service …`: create, ls, ps, inspect, scale, rm, with the flags,
-//! columns, messages and convergence progress of `docker service …`.
+//! `shoal service …`: create, ls, ps, inspect, scale, rm (and update, in
+//! [`super::service_update`]), with the flags, columns, messages and
+//! convergence progress of `docker service …`.
 //!
 //! The pure parts live apart from the requests so they can be tested: the
-//! flags → [`ServiceSpec`] translation ([`CreateArgs::spec`]), the `ls`
+//! flags → [`ServiceSpec`] translation ([`CreateArgs::spec`], with the
+//! flags `update` shares in [`ServiceFlags::apply`]), the `ls`
 //! and `ps` tables ([`ls_table`], [`ps_rows`]) and the `inspect --pretty`
 //! text ([`pretty`]).
 
@@ -19,16 +21,20 @@ use serde::Deserialize;
 use serde_json::Value;
 use shoal_api::{
     Client, ClientError, docker,
+    network::NetworkAttachmentConfig,
     service::{
         ContainerSpec, GlobalService, HealthConfig, Placement, PlacementPreference,
-        ReplicatedService, ResourceRequirements, Resources, RestartCondition, RestartPolicy,
-        ServiceMode, ServiceSpec, SpreadOver, TaskSpec, TaskState,
+        ReplicatedService, RestartCondition, RestartPolicy, ServiceMode, ServiceSpec, SpreadOver,
+        TaskSpec, TaskState,
     },
 };
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
-    commands::swarm::info,
+    commands::{
+        network::{parse_attachment, resolve_attachments},
+        swarm::info,
+    },
     docker_error::DockerError,
     duration::{format_go_duration, parse_go_duration},
     output::Table,
@@ -42,6 +48,9 @@ pub enum ServiceCommand {
     /// Create a new service.
     #[command(override_usage = "shoal service create [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Create(Box<CreateArgs>),
+    /// Update a service.
+    #[command(override_usage = "shoal service update [OPTIONS] SERVICE")]
+    Update(Box<super::service_update::UpdateArgs>),
     /// List services.
     #[command(alias = "list")]
     Ls {
@@ -87,20 +96,13 @@ pub enum ServiceCommand {
 
 /// `shoal service create` flags, as docker's.
 #[derive(Debug, Args)]
-#[expect(clippy::struct_excessive_bools, reason = "docker's flags")]
 pub struct CreateArgs {
-    /// Exit immediately instead of waiting for the service to converge.
-    #[arg(short, long)]
-    detach: bool,
-    /// Suppress progress output.
-    #[arg(short, long)]
-    quiet: bool,
+    /// The flags `create` shares with `update`.
+    #[command(flatten)]
+    common: ServiceFlags,
     /// Service name.
     #[arg(long)]
     name: Option<String>,
-    /// Number of tasks.
-    #[arg(long, value_parser = parse_replicas, allow_hyphen_values = true)]
-    replicas: Option<u64>,
     /// Service mode ("replicated", "global").
     #[arg(long, default_value = "replicated")]
     mode: String,
@@ -113,9 +115,42 @@ pub struct CreateArgs {
     /// Add a placement preference (`spread=<label>`).
     #[arg(long, value_parser = parse_placement_pref)]
     placement_pref: Vec<PlacementPreference>,
+    /// Service labels.
+    #[arg(short, long, value_parser = parse_label)]
+    label: Vec<(String, String)>,
+    /// Container labels.
+    #[arg(long, value_parser = parse_label)]
+    container_label: Vec<(String, String)>,
+    /// Network attachments (`NAME` or `name=NAME,alias=ALIAS…`).
+    #[arg(long, value_parser = parse_attachment)]
+    network: Vec<NetworkAttachmentConfig>,
+    /// The image, then the command and its arguments (as docker, flags
+    /// after the image belong to the command).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    image_and_args: Vec<String>,
+}
+
+/// The flags `shoal service create` and `shoal service update` share, as
+/// docker's: each one given sets its field of the spec, the others leave
+/// theirs as they are.
+#[derive(Debug, Args)]
+pub(crate) struct ServiceFlags {
+    /// Exit immediately instead of waiting for the service to converge.
+    #[arg(short, long)]
+    pub(crate) detach: bool,
+    /// Suppress progress output.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Number of tasks.
+    #[arg(long, value_parser = parse_replicas, allow_hyphen_values = true)]
+    pub(crate) replicas: Option<u64>,
     /// Maximum number of tasks per node (default 0 = unlimited).
-    #[arg(long, default_value_t = 0)]
-    replicas_max_per_node: u64,
+    #[arg(long)]
+    replicas_max_per_node: Option<u64>,
     /// Restart when condition is met ("none", "on-failure", "any") (default "any").
     #[arg(long)]
     restart_condition: Option<RestartCondition>,
@@ -159,12 +194,6 @@ pub struct CreateArgs {
     /// Reserve Memory.
     #[arg(long, value_parser = parse_ram_bytes)]
     reserve_memory: Option<i64>,
-    /// Service labels.
-    #[arg(short, long)]
-    label: Vec<String>,
-    /// Container labels.
-    #[arg(long)]
-    container_label: Vec<String>,
     /// Working directory inside the container.
     #[arg(short, long)]
     workdir: Option<String>,
@@ -175,8 +204,14 @@ pub struct CreateArgs {
     #[arg(long)]
     hostname: Option<String>,
     /// Mount the container's root filesystem as read only.
-    #[arg(long)]
-    read_only: bool,
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    read_only: Option<bool>,
     /// Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s).
     #[arg(long, value_parser = go_duration_ns)]
     stop_grace_period: Option<i64>,
@@ -184,16 +219,11 @@ pub struct CreateArgs {
     #[arg(long)]
     stop_signal: Option<String>,
     /// Overwrite the default ENTRYPOINT of the image.
-    #[arg(long)]
-    entrypoint: Option<String>,
-    /// The image, then the command and its arguments (as docker, flags
-    /// after the image belong to the command).
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        value_name = "IMAGE [COMMAND] [ARG...]"
-    )]
-    image_and_args: Vec<String>,
+    #[arg(long, value_parser = parse_words, allow_hyphen_values = true)]
+    entrypoint: Option<Words>,
+    /// Endpoint mode (vip or dnsrr).
+    #[arg(long, value_parser = parse_endpoint_mode)]
+    endpoint_mode: Option<String>,
 }
 
 /// `shoal service ps` flags.
@@ -221,6 +251,7 @@ pub struct PsArgs {
 pub async fn run(client: &Client, command: ServiceCommand) -> Result<()> {
     match command {
         ServiceCommand::Create(args) => create(client, &args).await?,
+        ServiceCommand::Update(args) => super::service_update::update(client, &args).await?,
         ServiceCommand::Ls { quiet, filter } => ls(client, quiet, &filter).await?,
         ServiceCommand::Ps(args) => ps(client, &args).await?,
         ServiceCommand::Logs(args) => super::service_logs::logs(client, &args).await?,
@@ -386,8 +417,9 @@ fn go_duration_ns(text: &str) -> Result<i64, String> {
     i64::try_from(ns).map_err(|_| format!("duration {text:?} is out of range"))
 }
 
-/// `--placement-pref spread=<label>`.
-fn parse_placement_pref(value: &str) -> Result<PlacementPreference, String> {
+/// `--placement-pref spread=<label>` (and `update`'s `--placement-pref-add`
+/// and `--placement-pref-rm`).
+pub(crate) fn parse_placement_pref(value: &str) -> Result<PlacementPreference, String> {
     let fields: Vec<&str> = value.split('=').collect();
     let [strategy, descriptor] = fields[..] else {
         return Err(r#"placement preference must be of the format "<strategy>=<arg>""#.to_owned());
@@ -404,7 +436,27 @@ fn parse_placement_pref(value: &str) -> Result<PlacementPreference, String> {
     })
 }
 
-/// Splits `--entrypoint` into words as a POSIX shell would: blanks
+/// The words of a command flag (`--entrypoint`, `update --args`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Words(pub(crate) Vec<String>);
+
+/// Parses a command flag into [`Words`] with [`shell_words`].
+pub(crate) fn parse_words(text: &str) -> Result<Words, String> {
+    shell_words(text).map(Words)
+}
+
+/// `--endpoint-mode`: `vip` or `dnsrr`, any case, as docker lower-cases it
+/// (the daemon would refuse anything else).
+fn parse_endpoint_mode(text: &str) -> Result<String, String> {
+    let mode = text.to_lowercase();
+    if mode == "vip" || mode == "dnsrr" {
+        Ok(mode)
+    } else {
+        Err(format!("invalid resolution mode: {mode:?} (vip or dnsrr)"))
+    }
+}
+
+/// Splits a command flag into words as a POSIX shell would: blanks
 /// separate, quotes group, backslashes escape.
 fn shell_words(text: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
@@ -470,27 +522,43 @@ fn shell_words(text: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// `-e` values as docker takes them: `NAME=value` as is, a bare `NAME` from
-/// this environment when set there; a later value of a name replaces an
-/// earlier one.
+/// One `-e`/`--env-add` value as docker takes it: `NAME=value` as is, a
+/// bare `NAME` from this environment when set there (`lookup`).
+fn env_entry(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let (name, has_value) = match value.split_once('=') {
+        Some((name, _)) => (name, true),
+        None => (value, false),
+    };
+    if name.is_empty() {
+        return Err(format!("invalid environment variable: {value}"));
+    }
+    Ok(match (has_value, lookup(name)) {
+        (false, Some(local)) => format!("{name}={local}"),
+        _ => value.to_owned(),
+    })
+}
+
+/// [`env_entry`] with this process's environment, for `--env-add`.
+pub(crate) fn local_env_entry(value: &str) -> Result<String, String> {
+    env_entry(value, |name| std::env::var(name).ok())
+}
+
+/// The name of an environment entry (`NAME=value` or a bare `NAME`).
+pub(crate) fn env_name(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(name, _)| name)
+}
+
+/// `-e` values as docker takes them ([`env_entry`]); a later value of a
+/// name replaces an earlier one.
 fn make_env(
     values: &[String],
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, String> {
     let mut env: Vec<String> = Vec::new();
     for value in values {
-        let (name, has_value) = match value.split_once('=') {
-            Some((name, _)) => (name, true),
-            None => (value.as_str(), false),
-        };
-        if name.is_empty() {
-            return Err(format!("invalid environment variable: {value}"));
-        }
-        let entry = match (has_value, lookup(name)) {
-            (false, Some(local)) => format!("{name}={local}"),
-            _ => value.clone(),
-        };
-        env.retain(|e| e == &entry || !(e == name || e.starts_with(&format!("{name}="))));
+        let entry = env_entry(value, &lookup)?;
+        let name = env_name(&entry);
+        env.retain(|e| e == &entry || env_name(e) != name);
         if !env.contains(&entry) {
             env.push(entry);
         }
@@ -498,39 +566,36 @@ fn make_env(
     Ok(env)
 }
 
-/// `key=value` labels (a bare key has an empty value).
-fn labels(values: &[String]) -> Result<BTreeMap<String, String>, String> {
-    values
-        .iter()
-        .map(|value| {
-            let (key, label) = value.split_once('=').unwrap_or((value, ""));
-            if key.trim().is_empty() {
-                return Err(format!("invalid label '{value}': empty name"));
-            }
-            Ok((key.to_owned(), label.to_owned()))
-        })
-        .collect()
+/// A `key=value` label (a bare key has an empty value), as docker's
+/// `--label`, `--container-label` and their `-add` forms take it.
+pub(crate) fn parse_label(value: &str) -> Result<(String, String), String> {
+    let (key, label) = value.split_once('=').unwrap_or((value, ""));
+    if key.trim().is_empty() {
+        return Err(format!("invalid label '{value}': empty name"));
+    }
+    Ok((key.to_owned(), label.to_owned()))
 }
 
 impl CreateArgs {
-    /// The spec docker's CLI would send for these flags, or why they are
-    /// refused.
+    /// The spec docker's CLI would send for these flags (networks still
+    /// named as given), or why they are refused.
     pub fn spec(&self) -> Result<ServiceSpec, String> {
         let (image, args) = self
             .image_and_args
             .split_first()
             .ok_or("\"shoal service create\" requires at least 1 argument")?;
+        let flags = &self.common;
         let mode = match self.mode.as_str() {
             "replicated" => ServiceMode::Replicated(ReplicatedService {
-                replicas: Some(self.replicas.unwrap_or(1)),
+                replicas: Some(flags.replicas.unwrap_or(1)),
             }),
             "global" => {
-                if self.replicas.is_some() {
+                if flags.replicas.is_some() {
                     return Err(
                         "replicas can only be used with replicated or replicated-job mode".into(),
                     );
                 }
-                if self.replicas_max_per_node > 0 {
+                if flags.replicas_max_per_node.unwrap_or(0) > 0 {
                     return Err("replicas-max-per-node can only be used with replicated or replicated-job mode".into());
                 }
                 ServiceMode::Global(GlobalService {})
@@ -541,102 +606,180 @@ impl CreateArgs {
                 ));
             }
         };
-        let container_spec = ContainerSpec {
-            image: image.clone(),
-            labels: labels(&self.container_label)?,
-            command: match &self.entrypoint {
-                Some(entrypoint) => shell_words(entrypoint)?,
-                None => Vec::new(),
-            },
-            args: args.to_vec(),
-            hostname: self.hostname.clone().unwrap_or_default(),
-            env: make_env(&self.env, |name| std::env::var(name).ok())?,
-            dir: self.workdir.clone().unwrap_or_default(),
-            user: self.user.clone().unwrap_or_default(),
-            read_only: self.read_only,
-            stop_signal: self.stop_signal.clone().unwrap_or_default(),
-            stop_grace_period: self.stop_grace_period,
-            healthcheck: self.health_config()?,
-            // Docker's CLI always sends it (`--init` defaults to false).
-            init: Some(false),
-        };
-        Ok(ServiceSpec {
+        let mut spec = ServiceSpec {
             name: self.name.clone().unwrap_or_default(),
-            labels: labels(&self.label)?,
+            labels: self.label.iter().cloned().collect(),
             task_template: TaskSpec {
-                container_spec,
-                resources: ResourceRequirements {
-                    limits: Resources {
-                        nano_cpus: self.limit_cpu.unwrap_or(0),
-                        memory_bytes: self.limit_memory.unwrap_or(0),
-                    },
-                    reservations: Resources {
-                        nano_cpus: self.reserve_cpu.unwrap_or(0),
-                        memory_bytes: self.reserve_memory.unwrap_or(0),
-                    },
+                container_spec: ContainerSpec {
+                    image: image.clone(),
+                    labels: self.container_label.iter().cloned().collect(),
+                    args: args.to_vec(),
+                    env: make_env(&self.env, |name| std::env::var(name).ok())?,
+                    // Docker's CLI always sends it (`--init` defaults to false).
+                    init: Some(false),
+                    ..ContainerSpec::default()
                 },
-                restart_policy: self.restart_policy(),
                 placement: Placement {
                     constraints: self.constraint.clone(),
                     preferences: self.placement_pref.clone(),
-                    max_replicas: self.replicas_max_per_node,
+                    max_replicas: 0,
                 },
+                networks: self.network.clone(),
                 ..TaskSpec::default()
             },
             mode,
             endpoint_spec: Some(serde_json::json!({"Mode": "vip"})),
             update_config: None,
             rollback_config: None,
-        })
+        };
+        flags.apply(&mut spec)?;
+        Ok(spec)
+    }
+}
+
+impl ServiceFlags {
+    /// Refuses flags that contradict each other, whatever the spec.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.no_healthcheck && self.any_health_setting() {
+            return Err("--no-healthcheck conflicts with --health-* options".into());
+        }
+        Ok(())
     }
 
-    /// Docker's default restart policy with the flags given applied, or
-    /// none at all when no `--restart-*` flag is.
-    fn restart_policy(&self) -> RestartPolicy {
+    /// Sets the fields of `spec` these flags give, as docker's `create`
+    /// and `update` do; the others stay as they are.
+    pub(crate) fn apply(&self, spec: &mut ServiceSpec) -> Result<(), String> {
+        self.check()?;
+        let task = &mut spec.task_template;
+        let container = &mut task.container_spec;
+        if let Some(Words(command)) = &self.entrypoint {
+            container.command.clone_from(command);
+        }
+        for (field, flag) in [
+            (&mut container.dir, &self.workdir),
+            (&mut container.user, &self.user),
+            (&mut container.hostname, &self.hostname),
+            (&mut container.stop_signal, &self.stop_signal),
+        ] {
+            if let Some(value) = flag {
+                field.clone_from(value);
+            }
+        }
+        if self.stop_grace_period.is_some() {
+            container.stop_grace_period = self.stop_grace_period;
+        }
+        if let Some(read_only) = self.read_only {
+            container.read_only = read_only;
+        }
+        self.apply_health(&mut container.healthcheck);
+        for (field, flag) in [
+            (&mut task.resources.limits.nano_cpus, self.limit_cpu),
+            (&mut task.resources.limits.memory_bytes, self.limit_memory),
+            (&mut task.resources.reservations.nano_cpus, self.reserve_cpu),
+            (
+                &mut task.resources.reservations.memory_bytes,
+                self.reserve_memory,
+            ),
+        ] {
+            if let Some(value) = flag {
+                *field = value;
+            }
+        }
+        self.apply_restart(&mut task.restart_policy);
+        if let Some(max) = self.replicas_max_per_node {
+            task.placement.max_replicas = max;
+        }
+        if let Some(mode) = &self.endpoint_mode {
+            let endpoint = spec
+                .endpoint_spec
+                .get_or_insert_with(|| serde_json::json!({}));
+            match endpoint.as_object_mut() {
+                Some(fields) => {
+                    fields.insert("Mode".into(), Value::String(mode.clone()));
+                }
+                None => *endpoint = serde_json::json!({ "Mode": mode }),
+            }
+        }
+        Ok(())
+    }
+
+    fn any_health_setting(&self) -> bool {
+        self.health_cmd.is_some()
+            || self.health_interval.is_some()
+            || self.health_timeout.is_some()
+            || self.health_retries.is_some()
+            || self.health_start_period.is_some()
+    }
+
+    /// Docker's health check edit: `--no-healthcheck` turns checks off;
+    /// `--health-*` flags set their fields (of an empty check if there is
+    /// none, or checks are off); an empty `--health-cmd` inherits the
+    /// image's command.
+    fn apply_health(&self, health: &mut Option<HealthConfig>) {
+        if self.no_healthcheck {
+            *health = Some(HealthConfig {
+                test: vec!["NONE".into()],
+                ..HealthConfig::default()
+            });
+            return;
+        }
+        if !self.any_health_setting() {
+            return;
+        }
+        let health = health.get_or_insert_with(HealthConfig::default);
+        if health.test.first().is_some_and(|kind| kind == "NONE") {
+            health.test.clear();
+        }
+        for (field, flag) in [
+            (&mut health.interval, self.health_interval),
+            (&mut health.timeout, self.health_timeout),
+            (&mut health.start_period, self.health_start_period),
+            (&mut health.retries, self.health_retries),
+        ] {
+            if let Some(value) = flag {
+                *field = value;
+            }
+        }
+        if let Some(cmd) = &self.health_cmd {
+            health.test = if cmd.is_empty() {
+                Vec::new()
+            } else {
+                vec!["CMD-SHELL".into(), cmd.clone()]
+            };
+        }
+    }
+
+    /// Docker's restart policy edit: with any `--restart-*` flag, a service
+    /// without a policy gets docker's default one (any, 5 s, unlimited),
+    /// then the flags given set their fields.
+    fn apply_restart(&self, policy: &mut RestartPolicy) {
         if self.restart_condition.is_none()
             && self.restart_delay.is_none()
             && self.restart_max_attempts.is_none()
             && self.restart_window.is_none()
         {
-            return RestartPolicy::default();
+            return;
         }
-        RestartPolicy {
-            condition: Some(self.restart_condition.unwrap_or(RestartCondition::Any)),
-            delay: Some(self.restart_delay.unwrap_or(5_000_000_000)),
-            max_attempts: Some(self.restart_max_attempts.unwrap_or(0)),
-            window: self.restart_window,
+        if *policy == RestartPolicy::default() {
+            *policy = RestartPolicy {
+                condition: Some(RestartCondition::Any),
+                delay: Some(5_000_000_000),
+                max_attempts: Some(0),
+                window: None,
+            };
         }
-    }
-
-    fn health_config(&self) -> Result<Option<HealthConfig>, String> {
-        let any_health = self.health_cmd.is_some()
-            || self.health_interval.is_some()
-            || self.health_timeout.is_some()
-            || self.health_retries.is_some()
-            || self.health_start_period.is_some();
-        if self.no_healthcheck {
-            if any_health {
-                return Err("--no-healthcheck conflicts with --health-* options".into());
-            }
-            return Ok(Some(HealthConfig {
-                test: vec!["NONE".into()],
-                ..HealthConfig::default()
-            }));
+        if self.restart_condition.is_some() {
+            policy.condition = self.restart_condition;
         }
-        if !any_health {
-            return Ok(None);
+        if self.restart_delay.is_some() {
+            policy.delay = self.restart_delay;
         }
-        Ok(Some(HealthConfig {
-            test: self
-                .health_cmd
-                .as_ref()
-                .map(|cmd| vec!["CMD-SHELL".into(), cmd.clone()])
-                .unwrap_or_default(),
-            interval: self.health_interval.unwrap_or(0),
-            timeout: self.health_timeout.unwrap_or(0),
-            retries: self.health_retries.unwrap_or(0),
-            start_period: self.health_start_period.unwrap_or(0),
-        }))
+        if self.restart_max_attempts.is_some() {
+            policy.max_attempts = self.restart_max_attempts;
+        }
+        if self.restart_window.is_some() {
+            policy.window = self.restart_window;
+        }
     }
 }
 
@@ -650,30 +793,34 @@ struct Created {
     warnings: Vec<String>,
 }
 
-fn nullable_strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// Deserializes a JSON array of strings that may be `null`.
+pub(crate) fn nullable_strings<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 async fn create(client: &Client, args: &CreateArgs) -> Result<(), DockerError> {
-    let spec = args.spec()?;
+    let mut spec = args.spec()?;
+    resolve_attachments(client, &mut spec.task_template.networks).await?;
     let created: Created = client.post_json("/services/create", &spec).await?;
     for warning in &created.warnings {
         eprintln!("{warning}");
     }
     println!("{}", created.id);
-    if args.detach {
+    if args.common.detach {
         return Ok(());
     }
-    wait_on_service(client, &created.id, args.quiet).await
+    wait_on_service(client, &created.id, args.common.quiet).await
 }
 
 // ---------------------------------------------------------------------------
 // Filters and lookups
 
-type Filters = BTreeMap<String, BTreeSet<String>>;
+pub(crate) type Filters = BTreeMap<String, BTreeSet<String>>;
 
 /// `-f key=value` flags as docker's filters.
-fn parse_filters(flags: &[String]) -> Result<Filters, DockerError> {
+pub(crate) fn parse_filters(flags: &[String]) -> Result<Filters, DockerError> {
     let mut filters = Filters::new();
     for flag in flags {
         let (key, value) = flag
@@ -696,7 +843,7 @@ fn filters_query(filters: &Filters) -> String {
     shoal_api::client::query_value(&serde_json::to_string(&json).unwrap_or_default())
 }
 
-fn with_filters(path: &str, filters: &Filters) -> String {
+pub(crate) fn with_filters(path: &str, filters: &Filters) -> String {
     if filters.is_empty() {
         path.to_owned()
     } else {
@@ -740,12 +887,12 @@ pub async fn inspect_service(client: &Client, service: &str) -> Result<ServiceVi
     client.get_json(&format!("/services/{service}")).await
 }
 
-fn is_not_found(error: &ClientError) -> bool {
+pub(crate) fn is_not_found(error: &ClientError) -> bool {
     matches!(error, ClientError::Status { status, .. } if status.as_u16() == 404)
 }
 
 /// Docker's `stringid.TruncateID`: 12 characters.
-fn truncate_id(id: &str) -> &str {
+pub(crate) fn truncate_id(id: &str) -> &str {
     let id = id.split_once(':').map_or(id, |(_, rest)| rest);
     id.get(..12).unwrap_or(id)
 }
@@ -768,7 +915,7 @@ fn display_image(image: &str) -> String {
 }
 
 /// Natural order as docker sorts names (`web.2` before `web.10`).
-fn natural_cmp(a: &str, b: &str) -> Ordering {
+pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
@@ -1207,7 +1354,7 @@ async fn inspect(
 }
 
 /// JSON indented by four spaces, as `docker … inspect` prints it.
-fn json_indented(value: &impl serde::Serialize) -> String {
+pub(crate) fn json_indented(value: &impl serde::Serialize) -> String {
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
@@ -1615,6 +1762,35 @@ mod tests {
     }
 
     #[test]
+    fn networks_as_given_and_the_endpoint_mode() {
+        let spec = create(&[
+            "--network",
+            "front",
+            "--network",
+            "name=back,alias=api",
+            "--endpoint-mode",
+            "DNSRR",
+            "img",
+        ])
+        .expect("valid");
+        let networks: Vec<(&str, &[String])> = spec
+            .task_template
+            .networks
+            .iter()
+            .map(|n| (n.target.as_str(), n.aliases.as_slice()))
+            .collect();
+        assert_eq!(
+            networks,
+            [("front", &[][..]), ("back", &["api".to_owned()][..])],
+            "resolved to IDs and sorted when sent"
+        );
+        assert_eq!(
+            spec.endpoint_spec,
+            Some(serde_json::json!({"Mode": "dnsrr"}))
+        );
+    }
+
+    #[test]
     fn bad_flags_are_refused_before_any_request() {
         let refused = |args: &[&str], wanted: &str| {
             let error = create(args).expect_err("refused");
@@ -1655,6 +1831,15 @@ mod tests {
         refused(&["--health-retries", "-2", "img"], "-2");
         refused(&["-e", "=x", "img"], "invalid environment variable: =x");
         refused(&["--entrypoint", "'open", "img"], "closing quote");
+        refused(
+            &["--endpoint-mode", "bogus", "img"],
+            "invalid resolution mode: \"bogus\"",
+        );
+        refused(
+            &["--network", "alias=x", "img"],
+            "network name/id is not specified",
+        );
+        refused(&["--label", "=x", "img"], "invalid label '=x': empty name");
         refused(&[], "required");
     }
 
@@ -1752,12 +1937,12 @@ mod tests {
     #[test]
     fn ps_groups_slot_history_newest_first_and_truncates() {
         let expected = "\
-ID             NAME        IMAGE           NODE     DESIRED STATE   CURRENT STATE                  ERROR                              PORTS
-aaaaaaaaaaaa   web.2       whoami:latest   node-1   Running         Running 5 seconds ago
-cccccccccccc    \\_ web.2   whoami:latest   node-1   Shutdown        Failed about a minute ago      \"task: non-zero exit (1) and t…\"
-dddddddddddd    \\_ web.2   whoami:latest   gone     Shutdown        Shutdown 2 hours ago
-eeeeeeeeeeee   web.9       whoami:latest   node-2   Running         New less than a second ago
-bbbbbbbbbbbb   web.10      whoami:latest   node-2   Running         Preparing about a minute ago
+ID             NAME        IMAGE           NODE      DESIRED STATE   CURRENT STATE                  ERROR                              PORTS
+aaaaaaaaaaaa   web.2       whoami:latest   node-1    Running         Running 5 seconds ago
+cccccccccccc    \\_ web.2   whoami:latest   node-1    Shutdown        Failed about a minute ago      \"task: non-zero exit (1) and t…\"
+dddddddddddd    \\_ web.2   whoami:latest   gone      Shutdown        Shutdown 2 hours ago
+eeeeeeeeeeee   web.9       whoami:latest   node-2    Running         New less than a second ago
+bbbbbbbbbbbb   web.10      whoami:latest   node-2    Running         Preparing about a minute ago
 ";
         assert_eq!(render_ps(true), expected);
     }
@@ -1825,10 +2010,10 @@ bbbbbbbbbbbb   web.10      whoami:latest   node-2   Running         Preparing ab
             })),
         ];
         let expected = "\
-ID             NAME     MODE         REPLICAS               IMAGE           PORTS
-yyyyyyyyyyyy   agent    global       3/3                    whoami:latest
-xxxxxxxxxxxx   capped   replicated   0/0 (max 2 per node)   busybox
-zzzzzzzzzzzz   web      replicated   2/3                    nginx:1.27      *:8080-8081->80-81/tcp, *:53->53/udp
+ID             NAME      MODE         REPLICAS               IMAGE           PORTS
+yyyyyyyyyyyy   agent     global       3/3                    whoami:latest
+xxxxxxxxxxxx   capped    replicated   0/0 (max 2 per node)   busybox
+zzzzzzzzzzzz   web       replicated   2/3                    nginx:1.27      *:8080-8081->80-81/tcp, *:53->53/udp
 ";
         assert_eq!(ls_table(services), expected);
     }

@@ -1,0 +1,673 @@
+//! `shoal network …`: create, ls, inspect, rm for swarm-scoped overlay
+//! networks, with the flags, columns and messages of `docker network …`;
+//! and the network references of `service create --network` and `service
+//! update --network-add|--network-rm` ([`parse_attachment`],
+//! [`network_id`]), resolved to IDs as docker's CLI resolves them.
+//!
+//! The pure parts are apart from the requests so they can be tested: the
+//! flags → [`NetworkSpec`] translation ([`CreateArgs::spec`], with
+//! docker's IPAM checks in [`ipam_config`]), the `ls` table ([`ls_table`])
+//! and the `--network` syntax ([`parse_attachment`]).
+
+use std::net::IpAddr;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde::Deserialize;
+use serde_json::Value;
+use shoal_api::{
+    Client,
+    network::{Ipam, IpamConfig, NetworkAttachmentConfig, NetworkSpec, OVERLAY_DRIVER},
+};
+
+use crate::{
+    commands::service::{
+        is_not_found, json_indented, natural_cmp, parse_filters, parse_label, truncate_id,
+        with_filters,
+    },
+    docker_error::DockerError,
+    output::Table,
+};
+
+/// `shoal network` verbs.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network.
+    #[command(override_usage = "shoal network create [OPTIONS] NETWORK")]
+    Create(CreateArgs),
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        /// Only display network IDs.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Do not truncate the output.
+        #[arg(long)]
+        no_trunc: bool,
+        /// Provide filter values (e.g. 'driver=overlay'; id, name, driver,
+        /// scope, label, type).
+        #[arg(short, long)]
+        filter: Vec<String>,
+    },
+    /// Display detailed information on one or more networks.
+    Inspect {
+        /// Networks (ID, ID prefix or name).
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove one or more networks.
+    #[command(alias = "remove")]
+    Rm {
+        /// Do not error if the network does not exist.
+        #[arg(short, long)]
+        force: bool,
+        /// Networks (ID, ID prefix or name).
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+}
+
+/// `shoal network create` flags, as docker's.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Driver to manage the Network (only "overlay": swarm-scoped overlay
+    /// networks).
+    #[arg(short, long, default_value = OVERLAY_DRIVER)]
+    driver: String,
+    /// Subnet in CIDR format that represents a network segment.
+    #[arg(long, value_delimiter = ',')]
+    subnet: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet.
+    #[arg(long, value_delimiter = ',')]
+    gateway: Vec<String>,
+    /// Enable manual container attachment.
+    #[arg(long)]
+    attachable: bool,
+    /// Restrict external access to the network.
+    #[arg(long)]
+    internal: bool,
+    /// Set driver specific options (`key=value`).
+    #[arg(short, long, value_parser = parse_option)]
+    opt: Vec<(String, String)>,
+    /// Set metadata on a network.
+    #[arg(long, value_parser = parse_label)]
+    label: Vec<(String, String)>,
+    /// The network's name.
+    #[arg(value_name = "NETWORK")]
+    name: String,
+}
+
+/// Runs a `shoal network` verb.
+pub async fn run(client: &Client, command: NetworkCommand) -> Result<()> {
+    match command {
+        NetworkCommand::Create(args) => create(client, &args).await?,
+        NetworkCommand::Ls {
+            quiet,
+            no_trunc,
+            filter,
+        } => ls(client, quiet, no_trunc, &filter).await?,
+        NetworkCommand::Inspect { networks } => inspect(client, &networks).await?,
+        NetworkCommand::Rm { force, networks } => rm(client, force, &networks).await?,
+    }
+    Ok(())
+}
+
+/// A network as `GET /networks` and `GET /networks/{id}` show it, the
+/// fields the CLI reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NetworkView {
+    #[serde(rename = "Id")]
+    id: String,
+    name: String,
+    #[serde(default)]
+    driver: String,
+    #[serde(default)]
+    scope: String,
+}
+
+// ---------------------------------------------------------------------------
+// create
+
+/// `-o key=value` (a bare key has an empty value, as `-o encrypted`).
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "clap's value parsers return a Result"
+)]
+fn parse_option(value: &str) -> Result<(String, String), String> {
+    let (key, option) = value.split_once('=').unwrap_or((value, ""));
+    Ok((key.to_owned(), option.to_owned()))
+}
+
+impl CreateArgs {
+    /// The body docker's CLI would send for these flags, or why they are
+    /// refused.
+    pub fn spec(&self) -> Result<NetworkSpec, String> {
+        if self.driver != OVERLAY_DRIVER {
+            return Err(format!(
+                "network driver {:?} is not supported: shoal networks are swarm-scoped overlay networks (-d overlay)",
+                self.driver
+            ));
+        }
+        Ok(NetworkSpec {
+            name: self.name.clone(),
+            driver: self.driver.clone(),
+            attachable: self.attachable,
+            internal: self.internal,
+            options: self.opt.iter().cloned().collect(),
+            labels: self.label.iter().cloned().collect(),
+            ipam: Ipam {
+                driver: "default".into(),
+                config: ipam_config(&self.subnet, &self.gateway)?,
+            },
+        })
+    }
+}
+
+/// An address and prefix length as Go's `net.ParseCIDR` reads them (the
+/// address as written, host bits and all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    fn parse(text: &str) -> Result<Self, String> {
+        let invalid = || format!("invalid CIDR address: {text}");
+        let (addr, prefix) = text.split_once('/').ok_or_else(invalid)?;
+        let addr: IpAddr = addr.parse().map_err(|_| invalid())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max && prefix.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(invalid)?;
+        Ok(Self { addr, prefix })
+    }
+
+    /// Whether `ip` is in this network (never across address families).
+    fn contains(self, ip: IpAddr) -> bool {
+        let (net, ip, bits) = match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                (u128::from(net.to_bits()), u128::from(ip.to_bits()), 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => (u128::from(net), u128::from(ip), 128),
+            _ => return false,
+        };
+        let host_bits = bits - u32::from(self.prefix);
+        host_bits >= 128 || (net >> host_bits) == (ip >> host_bits)
+    }
+}
+
+/// The address of a `--gateway` value as docker's `subnetMatches` reads
+/// it: a CIDR's address (an invalid CIDR is an error), else an address
+/// (`None` when it is not one, which matches no subnet).
+fn gateway_addr(text: &str) -> Result<Option<IpAddr>, String> {
+    if text.contains('/') {
+        Cidr::parse(text).map(|cidr| Some(cidr.addr))
+    } else {
+        Ok(text.parse().ok())
+    }
+}
+
+/// `--subnet` and `--gateway` as docker's CLI consolidates them: valid,
+/// non-overlapping subnets, each gateway in one of them, at most one
+/// gateway per subnet. (The daemon takes one IPv4 subnet.)
+fn ipam_config(subnets: &[String], gateways: &[String]) -> Result<Vec<IpamConfig>, String> {
+    if subnets.len() < gateways.len() {
+        return Err("every ip-range or gateway must have a corresponding subnet".into());
+    }
+    let mut configs: Vec<(Cidr, IpamConfig)> = Vec::new();
+    for subnet in subnets {
+        let cidr = Cidr::parse(subnet).map_err(|e| format!("invalid subnet: {e}"))?;
+        if configs
+            .iter()
+            .any(|(other, _)| other.contains(cidr.addr) || cidr.contains(other.addr))
+        {
+            return Err("multiple overlapping subnet configuration is not supported".into());
+        }
+        configs.push((
+            cidr,
+            IpamConfig {
+                subnet: subnet.clone(),
+                gateway: String::new(),
+            },
+        ));
+    }
+    for gateway in gateways {
+        let addr = gateway_addr(gateway)?;
+        let mut matched = false;
+        for (cidr, config) in &mut configs {
+            if !addr.is_some_and(|addr| cidr.contains(addr)) {
+                continue;
+            }
+            if !config.gateway.is_empty() {
+                return Err(format!(
+                    "cannot configure multiple gateways ({gateway}, {}) for the same subnet ({})",
+                    config.gateway, config.subnet
+                ));
+            }
+            config.gateway.clone_from(gateway);
+            matched = true;
+        }
+        if !matched {
+            return Err(format!("no matching subnet for gateway {gateway}"));
+        }
+    }
+    Ok(configs.into_iter().map(|(_, config)| config).collect())
+}
+
+/// `POST /networks/create`'s answer.
+#[derive(Debug, Deserialize)]
+struct Created {
+    #[serde(rename = "Id")]
+    id: String,
+}
+
+async fn create(client: &Client, args: &CreateArgs) -> Result<(), DockerError> {
+    let spec = args.spec()?;
+    let created: Created = client.post_json("/networks/create", &spec).await?;
+    println!("{}", created.id);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// ls, inspect, rm
+
+async fn ls(
+    client: &Client,
+    quiet: bool,
+    no_trunc: bool,
+    filter: &[String],
+) -> Result<(), DockerError> {
+    let filters = parse_filters(filter)?;
+    let networks: Vec<NetworkView> = client
+        .get_json(&with_filters("/networks", &filters))
+        .await?;
+    print!("{}", ls_table(networks, quiet, !no_trunc));
+    Ok(())
+}
+
+/// `docker network ls`: sorted by name, IDs cut to 12 characters when
+/// `trunc`; only the IDs when `quiet`.
+fn ls_table(mut networks: Vec<NetworkView>, quiet: bool, trunc: bool) -> String {
+    networks.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    let id = |network: &NetworkView| {
+        if trunc {
+            truncate_id(&network.id).to_owned()
+        } else {
+            network.id.clone()
+        }
+    };
+    if quiet {
+        return networks.iter().map(|n| id(n) + "\n").collect();
+    }
+    let mut table = Table::new(["NETWORK ID", "NAME", "DRIVER", "SCOPE"]);
+    for network in &networks {
+        table.row([
+            id(network),
+            network.name.clone(),
+            network.driver.clone(),
+            network.scope.clone(),
+        ]);
+    }
+    table.render()
+}
+
+/// Prints the networks found as a JSON array (`[]` when none is), then
+/// the daemon's error for each one not found.
+async fn inspect(client: &Client, networks: &[String]) -> Result<(), DockerError> {
+    let mut found: Vec<Value> = Vec::new();
+    let mut errors = Vec::new();
+    for network in networks {
+        match client
+            .get_json::<Value>(&format!("/networks/{network}"))
+            .await
+        {
+            Ok(value) => found.push(value),
+            Err(error) => errors.push(DockerError::from(error).0),
+        }
+    }
+    println!("{}", json_indented(&found));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DockerError(errors.join("\n")))
+    }
+}
+
+/// Removes each network, printing its name; the errors come after, then
+/// docker's `exit status 1`. With `force`, a network not found is no
+/// error.
+async fn rm(client: &Client, force: bool, networks: &[String]) -> Result<(), DockerError> {
+    let mut errors = Vec::new();
+    for network in networks {
+        match client.delete(&format!("/networks/{network}")).await {
+            Ok(_) => println!("{network}"),
+            Err(error) if force && is_not_found(&error) => {}
+            Err(error) => errors.push(DockerError::from(error).0),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        errors.push("exit status 1".into());
+        Err(DockerError(errors.join("\n")))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Service attachments
+
+/// A `--network` (or `--network-add`) value as docker's `NetworkOpt` reads
+/// it: a network name or ID, or the long form, comma-separated
+/// `name=NETWORK` and `alias=ALIAS` fields (CSV, so a field may be quoted).
+pub(crate) fn parse_attachment(value: &str) -> Result<NetworkAttachmentConfig, String> {
+    if !is_long_syntax(value) {
+        return Ok(NetworkAttachmentConfig {
+            target: value.to_owned(),
+            aliases: Vec::new(),
+        });
+    }
+    let mut attachment = NetworkAttachmentConfig::default();
+    for field in csv_fields(value)? {
+        let Some((key, field_value)) = field.split_once('=').filter(|(key, _)| !key.is_empty())
+        else {
+            return Err(format!("invalid field {field}"));
+        };
+        let field_value = field_value.trim().to_owned();
+        match key.trim() {
+            "name" => attachment.target = field_value,
+            "alias" => attachment.aliases.push(field_value),
+            key @ ("driver-opt" | "ip" | "ip6") => {
+                return Err(format!(
+                    "network field {key} is not supported by shoal (name and alias are)"
+                ));
+            }
+            key => return Err(format!("invalid field key {key}")),
+        }
+    }
+    if attachment.target.is_empty() {
+        return Err("network name/id is not specified".into());
+    }
+    Ok(attachment)
+}
+
+/// Docker's test for the long form: somewhere a word, `=`, a word.
+fn is_long_syntax(value: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    value
+        .char_indices()
+        .any(|(i, c)| c == '=' && value[..i].ends_with(word) && value[i + 1..].starts_with(word))
+}
+
+/// The fields of one CSV record, as Go's `encoding/csv` reads them:
+/// comma-separated; a field that starts with a double quote ends at the
+/// next lone one and may hold commas, `""` standing for a quote.
+fn csv_fields(value: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut chars = value.chars().peekable();
+    loop {
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                    None => {
+                        return Err(format!("extraneous or missing \" in quoted-field: {value}"));
+                    }
+                }
+            }
+            if chars.peek().is_some_and(|c| *c != ',') {
+                return Err(format!("extraneous or missing \" in quoted-field: {value}"));
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| *c != ',') {
+                if c == '"' {
+                    return Err(format!("bare \" in non-quoted-field: {value}"));
+                }
+                field.push(c);
+            }
+        }
+        fields.push(field);
+        if chars.next().is_none() {
+            return Ok(fields);
+        }
+    }
+}
+
+/// The ID of a network given by name, ID or ID prefix, as docker's CLI
+/// resolves `--network` values (`GET /networks/{name}`).
+pub(crate) async fn network_id(client: &Client, network: &str) -> Result<String, DockerError> {
+    let view: NetworkView = client.get_json(&format!("/networks/{network}")).await?;
+    Ok(view.id)
+}
+
+/// Resolves the targets of service attachments to network IDs and sorts
+/// them by ID, as docker's `service create` does.
+pub(crate) async fn resolve_attachments(
+    client: &Client,
+    attachments: &mut [NetworkAttachmentConfig],
+) -> Result<(), DockerError> {
+    for attachment in attachments.iter_mut() {
+        attachment.target = network_id(client, &attachment.target).await?;
+    }
+    attachments.sort_by(|a, b| a.target.cmp(&b.target));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// Parses `shoal network create …` flags.
+    #[derive(Debug, Parser)]
+    struct Create {
+        #[command(flatten)]
+        args: CreateArgs,
+    }
+
+    fn create(args: &[&str]) -> Result<NetworkSpec, String> {
+        let parsed = Create::try_parse_from(std::iter::once("create").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        parsed.args.spec()
+    }
+
+    #[test]
+    fn create_flags_become_dockers_body() {
+        let spec = create(&[
+            "--subnet",
+            "10.20.0.0/24",
+            "--gateway",
+            "10.20.0.5",
+            "--attachable",
+            "--internal",
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+            "--opt",
+            "encrypted",
+            "--label",
+            "a=b",
+            "--label",
+            "c",
+            "back",
+        ])
+        .expect("valid");
+        assert_eq!(spec.name, "back");
+        assert_eq!(spec.driver, "overlay");
+        assert!(spec.attachable && spec.internal);
+        assert_eq!(spec.mtu(), Ok(Some(1400)));
+        assert_eq!(spec.options.get("encrypted").map(String::as_str), Some(""));
+        assert_eq!(spec.labels.get("c").map(String::as_str), Some(""));
+        assert_eq!(spec.ipam.driver, "default");
+        assert_eq!(
+            spec.ipam.config,
+            [IpamConfig {
+                subnet: "10.20.0.0/24".into(),
+                gateway: "10.20.0.5".into()
+            }]
+        );
+        let plain = create(&["-d", "overlay", "front"]).expect("valid");
+        assert!(plain.ipam.config.is_empty());
+        assert_eq!(create(&["front"]).expect("valid").driver, "overlay");
+    }
+
+    #[test]
+    fn create_refuses_what_docker_refuses() {
+        let refused = |args: &[&str], wanted: &str| {
+            let error = create(args).expect_err("refused");
+            assert!(error.contains(wanted), "{args:?}: {error}");
+        };
+        refused(&["-d", "bridge", "n"], "driver \"bridge\" is not supported");
+        refused(
+            &["--subnet", "10.0.0.0/33", "n"],
+            "invalid subnet: invalid CIDR address: 10.0.0.0/33",
+        );
+        refused(
+            &["--subnet", "nonsense", "n"],
+            "invalid subnet: invalid CIDR address: nonsense",
+        );
+        refused(
+            &["--gateway", "10.0.0.1", "n"],
+            "every ip-range or gateway must have a corresponding subnet",
+        );
+        refused(
+            &["--subnet", "10.0.0.0/24", "--gateway", "10.0.1.1", "n"],
+            "no matching subnet for gateway 10.0.1.1",
+        );
+        refused(
+            &["--subnet", "10.0.0.0/24", "--gateway", "bogus", "n"],
+            "no matching subnet for gateway bogus",
+        );
+        refused(
+            &["--subnet", "10.0.0.0/16,10.0.1.0/24", "n"],
+            "multiple overlapping subnet configuration is not supported",
+        );
+        refused(
+            &[
+                "--subnet",
+                "10.0.0.0/24",
+                "--subnet",
+                "10.1.0.0/24",
+                "--gateway",
+                "10.0.0.2,10.0.0.3",
+                "n",
+            ],
+            "cannot configure multiple gateways (10.0.0.3, 10.0.0.2) for the same subnet (10.0.0.0/24)",
+        );
+        refused(&["--label", "=x", "n"], "invalid label '=x': empty name");
+        refused(&[], "<NETWORK>");
+    }
+
+    #[test]
+    fn cidrs_contain_like_go() {
+        let cidr = Cidr::parse("10.0.0.7/24").expect("valid");
+        assert!(cidr.contains("10.0.0.255".parse().expect("ip")));
+        assert!(!cidr.contains("10.0.1.0".parse().expect("ip")));
+        assert!(!cidr.contains("::1".parse().expect("ip")));
+        let all = Cidr::parse("0.0.0.0/0").expect("valid");
+        assert!(all.contains("192.0.2.1".parse().expect("ip")));
+        let v6 = Cidr::parse("fd00::/64").expect("valid");
+        assert!(v6.contains("fd00::1".parse().expect("ip")));
+        assert!(Cidr::parse("10.0.0.0/+8").is_err());
+        assert!(Cidr::parse("10.0.0.0").is_err());
+    }
+
+    fn view(id: &str, name: &str) -> NetworkView {
+        NetworkView {
+            id: id.into(),
+            name: name.into(),
+            driver: "overlay".into(),
+            scope: "swarm".into(),
+        }
+    }
+
+    #[test]
+    fn ls_like_docker() {
+        let networks = || {
+            vec![
+                view("eax7kk3ziysl00kryklknk2vl", "net10"),
+                view("67wlt8rxwrsllvu6rqw8hz07y", "net9"),
+            ]
+        };
+        assert_eq!(
+            ls_table(networks(), false, true),
+            "\
+NETWORK ID     NAME      DRIVER    SCOPE
+67wlt8rxwrsl   net9      overlay   swarm
+eax7kk3ziysl   net10     overlay   swarm
+"
+        );
+        assert_eq!(
+            ls_table(networks(), true, true),
+            "67wlt8rxwrsl\neax7kk3ziysl\n"
+        );
+        assert_eq!(
+            ls_table(networks(), true, false),
+            "67wlt8rxwrsllvu6rqw8hz07y\neax7kk3ziysl00kryklknk2vl\n"
+        );
+        assert_eq!(
+            ls_table(Vec::new(), false, true),
+            "NETWORK ID   NAME      DRIVER    SCOPE\n"
+        );
+    }
+
+    #[test]
+    fn network_flags_short_and_long() {
+        let attachment = |target: &str, aliases: &[&str]| NetworkAttachmentConfig {
+            target: target.into(),
+            aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+        };
+        assert_eq!(parse_attachment("front"), Ok(attachment("front", &[])));
+        assert_eq!(
+            parse_attachment("name=back,alias=be,alias=b2"),
+            Ok(attachment("back", &["be", "b2"]))
+        );
+        assert_eq!(
+            parse_attachment(r#""alias=a,b", name = back "#),
+            Ok(attachment("back", &["a,b"]))
+        );
+        assert_eq!(
+            parse_attachment(r#"name=x,"alias=say ""hi""""#),
+            Ok(attachment("x", &["say \"hi\""]))
+        );
+        assert_eq!(
+            parse_attachment("name=,alias=x"),
+            Err("network name/id is not specified".into())
+        );
+        assert_eq!(
+            parse_attachment("alias=x"),
+            Err("network name/id is not specified".into())
+        );
+        assert_eq!(
+            parse_attachment("name=a,foo=x"),
+            Err("invalid field key foo".into())
+        );
+        assert_eq!(
+            parse_attachment("name=a,oops"),
+            Err("invalid field oops".into())
+        );
+        assert!(
+            parse_attachment("name=a,driver-opt=x=y")
+                .expect_err("refused")
+                .contains("not supported")
+        );
+        assert!(parse_attachment(r#"name=a"b"#).is_err());
+        assert_eq!(
+            parse_attachment(r#"name="a"#).map(|a| a.target),
+            Ok(r#"name="a"#.to_owned()),
+            "no word after =: a name, as docker reads it"
+        );
+        assert!(parse_attachment(r#""name=a"x"#).is_err());
+        assert!(parse_attachment(r#""name=a"#).is_err());
+    }
+}

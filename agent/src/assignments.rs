@@ -1,7 +1,8 @@
 //! The agent's side of the dispatcher's task RPCs: it follows the
 //! `Assignments` stream of the manager its session is connected to (a full
 //! set, then changes; a new stream and a new full set after any break) for
-//! the node's tasks and the swarm's overlay endpoints and
+//! the node's tasks and the swarm's overlay endpoints and service VIPs
+//! ([`Directory`]), and
 //! sends the executor's task status changes in batches with
 //! `UpdateTaskStatus`, keeping only the latest status per task while the
 //! managers cannot be reached. It also answers the managers' log
@@ -25,7 +26,7 @@ use shoal_api::{
             UpdateTaskStatusRequest, dispatcher_client::DispatcherClient,
         },
     },
-    service::{OverlayEndpoint, TaskAssignment, TaskStatus},
+    service::{OverlayEndpoint, ServiceVip, TaskAssignment, TaskStatus},
 };
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
@@ -37,8 +38,16 @@ use crate::{
     session::SessionState,
 };
 
-/// Every overlay endpoint of the swarm, by [`OverlayEndpoint::key`].
-pub type Endpoints = BTreeMap<String, OverlayEndpoint>;
+/// What the swarm's overlays hold, as the managers announce it: every task
+/// address and every service VIP. The overlay data plane and the task DNS
+/// resolvers read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Directory {
+    /// Every overlay endpoint, by [`OverlayEndpoint::key`].
+    pub endpoints: BTreeMap<String, OverlayEndpoint>,
+    /// Every service VIP, by [`ServiceVip::key`].
+    pub vips: BTreeMap<String, ServiceVip>,
+}
 
 /// Pause before reconnecting after a broken stream or a failed report.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
@@ -61,12 +70,12 @@ pub async fn follow(
     tls: Arc<rustls::ClientConfig>,
     mut session: watch::Receiver<SessionState>,
     assignments: watch::Sender<Assignments>,
-    endpoints: watch::Sender<Endpoints>,
+    directory: watch::Sender<Directory>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
-            () = follow_once(&tls, &mut session, &assignments, &endpoints) => {}
+            () = follow_once(&tls, &mut session, &assignments, &directory) => {}
             _ = shutdown.changed() => return,
         }
         tokio::select! {
@@ -80,7 +89,7 @@ async fn follow_once(
     tls: &Arc<rustls::ClientConfig>,
     session: &mut watch::Receiver<SessionState>,
     assignments: &watch::Sender<Assignments>,
-    endpoints: &watch::Sender<Endpoints>,
+    directory: &watch::Sender<Directory>,
 ) {
     let Some(addr) = connected_manager(session).await else {
         return;
@@ -100,7 +109,7 @@ async fn follow_once(
         }
     };
     let mut tasks: Option<BTreeMap<String, TaskAssignment>> = None;
-    let mut known_endpoints: Endpoints = BTreeMap::new();
+    let mut known = Directory::default();
     loop {
         let message = match stream.message().await {
             Ok(Some(message)) => message,
@@ -117,28 +126,33 @@ async fn follow_once(
                 return;
             }
         };
-        let changed_endpoints: Vec<OverlayEndpoint> =
-            match serde_json::from_slice(&message.endpoints_json) {
-                Ok(changed) => changed,
-                Err(error) => {
-                    warn!(%addr, %error, "unreadable overlay endpoints");
-                    return;
-                }
-            };
+        let (Ok(changed_endpoints), Ok(changed_vips)) = (
+            serde_json::from_slice::<Vec<OverlayEndpoint>>(&message.endpoints_json),
+            serde_json::from_slice::<Vec<ServiceVip>>(&message.vips_json),
+        ) else {
+            warn!(%addr, "unreadable overlay endpoints or VIPs");
+            return;
+        };
         if message.full {
             tasks = Some(BTreeMap::new());
-            known_endpoints.clear();
+            known = Directory::default();
         }
         for key in &message.removed_endpoints {
-            known_endpoints.remove(key);
+            known.endpoints.remove(key);
         }
         for endpoint in changed_endpoints {
-            known_endpoints.insert(endpoint.key(), endpoint);
+            known.endpoints.insert(endpoint.key(), endpoint);
         }
-        endpoints.send_if_modified(|current| {
-            let changed = *current != known_endpoints;
+        for key in &message.removed_vips {
+            known.vips.remove(key);
+        }
+        for vip in changed_vips {
+            known.vips.insert(vip.key(), vip);
+        }
+        directory.send_if_modified(|current| {
+            let changed = *current != known;
             if changed {
-                current.clone_from(&known_endpoints);
+                current.clone_from(&known);
             }
             changed
         });

@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use crate::{
+    assignments::Directory,
     dataplane::{
         self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, OverlayMaps,
     },
@@ -199,14 +200,14 @@ fn parse_key(key: &str) -> Option<(u32, Ipv4Addr)> {
 /// until `shutdown`.
 pub async fn run_endpoint_sync(
     overlay: std::sync::Arc<Overlay>,
-    mut endpoints: watch::Receiver<BTreeMap<String, OverlayEndpoint>>,
+    mut directory: watch::Receiver<Directory>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let current = endpoints.borrow_and_update().clone();
+        let current = directory.borrow_and_update().endpoints.clone();
         overlay.sync_remote(&current);
         tokio::select! {
-            changed = endpoints.changed() => if changed.is_err() { return },
+            changed = directory.changed() => if changed.is_err() { return },
             _ = shutdown.changed() => return,
         }
     }
@@ -224,6 +225,9 @@ mod tests {
             node_id: "n".into(),
             node_addr: Ipv4Addr::new(198, 18, 0, 2),
             task_id: "t".into(),
+            service_id: "s".into(),
+            service_name: "web".into(),
+            running: true,
         };
         assert_eq!(
             parse_key(&endpoint.key()),

@@ -520,6 +520,36 @@ pub struct OverlayEndpoint {
     pub node_addr: std::net::Ipv4Addr,
     /// The task.
     pub task_id: String,
+    /// The task's service.
+    pub service_id: String,
+    /// The service's name (what `tasks.<name>` resolves through).
+    pub service_name: String,
+    /// Whether the task is running (and healthy): only those are load
+    /// balanced to and resolved.
+    pub running: bool,
+}
+
+/// A service's virtual IP on one overlay network (`vip` endpoint mode).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceVip {
+    /// The service.
+    pub service_id: String,
+    /// Its name (what `<name>` resolves to).
+    pub service_name: String,
+    /// Its extra DNS names on this network (`--network name=…,alias=…`).
+    pub aliases: Vec<String>,
+    /// The network's VXLAN network identifier.
+    pub vni: u32,
+    /// The virtual IP.
+    pub vip: std::net::Ipv4Addr,
+}
+
+impl ServiceVip {
+    /// `<service ID>/<VNI>`: the VIP's key in the dispatcher's stream.
+    #[must_use]
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.service_id, self.vni)
+    }
 }
 
 impl OverlayEndpoint {

@@ -1,11 +1,11 @@
 //! The dispatcher's task side (DESIGN.md §3): what each node is told to run
-//! ([`assignments_for`]) and where every overlay endpoint lives
-//! ([`overlay_endpoints`]); [`MapDiff`] turns successive views into the
+//! ([`assignments_for`]), where every overlay endpoint lives
+//! ([`overlay_endpoints`]) and every service's VIPs ([`service_vips`]); [`MapDiff`] turns successive views into the
 //! stream's messages (everything first, then only changes and removals).
 
 use std::collections::BTreeMap;
 
-use shoal_api::service::{OverlayEndpoint, TaskAssignment, TaskNetwork, TaskState};
+use shoal_api::service::{OverlayEndpoint, ServiceVip, TaskAssignment, TaskNetwork, TaskState};
 
 use crate::{ipam::Subnet, state::ClusterState};
 
@@ -27,10 +27,14 @@ pub fn assignments_for(state: &ClusterState, node_id: &str) -> BTreeMap<String, 
             } else {
                 format!("{service_name}.{}", task.slot)
             };
+            // In the order of the spec: the first network is eth0.
             let networks = task
-                .addresses
+                .spec
+                .networks
                 .iter()
-                .filter_map(|(id, addr)| {
+                .filter_map(|attachment| {
+                    let id = &attachment.target;
+                    let addr = task.addresses.get(id)?;
                     let network = state.networks.get(id)?;
                     Some(TaskNetwork {
                         network_id: id.clone(),
@@ -84,11 +88,48 @@ pub fn overlay_endpoints(state: &ClusterState) -> BTreeMap<String, OverlayEndpoi
                 node_id: task.node_id.clone(),
                 node_addr,
                 task_id: task.id.clone(),
+                service_id: task.service_id.clone(),
+                service_name: state
+                    .services
+                    .get(&task.service_id)
+                    .map(|s| s.spec.name.clone())
+                    .unwrap_or_default(),
+                running: task.status.state == TaskState::Running,
             };
             endpoints.insert(endpoint.key(), endpoint);
         }
     }
     endpoints
+}
+
+/// Every service VIP of the swarm, by [`ServiceVip::key`].
+#[must_use]
+pub fn service_vips(state: &ClusterState) -> BTreeMap<String, ServiceVip> {
+    let mut vips = BTreeMap::new();
+    for service in state.services.values() {
+        for (network_id, vip) in &service.virtual_ips {
+            let Some(network) = state.networks.get(network_id) else {
+                continue;
+            };
+            let aliases = service
+                .spec
+                .task_template
+                .networks
+                .iter()
+                .find(|n| n.target == *network_id)
+                .map(|n| n.aliases.clone())
+                .unwrap_or_default();
+            let entry = ServiceVip {
+                service_id: service.id.clone(),
+                service_name: service.spec.name.clone(),
+                aliases,
+                vni: network.vni,
+                vip: *vip,
+            };
+            vips.insert(entry.key(), entry);
+        }
+    }
+    vips
 }
 
 /// What a stream has sent of one keyed set (assignments, endpoints).

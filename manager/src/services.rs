@@ -15,10 +15,10 @@ use shoal_api::service::TaskStatus;
 use shoal_api::{
     grpc::proto::{
         AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse,
-        JoinRaftRequest, LogMessage, LogSubscription, LogSubscriptionsRequest,
-        PublishLogsResponse, JoinRaftResponse, JoinRequest, JoinResponse, ProposeRequest,
-        ProposeResponse, RaftPayload, ReadIndexRequest, ReadIndexResponse, RenewRequest,
-        RenewResponse, UpdateTaskStatusRequest, UpdateTaskStatusResponse,
+        JoinRaftRequest, JoinRaftResponse, JoinRequest, JoinResponse, LogMessage, LogSubscription,
+        LogSubscriptionsRequest, ProposeRequest, ProposeResponse, PublishLogsResponse, RaftPayload,
+        ReadIndexRequest, ReadIndexResponse, RenewRequest, RenewResponse, UpdateTaskStatusRequest,
+        UpdateTaskStatusResponse,
         ca_server::{Ca, CaServer},
         control_server::{Control, ControlServer},
         dispatcher_server::{Dispatcher, DispatcherServer},
@@ -32,7 +32,7 @@ use tracing::info;
 
 use crate::{
     ca::{self, JoinToken, NodeIdentity, RootCa},
-    dispatcher::{MapDiff, assignments_for, overlay_endpoints},
+    dispatcher::{MapDiff, assignments_for, overlay_endpoints, service_vips},
     raft::{
         cluster::{Proposal, TypeConfig},
         network::encode_result,
@@ -410,16 +410,25 @@ impl Dispatcher for DispatcherService {
             let mut metrics = manager.raft().metrics();
             let mut tasks_diff = MapDiff::default();
             let mut endpoints_diff = MapDiff::default();
+            let mut vips_diff = MapDiff::default();
             loop {
                 let applied = metrics.borrow().last_applied;
-                let (tasks_now, endpoints_now) = manager
-                    .read(|s| (assignments_for(s, &identity.node_id), overlay_endpoints(s)))
+                let (tasks_now, endpoints_now, vips_now) = manager
+                    .read(|s| {
+                        (
+                            assignments_for(s, &identity.node_id),
+                            overlay_endpoints(s),
+                            service_vips(s),
+                        )
+                    })
                     .await;
                 let tasks = tasks_diff.next(tasks_now);
                 let endpoints = endpoints_diff.next(endpoints_now);
-                if tasks.is_some() || endpoints.is_some() {
+                let vips = vips_diff.next(vips_now);
+                if tasks.is_some() || endpoints.is_some() || vips.is_some() {
                     let (full, tasks, removed) = tasks.unwrap_or_default();
                     let (_, endpoints, removed_endpoints) = endpoints.unwrap_or_default();
+                    let (_, vips, removed_vips) = vips.unwrap_or_default();
                     let message = serde_json::to_vec(&tasks).and_then(|tasks_json| {
                         Ok(AssignmentsMessage {
                             full,
@@ -427,6 +436,8 @@ impl Dispatcher for DispatcherService {
                             removed,
                             endpoints_json: serde_json::to_vec(&endpoints)?,
                             removed_endpoints,
+                            vips_json: serde_json::to_vec(&vips)?,
+                            removed_vips,
                         })
                     });
                     let Ok(message) = message else { return };

@@ -8,7 +8,6 @@
 //! init or join removes what it wrote.
 
 use std::{
-    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
@@ -278,19 +277,19 @@ impl Swarm {
         };
         let session = tokio::spawn(session::run(config, state_tx, stop_rx.clone()));
         let (assignments_tx, assignments_rx) = watch::channel(None);
-        let (endpoints_tx, endpoints_rx) = watch::channel(BTreeMap::new());
+        let (directory_tx, directory_rx) = watch::channel(assignments::Directory::default());
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let task_loops = vec![
             tokio::spawn(assignments::follow(
                 Arc::clone(&tls),
                 session_state.clone(),
                 assignments_tx,
-                endpoints_tx,
+                directory_tx,
                 stop_rx.clone(),
             )),
             tokio::spawn(overlay::run_endpoint_sync(
                 Arc::clone(&self.facts.executor.overlay),
-                endpoints_rx,
+                directory_rx,
                 stop_rx.clone(),
             )),
             tokio::spawn(assignments::report(

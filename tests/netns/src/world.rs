@@ -195,6 +195,13 @@ impl World {
         &self.nodes
     }
 
+    /// The switch namespace, whose bridge `br0` carries every frame
+    /// between nodes (where tests capture the underlay).
+    #[must_use]
+    pub fn switch(&self) -> &NetNs {
+        &self.switch
+    }
+
     /// Forms a swarm with the `shoal` CLI: `swarm init --advertise-addr` on
     /// node 1 (plus `init_args`), then `managers` and `workers` (node
     /// numbers) join with the matching token. Waits until node 1 lists every

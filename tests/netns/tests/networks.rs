@@ -3,7 +3,7 @@
 //! a VIP and an address per task, refusals that change nothing. (The data
 //! plane that carries traffic on them comes with the VXLAN programs.)
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, net::Ipv4Addr, time::Duration};
 
 use serde_json::Value;
 use shoal_netns_tests::{World, eventually, require_privileges, step};
@@ -238,6 +238,79 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     assert_eq!(docker(&world, &["network", "ls", "-q"]).trim(), "");
 }
 
+/// Captures on the switch's bridge for up to 5 s (from a thread in the
+/// switch namespace) and returns `(VNI, inner source, inner destination)`
+/// of the VXLAN frames (UDP 4789) seen, stopping early once a frame from
+/// `from` to `to` has been seen.
+fn capture_vxlan(
+    from: Ipv4Addr,
+    to: Ipv4Addr,
+) -> std::thread::JoinHandle<Vec<(u32, Ipv4Addr, Ipv4Addr)>> {
+    let interface = pnet_datalink::interfaces()
+        .into_iter()
+        .find(|i| i.name == "br0")
+        .expect("the switch's bridge");
+    let config = pnet_datalink::Config {
+        read_timeout: Some(Duration::from_millis(100)),
+        ..pnet_datalink::Config::default()
+    };
+    let Ok(pnet_datalink::Channel::Ethernet(_, mut rx)) =
+        pnet_datalink::channel(&interface, config)
+    else {
+        panic!("an AF_PACKET socket on br0");
+    };
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut seen = Vec::new();
+        while std::time::Instant::now() < deadline {
+            let Ok(frame) = rx.next() else { continue };
+            if let Some(inner) = parse_vxlan(frame) {
+                let done = inner.1 == from && inner.2 == to;
+                seen.push(inner);
+                if done {
+                    break;
+                }
+            }
+        }
+        seen
+    })
+}
+
+/// `(VNI, inner source, inner destination)` of an Ethernet frame that is
+/// IPv4/UDP to port 4789 carrying VXLAN and an inner IPv4 packet.
+fn parse_vxlan(frame: &[u8]) -> Option<(u32, Ipv4Addr, Ipv4Addr)> {
+    use pnet_packet::{
+        Packet,
+        ethernet::{EtherTypes, EthernetPacket},
+        ip::IpNextHeaderProtocols,
+        ipv4::Ipv4Packet,
+        udp::UdpPacket,
+    };
+    let eth = EthernetPacket::new(frame)?;
+    if eth.get_ethertype() != EtherTypes::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new(eth.payload())?;
+    if ip.get_next_level_protocol() != IpNextHeaderProtocols::Udp {
+        return None;
+    }
+    let udp = UdpPacket::new(ip.payload())?;
+    if udp.get_destination() != 4789 {
+        return None;
+    }
+    let vxlan = udp.payload();
+    if vxlan.len() < 8 || vxlan[0] & 0x08 == 0 {
+        return None;
+    }
+    let vni = u32::from_be_bytes([0, vxlan[4], vxlan[5], vxlan[6]]);
+    let inner = EthernetPacket::new(&vxlan[8..])?;
+    if inner.get_ethertype() != EtherTypes::Ipv4 {
+        return None;
+    }
+    let inner_ip = Ipv4Packet::new(inner.payload())?;
+    Some((vni, inner_ip.get_source(), inner_ip.get_destination()))
+}
+
 /// `(node, container ID, address on the network)` of every running task of
 /// `service`, from the nodes' runc and the tasks' own `eth0`.
 fn task_endpoints(world: &World, service: &str) -> Vec<(usize, String, String)> {
@@ -369,6 +442,45 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
     assert!(
         same_node > 0 && cross_node > 0,
         "both paths used: {same_node} same-node, {cross_node} cross-node"
+    );
+
+    step(
+        "on the underlay (captured at the switch), cross-node task traffic is VXLAN with the network's VNI",
+    );
+    let (from_node, from_id, from_addr) = web
+        .iter()
+        .find(|(n, _, _)| *n == 1)
+        .or_else(|| web.first())
+        .expect("a web task")
+        .clone();
+    let (_, _, to_addr) = web
+        .iter()
+        .find(|(n, _, _)| *n != from_node)
+        .expect("a web task on another node")
+        .clone();
+    let front = json(&docker(&world, &["network", "inspect", "front"]));
+    let vni: u32 = front[0]["Options"]["com.docker.network.driver.overlay.vxlanid_list"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("the network's VNI");
+    let (from_ip, to_ip): (Ipv4Addr, Ipv4Addr) = (
+        from_addr.parse().expect("an address"),
+        to_addr.parse().expect("an address"),
+    );
+    let capture = world.switch().run(move || capture_vxlan(from_ip, to_ip));
+    let request = world
+        .node(from_node)
+        .runc_exec(&from_id, &["whoami", "--get", &to_addr]);
+    assert!(request.is_ok(), "{request:?}");
+    let seen = capture.join().expect("the capture thread");
+    assert!(
+        seen.iter()
+            .any(|(v, src, dst)| *v == vni && *src == from_ip && *dst == to_ip),
+        "no VXLAN frame with VNI {vni} carrying {from_ip} -> {to_ip}: saw {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|(v, _, _)| *v == vni),
+        "only this network's VNI: {seen:?}"
     );
 
     step("a web task cannot reach the db task on the other network, even by address");

@@ -351,6 +351,7 @@ fn task_endpoints(world: &World, service: &str) -> Vec<(usize, String, String)> 
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
     require_privileges!();
     let mut world = World::new("overlay", 3);
@@ -463,11 +464,13 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
         .as_str()
         .and_then(|v| v.parse().ok())
         .expect("the network's VNI");
-    let (from_ip, to_ip): (Ipv4Addr, Ipv4Addr) = (
+    let (client_ip, server_ip): (Ipv4Addr, Ipv4Addr) = (
         from_addr.parse().expect("an address"),
         to_addr.parse().expect("an address"),
     );
-    let capture = world.switch().run(move || capture_vxlan(from_ip, to_ip));
+    let capture = world
+        .switch()
+        .run(move || capture_vxlan(client_ip, server_ip));
     let request = world
         .node(from_node)
         .runc_exec(&from_id, &["whoami", "--get", &to_addr]);

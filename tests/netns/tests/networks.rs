@@ -478,8 +478,8 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
     let seen = capture.join().expect("the capture thread");
     assert!(
         seen.iter()
-            .any(|(v, src, dst)| *v == vni && *src == from_ip && *dst == to_ip),
-        "no VXLAN frame with VNI {vni} carrying {from_ip} -> {to_ip}: saw {seen:?}"
+            .any(|(v, src, dst)| *v == vni && *src == client_ip && *dst == server_ip),
+        "no VXLAN frame with VNI {vni} carrying {client_ip} -> {server_ip}: saw {seen:?}"
     );
     assert!(
         seen.iter().all(|(v, _, _)| *v == vni),

@@ -121,9 +121,9 @@ fn run_a_service(world: &World) {
     for node in world.nodes() {
         node.import_demo_image();
     }
-    println!("==> shoal service create --name whoami --replicas 3 whoami:latest");
     let first = world.node(1);
     for args in [
+        &["network", "create", "--driver", "overlay", "demo-net"][..],
         &[
             "service",
             "create",
@@ -131,18 +131,52 @@ fn run_a_service(world: &World) {
             "whoami",
             "--replicas",
             "3",
+            "--network",
+            "demo-net",
             "whoami:latest",
-        ][..],
+        ],
         &["service", "ls"],
         &["service", "ps", "whoami"],
         &["service", "logs", "whoami"],
     ] {
-        if args[1] != "create" {
-            println!("\n==> shoal {}", args.join(" "));
-        }
+        println!("\n==> shoal {}", args.join(" "));
         match first.shoal_streams(args) {
             Ok((stdout, stderr)) => print!("{stdout}{stderr}"),
             Err(error) => println!("failed: {error}"),
         }
+    }
+    request_across_the_overlay(world);
+}
+
+/// From node-1's task, one HTTP request to another node's task over the
+/// overlay (`whoami --get`), showing who answered and whom it saw.
+fn request_across_the_overlay(world: &World) {
+    let task_on = |n: usize| {
+        let node = world.node(n);
+        let id = node.running_containers().into_iter().next()?;
+        let addrs = node
+            .runc_exec(&id, &["ip", "-o", "-4", "addr", "show", "eth0"])
+            .ok()?;
+        let addr = addrs
+            .split_whitespace()
+            .nth(3)?
+            .split('/')
+            .next()?
+            .to_owned();
+        Some((id, addr))
+    };
+    let (Some((client, client_addr)), Some((_, server_addr))) = (task_on(1), task_on(2)) else {
+        println!("(no tasks on node-1 and node-2 to show the overlay with)");
+        return;
+    };
+    println!(
+        "\n==> node-1's task {client_addr} asks node-2's task {server_addr} over the overlay (VXLAN, eBPF):"
+    );
+    match world
+        .node(1)
+        .runc_exec(&client, &["whoami", "--get", &server_addr])
+    {
+        Ok(answer) => print!("{answer}"),
+        Err(error) => println!("failed: {error}"),
     }
 }

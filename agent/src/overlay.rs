@@ -8,7 +8,13 @@
 //!   `OVERLAY_INTERFACES` and the task's address as a local endpoint;
 //! - every task address on another node, as the managers announce them
 //!   ([`run_endpoint_sync`]), as a remote endpoint behind that node's
-//!   underlay address.
+//!   underlay address;
+//! - every service VIP (data path 4): `(VNI, VIP)` → a slot in
+//!   `OVERLAY_SERVICES`, and that slot's Maglev table in `OVERLAY_MAGLEV`,
+//!   built from the service's running endpoints on the VIP's network
+//!   ([`Overlay::sync_services`]). A task that stops running leaves the
+//!   table (no new flows) but keeps its endpoint, and so its established
+//!   flows, until it is gone (DESIGN §5, "Draining").
 //!
 //! Links are pinned beside the programs, so traffic keeps flowing while the
 //! agent restarts; writes are idempotent, so a restart replays them.
@@ -20,8 +26,8 @@ use std::{
     sync::Mutex,
 };
 
-use shoal_api::service::OverlayEndpoint;
-use shoal_ebpf_common::program_names;
+use shoal_api::service::{OverlayEndpoint, ServiceVip};
+use shoal_ebpf_common::{OVERLAY_MAGLEV_SIZE, OVERLAY_MAX_SERVICES, program_names};
 use tokio::sync::watch;
 use tracing::warn;
 
@@ -29,6 +35,7 @@ use crate::{
     assignments::Directory,
     dataplane::{
         self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, OverlayMaps,
+        maglev::{self, Backend, NO_BACKEND},
     },
     task_network::{self, AttachedInterface, TaskNetworkError},
 };
@@ -52,6 +59,17 @@ pub struct Overlay {
     maps: Mutex<OverlayMaps>,
     /// The remote endpoints written so far, by key.
     remote: Mutex<BTreeMap<String, Ipv4Addr>>,
+    /// The service VIPs written so far, by `(VNI, VIP)`.
+    services: Mutex<BTreeMap<(u32, Ipv4Addr), WrittenService>>,
+}
+
+/// A service VIP as written into the maps.
+#[derive(Debug)]
+struct WrittenService {
+    slot: u32,
+    /// The backends its Maglev table was built from; `None` when the VIP
+    /// was found in the pinned maps at start (a previous run wrote it).
+    backends: Option<Vec<Ipv4Addr>>,
 }
 
 impl Overlay {
@@ -66,6 +84,17 @@ impl Overlay {
         let vxlan = task_network::ensure_vxlan_device(port, mtu).await?;
         let mut maps = OverlayMaps::from_pins(pin_dir)?;
         maps.set_vxlan_ifindex(vxlan)?;
+        let services = maps
+            .services()?
+            .into_iter()
+            .map(|(vip, slot)| {
+                let written = WrittenService {
+                    slot,
+                    backends: None,
+                };
+                (vip, written)
+            })
+            .collect();
         dataplane::attach_overlay(
             pin_dir,
             program_names::TC_VXLAN_INGRESS,
@@ -77,6 +106,7 @@ impl Overlay {
             node_id: node_id.to_owned(),
             maps: Mutex::new(maps),
             remote: Mutex::new(BTreeMap::new()),
+            services: Mutex::new(services),
         })
     }
 
@@ -190,22 +220,134 @@ impl Overlay {
     }
 }
 
+impl Overlay {
+    /// Balances every VIP in `vips` over its service's running endpoints
+    /// on its network: a Maglev table (rewritten when the backends change)
+    /// and the VIP's entry; VIPs that are gone are removed.
+    pub fn sync_services(
+        &self,
+        vips: &BTreeMap<String, ServiceVip>,
+        endpoints: &BTreeMap<String, OverlayEndpoint>,
+    ) {
+        let mut written = self
+            .services
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut maps = self.maps();
+        let wanted = wanted_services(vips, endpoints);
+        written.retain(|&(vni, vip), _| {
+            if wanted.contains_key(&(vni, vip)) {
+                return true;
+            }
+            if let Err(error) = maps.remove_service(vni, vip) {
+                warn!(%error, vni, %vip, "removing a service VIP");
+            }
+            false
+        });
+        for (&(vni, vip), backends) in &wanted {
+            if written
+                .get(&(vni, vip))
+                .is_some_and(|w| w.backends.as_ref() == Some(backends))
+            {
+                continue;
+            }
+            let slot = if let Some(w) = written.get(&(vni, vip)) {
+                w.slot
+            } else {
+                let used: std::collections::BTreeSet<u32> =
+                    written.values().map(|w| w.slot).collect();
+                let Some(slot) = (0..OVERLAY_MAX_SERVICES).find(|s| !used.contains(s)) else {
+                    warn!(vni, %vip, "no free service slot: VIP not balanced");
+                    continue;
+                };
+                slot
+            };
+            let result = maglev_table(backends)
+                .map_err(|error| error.to_string())
+                .and_then(|table| {
+                    maps.set_maglev_table(slot, &table)
+                        .and_then(|()| maps.upsert_service(vni, vip, slot))
+                        .map_err(|error| error.to_string())
+                });
+            match result {
+                Ok(()) => {
+                    written.insert(
+                        (vni, vip),
+                        WrittenService {
+                            slot,
+                            backends: Some(backends.clone()),
+                        },
+                    );
+                }
+                Err(error) => warn!(%error, vni, %vip, "writing a service VIP"),
+            }
+        }
+    }
+}
+
+/// Each VIP's backends, sorted: the addresses of its service's endpoints on
+/// the VIP's network that are running.
+fn wanted_services(
+    vips: &BTreeMap<String, ServiceVip>,
+    endpoints: &BTreeMap<String, OverlayEndpoint>,
+) -> BTreeMap<(u32, Ipv4Addr), Vec<Ipv4Addr>> {
+    let mut wanted: BTreeMap<(u32, Ipv4Addr), Vec<Ipv4Addr>> = vips
+        .values()
+        .map(|vip| ((vip.vni, vip.vip), Vec::new()))
+        .collect();
+    for vip in vips.values() {
+        let backends = wanted.entry((vip.vni, vip.vip)).or_default();
+        backends.extend(
+            endpoints
+                .values()
+                .filter(|e| e.running && e.vni == vip.vni && e.service_id == vip.service_id)
+                .map(|e| e.addr),
+        );
+        backends.sort_unstable();
+        backends.dedup();
+    }
+    wanted
+}
+
+/// The Maglev table of `backends` (keyed by address, equal weights), as the
+/// addresses the programs read; `0.0.0.0` in every entry when there are none.
+fn maglev_table(backends: &[Ipv4Addr]) -> Result<Vec<Ipv4Addr>, maglev::MaglevError> {
+    let keyed: Vec<Backend> = backends
+        .iter()
+        .map(|&addr| Backend {
+            key: std::net::SocketAddr::from((addr, 0)).into(),
+            weight: std::num::NonZeroU32::MIN,
+        })
+        .collect();
+    Ok(maglev::build(&keyed, OVERLAY_MAGLEV_SIZE)?
+        .into_iter()
+        .map(|index| {
+            if index == NO_BACKEND {
+                Ipv4Addr::UNSPECIFIED
+            } else {
+                backends[index as usize]
+            }
+        })
+        .collect())
+}
+
 /// `<VNI>/<address>` back to its parts.
 fn parse_key(key: &str) -> Option<(u32, Ipv4Addr)> {
     let (vni, addr) = key.split_once('/')?;
     Some((vni.parse().ok()?, addr.parse().ok()?))
 }
 
-/// Keeps the remote endpoints in step with what the managers announce,
-/// until `shutdown`.
+/// Keeps the remote endpoints and the service VIPs in step with what the
+/// managers announce, until `shutdown`.
 pub async fn run_endpoint_sync(
     overlay: std::sync::Arc<Overlay>,
     mut directory: watch::Receiver<Directory>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let current = directory.borrow_and_update().endpoints.clone();
-        overlay.sync_remote(&current);
+        let current = directory.borrow_and_update().clone();
+        overlay.sync_remote(&current.endpoints);
+        overlay.sync_services(&current.vips, &current.endpoints);
         tokio::select! {
             changed = directory.changed() => if changed.is_err() { return },
             _ = shutdown.changed() => return,
@@ -216,6 +358,66 @@ pub async fn run_endpoint_sync(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn endpoint(service: &str, vni: u32, last: u8, running: bool) -> (String, OverlayEndpoint) {
+        let endpoint = OverlayEndpoint {
+            vni,
+            addr: Ipv4Addr::new(10, 0, 1, last),
+            node_id: "n".into(),
+            node_addr: Ipv4Addr::new(198, 18, 0, 2),
+            task_id: format!("t{last}"),
+            service_id: service.into(),
+            service_name: service.into(),
+            running,
+        };
+        (endpoint.key(), endpoint)
+    }
+
+    #[test]
+    fn a_vip_balances_the_running_endpoints_of_its_service_on_its_network() {
+        let web = ServiceVip {
+            service_id: "web".into(),
+            service_name: "web".into(),
+            aliases: Vec::new(),
+            vni: 4097,
+            vip: Ipv4Addr::new(10, 0, 1, 2),
+        };
+        let idle = ServiceVip {
+            service_id: "idle".into(),
+            vip: Ipv4Addr::new(10, 0, 1, 3),
+            ..web.clone()
+        };
+        let vips = [web.clone(), idle]
+            .into_iter()
+            .map(|v| (v.key(), v))
+            .collect();
+        let endpoints = [
+            endpoint("web", 4097, 12, true),
+            endpoint("web", 4097, 11, true),
+            endpoint("web", 4097, 13, false),
+            endpoint("web", 4098, 14, true),
+            endpoint("api", 4097, 15, true),
+        ]
+        .into_iter()
+        .collect();
+        let wanted = wanted_services(&vips, &endpoints);
+        assert_eq!(
+            wanted[&(4097, web.vip)],
+            [Ipv4Addr::new(10, 0, 1, 11), Ipv4Addr::new(10, 0, 1, 12)]
+        );
+        assert!(wanted[&(4097, Ipv4Addr::new(10, 0, 1, 3))].is_empty());
+        assert_eq!(wanted.len(), 2);
+
+        let table = maglev_table(&wanted[&(4097, web.vip)]).expect("table");
+        assert_eq!(table.len(), OVERLAY_MAGLEV_SIZE as usize);
+        let first = table
+            .iter()
+            .filter(|&&a| a == Ipv4Addr::new(10, 0, 1, 11))
+            .count();
+        assert!(first.abs_diff(510) <= 1, "{first} slots of 1021");
+        let empty = maglev_table(&[]).expect("table");
+        assert!(empty.iter().all(Ipv4Addr::is_unspecified));
+    }
 
     #[test]
     fn endpoint_keys_parse_back() {

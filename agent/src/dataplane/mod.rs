@@ -49,7 +49,9 @@ use aya_log::EbpfLogger;
 pub use bpffs::ensure_bpffs_mounted;
 pub use counters::Counters;
 pub use object::{EBPF_OBJECT, object_digest};
-pub use overlay::{Endpoint, EndpointLocation, Interface, MAX_VNI, OverlayMaps};
+pub use overlay::{
+    Endpoint, EndpointLocation, Flow, FlowDirection, Interface, MAX_VNI, OverlayMaps,
+};
 use record::AttachRecord;
 use shoal_api::status::{DataplaneStart, DataplaneStatus, ProgramStatus};
 use shoal_ebpf_common::program_names;

@@ -1,12 +1,17 @@
 //! Typed access to the overlay maps (`OVERLAY_ENDPOINTS`,
-//! `OVERLAY_INTERFACES`, `OVERLAY_CONFIG`, `OVERLAY_COUNTERS`) that
-//! `tc_endpoint_ingress` and `tc_vxlan_ingress` read. The data plane is their
+//! `OVERLAY_INTERFACES`, `OVERLAY_CONFIG`, `OVERLAY_COUNTERS`, and for
+//! service VIPs `OVERLAY_SERVICES`, `OVERLAY_MAGLEV`, `OVERLAY_CONNTRACK`)
+//! that `tc_endpoint_ingress` and `tc_vxlan_ingress` read. The data plane is their
 //! only writer; the agent's reconcile loop calls these methods with what the
 //! managers assigned and what netlink created. Every write is idempotent
 //! (insert-or-replace, removing an absent entry is not an error), so a
 //! restarted agent can simply replay its desired state onto the pinned maps.
 
-use std::{collections::BTreeMap, net::Ipv4Addr, path::Path};
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, SocketAddrV4},
+    path::Path,
+};
 
 use aya::{
     Ebpf,
@@ -15,7 +20,8 @@ use aya::{
 };
 use shoal_api::status::HookCounters;
 use shoal_ebpf_common::{
-    OverlayConfig, OverlayEndpoint, OverlayEndpointKey, OverlayHook, OverlayInterface,
+    FLOW_FORWARD, FLOW_REPLY, OVERLAY_MAGLEV_SIZE, OVERLAY_MAX_SERVICES, OverlayConfig,
+    OverlayEndpoint, OverlayEndpointKey, OverlayFlowKey, OverlayHook, OverlayInterface,
     OverlayVerdict, map_names, overlay_slot,
 };
 
@@ -57,12 +63,35 @@ pub struct Interface {
     pub mac: [u8; 6],
 }
 
+/// Which of a balanced flow's two conntrack entries to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowDirection {
+    /// Client → VIP; the entry holds the chosen backend.
+    Forward,
+    /// Backend → client; the entry holds the VIP.
+    Reply,
+}
+
+/// One direction of a TCP or UDP flow, as a conntrack key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow {
+    /// IP protocol: 6 (TCP) or 17 (UDP).
+    pub protocol: u8,
+    /// Source address and port.
+    pub src: SocketAddrV4,
+    /// Destination address and port.
+    pub dst: SocketAddrV4,
+}
+
 /// The overlay maps of one loaded or pinned object.
 pub struct OverlayMaps {
     endpoints: HashMap<MapData, OverlayEndpointKey, OverlayEndpoint>,
     interfaces: HashMap<MapData, u32, OverlayInterface>,
     config: Array<MapData, OverlayConfig>,
     counters: PerCpuArray<MapData, u64>,
+    services: HashMap<MapData, OverlayEndpointKey, u32>,
+    maglev: Array<MapData, u32>,
+    conntrack: HashMap<MapData, OverlayFlowKey, u32>,
 }
 
 impl std::fmt::Debug for OverlayMaps {
@@ -127,32 +156,45 @@ impl OverlayMaps {
                 },
             })
         };
-        Self::from_maps(
+        Self::from_maps([
             take(map_names::OVERLAY_ENDPOINTS)?,
             take(map_names::OVERLAY_INTERFACES)?,
             take(map_names::OVERLAY_CONFIG)?,
             take(map_names::OVERLAY_COUNTERS)?,
-        )
+            take(map_names::OVERLAY_SERVICES)?,
+            take(map_names::OVERLAY_MAGLEV)?,
+            take(map_names::OVERLAY_CONNTRACK)?,
+        ])
     }
 
     /// Opens the overlay maps pinned in `pin_dir`.
     pub fn from_pins(pin_dir: &Path) -> Result<Self, DataplaneError> {
-        let open =
-            |name: &'static str| MapData::from_pin(pin_dir.join(name)).map_err(map_error(name));
-        Self::from_maps(
-            Map::HashMap(open(map_names::OVERLAY_ENDPOINTS)?),
-            Map::HashMap(open(map_names::OVERLAY_INTERFACES)?),
-            Map::Array(open(map_names::OVERLAY_CONFIG)?),
-            Map::PerCpuArray(open(map_names::OVERLAY_COUNTERS)?),
-        )
+        let open = |name: &'static str| {
+            MapData::from_pin(pin_dir.join(name))
+                .and_then(Map::from_map_data)
+                .map_err(map_error(name))
+        };
+        Self::from_maps([
+            open(map_names::OVERLAY_ENDPOINTS)?,
+            open(map_names::OVERLAY_INTERFACES)?,
+            open(map_names::OVERLAY_CONFIG)?,
+            open(map_names::OVERLAY_COUNTERS)?,
+            open(map_names::OVERLAY_SERVICES)?,
+            open(map_names::OVERLAY_MAGLEV)?,
+            open(map_names::OVERLAY_CONNTRACK)?,
+        ])
     }
 
-    fn from_maps(
-        endpoints: Map,
-        interfaces: Map,
-        config: Map,
-        counters: Map,
-    ) -> Result<Self, DataplaneError> {
+    fn from_maps(maps: [Map; 7]) -> Result<Self, DataplaneError> {
+        let [
+            endpoints,
+            interfaces,
+            config,
+            counters,
+            services,
+            maglev,
+            conntrack,
+        ] = maps;
         Ok(Self {
             endpoints: endpoints
                 .try_into()
@@ -166,6 +208,15 @@ impl OverlayMaps {
             counters: counters
                 .try_into()
                 .map_err(map_error(map_names::OVERLAY_COUNTERS))?,
+            services: services
+                .try_into()
+                .map_err(map_error(map_names::OVERLAY_SERVICES))?,
+            maglev: maglev
+                .try_into()
+                .map_err(map_error(map_names::OVERLAY_MAGLEV))?,
+            conntrack: conntrack
+                .try_into()
+                .map_err(map_error(map_names::OVERLAY_CONNTRACK))?,
         })
     }
 
@@ -290,6 +341,103 @@ impl OverlayMaps {
             .get(&0, 0)
             .map(|config| config.vxlan_ifindex)
             .map_err(map_error(map_names::OVERLAY_CONFIG))
+    }
+
+    /// Writes the Maglev table of service slot `slot`: exactly
+    /// [`OVERLAY_MAGLEV_SIZE`] backend addresses (`0.0.0.0`: no backend).
+    /// Entries are replaced one by one, each a valid backend at all times.
+    pub fn set_maglev_table(
+        &mut self,
+        slot: u32,
+        table: &[Ipv4Addr],
+    ) -> Result<(), DataplaneError> {
+        if slot >= OVERLAY_MAX_SERVICES {
+            return Err(invalid("a service slot is below OVERLAY_MAX_SERVICES"));
+        }
+        if table.len() != OVERLAY_MAGLEV_SIZE as usize {
+            return Err(invalid("a Maglev table has OVERLAY_MAGLEV_SIZE entries"));
+        }
+        for (index, backend) in (slot * OVERLAY_MAGLEV_SIZE..).zip(table) {
+            self.maglev
+                .set(index, u32::from_ne_bytes(backend.octets()), 0)
+                .map_err(map_error(map_names::OVERLAY_MAGLEV))?;
+        }
+        Ok(())
+    }
+
+    /// Entry `index` of slot `slot`'s Maglev table.
+    pub fn maglev_entry(&self, slot: u32, index: u32) -> Result<Ipv4Addr, DataplaneError> {
+        if slot >= OVERLAY_MAX_SERVICES || index >= OVERLAY_MAGLEV_SIZE {
+            return Err(invalid("outside the Maglev tables"));
+        }
+        let value = self
+            .maglev
+            .get(&(slot * OVERLAY_MAGLEV_SIZE + index), 0)
+            .map_err(map_error(map_names::OVERLAY_MAGLEV))?;
+        Ok(Ipv4Addr::from(value.to_ne_bytes()))
+    }
+
+    /// Makes `vip` a service VIP of network `vni` balanced by the Maglev
+    /// table of `slot` (write the table first).
+    pub fn upsert_service(
+        &mut self,
+        vni: u32,
+        vip: Ipv4Addr,
+        slot: u32,
+    ) -> Result<(), DataplaneError> {
+        check_vni(vni)?;
+        if slot >= OVERLAY_MAX_SERVICES {
+            return Err(invalid("a service slot is below OVERLAY_MAX_SERVICES"));
+        }
+        self.services
+            .insert(endpoint_key(vni, vip), slot, 0)
+            .map_err(map_error(map_names::OVERLAY_SERVICES))
+    }
+
+    /// Stops balancing `vip` of network `vni`; `false` if it was not a VIP.
+    pub fn remove_service(&mut self, vni: u32, vip: Ipv4Addr) -> Result<bool, DataplaneError> {
+        removed(
+            self.services.remove(&endpoint_key(vni, vip)),
+            map_names::OVERLAY_SERVICES,
+        )
+    }
+
+    /// Every service VIP: `(VNI, VIP)` → slot, as written (by this agent or
+    /// a previous run of it).
+    pub fn services(&self) -> Result<BTreeMap<(u32, Ipv4Addr), u32>, DataplaneError> {
+        self.services
+            .iter()
+            .map(|entry| {
+                entry
+                    .map(|(key, slot)| ((key.vni, Ipv4Addr::from(key.ip_be.to_ne_bytes())), slot))
+                    .map_err(map_error(map_names::OVERLAY_SERVICES))
+            })
+            .collect()
+    }
+
+    /// What conntrack holds for one direction of a flow in network `vni`:
+    /// the backend of a forward entry, the VIP of a reply entry.
+    pub fn conntrack(
+        &self,
+        vni: u32,
+        direction: FlowDirection,
+        flow: Flow,
+    ) -> Result<Option<Ipv4Addr>, DataplaneError> {
+        let key = OverlayFlowKey {
+            vni,
+            src_be: u32::from_ne_bytes(flow.src.ip().octets()),
+            dst_be: u32::from_ne_bytes(flow.dst.ip().octets()),
+            sport_be: flow.src.port().to_be(),
+            dport_be: flow.dst.port().to_be(),
+            protocol: flow.protocol,
+            direction: match direction {
+                FlowDirection::Forward => FLOW_FORWARD,
+                FlowDirection::Reply => FLOW_REPLY,
+            },
+            _pad: [0; 2],
+        };
+        let value = found(self.conntrack.get(&key, 0), map_names::OVERLAY_CONNTRACK)?;
+        Ok(value.map(|value| Ipv4Addr::from(value.to_ne_bytes())))
     }
 
     /// How many frames `hook` gave `verdict`, summed over CPUs.

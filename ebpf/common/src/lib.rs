@@ -25,14 +25,28 @@ pub mod map_names {
     pub const OVERLAY_CONFIG: &str = "OVERLAY_CONFIG";
     /// `PerCpuArray<u64>`, indexed by [`super::overlay_slot`].
     pub const OVERLAY_COUNTERS: &str = "OVERLAY_COUNTERS";
+    /// `HashMap<OverlayEndpointKey, u32>`: a service VIP `(VNI, address)`
+    /// → its slot, the index of its Maglev table in `OVERLAY_MAGLEV`.
+    pub const OVERLAY_SERVICES: &str = "OVERLAY_SERVICES";
+    /// `Array<u32>` of [`super::OVERLAY_MAX_SERVICES`] ×
+    /// [`super::OVERLAY_MAGLEV_SIZE`] backend addresses (network byte order,
+    /// `0`: no backend): the Maglev table of slot `s` is the `s`-th run.
+    pub const OVERLAY_MAGLEV: &str = "OVERLAY_MAGLEV";
+    /// `LruHashMap<OverlayFlowKey, u32>`: per flow to a VIP, the chosen
+    /// backend (forward entry) and the VIP to put back into replies
+    /// (reverse entry).
+    pub const OVERLAY_CONNTRACK: &str = "OVERLAY_CONNTRACK";
     /// Every pinned map, for pinning, reuse and removal.
-    pub const PINNED: [&str; 6] = [
+    pub const PINNED: [&str; 9] = [
         PROTOCOL_COUNTERS,
         VERDICT_COUNTERS,
         OVERLAY_ENDPOINTS,
         OVERLAY_INTERFACES,
         OVERLAY_CONFIG,
         OVERLAY_COUNTERS,
+        OVERLAY_SERVICES,
+        OVERLAY_MAGLEV,
+        OVERLAY_CONNTRACK,
     ];
 }
 
@@ -360,13 +374,18 @@ pub enum OverlayVerdict {
     DropNoTargetInterface = 10,
     /// A remote endpoint but no VXLAN device configured in `OVERLAY_CONFIG`.
     DropNoVxlanDevice = 11,
-    /// A helper (store bytes, tunnel key, redirect) failed.
+    /// A helper (store bytes, checksum, tunnel key, redirect) failed.
     DropHelperFailed = 12,
+    /// To a service VIP whose Maglev table has no backend.
+    DropVipNoBackend = 13,
+    /// To a service VIP, but neither TCP nor UDP (ICMP, …): a VIP only
+    /// balances TCP and UDP, as Docker's do.
+    DropVipProtocol = 14,
 }
 
 impl OverlayVerdict {
     /// Every verdict, in slot order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::PassNotOurs,
         Self::ArpReply,
         Self::RedirectLocal,
@@ -380,6 +399,8 @@ impl OverlayVerdict {
         Self::DropNoTargetInterface,
         Self::DropNoVxlanDevice,
         Self::DropHelperFailed,
+        Self::DropVipNoBackend,
+        Self::DropVipProtocol,
     ];
 
     /// Stable snake-case name used in status output.
@@ -399,6 +420,8 @@ impl OverlayVerdict {
             Self::DropNoTargetInterface => "drop_no_target_interface",
             Self::DropNoVxlanDevice => "drop_no_vxlan_device",
             Self::DropHelperFailed => "drop_helper_failed",
+            Self::DropVipNoBackend => "drop_vip_no_backend",
+            Self::DropVipProtocol => "drop_vip_protocol",
         }
     }
 
@@ -429,6 +452,93 @@ pub const OVERLAY_MAX_ENDPOINTS: u32 = 65_536;
 /// Maximum number of `OVERLAY_INTERFACES` entries: task interfaces on this node.
 pub const OVERLAY_MAX_INTERFACES: u32 = 4_096;
 
+/// Maximum number of service VIPs (`OVERLAY_SERVICES` entries, Maglev
+/// tables) on one node: a VIP per (service, network) of the networks with a
+/// task on this node.
+pub const OVERLAY_MAX_SERVICES: u32 = 1_024;
+
+/// Slots of each service's Maglev table in `OVERLAY_MAGLEV`: a prime, as
+/// Maglev needs. Smaller than the routing mesh's 16381 because every node
+/// keeps a table for every VIP it can reach and aya-ebpf 0.2.1 has no
+/// map-of-maps: one flat array of 1024 tables × 1021 slots × 4 bytes is
+/// 4 MiB per node (16381 would be 64 MiB). It keeps the imbalance under 1 %
+/// up to 10 backends and about 10 % at 100 (`size ≥ 100·N`, Maglev §3.4);
+/// established flows never depend on it (conntrack).
+pub const OVERLAY_MAGLEV_SIZE: u32 = 1_021;
+
+/// Size of `OVERLAY_MAGLEV`.
+pub const OVERLAY_MAGLEV_ENTRIES: u32 = OVERLAY_MAX_SERVICES * OVERLAY_MAGLEV_SIZE;
+
+/// Maximum number of `OVERLAY_CONNTRACK` entries (two per flow); the least
+/// recently used are evicted first.
+pub const OVERLAY_MAX_CONNTRACK: u32 = 262_144;
+
+/// [`OverlayFlowKey::direction`] of the entry a client's packet to a VIP
+/// looks up: `src` the client, `dst` the VIP; the value is the backend.
+pub const FLOW_FORWARD: u8 = 0;
+/// [`OverlayFlowKey::direction`] of the entry a backend's reply looks up:
+/// `src` the backend, `dst` the client; the value is the VIP.
+pub const FLOW_REPLY: u8 = 1;
+
+/// Key of `OVERLAY_CONNTRACK`: one direction of a TCP or UDP flow within a
+/// network. Addresses and ports in network byte order, as in the packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OverlayFlowKey {
+    /// The network, host byte order.
+    pub vni: u32,
+    /// Source IPv4 address.
+    pub src_be: u32,
+    /// Destination IPv4 address.
+    pub dst_be: u32,
+    /// Source port.
+    pub sport_be: u16,
+    /// Destination port.
+    pub dport_be: u16,
+    /// IP protocol (6 or 17).
+    pub protocol: u8,
+    /// [`FLOW_FORWARD`] or [`FLOW_REPLY`]: the two kinds of entries never
+    /// collide.
+    pub direction: u8,
+    /// Zero.
+    #[expect(
+        clippy::pub_underscore_fields,
+        reason = "explicit padding, named as the project's conventions ask"
+    )]
+    pub _pad: [u8; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<OverlayFlowKey>() == 20);
+
+/// The flow hash that indexes a service's Maglev table: the 5-tuple as in
+/// the packet (network byte order), mixed with the murmur3 finaliser so
+/// that neighbouring ports spread over the whole table. Pure and shared, so
+/// that the agent's tests can predict the programs' choices.
+#[must_use]
+pub const fn flow_hash(
+    src_be: u32,
+    dst_be: u32,
+    sport_be: u16,
+    dport_be: u16,
+    protocol: u8,
+) -> u32 {
+    let mut h = 0x9e37_79b9_u32 ^ protocol as u32;
+    h = mix(h ^ src_be);
+    h = mix(h ^ dst_be);
+    h = mix(h ^ (((sport_be as u32) << 16) | dport_be as u32));
+    h
+}
+
+/// murmur3's 32-bit finaliser.
+const fn mix(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    h
+}
+
 /// EtherType of ARP, host byte order.
 pub const ETH_P_ARP: u16 = 0x0806;
 /// Length of an Ethernet/IPv4 ARP packet (RFC 826).
@@ -454,6 +564,10 @@ unsafe impl aya::Pod for OverlayInterface {}
 #[cfg(feature = "user")]
 // SAFETY: `#[repr(C)]`, `Copy`, one u32; any bits are valid.
 unsafe impl aya::Pod for OverlayConfig {}
+
+#[cfg(feature = "user")]
+// SAFETY: `#[repr(C)]`, `Copy`, padding spelled out as `_pad`; any bits are valid.
+unsafe impl aya::Pod for OverlayFlowKey {}
 
 #[cfg(test)]
 mod tests {
@@ -504,6 +618,26 @@ mod tests {
         assert_eq!(core::mem::size_of::<OverlayConfig>(), 4);
         assert_eq!(core::mem::offset_of!(OverlayEndpoint, mac), 8);
         assert_eq!(core::mem::offset_of!(OverlayInterface, mac), 4);
+        assert_eq!(core::mem::size_of::<OverlayFlowKey>(), 20);
+        assert_eq!(core::mem::offset_of!(OverlayFlowKey, protocol), 16);
+    }
+
+    #[test]
+    fn flow_hash_spreads_ports_and_depends_on_every_field() {
+        let base = flow_hash(1, 2, 3, 4, 6);
+        assert_ne!(base, flow_hash(9, 2, 3, 4, 6));
+        assert_ne!(base, flow_hash(1, 9, 3, 4, 6));
+        assert_ne!(base, flow_hash(1, 2, 9, 4, 6));
+        assert_ne!(base, flow_hash(1, 2, 3, 9, 6));
+        assert_ne!(base, flow_hash(1, 2, 3, 4, 17));
+        // 3000 consecutive source ports over a table of 1021 slots reach
+        // most of it (uniform hashing would reach ~95 %).
+        let mut seen = [false; OVERLAY_MAGLEV_SIZE as usize];
+        for port in 30_000..33_000_u16 {
+            seen[(flow_hash(1, 2, port.to_be(), 80_u16.to_be(), 6) % OVERLAY_MAGLEV_SIZE)
+                as usize] = true;
+        }
+        assert!(seen.iter().filter(|&&s| s).count() > 900);
     }
 
     #[test]
@@ -515,7 +649,7 @@ mod tests {
             assert_eq!(*h as usize, i);
         }
         assert_eq!(
-            overlay_slot(OverlayHook::VxlanIngress, OverlayVerdict::DropHelperFailed),
+            overlay_slot(OverlayHook::VxlanIngress, OverlayVerdict::DropVipProtocol),
             OVERLAY_COUNTER_SLOTS - 1
         );
         assert_eq!(
@@ -523,7 +657,7 @@ mod tests {
             OVERLAY_VERDICTS_PER_HOOK
         );
         let drops = OverlayVerdict::ALL.iter().filter(|v| v.is_drop()).count();
-        assert_eq!(drops, 9);
+        assert_eq!(drops, 11);
         assert!(!OverlayVerdict::RedirectRemote.is_drop());
         assert!(OverlayVerdict::DropNoEndpoint.is_drop());
         assert!(OverlayEndpoint::default().is_local());

@@ -7,6 +7,7 @@
 mod counters;
 mod overlay;
 mod parse;
+mod service;
 mod tc_endpoint;
 mod tc_underlay;
 mod tc_vxlan;

@@ -10,6 +10,10 @@
 //!   local endpoint gets it with `bpf_redirect_peer` (data path 1), a remote
 //!   one through the node's flow-based VXLAN device with the tunnel key set
 //!   to (VNI, the endpoint's node) (data path 2);
+//! - a packet to a service VIP of the interface's network is first balanced
+//!   to a backend and its destination rewritten (data path 4, [`service`]);
+//!   a local backend's reply to a balanced flow gets the VIP back as its
+//!   source;
 //! - anything else from an overlay interface is dropped and counted, and
 //!   frames of interfaces the agent did not register pass unchanged.
 
@@ -24,8 +28,12 @@ use shoal_ebpf_common::{
     OverlayInterface, OverlayVerdict,
 };
 
-use crate::overlay::{
-    Outcome, deliver_local, endpoint, finish, interface, ipv4_destination, redirect, vxlan_ifindex,
+use crate::{
+    overlay::{
+        Outcome, deliver_local, endpoint, finish, interface, ipv4_destination, redirect,
+        vxlan_ifindex,
+    },
+    service,
 };
 
 /// TTL of the outer IPv4 header of tunnelled frames.
@@ -56,7 +64,12 @@ fn try_endpoint_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
     match ethertype {
         ETH_P_ARP => proxy_arp(ctx, ifindex, &iface),
         ETH_P_IP => {
-            let dst = ipv4_destination(ctx)?;
+            let mut dst = ipv4_destination(ctx)?;
+            if let Some(slot) = service::service(iface.vni, dst) {
+                dst = service::balance(ctx, iface.vni, dst, slot)?;
+            } else {
+                service::reverse(ctx, iface.vni)?;
+            }
             let target = endpoint(iface.vni, dst).ok_or(OverlayVerdict::DropNoEndpoint)?;
             if target.is_local() {
                 deliver_local(ctx, iface.vni, &target)

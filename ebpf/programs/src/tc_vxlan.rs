@@ -1,7 +1,9 @@
 //! tc ingress on the node's flow-based VXLAN device: frames other nodes
 //! tunnelled to a task here (DESIGN §5, data path 2, receiving side). The
 //! tunnel key gives the VNI; (VNI, inner IPv4 destination) must be a local
-//! endpoint, which gets the frame with `bpf_redirect_peer`. Everything else
+//! endpoint, which gets the frame with `bpf_redirect_peer`. A remote
+//! backend's reply to a flow this node balanced to a service VIP gets the
+//! VIP back as its source first (data path 4). Everything else
 //! is dropped and counted: nothing reaches the node's own stack through the
 //! overlay.
 
@@ -11,7 +13,10 @@ use aya_ebpf::{
 };
 use shoal_ebpf_common::{ETH_P_IP, OverlayHook, OverlayVerdict};
 
-use crate::overlay::{Outcome, deliver_local, endpoint, finish, ipv4_destination};
+use crate::{
+    overlay::{Outcome, deliver_local, endpoint, finish, ipv4_destination},
+    service,
+};
 
 /// Runs on tc ingress of the VXLAN device. Returns `TC_ACT_REDIRECT` for
 /// frames delivered to a local task and `TC_ACT_SHOT` for the rest.
@@ -48,5 +53,6 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
     if !target.is_local() {
         return Err(OverlayVerdict::DropNotLocal);
     }
+    service::reverse(ctx, vni)?;
     deliver_local(ctx, vni, &target)
 }

@@ -1,4 +1,4 @@
-//! The overlay programs (DESIGN §5, data paths 1 and 2), tested two ways.
+//! The overlay programs (DESIGN §5, data paths 1, 2 and 4), tested two ways.
 //!
 //! Packet fixtures through `BPF_PROG_TEST_RUN`: the maps are filled through
 //! the agent's typed accessors ([`OverlayMaps`]), hand-built frames go into
@@ -11,6 +11,10 @@
 //! output, and a test run cannot attach tunnel metadata to a frame, so
 //! `tc_vxlan_ingress` can only be shown to refuse frames without it.
 //!
+//! Service VIPs (data path 4) get their own fixture: a VIP balanced by a
+//! Maglev table the test writes, conntrack read back through the agent's
+//! accessors, and every rewritten frame's IPv4 and L4 checksums verified.
+//!
 //! Hence one end-to-end test as well: two node namespaces of the harness's
 //! [`World`] (no shoald), task namespaces joined to them by veth pairs, a
 //! flow-based VXLAN device per node, the programs attached with TCX by the
@@ -19,7 +23,7 @@
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
-    net::Ipv4Addr,
+    net::{Ipv4Addr, SocketAddrV4},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Duration,
@@ -30,15 +34,17 @@ use pnet_packet::{
     MutablePacket, Packet,
     arp::{ArpHardwareTypes, ArpOperation, ArpOperations, ArpPacket, MutableArpPacket},
     ethernet::{EtherType, EtherTypes, EthernetPacket, MutableEthernetPacket},
-    ip::IpNextHeaderProtocols,
-    ipv4::{self, MutableIpv4Packet},
+    ip::{IpNextHeaderProtocol, IpNextHeaderProtocols},
+    ipv4::{self, Ipv4Packet, MutableIpv4Packet},
     ipv6::MutableIpv6Packet,
-    udp::MutableUdpPacket,
+    tcp::{self, MutableTcpPacket, TcpFlags, TcpPacket},
+    udp::{self, MutableUdpPacket, UdpPacket},
 };
 use shoal_agent::dataplane::{
-    Endpoint, EndpointLocation, Interface, OverlayMaps, ensure_bpffs_mounted, load_object,
+    Endpoint, EndpointLocation, Flow, FlowDirection, Interface, OverlayMaps, ensure_bpffs_mounted,
+    load_object,
 };
-use shoal_ebpf_common::{OverlayHook, OverlayVerdict, program_names};
+use shoal_ebpf_common::{OVERLAY_MAGLEV_SIZE, OverlayHook, OverlayVerdict, program_names};
 use shoal_netns_tests::{World, eventually, netns::NetNs, require_privileges, step};
 
 const TC_ACT_SHOT: u32 = 2;
@@ -166,6 +172,102 @@ fn ipv6() -> Vec<u8> {
     ip.set_next_header(IpNextHeaderProtocols::Udp);
     ip.set_hop_limit(64);
     ethernet(IF_A_MAC, TASK_A_MAC, EtherTypes::Ipv6, &l3)
+}
+
+/// An IPv4 packet of `protocol` (TCP SYN, UDP or ICMP echo) from
+/// `src` to `dst` in a frame from task A, every checksum correct.
+fn l4(protocol: IpNextHeaderProtocol, src: SocketAddrV4, dst: SocketAddrV4) -> Vec<u8> {
+    const PAYLOAD: usize = 16;
+    let l4_len = match protocol {
+        IpNextHeaderProtocols::Tcp => 20,
+        _ => 8,
+    } + PAYLOAD;
+    let mut l3 = vec![0u8; 20 + l4_len];
+    let mut ip = MutableIpv4Packet::new(&mut l3).expect("buffer fits");
+    ip.set_version(4);
+    ip.set_header_length(5);
+    ip.set_total_length(u16::try_from(20 + l4_len).expect("small"));
+    ip.set_ttl(64);
+    ip.set_next_level_protocol(protocol);
+    ip.set_source(*src.ip());
+    ip.set_destination(*dst.ip());
+    match protocol {
+        IpNextHeaderProtocols::Tcp => {
+            let mut tcp = MutableTcpPacket::new(ip.payload_mut()).expect("buffer fits");
+            tcp.set_source(src.port());
+            tcp.set_destination(dst.port());
+            tcp.set_sequence(0x0102_0304);
+            tcp.set_data_offset(5);
+            tcp.set_flags(TcpFlags::SYN);
+            tcp.set_window(64_240);
+            tcp.payload_mut().fill(0xab);
+            let checksum = tcp::ipv4_checksum(&tcp.to_immutable(), src.ip(), dst.ip());
+            tcp.set_checksum(checksum);
+        }
+        IpNextHeaderProtocols::Udp => {
+            let mut udp = MutableUdpPacket::new(ip.payload_mut()).expect("buffer fits");
+            udp.set_source(src.port());
+            udp.set_destination(dst.port());
+            udp.set_length(u16::try_from(l4_len).expect("small"));
+            udp.payload_mut().fill(0xcd);
+            let checksum = udp::ipv4_checksum(&udp.to_immutable(), src.ip(), dst.ip());
+            udp.set_checksum(checksum);
+        }
+        _ => ip.payload_mut()[0] = 8, // ICMP echo request
+    }
+    let checksum = ipv4::checksum(&ip.to_immutable());
+    ip.set_checksum(checksum);
+    ethernet(IF_A_MAC, TASK_A_MAC, EtherTypes::Ipv4, &l3)
+}
+
+/// The addresses and ports of a TCP or UDP frame, after checking that its
+/// IPv4 header checksum and its L4 checksum (pseudo header included) are
+/// correct and that the L4 payload is what was sent.
+fn checked_flow(frame: &[u8], sent: &[u8]) -> (SocketAddrV4, SocketAddrV4) {
+    let ip = Ipv4Packet::new(&frame[14..]).expect("ipv4");
+    assert_eq!(
+        ip.get_checksum(),
+        ipv4::checksum(&ip),
+        "IPv4 header checksum"
+    );
+    let (src, dst) = (ip.get_source(), ip.get_destination());
+    let ports = match ip.get_next_level_protocol() {
+        IpNextHeaderProtocols::Tcp => {
+            let tcp = TcpPacket::new(ip.payload()).expect("tcp");
+            assert_eq!(
+                tcp.get_checksum(),
+                tcp::ipv4_checksum(&tcp, &src, &dst),
+                "TCP checksum"
+            );
+            (tcp.get_source(), tcp.get_destination())
+        }
+        IpNextHeaderProtocols::Udp => {
+            let udp = UdpPacket::new(ip.payload()).expect("udp");
+            assert_eq!(
+                udp.get_checksum(),
+                udp::ipv4_checksum(&udp, &src, &dst),
+                "UDP checksum"
+            );
+            (udp.get_source(), udp.get_destination())
+        }
+        other => panic!("not TCP or UDP: {other}"),
+    };
+    let header = 14
+        + 20
+        + if ip.get_next_level_protocol() == IpNextHeaderProtocols::Tcp {
+            16
+        } else {
+            6
+        };
+    assert_eq!(
+        &frame[header + 2..],
+        &sent[header + 2..],
+        "L4 payload unchanged"
+    );
+    (
+        SocketAddrV4::new(src, ports.0),
+        SocketAddrV4::new(dst, ports.1),
+    )
 }
 
 /// What a program returned and the frame it left behind.
@@ -441,6 +543,233 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
     assert_dropped(&ran);
     assert_eq!(ran.frame, to_b, "left as it was");
     expected.add(OverlayHook::VxlanIngress, OverlayVerdict::DropNoTunnelKey);
+
+    expected.check(&maps);
+}
+
+/// A service VIP of the blue network.
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 50);
+/// Its Maglev slot in the fixture.
+const VIP_SLOT: u32 = 7;
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one flow followed through table changes, replies and drains"
+)]
+fn service_vips_balance_track_flows_and_translate_replies() {
+    require_privileges!();
+    ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
+    let pins = PinDir(PathBuf::from(format!(
+        "/sys/fs/bpf/shoal/overlay-vip-{}",
+        std::process::id()
+    )));
+    std::fs::create_dir_all(&pins.0).expect("pin dir");
+    let mut ebpf = load_object(&pins.0).expect("load object");
+    loaded(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
+    let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
+    fill_maps(&mut maps);
+    let endpoint: &SchedClassifier = ebpf
+        .program(program_names::TC_ENDPOINT_INGRESS)
+        .expect("program")
+        .try_into()
+        .expect("classifier");
+    let mut expected = Expected::default();
+    let ingress = OverlayHook::EndpointIngress;
+    let size = OVERLAY_MAGLEV_SIZE as usize;
+    let tcp = IpNextHeaderProtocols::Tcp;
+    let udp = IpNextHeaderProtocols::Udp;
+    let client = |port| SocketAddrV4::new(TASK_A, port);
+    let vip = |port| SocketAddrV4::new(VIP, port);
+
+    // The VIP with every slot on B (local): a SYN to VIP:80 goes to B:80,
+    // checksums fixed, both conntrack entries written.
+    maps.set_maglev_table(VIP_SLOT, &vec![TASK_B; size])
+        .expect("table");
+    maps.upsert_service(BLUE, VIP, VIP_SLOT).expect("service");
+    let syn = l4(tcp, client(40_001), vip(80));
+    let ran = run(endpoint, &syn, Some(IF_A));
+    assert_eq!(ran.action, TC_ACT_REDIRECT);
+    assert_eq!(
+        &ran.frame[..12],
+        &[TASK_B_MAC, IF_B_MAC].concat(),
+        "to B's veth"
+    );
+    assert_eq!(
+        checked_flow(&ran.frame, &syn),
+        (client(40_001), SocketAddrV4::new(TASK_B, 80))
+    );
+    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    let forward = Flow {
+        protocol: 6,
+        src: client(40_001),
+        dst: vip(80),
+    };
+    let reply = Flow {
+        protocol: 6,
+        src: SocketAddrV4::new(TASK_B, 80),
+        dst: client(40_001),
+    };
+    assert_eq!(
+        maps.conntrack(BLUE, FlowDirection::Forward, forward)
+            .expect("ct"),
+        Some(TASK_B)
+    );
+    assert_eq!(
+        maps.conntrack(BLUE, FlowDirection::Reply, reply)
+            .expect("ct"),
+        Some(VIP)
+    );
+
+    // The table moves every slot to D (remote): the tracked flow stays on B,
+    // a new flow goes to D through the tunnel.
+    maps.set_maglev_table(VIP_SLOT, &vec![TASK_D; size])
+        .expect("table");
+    let ran = run(endpoint, &syn, Some(IF_A));
+    assert_eq!(&ran.frame[..6], &TASK_B_MAC, "still B");
+    assert_eq!(
+        checked_flow(&ran.frame, &syn).1,
+        SocketAddrV4::new(TASK_B, 80)
+    );
+    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    let other = l4(tcp, client(40_002), vip(80));
+    let ran = run(endpoint, &other, Some(IF_A));
+    assert_eq!(ran.action, TC_ACT_REDIRECT);
+    assert_eq!(&ran.frame[..6], &TASK_D_MAC, "to D, tunnelled");
+    assert_eq!(
+        checked_flow(&ran.frame, &other).1,
+        SocketAddrV4::new(TASK_D, 80)
+    );
+    expected.add(ingress, OverlayVerdict::RedirectRemote);
+
+    // B's reply to the first flow leaves B's veth with the VIP as source.
+    let answer = {
+        let mut frame = l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_001));
+        frame[6..12].copy_from_slice(&TASK_B_MAC);
+        frame
+    };
+    let ran = run(endpoint, &answer, Some(IF_B));
+    assert_eq!(ran.action, TC_ACT_REDIRECT);
+    assert_eq!(
+        &ran.frame[..12],
+        &[TASK_A_MAC, IF_A_MAC].concat(),
+        "to A's veth"
+    );
+    assert_eq!(checked_flow(&ran.frame, &answer), (vip(80), client(40_001)));
+    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    // The same packet from a flow that was never balanced is left alone.
+    let direct = {
+        let mut frame = l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_009));
+        frame[6..12].copy_from_slice(&TASK_B_MAC);
+        frame
+    };
+    let ran = run(endpoint, &direct, Some(IF_B));
+    assert_eq!(&ran.frame[12..], &direct[12..], "not translated");
+    expected.add(ingress, OverlayVerdict::RedirectLocal);
+
+    // UDP to any port of the VIP is balanced too, the port kept.
+    let datagram = l4(udp, client(53_000), vip(5353));
+    let ran = run(endpoint, &datagram, Some(IF_A));
+    assert_eq!(
+        checked_flow(&ran.frame, &datagram),
+        (client(53_000), SocketAddrV4::new(TASK_D, 5353))
+    );
+    expected.add(ingress, OverlayVerdict::RedirectRemote);
+
+    // A table split between B and D: new flows land on both, by hash.
+    let split: Vec<Ipv4Addr> = (0..size)
+        .map(|i| if i % 2 == 0 { TASK_B } else { TASK_D })
+        .collect();
+    maps.set_maglev_table(VIP_SLOT, &split).expect("table");
+    let mut per_backend = BTreeMap::<Ipv4Addr, u32>::new();
+    for port in 41_000..41_040 {
+        let ran = run(endpoint, &l4(tcp, client(port), vip(80)), Some(IF_A));
+        let backend = *checked_flow(&ran.frame, &l4(tcp, client(port), vip(80)))
+            .1
+            .ip();
+        *per_backend.entry(backend).or_default() += 1;
+        let verdict = if backend == TASK_B {
+            OverlayVerdict::RedirectLocal
+        } else {
+            OverlayVerdict::RedirectRemote
+        };
+        expected.add(ingress, verdict);
+        let tracked = maps.conntrack(
+            BLUE,
+            FlowDirection::Forward,
+            Flow {
+                protocol: 6,
+                src: client(port),
+                dst: vip(80),
+            },
+        );
+        assert_eq!(tracked.expect("ct"), Some(backend));
+    }
+    assert_eq!(per_backend.len(), 2, "{per_backend:?}");
+    assert!(per_backend.values().all(|&n| n >= 8), "{per_backend:?}");
+
+    // Draining: with B out of the table its flow stays; once B's endpoint
+    // is gone (the task stopped), the flow moves to a backend that exists.
+    maps.set_maglev_table(VIP_SLOT, &vec![TASK_D; size])
+        .expect("table");
+    let ran = run(endpoint, &syn, Some(IF_A));
+    assert_eq!(
+        checked_flow(&ran.frame, &syn).1,
+        SocketAddrV4::new(TASK_B, 80)
+    );
+    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    maps.remove_endpoint(BLUE, TASK_B).expect("remove B");
+    let ran = run(endpoint, &syn, Some(IF_A));
+    assert_eq!(
+        checked_flow(&ran.frame, &syn).1,
+        SocketAddrV4::new(TASK_D, 80)
+    );
+    expected.add(ingress, OverlayVerdict::RedirectRemote);
+    assert_eq!(
+        maps.conntrack(BLUE, FlowDirection::Forward, forward)
+            .expect("ct"),
+        Some(TASK_D)
+    );
+
+    // ICMP to a VIP, and a VIP without backends, are dropped and counted;
+    // the VIP is only a VIP in its own network.
+    let echo = l4(IpNextHeaderProtocols::Icmp, client(0), vip(0));
+    assert_dropped(&run(endpoint, &echo, Some(IF_A)));
+    expected.add(ingress, OverlayVerdict::DropVipProtocol);
+    maps.set_maglev_table(VIP_SLOT, &vec![Ipv4Addr::UNSPECIFIED; size])
+        .expect("table");
+    assert_dropped(&run(
+        endpoint,
+        &l4(tcp, client(40_100), vip(80)),
+        Some(IF_A),
+    ));
+    expected.add(ingress, OverlayVerdict::DropVipNoBackend);
+    assert_dropped(&run(
+        endpoint,
+        &l4(tcp, client(40_101), vip(80)),
+        Some(IF_RED),
+    ));
+    expected.add(ingress, OverlayVerdict::DropNoEndpoint);
+
+    // A removed VIP is an unknown address again.
+    assert!(maps.remove_service(BLUE, VIP).expect("remove"));
+    assert!(!maps.remove_service(BLUE, VIP).expect("remove again"));
+    assert!(maps.services().expect("services").is_empty());
+    assert_dropped(&run(
+        endpoint,
+        &l4(tcp, client(40_102), vip(80)),
+        Some(IF_A),
+    ));
+    expected.add(ingress, OverlayVerdict::DropNoEndpoint);
+
+    // What the programs could not use is refused.
+    assert!(maps.set_maglev_table(VIP_SLOT, &[TASK_B]).is_err());
+    assert!(maps.set_maglev_table(1 << 20, &vec![TASK_B; size]).is_err());
+    assert!(maps.upsert_service(0, VIP, VIP_SLOT).is_err());
+    assert_eq!(
+        maps.maglev_entry(VIP_SLOT, 0).expect("entry"),
+        Ipv4Addr::UNSPECIFIED
+    );
 
     expected.check(&maps);
 }

@@ -54,7 +54,7 @@ pub use overlay::{
 };
 use record::AttachRecord;
 use shoal_api::status::{DataplaneStart, DataplaneStatus, ProgramStatus};
-use shoal_ebpf_common::program_names;
+use shoal_ebpf_common::{PINNED_LAYOUTS, program_names};
 use tracing::{info, warn};
 use tracing_log::LogTracer;
 
@@ -297,6 +297,7 @@ impl Dataplane {
         recorded_xdp_mode: Option<XdpMode>,
     ) -> Result<Self, DataplaneError> {
         let pin_dir = config.pin_dir();
+        remove_stale_map_pins(&pin_dir)?;
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(&pin_dir)
             .load(EBPF_OBJECT)?;
@@ -458,9 +459,40 @@ pub fn load_object(pin_dir: &Path) -> Result<Ebpf, DataplaneError> {
     if EBPF_OBJECT.is_empty() {
         return Err(DataplaneError::ObjectMissing);
     }
+    remove_stale_map_pins(pin_dir)?;
     Ok(EbpfLoader::new()
         .default_map_pin_directory(pin_dir)
         .load(EBPF_OBJECT)?)
+}
+
+/// Removes the map pins in `pin_dir` whose layout (key and value size,
+/// entries) is not this object's ([`PINNED_LAYOUTS`]), so that loading
+/// creates them afresh instead of reusing a map of another build's size
+/// (aya reuses a pin by name without comparing). Their entries are lost;
+/// every other map keeps its entries.
+fn remove_stale_map_pins(pin_dir: &Path) -> Result<(), DataplaneError> {
+    for layout in PINNED_LAYOUTS {
+        let path = pin_dir.join(layout.name);
+        if !path.exists() {
+            continue;
+        }
+        let found = aya::maps::MapData::from_pin(&path)
+            .and_then(|map| map.info())
+            .map(|info| (info.key_size(), info.value_size(), info.max_entries()));
+        let wanted = (layout.key_size, layout.value_size, layout.max_entries);
+        match found {
+            Ok(found) if found == wanted => continue,
+            Ok(found) => warn!(
+                map = layout.name,
+                ?found,
+                ?wanted,
+                "pinned map has another layout: recreating it"
+            ),
+            Err(error) => warn!(map = layout.name, %error, "pinned map unusable: recreating it"),
+        }
+        std::fs::remove_file(&path).map_err(io_err("removing", &path))?;
+    }
+    Ok(())
 }
 
 /// The programs in attach order, with how status describes their hook.

@@ -50,6 +50,52 @@ pub mod map_names {
     ];
 }
 
+/// A pinned map's layout as the kernel reports it (`bpf_map_info`): what a
+/// pin left by another build must match to be reused. A map whose layout
+/// changed between builds is recreated instead (its entries are lost), so
+/// that the programs and the agent never index past its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapLayout {
+    /// The map's name and pin name (one of [`map_names::PINNED`]).
+    pub name: &'static str,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes (per CPU for per-CPU maps).
+    pub value_size: u32,
+    /// Maximum number of entries.
+    pub max_entries: u32,
+}
+
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "map keys and values are small"
+)]
+const fn layout<K, V>(name: &'static str, max_entries: u32) -> MapLayout {
+    MapLayout {
+        name,
+        key_size: core::mem::size_of::<K>() as u32,
+        value_size: core::mem::size_of::<V>() as u32,
+        max_entries,
+    }
+}
+
+/// The layout of every pinned map, in [`map_names::PINNED`] order, as the
+/// programs declare them.
+pub const PINNED_LAYOUTS: [MapLayout; 9] = [
+    layout::<u32, PacketCount>(map_names::PROTOCOL_COUNTERS, PROTOCOL_COUNTER_SLOTS),
+    layout::<u32, u64>(map_names::VERDICT_COUNTERS, VERDICT_COUNTER_SLOTS),
+    layout::<OverlayEndpointKey, OverlayEndpoint>(
+        map_names::OVERLAY_ENDPOINTS,
+        OVERLAY_MAX_ENDPOINTS,
+    ),
+    layout::<u32, OverlayInterface>(map_names::OVERLAY_INTERFACES, OVERLAY_MAX_INTERFACES),
+    layout::<u32, OverlayConfig>(map_names::OVERLAY_CONFIG, 1),
+    layout::<u32, u64>(map_names::OVERLAY_COUNTERS, OVERLAY_COUNTER_SLOTS),
+    layout::<OverlayEndpointKey, u32>(map_names::OVERLAY_SERVICES, OVERLAY_MAX_SERVICES),
+    layout::<u32, u32>(map_names::OVERLAY_MAGLEV, OVERLAY_MAGLEV_ENTRIES),
+    layout::<OverlayFlowKey, u32>(map_names::OVERLAY_CONNTRACK, OVERLAY_MAX_CONNTRACK),
+];
+
 /// Names of the program functions in the eBPF object.
 pub mod program_names {
     /// XDP on the node's underlay interface (ingress).
@@ -589,6 +635,14 @@ mod tests {
             verdict_slot(Direction::UnderlayEgress, Verdict::PassIp),
             VERDICTS_PER_DIRECTION
         );
+    }
+
+    #[test]
+    fn every_pinned_map_has_its_layout() {
+        let names: [&str; 9] = core::array::from_fn(|i| PINNED_LAYOUTS[i].name);
+        assert_eq!(names, map_names::PINNED);
+        assert_eq!(PINNED_LAYOUTS[8].key_size, 20);
+        assert_eq!(PINNED_LAYOUTS[5].max_entries, 30);
     }
 
     #[test]

@@ -44,7 +44,10 @@ use shoal_agent::dataplane::{
     Endpoint, EndpointLocation, Flow, FlowDirection, Interface, OverlayMaps, ensure_bpffs_mounted,
     load_object,
 };
-use shoal_ebpf_common::{OVERLAY_MAGLEV_SIZE, OverlayHook, OverlayVerdict, program_names};
+use shoal_ebpf_common::{
+    OVERLAY_COUNTER_SLOTS, OVERLAY_MAGLEV_SIZE, OverlayHook, OverlayVerdict, PINNED_LAYOUTS,
+    map_names, program_names,
+};
 use shoal_netns_tests::{World, eventually, netns::NetNs, require_privileges, step};
 
 const TC_ACT_SHOT: u32 = 2;
@@ -772,6 +775,60 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     );
 
     expected.check(&maps);
+}
+
+/// `(key size, value size, entries)` of the map pinned at `path`.
+fn pinned_layout(path: &Path) -> (u32, u32, u32) {
+    let info = aya::maps::MapData::from_pin(path)
+        .and_then(|map| map.info())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (info.key_size(), info.value_size(), info.max_entries())
+}
+
+#[test]
+fn pinned_maps_have_their_declared_layouts_and_stale_pins_are_recreated() {
+    require_privileges!();
+    ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
+    let pins = PinDir(PathBuf::from(format!(
+        "/sys/fs/bpf/shoal/overlay-layouts-{}",
+        std::process::id()
+    )));
+    std::fs::create_dir_all(&pins.0).expect("pin dir");
+    let ebpf = load_object(&pins.0).expect("load object");
+    for layout in PINNED_LAYOUTS {
+        assert_eq!(
+            pinned_layout(&pins.0.join(layout.name)),
+            (layout.key_size, layout.value_size, layout.max_entries),
+            "{} as the programs declare it",
+            layout.name
+        );
+    }
+    // An older build's counters (another size) pinned under the name, and
+    // an endpoint that a reload must keep.
+    let stale = pins.0.join("stale");
+    ebpf.map(map_names::OVERLAY_CONFIG)
+        .expect("map")
+        .pin(&stale)
+        .expect("pin");
+    let counters = pins.0.join(map_names::OVERLAY_COUNTERS);
+    std::fs::rename(&stale, &counters).expect("replace the pin");
+    assert_eq!(pinned_layout(&counters), (4, 4, 1));
+    let endpoint = Endpoint {
+        mac: TASK_A_MAC,
+        location: EndpointLocation::Local { ifindex: IF_A },
+    };
+    OverlayMaps::from_ebpf(&mut load_object(&pins.0).expect("reload"))
+        .expect("maps")
+        .upsert_endpoint(BLUE, TASK_A, endpoint)
+        .expect("insert");
+    drop(ebpf);
+
+    let mut ebpf = load_object(&pins.0).expect("load again");
+    assert_eq!(pinned_layout(&counters), (4, 8, OVERLAY_COUNTER_SLOTS));
+    let maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
+    let status = maps.hook_counters().expect("every counter slot readable");
+    assert_eq!(status.len(), OverlayHook::ALL.len());
+    assert_eq!(maps.endpoint(BLUE, TASK_A).expect("lookup"), Some(endpoint));
 }
 
 #[test]

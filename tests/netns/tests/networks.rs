@@ -493,3 +493,174 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
         .runc_exec(id, &["whoami", "--get", &db[0].2]);
     assert!(refused.is_err(), "front reached back: {refused:?}");
 }
+
+/// The overlay addresses (`eth*`) of every running task of `service`.
+fn interface_addresses(world: &World, service: &str) -> Vec<BTreeSet<String>> {
+    let ids: BTreeSet<String> = docker(
+        world,
+        &[
+            "service",
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "desired-state=running",
+            service,
+        ],
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect();
+    let mut all = Vec::new();
+    for node in world.nodes() {
+        for id in node.running_containers() {
+            if !ids.contains(&id) {
+                continue;
+            }
+            let addrs = node
+                .runc_exec(&id, &["ip", "-o", "-4", "addr", "show"])
+                .unwrap_or_default();
+            all.push(
+                addrs
+                    .lines()
+                    .filter_map(|l| {
+                        let words: Vec<&str> = l.split_whitespace().collect();
+                        words[1].starts_with("eth").then(|| words[3].to_owned())
+                    })
+                    .collect(),
+            );
+        }
+    }
+    all
+}
+
+#[test]
+fn network_add_and_rm_reattach_a_running_service() {
+    require_privileges!();
+    let mut world = World::new("netadd", 2);
+    world.start_all();
+    world
+        .form_swarm(&[], &[2], &["--dispatcher-heartbeat", "1s"])
+        .expect("forming the swarm");
+    if world.node(1).docker(&["version"]).is_none() {
+        eprintln!("skipping: no docker client");
+        return;
+    }
+    for node in world.nodes() {
+        node.import_demo_image();
+    }
+    docker(
+        &world,
+        &[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.30.0.0/24",
+            "front",
+        ],
+    );
+    docker(
+        &world,
+        &[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.31.0.0/24",
+            "back",
+        ],
+    );
+    docker(
+        &world,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "--replicas",
+            "2",
+            "--network",
+            "front",
+            "whoami:latest",
+        ],
+    );
+    let on = |prefixes: &[&str]| {
+        let prefixes: Vec<String> = prefixes.iter().map(|p| (*p).to_owned()).collect();
+        move |tasks: &Vec<BTreeSet<String>>| {
+            tasks.len() == 2
+                && tasks.iter().all(|addrs| {
+                    addrs.len() == prefixes.len()
+                        && prefixes
+                            .iter()
+                            .all(|p| addrs.iter().any(|a| a.starts_with(p.as_str())))
+                })
+        }
+    };
+    let front_only = on(&["10.30.0."]);
+    eventually("2 tasks on front", CONVERGE, || {
+        let tasks = interface_addresses(&world, "web");
+        if front_only(&tasks) {
+            Ok(())
+        } else {
+            Err(format!("{tasks:?}"))
+        }
+    });
+
+    step(
+        "service update --network-add back: the tasks are replaced with an interface on each network",
+    );
+    docker(
+        &world,
+        &[
+            "service",
+            "update",
+            "--detach",
+            "--network-add",
+            "back",
+            "web",
+        ],
+    );
+    let both = on(&["10.30.0.", "10.31.0."]);
+    eventually("2 tasks on front and back", CONVERGE, || {
+        let tasks = interface_addresses(&world, "web");
+        if both(&tasks) {
+            Ok(())
+        } else {
+            Err(format!("{tasks:?}"))
+        }
+    });
+
+    step("service update --network-rm front: only back is left; front can be removed");
+    docker(
+        &world,
+        &[
+            "service",
+            "update",
+            "--detach",
+            "--network-rm",
+            "front",
+            "web",
+        ],
+    );
+    let back_only = on(&["10.31.0."]);
+    eventually("2 tasks on back only", CONVERGE, || {
+        let tasks = interface_addresses(&world, "web");
+        if back_only(&tasks) {
+            Ok(())
+        } else {
+            Err(format!("{tasks:?}"))
+        }
+    });
+    eventually("front removable", CONVERGE, || {
+        world
+            .node(1)
+            .docker(&["network", "rm", "front"])
+            .expect("docker")
+    });
+    let error = docker_err(&world, &["network", "rm", "back"]);
+    assert!(error.contains("in use by service web"), "{error}");
+}

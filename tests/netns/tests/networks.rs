@@ -535,6 +535,7 @@ fn interface_addresses(world: &World, service: &str) -> Vec<BTreeSet<String>> {
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn network_add_and_rm_reattach_a_running_service() {
     require_privileges!();
     let mut world = World::new("netadd", 2);

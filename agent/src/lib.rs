@@ -4,10 +4,12 @@
 //! the managers ([`session`]), the task assignments and status reports
 //! ([`assignments`]), the runc executor ([`executor`]), the tasks' network
 //! namespaces and veths ([`task_network`]) and their wiring into the overlay
-//! data plane ([`overlay`]); DNS and WireGuard come next.
+//! data plane ([`overlay`]), and the tasks' DNS resolvers ([`dns`]);
+//! WireGuard comes next.
 
 pub mod assignments;
 pub mod dataplane;
+pub mod dns;
 pub mod executor;
 pub mod images;
 pub mod overlay;

@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use shoal_agent::{
     dataplane::{self, Dataplane, DataplaneConfig, XdpAttachMode},
+    dns::{self, Dns},
     executor::{ExecutorConfig, runc},
     images::ImageStore,
     overlay::Overlay,
@@ -67,6 +68,13 @@ struct Args {
     /// HTTPS, like dockerd's `--insecure-registry`; repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
+    /// TTL, in seconds, of the task resolvers' answers for swarm names.
+    /// Docker's is a fixed 600; short, because tasks come and go (a scale,
+    /// a rolling update, a failed node) and a client that caches an answer
+    /// should follow within seconds, while a query costs only a lookup in
+    /// the agent's memory over the task's loopback.
+    #[arg(long, default_value_t = 10)]
+    dns_ttl: u32,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info,shoal_agent=debug`.
     #[arg(long, env = "SHOAL_LOG", default_value = "info")]
     log: String,
@@ -191,6 +199,7 @@ async fn run(args: Args) -> Result<()> {
             insecure_registries: args.insecure_registries.clone(),
             overlay_mtu: underlay_mtu.saturating_sub(VXLAN_OVERHEAD),
             overlay: Arc::new(overlay),
+            dns: Arc::new(Dns::new(args.dns_ttl, dns::node_upstreams())),
         },
     })
     .await

@@ -289,9 +289,12 @@ impl Swarm {
             )),
             tokio::spawn(overlay::run_endpoint_sync(
                 Arc::clone(&self.facts.executor.overlay),
-                directory_rx,
+                directory_rx.clone(),
                 stop_rx.clone(),
             )),
+            tokio::spawn(
+                Arc::clone(&self.facts.executor.dns).follow(directory_rx, stop_rx.clone()),
+            ),
             tokio::spawn(assignments::report(
                 Arc::clone(&tls),
                 session_state.clone(),

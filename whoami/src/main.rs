@@ -5,12 +5,17 @@
 //!
 //! Plain std networking, one thread per connection, no dependencies beyond
 //! nix: it links statically and runs in a busybox image. `whoami --get
-//! IP[:PORT]` is its client, for probes from inside a task.
+//! IP[:PORT]` is its client, for probes from inside a task, and `whoami
+//! --resolve NAME [--server IP] [--tcp]` asks a DNS server (the task's
+//! resolver, `127.0.0.11`, unless told) for `NAME`'s A records and prints
+//! the response code, the TTL and the addresses (the static C library
+//! cannot resolve names, so neither can busybox's tools).
 
 use std::{
     fmt::Write as _,
+    io::Read as _,
     io::{BufRead, BufReader, Write},
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
     time::Duration,
 };
 
@@ -23,9 +28,21 @@ enum Mode {
     /// stdout (a client for tests and probes in images without one: the
     /// static busybox's wget cannot run there).
     Get(SocketAddr),
+    /// `--resolve NAME [--server IP] [--tcp]`: one A query.
+    Resolve {
+        /// The name asked for.
+        name: String,
+        /// The DNS server (port 53).
+        server: IpAddr,
+        /// Over TCP instead of UDP.
+        tcp: bool,
+    },
 }
 
-const USAGE: &str = "usage: whoami [--port N] | whoami --get IP[:PORT]";
+const USAGE: &str = "usage: whoami [--port N] | whoami --get IP[:PORT] | whoami --resolve NAME [--server IP] [--tcp]";
+
+/// The task resolver's address, as Docker's.
+const TASK_RESOLVER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 11));
 
 fn mode(args: impl IntoIterator<Item = String>, env_port: Option<String>) -> Result<Mode, String> {
     let mut args = args.into_iter();
@@ -44,6 +61,23 @@ fn mode(args: impl IntoIterator<Item = String>, env_port: Option<String>) -> Res
                     })
                     .map_err(|_| format!("--get takes IP[:PORT], not {target:?}"))?;
                 return Ok(Mode::Get(addr));
+            }
+            "--resolve" => {
+                let name = args.next().ok_or(USAGE)?;
+                let (mut server, mut tcp) = (TASK_RESOLVER, false);
+                while let Some(arg) = args.next() {
+                    match arg.as_str() {
+                        "--server" => {
+                            let ip = args.next().ok_or(USAGE)?;
+                            server = ip
+                                .parse()
+                                .map_err(|_| format!("--server takes an IP, not {ip:?}"))?;
+                        }
+                        "--tcp" => tcp = true,
+                        other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+                    }
+                }
+                return Ok(Mode::Resolve { name, server, tcp });
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
@@ -73,6 +107,128 @@ fn get(addr: SocketAddr) -> Result<String, String> {
     } else {
         Err(head.lines().next().unwrap_or_default().to_owned())
     }
+}
+
+/// The response codes by number (RFC 1035, 4.1.1).
+const RCODES: [&str; 6] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+];
+
+/// A DNS query for `name`'s A records with `id`, recursion desired.
+fn a_query(name: &str, id: u16) -> Result<Vec<u8>, String> {
+    let mut query = id.to_be_bytes().to_vec();
+    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.trim_end_matches('.').split('.') {
+        let len = u8::try_from(label.len())
+            .ok()
+            .filter(|l| (1..64).contains(l))
+            .ok_or_else(|| format!("not a DNS name: {name:?}"))?;
+        query.push(len);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    Ok(query)
+}
+
+/// Reads the response to query `id`: `"<RCODE> ttl=<lowest TTL> <A>…"`.
+fn parse_a_response(response: &[u8], id: u16) -> Result<String, String> {
+    let short = || "a short DNS response".to_owned();
+    let byte = |at: usize| response.get(at).copied().ok_or_else(short);
+    let word = |at: usize| Ok::<_, String>(u16::from_be_bytes([byte(at)?, byte(at + 1)?]));
+    if word(0)? != id {
+        return Err("a response to another query".into());
+    }
+    let rcode = usize::from(byte(3)? & 0x0f);
+    let mut out = RCODES
+        .get(rcode)
+        .map_or_else(|| format!("RCODE{rcode}"), |c| (*c).to_owned());
+    if byte(2)? & 0x02 != 0 {
+        out.push_str(" truncated");
+    }
+    let (questions, answers) = (word(4)?, word(6)?);
+    // Skips a name (labels, ending at a zero or a compression pointer).
+    let skip_name = |mut at: usize| -> Result<usize, String> {
+        loop {
+            let len = byte(at)?;
+            if len == 0 {
+                return Ok(at + 1);
+            }
+            if len & 0xc0 == 0xc0 {
+                return Ok(at + 2);
+            }
+            at += 1 + usize::from(len);
+        }
+    };
+    let mut at = 12;
+    for _ in 0..questions {
+        at = skip_name(at)? + 4;
+    }
+    let mut ttl = None::<u32>;
+    let mut addresses = Vec::new();
+    for _ in 0..answers {
+        at = skip_name(at)?;
+        let (record_type, len) = (word(at)?, usize::from(word(at + 8)?));
+        let record_ttl = u32::from(word(at + 4)?) << 16 | u32::from(word(at + 6)?);
+        let data = response.get(at + 10..at + 10 + len).ok_or_else(short)?;
+        if let (1, Ok(octets)) = (record_type, <[u8; 4]>::try_from(data)) {
+            addresses.push(Ipv4Addr::from(octets));
+            ttl = Some(ttl.map_or(record_ttl, |t| t.min(record_ttl)));
+        }
+        at += 10 + len;
+    }
+    if let Some(ttl) = ttl {
+        let _ = write!(out, " ttl={ttl}");
+    }
+    for addr in addresses {
+        let _ = write!(out, " {addr}");
+    }
+    Ok(out)
+}
+
+/// One A query for `name` to `server`, over UDP (one retry) or TCP.
+fn resolve(name: &str, server: IpAddr, tcp: bool) -> Result<String, String> {
+    let id = u16::try_from(std::process::id() & 0xffff).unwrap_or(1);
+    let query = a_query(name, id)?;
+    let server = SocketAddr::new(server, 53);
+    let timeout = Some(Duration::from_secs(3));
+    let response = if tcp {
+        let mut stream = TcpStream::connect_timeout(&server, Duration::from_secs(3))
+            .map_err(|e| format!("connecting to {server}: {e}"))?;
+        stream
+            .set_read_timeout(timeout)
+            .map_err(|e| e.to_string())?;
+        let len = u16::try_from(query.len()).map_err(|e| e.to_string())?;
+        stream
+            .write_all(&[&len.to_be_bytes()[..], &query].concat())
+            .map_err(|e| e.to_string())?;
+        let mut len = [0; 2];
+        stream
+            .read_exact(&mut len)
+            .map_err(|e| format!("reading from {server}: {e}"))?;
+        let mut response = vec![0; usize::from(u16::from_be_bytes(len))];
+        stream
+            .read_exact(&mut response)
+            .map_err(|e| format!("reading from {server}: {e}"))?;
+        response
+    } else {
+        let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| e.to_string())?;
+        socket
+            .set_read_timeout(timeout)
+            .map_err(|e| e.to_string())?;
+        let mut buffer = vec![0; 65535];
+        let mut received = Err(format!("no answer from {server}"));
+        for _ in 0..2 {
+            socket
+                .send_to(&query, server)
+                .map_err(|e| format!("sending to {server}: {e}"))?;
+            if let Ok((len, _)) = socket.recv_from(&mut buffer) {
+                received = Ok(buffer[..len].to_vec());
+                break;
+            }
+        }
+        received?
+    };
+    parse_a_response(&response, id)
 }
 
 /// The host's non-loopback addresses.
@@ -158,6 +314,18 @@ fn main() -> std::process::ExitCode {
                 }
             };
         }
+        Ok(Mode::Resolve { name, server, tcp }) => {
+            return match resolve(&name, server, tcp) {
+                Ok(answer) => {
+                    println!("{answer}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("whoami: {message}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
         Err(message) => {
             eprintln!("whoami: {message}");
             return std::process::ExitCode::FAILURE;
@@ -204,6 +372,25 @@ mod tests {
             Ok(Mode::Get("10.0.0.3:8080".parse().expect("addr")))
         );
         assert!(mode(args(&["--get", "web"]), None).is_err());
+        assert_eq!(
+            mode(args(&["--resolve", "tasks.web"]), None),
+            Ok(Mode::Resolve {
+                name: "tasks.web".into(),
+                server: TASK_RESOLVER,
+                tcp: false
+            })
+        );
+        assert_eq!(
+            mode(
+                args(&["--resolve", "web", "--server", "10.0.0.1", "--tcp"]),
+                None
+            ),
+            Ok(Mode::Resolve {
+                name: "web".into(),
+                server: "10.0.0.1".parse().expect("ip"),
+                tcp: true
+            })
+        );
         assert!(mode(args(&["--bogus"]), None).is_err());
     }
 
@@ -219,6 +406,32 @@ mod tests {
         server.join().expect("server");
         assert!(body.contains("RemoteAddr: 127.0.0.1:"), "{body}");
         assert!(body.contains("GET / HTTP/1.0"), "{body}");
+    }
+
+    #[test]
+    fn dns_queries_and_answers_round_trip() {
+        let query = a_query("tasks.web", 0x4242).expect("a query");
+        assert_eq!(&query[..4], &[0x42, 0x42, 0x01, 0x00]);
+        assert_eq!(&query[12..], b"\x05tasks\x03web\x00\x00\x01\x00\x01");
+        // The answer: the header (NOERROR, 1 question, 2 answers), the
+        // question, then two A records named by a pointer to it.
+        let mut response = vec![0x42, 0x42, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+        response.extend_from_slice(&query[12..]);
+        for (ttl, last) in [(10u8, 3u8), (7, 4)] {
+            response.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, ttl, 0, 4, 10, 0, 0, last]);
+        }
+        assert_eq!(
+            parse_a_response(&response, 0x4242),
+            Ok("NOERROR ttl=7 10.0.0.3 10.0.0.4".into())
+        );
+        let mut nxdomain = response[..12].to_vec();
+        nxdomain[3] = 0x83;
+        nxdomain[5] = 0;
+        nxdomain[7] = 0;
+        assert_eq!(parse_a_response(&nxdomain, 0x4242), Ok("NXDOMAIN".into()));
+        assert!(parse_a_response(&response, 1).is_err());
+        assert!(parse_a_response(&response[..20], 0x4242).is_err());
+        assert!(a_query("a..b", 1).is_err());
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //! - hostname: the service's, else the task's name (truncated to 63 bytes);
 //! - limits: `--limit-memory` → memory limit, `--limit-cpu` → CFS quota;
 //! - `--read-only` → read-only root; `/etc/hostname`, `/etc/hosts` and
-//!   `/etc/resolv.conf` are bind-mounted from the bundle so they work then.
+//!   `/etc/resolv.conf` are bind-mounted from the bundle so they work then;
+//!   a task on overlay networks resolves through its resolver at
+//!   `127.0.0.11` ([`crate::dns`]; `ndots:0`, as Docker: names are tried as
+//!   they are), other tasks have only loopback and no resolver.
 //!
 //! The container gets its own network namespace: a new one with only
 //! loopback, or the one the agent made and attached to the task's overlay
@@ -242,7 +245,7 @@ pub fn write(
     ));
 
     let mut mounts = spec.mounts().clone().unwrap_or_default();
-    mounts.extend(etc_mounts(bundle, &hostname)?);
+    mounts.extend(etc_mounts(bundle, &hostname, netns.is_some())?);
     spec.set_mounts(Some(mounts));
 
     let limits = task.spec.resources.limits;
@@ -298,9 +301,23 @@ fn namespaces(mut defaults: Vec<LinuxNamespace>, netns: Option<&Path>) -> Vec<Li
     defaults
 }
 
+/// `/etc/resolv.conf` of a task: its resolver when it is on overlay
+/// networks, else nothing.
+#[must_use]
+pub fn resolv_conf(on_overlays: bool) -> String {
+    if on_overlays {
+        format!(
+            "nameserver {}\noptions ndots:0\n",
+            crate::dns::RESOLVER_ADDR
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// Writes `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` into the
 /// bundle and returns their read-only bind mounts.
-fn etc_mounts(bundle: &Path, hostname: &str) -> Result<Vec<Mount>, BundleError> {
+fn etc_mounts(bundle: &Path, hostname: &str, on_overlays: bool) -> Result<Vec<Mount>, BundleError> {
     let mut mounts = Vec::new();
     for (file, contents) in [
         ("hostname", format!("{hostname}\n")),
@@ -310,7 +327,7 @@ fn etc_mounts(bundle: &Path, hostname: &str) -> Result<Vec<Mount>, BundleError> 
                 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
             ),
         ),
-        ("resolv.conf", String::new()),
+        ("resolv.conf", resolv_conf(on_overlays)),
     ] {
         let path = bundle.join(file);
         fs::write(&path, contents).map_err(|source| BundleError::Io {
@@ -495,5 +512,10 @@ mod tests {
             fs::read_to_string(dir.path().join("hostname")).expect("hostname"),
             "web.3.t0123456789\n"
         );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("resolv.conf")).expect("resolv.conf"),
+            "nameserver 127.0.0.11\noptions ndots:0\n"
+        );
+        assert_eq!(resolv_conf(false), "");
     }
 }

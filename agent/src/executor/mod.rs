@@ -31,7 +31,7 @@ use self::{
     runc::Runc,
     runner::{RunnerContext, TaskPaths},
 };
-use crate::{images::ImageStore, overlay::Overlay, task_network};
+use crate::{dns::Dns, images::ImageStore, overlay::Overlay, task_network};
 
 /// What the executor needs to know about the node.
 #[derive(Clone, Debug)]
@@ -50,6 +50,8 @@ pub struct ExecutorConfig {
     pub overlay_mtu: u32,
     /// The node's overlay, which task interfaces are wired into.
     pub overlay: Arc<Overlay>,
+    /// The node's DNS, which serves each overlay task's resolver.
+    pub dns: Arc<Dns>,
 }
 
 impl ExecutorConfig {
@@ -88,6 +90,7 @@ pub async fn run(
         insecure_registries: config.insecure_registries.clone(),
         overlay_mtu: config.overlay_mtu,
         overlay: Arc::clone(&config.overlay),
+        dns: Arc::clone(&config.dns),
         reports,
     });
     let mut runners: HashMap<String, (watch::Sender<TaskAssignment>, JoinHandle<()>)> =

@@ -2,7 +2,9 @@
 //! (the image, pulled from its registry when the node lacks it; the bundle), start (under the shim), watch (exit, health checks),
 //! stop (stop signal, grace period, `SIGKILL`). Each step is reported to the
 //! managers; a runner started for a container that already exists (agent
-//! restart) adopts it instead of starting another.
+//! restart) adopts it instead of starting another. A task on overlay
+//! networks has its DNS resolver ([`crate::dns`]) from before its container
+//! starts (or from its adoption) until its container is gone.
 
 use std::{
     path::{Path, PathBuf},
@@ -19,6 +21,7 @@ use super::{
     runc::{ExitRecord, Runc, read_exit},
 };
 use crate::{
+    dns::{Dns, TaskResolver},
     images::{ImageStore, Reference},
     overlay::Overlay,
     registry,
@@ -50,6 +53,8 @@ pub struct RunnerContext {
     pub overlay_mtu: u32,
     /// The node's overlay.
     pub overlay: Arc<Overlay>,
+    /// The node's DNS, serving the tasks' resolvers.
+    pub dns: Arc<Dns>,
     /// Where status changes go (to the managers).
     pub reports: mpsc::UnboundedSender<(String, TaskStatus)>,
 }
@@ -92,6 +97,8 @@ struct Runner {
     paths: TaskPaths,
     id: String,
     last: TaskStatus,
+    /// The task's DNS resolver while it has one.
+    resolver: Option<TaskResolver>,
 }
 
 impl Runner {
@@ -128,13 +135,21 @@ pub async fn run(
         paths,
         id: task.id.clone(),
         last: task.status.clone(),
+        resolver: None,
     };
     let started = if adopt {
         debug!(task = %task.id, "adopting the existing container");
         // Wire its interfaces again (idempotent): the agent may have died
         // between creating them and wiring them.
-        if let Err(error) = runner.ctx.overlay.add_task(&read_interfaces(&runner.paths)) {
+        let interfaces = read_interfaces(&runner.paths);
+        if let Err(error) = runner.ctx.overlay.add_task(&interfaces) {
             warn!(task = %task.id, %error, "rewiring an adopted task's interfaces");
+        }
+        if !interfaces.is_empty() {
+            match start_resolver(&runner.ctx, &runner.paths, &interfaces) {
+                Ok(resolver) => runner.resolver = Some(resolver),
+                Err(error) => warn!(task = %task.id, %error, "restarting an adopted task's DNS"),
+            }
         }
         true
     } else if task.status.state >= TaskState::Accepted && !task.status.state.is_final() {
@@ -165,6 +180,7 @@ pub async fn run(
     }
     // Keep the logs until the managers delete the task.
     let _ = runner.ctx.runc.delete(&runner.id).await;
+    runner.resolver = None;
     runner
         .ctx
         .overlay
@@ -174,6 +190,16 @@ pub async fn run(
     while updates.changed().await.is_ok() {}
     let _ = tokio::fs::remove_dir_all(&runner.paths.dir).await;
     debug!(task = %runner.id, "task removed");
+}
+
+/// Starts the DNS resolver of the task with `interfaces` in its namespace.
+fn start_resolver(
+    ctx: &Arc<RunnerContext>,
+    paths: &TaskPaths,
+    interfaces: &[AttachedInterface],
+) -> Result<TaskResolver, std::io::Error> {
+    let vnis = interfaces.iter().map(|i| i.network.vni).collect();
+    ctx.dns.serve(&paths.netns, vnis)
 }
 
 /// The interfaces recorded for a task (none without overlay networks).
@@ -228,6 +254,10 @@ async fn prepare_and_start(
             .overlay
             .add_task(&interfaces)
             .map_err(|e| (TaskState::Rejected, e.to_string()))?;
+        runner.resolver = Some(
+            start_resolver(&runner.ctx, &runner.paths, &interfaces)
+                .map_err(|e| (TaskState::Rejected, format!("starting the task's DNS: {e}")))?,
+        );
         Some(path)
     };
     let cgroup_parent = runner.ctx.cgroup_parent.clone();

@@ -68,6 +68,10 @@ const UDP_CLASSIC_LIMIT: usize = 512;
 const UDP_EDNS_LIMIT: u16 = 1232;
 /// The largest request read from UDP.
 const MAX_REQUEST: usize = 4096;
+/// The most UDP queries (and, apart, TCP connections) a task's resolver
+/// handles at once; beyond, queries are dropped (clients retry), so a task
+/// cannot make the agent hold sockets without bound.
+const MAX_IN_FLIGHT: usize = 256;
 
 /// The swarm's names per network: lower-case name → (VNI → addresses).
 type Index = HashMap<String, BTreeMap<u32, Vec<Ipv4Addr>>>;
@@ -367,6 +371,9 @@ async fn serve_udp(dns: Arc<Dns>, socket: Arc<UdpSocket>, vnis: Arc<[u32]>) {
                 continue;
             }
         };
+        if queries.len() >= MAX_IN_FLIGHT {
+            continue;
+        }
         let request = buffer[..len].to_vec();
         let (dns, socket, vnis) = (Arc::clone(&dns), Arc::clone(&socket), Arc::clone(&vnis));
         queries.spawn(async move {
@@ -385,13 +392,14 @@ async fn serve_tcp(dns: Arc<Dns>, listener: TcpListener, vnis: Arc<[u32]>) {
             Some(_) = connections.join_next() => continue,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, _)) if connections.len() < MAX_IN_FLIGHT => {
                 connections.spawn(serve_connection(
                     Arc::clone(&dns),
                     stream,
                     Arc::clone(&vnis),
                 ));
             }
+            Ok(_) => {} // too many: closed at once
             Err(error) => {
                 debug!(%error, "task resolver: accepting");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -608,6 +616,33 @@ mod tests {
     }
 
     #[test]
+    fn udp_answers_too_big_are_truncated_for_a_tcp_retry() {
+        let mut directory = Directory::default();
+        for last in 0..60 {
+            let e = endpoint("big", 4096, [10, 0, 1, last], true);
+            directory.endpoints.insert(e.key(), e);
+        }
+        let dns = Dns::new(10, Vec::new());
+        dns.update(&directory);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let request = query("tasks.big", RecordType::A);
+        let udp = runtime
+            .block_on(dns.answer(&[4096], &request, true))
+            .expect("an answer");
+        let udp = Message::from_vec(&udp).expect("decodes");
+        assert!(udp.metadata.truncation);
+        assert!(udp.answers.is_empty());
+        let tcp = runtime
+            .block_on(dns.answer(&[4096], &request, false))
+            .expect("an answer");
+        let tcp = Message::from_vec(&tcp).expect("decodes");
+        assert!(!tcp.metadata.truncation);
+        assert_eq!(tcp.answers.len(), 60);
+    }
+
+    #[test]
     fn garbage_gets_formerr_and_nothing_for_nothing() {
         let dns = Dns::new(10, Vec::new());
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -620,6 +655,74 @@ mod tests {
         assert_eq!(message.metadata.id, 0x1234);
         assert_eq!(message.metadata.response_code, ResponseCode::FormErr);
         assert!(runtime.block_on(dns.answer(&[], &[1], true)).is_none());
+    }
+
+    #[test]
+    fn other_names_are_forwarded_over_udp_and_tcp() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            // A fake upstream on one port, UDP and TCP: it answers every
+            // query with 192.0.2.1 and TTL 300.
+            let udp = UdpSocket::bind("127.0.0.1:0").await.expect("udp");
+            let port = udp.local_addr().expect("addr").port();
+            let tcp = TcpListener::bind(("127.0.0.1", port)).await.expect("tcp");
+            let upstream_answer = |request: &[u8]| {
+                let request = Message::from_vec(request).expect("a query");
+                let mut response = reply_to(&request, ResponseCode::NoError);
+                response.add_answer(Record::from_rdata(
+                    request.queries[0].name().clone(),
+                    300,
+                    RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
+                ));
+                response.to_vec().expect("encodes")
+            };
+            tokio::spawn(async move {
+                let mut buffer = vec![0; MAX_REQUEST];
+                while let Ok((len, peer)) = udp.recv_from(&mut buffer).await {
+                    // A stray datagram with another ID first: ignored.
+                    let _ = udp.send_to(&[0xde, 0xad, 0, 0], peer).await;
+                    let _ = udp.send_to(&upstream_answer(&buffer[..len]), peer).await;
+                }
+            });
+            tokio::spawn(async move {
+                while let Ok((mut stream, _)) = tcp.accept().await {
+                    let request = read_framed(&mut stream).await.expect("a query");
+                    write_framed(&mut stream, &upstream_answer(&request))
+                        .await
+                        .expect("answered");
+                }
+            });
+            // An unreachable upstream first: skipped for the next one.
+            let dns = Dns::new(
+                10,
+                vec![
+                    "127.0.0.1:1".parse().expect("addr"),
+                    SocketAddr::from(([127, 0, 0, 1], port)),
+                ],
+            );
+            dns.update(&directory());
+            for udp in [true, false] {
+                let answer = dns
+                    .answer(&[4096], &query("example.com.", RecordType::A), udp)
+                    .await
+                    .expect("an answer");
+                let message = Message::from_vec(&answer).expect("decodes");
+                assert_eq!(message.metadata.id, 7);
+                assert_eq!(message.answers.len(), 1, "udp {udp}: {message:?}");
+                assert_eq!(message.answers[0].ttl, 300);
+            }
+            // Swarm names never leave the node.
+            let answer = dns
+                .answer(&[4096], &query("tasks.web", RecordType::A), true)
+                .await
+                .expect("an answer");
+            let message = Message::from_vec(&answer).expect("decodes");
+            assert_eq!(message.answers.len(), 2);
+            assert_eq!(message.answers[0].ttl, 10);
+        });
     }
 
     #[test]

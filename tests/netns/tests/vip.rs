@@ -17,7 +17,7 @@ use shoal_netns_tests::{Node, World, eventually, require_privileges, step};
 /// How long allocations, task states and map updates may take to show.
 const CONVERGE: Duration = Duration::from_mins(1);
 /// Requests sent through the VIP while all three backends run.
-const REQUESTS: usize = 60;
+const REQUESTS: usize = 200;
 /// Requests sent after the scale-down.
 const REQUESTS_AFTER_SCALE: usize = 20;
 
@@ -172,7 +172,7 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
         fetch(&world, &client, &vip)
     });
 
-    step("60 new connections to the VIP: every backend answers some, none fails");
+    step("200 new connections to the VIP: every backend answers some, none fails");
     let mut answers: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..REQUESTS {
         let hostname = fetch(&world, &client, &vip)

@@ -179,4 +179,23 @@ fn request_across_the_overlay(world: &World) {
         Ok(answer) => print!("{answer}"),
         Err(error) => println!("failed: {error}"),
     }
+    println!(
+        "\n==> the same task resolves the service name (task DNS at 127.0.0.11) and asks its VIP:"
+    );
+    let resolved = world
+        .node(1)
+        .runc_exec(&client, &["whoami", "--resolve", "whoami"])
+        .unwrap_or_else(|error| error);
+    print!("whoami → {resolved}");
+    let Some(vip) = resolved
+        .split_whitespace()
+        .last()
+        .filter(|w| w.contains('.'))
+    else {
+        return;
+    };
+    match world.node(1).runc_exec(&client, &["whoami", "--get", vip]) {
+        Ok(answer) => print!("{answer}"),
+        Err(error) => println!("failed: {error}"),
+    }
 }

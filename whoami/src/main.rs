@@ -10,6 +10,15 @@
 //! resolver, `127.0.0.11`, unless told) for `NAME`'s A records and prints
 //! the response code, the TTL and the addresses (the static C library
 //! cannot resolve names, so neither can busybox's tools).
+//!
+//! Probes and load for tests and benchmarks: `--udp-echo PORT` echoes UDP
+//! datagrams; `--udp-probe IP:PORT --ip-size N` sends one datagram of `N`
+//! bytes of IP packet with DF set and waits 2 s for its echo (a path MTU
+//! check); `--sink PORT` accepts TCP connections and discards what they
+//! send; `--blast IP:PORT --seconds N` writes to a sink as fast as it can
+//! and prints the throughput; `--connect-rate IP:PORT --seconds N
+//! [--threads T]` does connect, `GET /`, close in a loop and prints
+//! connections per second.
 
 use std::{
     fmt::Write as _,
@@ -37,9 +46,54 @@ enum Mode {
         /// Over TCP instead of UDP.
         tcp: bool,
     },
+    /// `--udp-echo PORT`: send every UDP datagram back to its sender.
+    UdpEcho(u16),
+    /// `--udp-probe IP:PORT --ip-size N`: one DF datagram making an IP
+    /// packet of `N` bytes, then its echo within 2 s.
+    UdpProbe {
+        /// The echo server.
+        to: SocketAddr,
+        /// The IP packet's total size (20 bytes of IP and 8 of UDP header
+        /// included).
+        ip_size: usize,
+    },
+    /// `--sink PORT`: accept TCP connections, discard what they send.
+    Sink(u16),
+    /// `--blast IP:PORT --seconds N`: write to a sink for `N` seconds.
+    Blast(SocketAddr, u64),
+    /// `--connect-rate IP:PORT --seconds N [--threads T]`: connect,
+    /// request, close in a loop on `T` threads (1 unless told).
+    ConnectRate {
+        /// The HTTP server (a whoami).
+        to: SocketAddr,
+        /// How long.
+        seconds: u64,
+        /// Parallel loops.
+        threads: usize,
+    },
 }
 
-const USAGE: &str = "usage: whoami [--port N] | whoami --get IP[:PORT] | whoami --resolve NAME [--server IP] [--tcp]";
+const USAGE: &str = "usage: whoami [--port N] | whoami --get IP[:PORT] | whoami --resolve NAME [--server IP] [--tcp]
+       | whoami --udp-echo PORT                      echo UDP datagrams
+       | whoami --udp-probe IP:PORT --ip-size N      one DF datagram of N bytes of IP packet; fails on EMSGSIZE or no echo in 2 s
+       | whoami --sink PORT                          accept TCP, discard
+       | whoami --blast IP:PORT --seconds N          write to a sink; prints bytes and Gbit/s
+       | whoami --connect-rate IP:PORT --seconds N [--threads T]   connect+GET+close loop; prints connections/s";
+
+/// The IPv4 and UDP headers' size: a datagram's payload is the IP size
+/// less this.
+const IP_UDP_HEADERS: usize = 28;
+
+/// The value after `flag`, parsed.
+fn value<T: std::str::FromStr>(
+    args: &mut impl Iterator<Item = String>,
+    flag: &str,
+    what: &str,
+) -> Result<T, String> {
+    let text = args.next().ok_or_else(|| format!("{flag} takes {what}"))?;
+    text.parse()
+        .map_err(|_| format!("{flag} takes {what}, not {text:?}"))
+}
 
 /// The task resolver's address, as Docker's.
 const TASK_RESOLVER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 11));
@@ -78,6 +132,47 @@ fn mode(args: impl IntoIterator<Item = String>, env_port: Option<String>) -> Res
                     }
                 }
                 return Ok(Mode::Resolve { name, server, tcp });
+            }
+            "--udp-echo" => return Ok(Mode::UdpEcho(value(&mut args, &arg, "a port")?)),
+            "--sink" => return Ok(Mode::Sink(value(&mut args, &arg, "a port")?)),
+            "--udp-probe" => {
+                let to = value(&mut args, &arg, "IP:PORT")?;
+                let mut ip_size = None;
+                while let Some(arg) = args.next() {
+                    match arg.as_str() {
+                        "--ip-size" => ip_size = Some(value(&mut args, &arg, "a size")?),
+                        other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+                    }
+                }
+                let ip_size = ip_size
+                    .filter(|n| *n >= IP_UDP_HEADERS)
+                    .ok_or("--udp-probe needs --ip-size N, N at least 28")?;
+                return Ok(Mode::UdpProbe { to, ip_size });
+            }
+            "--blast" | "--connect-rate" => {
+                let to = value(&mut args, &arg, "IP:PORT")?;
+                let (mut seconds, mut threads) = (None, 1);
+                while let Some(flag) = args.next() {
+                    match flag.as_str() {
+                        "--seconds" => seconds = Some(value(&mut args, &flag, "a number")?),
+                        "--threads" if arg == "--connect-rate" => {
+                            threads = value(&mut args, &flag, "a number")?;
+                        }
+                        other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+                    }
+                }
+                let seconds = seconds
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| format!("{arg} needs --seconds N, N > 0"))?;
+                return Ok(if arg == "--blast" {
+                    Mode::Blast(to, seconds)
+                } else {
+                    Mode::ConnectRate {
+                        to,
+                        seconds,
+                        threads: threads.max(1),
+                    }
+                });
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
@@ -231,6 +326,143 @@ fn resolve(name: &str, server: IpAddr, tcp: bool) -> Result<String, String> {
     parse_a_response(&response, id)
 }
 
+/// Echoes every datagram on `port` to its sender, forever.
+fn udp_echo(port: u16) -> Result<String, String> {
+    let socket =
+        UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).map_err(|e| format!("port {port}: {e}"))?;
+    eprintln!("whoami: echoing UDP on port {port}");
+    let mut buffer = vec![0; 65535];
+    loop {
+        let (len, from) = socket.recv_from(&mut buffer).map_err(|e| e.to_string())?;
+        if let Err(e) = socket.send_to(&buffer[..len], from) {
+            eprintln!("whoami: echo to {from}: {e}");
+        }
+    }
+}
+
+/// Sets `IP_MTU_DISCOVER` to `IP_PMTUDISC_DO`: DF on every datagram, and a
+/// send larger than the path MTU fails with EMSGSIZE instead of being
+/// fragmented.
+fn set_dont_fragment(socket: &UdpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let value: nix::libc::c_int = nix::libc::IP_PMTUDISC_DO;
+    // SAFETY: a valid socket descriptor, and a pointer to a c_int of the
+    // length given, which the kernel only reads.
+    let rc = unsafe {
+        nix::libc::setsockopt(
+            socket.as_raw_fd(),
+            nix::libc::IPPROTO_IP,
+            nix::libc::IP_MTU_DISCOVER,
+            (&raw const value).cast(),
+            nix::libc::socklen_t::try_from(size_of::<nix::libc::c_int>()).unwrap_or(4),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// One DF datagram making an IP packet of `ip_size` bytes to `to`, then
+/// its echo within 2 s.
+fn udp_probe(to: SocketAddr, ip_size: usize) -> Result<String, String> {
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| e.to_string())?;
+    set_dont_fragment(&socket).map_err(|e| format!("setting DF: {e}"))?;
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    let payload: Vec<u8> = (0..ip_size - IP_UDP_HEADERS)
+        .map(|i| u8::try_from(i % 251).unwrap_or(0))
+        .collect();
+    socket.send_to(&payload, to).map_err(|e| {
+        if e.raw_os_error() == Some(nix::libc::EMSGSIZE) {
+            format!(
+                "an IP packet of {ip_size} bytes with DF does not fit the path MTU to {to}: {e}"
+            )
+        } else {
+            format!("sending {ip_size} bytes to {to}: {e}")
+        }
+    })?;
+    let mut buffer = vec![0; 65535];
+    let (len, from) = socket.recv_from(&mut buffer).map_err(|e| {
+        format!("no echo of {ip_size} bytes of IP packet from {to} within 2 s: {e}")
+    })?;
+    if buffer[..len] == payload[..] {
+        Ok(format!(
+            "echoed: {ip_size} bytes of IP packet with DF, {from}"
+        ))
+    } else {
+        Err(format!("a different echo from {from}: {len} bytes"))
+    }
+}
+
+/// Accepts TCP connections on `port` and discards what they send.
+fn sink(port: u16) -> Result<String, String> {
+    let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
+        .map_err(|e| format!("port {port}: {e}"))?;
+    eprintln!("whoami: sinking TCP on port {port}");
+    for mut stream in listener.incoming().flatten() {
+        std::thread::spawn(move || {
+            let mut buffer = vec![0; 1 << 18];
+            while matches!(stream.read(&mut buffer), Ok(n) if n > 0) {}
+        });
+    }
+    Err("the listener failed".into())
+}
+
+/// Writes to the sink at `to` as fast as it can for `seconds`:
+/// `"bytes=B seconds=S gbit_per_s=G"`.
+fn blast(to: SocketAddr, seconds: u64) -> Result<String, String> {
+    let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(2))
+        .map_err(|e| format!("connecting to {to}: {e}"))?;
+    let buffer = vec![0x5a; 1 << 17];
+    let start = std::time::Instant::now();
+    let mut bytes = 0u64;
+    while start.elapsed() < Duration::from_secs(seconds) {
+        stream
+            .write_all(&buffer)
+            .map_err(|e| format!("writing to {to}: {e}"))?;
+        bytes += buffer.len() as u64;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
+    let gbits = bytes as f64 * 8.0 / elapsed / 1e9;
+    Ok(format!(
+        "bytes={bytes} seconds={elapsed:.3} gbit_per_s={gbits:.3}"
+    ))
+}
+
+/// Connect, `GET /`, read to the end, close, in a loop on `threads`
+/// threads for `seconds`: `"connections=C errors=E seconds=S per_second=R"`.
+fn connect_rate(to: SocketAddr, seconds: u64, threads: usize) -> String {
+    let start = std::time::Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let loops: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let (mut done, mut errors) = (0u64, 0u64);
+                while std::time::Instant::now() < until {
+                    if get(to).is_ok() {
+                        done += 1;
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (done, errors)
+            })
+        })
+        .collect();
+    let (done, errors) = loops
+        .into_iter()
+        .filter_map(|t| t.join().ok())
+        .fold((0, 0), |(d, e), (d1, e1)| (d + d1, e + e1));
+    let elapsed = start.elapsed().as_secs_f64();
+    #[expect(clippy::cast_precision_loss, reason = "a rate to print")]
+    let rate = done as f64 / elapsed;
+    format!("connections={done} errors={errors} seconds={elapsed:.3} per_second={rate:.1}")
+}
+
 /// The host's non-loopback addresses.
 fn addresses() -> Vec<String> {
     nix::ifaddrs::getifaddrs()
@@ -299,6 +531,21 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
     }
 }
 
+/// Prints an outcome: the answer on stdout, or the error on stderr and a
+/// failure.
+fn report(outcome: Result<String, String>) -> std::process::ExitCode {
+    match outcome {
+        Ok(answer) => {
+            println!("{answer}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("whoami: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let port = match mode(std::env::args().skip(1), std::env::var("PORT").ok()) {
         Ok(Mode::Serve(port)) => port,
@@ -326,6 +573,15 @@ fn main() -> std::process::ExitCode {
                 }
             };
         }
+        Ok(Mode::UdpEcho(port)) => return report(udp_echo(port)),
+        Ok(Mode::UdpProbe { to, ip_size }) => return report(udp_probe(to, ip_size)),
+        Ok(Mode::Sink(port)) => return report(sink(port)),
+        Ok(Mode::Blast(to, seconds)) => return report(blast(to, seconds)),
+        Ok(Mode::ConnectRate {
+            to,
+            seconds,
+            threads,
+        }) => return report(Ok(connect_rate(to, seconds, threads))),
         Err(message) => {
             eprintln!("whoami: {message}");
             return std::process::ExitCode::FAILURE;
@@ -392,6 +648,103 @@ mod tests {
             })
         );
         assert!(mode(args(&["--bogus"]), None).is_err());
+        assert_eq!(mode(args(&["--udp-echo", "7"]), None), Ok(Mode::UdpEcho(7)));
+        assert_eq!(
+            mode(
+                args(&["--udp-probe", "10.0.0.3:7", "--ip-size", "1450"]),
+                None
+            ),
+            Ok(Mode::UdpProbe {
+                to: "10.0.0.3:7".parse().expect("addr"),
+                ip_size: 1450
+            })
+        );
+        assert!(mode(args(&["--udp-probe", "10.0.0.3:7"]), None).is_err());
+        assert!(
+            mode(
+                args(&["--udp-probe", "10.0.0.3:7", "--ip-size", "27"]),
+                None
+            )
+            .is_err()
+        );
+        assert_eq!(mode(args(&["--sink", "5001"]), None), Ok(Mode::Sink(5001)));
+        assert_eq!(
+            mode(args(&["--blast", "10.0.0.3:5001", "--seconds", "3"]), None),
+            Ok(Mode::Blast("10.0.0.3:5001".parse().expect("addr"), 3))
+        );
+        assert!(mode(args(&["--blast", "10.0.0.3:5001", "--threads", "2"]), None).is_err());
+        assert_eq!(
+            mode(
+                args(&[
+                    "--connect-rate",
+                    "10.0.0.2:80",
+                    "--seconds",
+                    "2",
+                    "--threads",
+                    "4"
+                ]),
+                None
+            ),
+            Ok(Mode::ConnectRate {
+                to: "10.0.0.2:80".parse().expect("addr"),
+                seconds: 2,
+                threads: 4
+            })
+        );
+    }
+
+    #[test]
+    fn a_df_probe_gets_its_echo_and_an_oversized_one_fails() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("socket");
+        let port = server.local_addr().expect("addr").port();
+        drop(server);
+        std::thread::spawn(move || udp_echo(port));
+        let to: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let answer = eventually_ok(|| udp_probe(to, 1400));
+        assert!(answer.starts_with("echoed: 1400 bytes"), "{answer}");
+        // Loopback's MTU is 65536: a larger IP packet cannot be sent.
+        let error = udp_probe(to, 65536 + 1).expect_err("too big");
+        assert!(error.contains("bytes"), "{error}");
+    }
+
+    /// `f`'s first success within a second (the server thread starts).
+    fn eventually_ok(mut f: impl FnMut() -> Result<String, String>) -> String {
+        let mut last = Err(String::new());
+        for _ in 0..10 {
+            last = f();
+            if last.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        last.expect("a success within a second")
+    }
+
+    #[test]
+    fn blast_and_connect_rate_measure_local_servers() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        std::thread::spawn(move || sink(port));
+        let to: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let answer = eventually_ok(|| blast(to, 1));
+        assert!(answer.starts_with("bytes="), "{answer}");
+        assert!(answer.contains("gbit_per_s="), "{answer}");
+        let server = TcpListener::bind("127.0.0.1:0").expect("listener");
+        let to = server.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for stream in server.incoming().flatten() {
+                std::thread::spawn(move || serve(stream));
+            }
+        });
+        let answer = connect_rate(to, 1, 2);
+        let connections: u64 = answer
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("connections="))
+            .and_then(|n| n.parse().ok())
+            .expect("a count");
+        assert!(connections > 0, "{answer}");
+        assert!(answer.contains("errors=0"), "{answer}");
     }
 
     #[test]

@@ -25,8 +25,9 @@
 use std::{collections::BTreeMap, fs, path::Path};
 
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceType,
-    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder,
+    Capabilities, Capability, LinuxBuilder, LinuxCapabilities, LinuxCpuBuilder, LinuxMemoryBuilder,
+    LinuxNamespace, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder,
+    RootBuilder, Spec, UserBuilder,
 };
 use shoal_api::service::{ContainerSpec, TaskAssignment};
 
@@ -228,11 +229,11 @@ pub fn write(
         .no_new_privileges(true)
         .build()
         .map_err(spec_error)?;
-    // The process keeps the default capabilities and rlimits.
+    // Docker's default capabilities; runc's default rlimits.
     let mut spec = Spec::default();
     let default_process = spec.process().clone().unwrap_or_default();
     let mut process = process;
-    process.set_capabilities(default_process.capabilities().clone());
+    process.set_capabilities(Some(docker_capabilities()));
     process.set_rlimits(default_process.rlimits().clone());
     spec.set_process(Some(process));
     spec.set_hostname(Some(hostname.clone()));
@@ -286,6 +287,37 @@ pub fn write(
         path: config.display().to_string(),
         source: std::io::Error::other(e),
     })
+}
+
+/// Docker's default capability set (moby's `oci/caps/defaults.go`), in the
+/// bounding, effective and permitted sets: what operators expect a task to
+/// be able to do (e.g. `ping`, which needs `CAP_NET_RAW`), and no more.
+fn docker_capabilities() -> LinuxCapabilities {
+    let set: Capabilities = [
+        Capability::Chown,
+        Capability::DacOverride,
+        Capability::Fsetid,
+        Capability::Fowner,
+        Capability::Mknod,
+        Capability::NetRaw,
+        Capability::Setgid,
+        Capability::Setuid,
+        Capability::Setfcap,
+        Capability::Setpcap,
+        Capability::NetBindService,
+        Capability::SysChroot,
+        Capability::Kill,
+        Capability::AuditWrite,
+    ]
+    .into_iter()
+    .collect();
+    let mut capabilities = LinuxCapabilities::default();
+    capabilities.set_bounding(Some(set.clone()));
+    capabilities.set_effective(Some(set.clone()));
+    capabilities.set_permitted(Some(set));
+    capabilities.set_inheritable(None);
+    capabilities.set_ambient(None);
+    capabilities
 }
 
 /// runc's default namespaces, the network one joined at `netns` when the
@@ -480,6 +512,17 @@ mod tests {
             Some(true)
         );
         let process = written.process().as_ref().expect("process");
+        let capabilities = process.capabilities().as_ref().expect("capabilities");
+        let effective = capabilities.effective().as_ref().expect("effective");
+        assert!(
+            effective.contains(&Capability::NetRaw),
+            "ping works, as in Docker"
+        );
+        assert!(
+            !effective.contains(&Capability::SysAdmin),
+            "nothing beyond Docker's set"
+        );
+        assert_eq!(effective.len(), 14);
         assert_eq!(process.cwd(), Path::new("/srv"));
         let linux = written.linux().as_ref().expect("linux");
         assert_eq!(

@@ -445,6 +445,22 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
         "both paths used: {same_node} same-node, {cross_node} cross-node"
     );
 
+    step("ICMP works too (tasks get Docker's default capabilities, CAP_NET_RAW among them)");
+    let (ping_node, ping_id, _) = &web[0];
+    let (_, _, far) = web
+        .iter()
+        .find(|(n, _, _)| n != ping_node)
+        .expect("a task on another node");
+    let pinged = world
+        .node(*ping_node)
+        .runc_exec(ping_id, &["ping", "-c", "1", "-W", "2", far]);
+    assert!(
+        pinged
+            .as_ref()
+            .is_ok_and(|out| out.contains("1 packets received")),
+        "{pinged:?}"
+    );
+
     step(
         "on the underlay (captured at the switch), cross-node task traffic is VXLAN with the network's VNI",
     );

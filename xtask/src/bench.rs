@@ -97,7 +97,8 @@ pub fn run() -> Result<()> {
         times[0].as_secs_f64() * 1e3,
         times[times.len() - 1].as_secs_f64() * 1e3
     );
-    crate::bench_services::run(&runtime)
+    crate::bench_services::run(&runtime)?;
+    crate::bench_overlay::run()
 }
 
 /// One label update on node `target` (by hostname) through `client`.

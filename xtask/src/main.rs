@@ -8,6 +8,7 @@
 //! - `bench`: measurements (control-plane failover and write throughput).
 
 mod bench;
+mod bench_overlay;
 mod bench_services;
 mod build_ebpf;
 mod demo;

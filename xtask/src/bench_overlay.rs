@@ -1,0 +1,353 @@
+//! `cargo xtask bench`, overlay part: in a fresh 3-node world (1 manager,
+//! 2 workers) with one overlay network,
+//! - cross-node TCP throughput task → task over the overlay (`whoami
+//!   --blast` in a task on node 1 to `whoami --sink` in a task on node 2),
+//!   compared in the same run with the same tool between the two nodes'
+//!   namespaces over the bare veth underlay, and over a plain kernel VXLAN
+//!   device (static `remote`, no eBPF, UDP port 4790) made in the node
+//!   namespaces for the run;
+//! - new connections per second (connect, `GET /`, close) from a task to a
+//!   service VIP with three backends, against a backend's own address (no
+//!   load balancing). The comparison with iptables DNAT round robin needs
+//!   `iptables`; without it the benchmark says so and skips it. The direct
+//!   address is measured first: right after a VIP run, direct connections
+//!   that reuse its client ports mostly fail (stale state for the same
+//!   4-tuple), which would measure that instead.
+//!
+//! Figures are printed, never asserted. Everything made here goes with the
+//! world or with the guards below.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use shoal_netns_tests::{Node, World};
+
+use crate::interrupt;
+
+/// Seconds of each throughput run.
+const BLAST_SECONDS: &str = "5";
+/// Seconds of each connection-rate run, and its threads.
+const RATE_SECONDS: &str = "5";
+const RATE_THREADS: &str = "2";
+/// The TCP port of the sinks.
+const SINK_PORT: u16 = 5001;
+/// The plain VXLAN device's name, VNI, UDP port and subnet.
+const BARE_VXLAN: &str = "benchvx0";
+const BARE_VNI: &str = "4242";
+const BARE_PORT: &str = "4790";
+const BARE_SUBNET: &str = "192.168.242";
+/// How long tasks may take to run.
+const CONVERGE: Duration = Duration::from_mins(2);
+
+/// A running task: its node (1-based), container ID, overlay address.
+#[derive(Debug)]
+struct Task {
+    node: usize,
+    id: String,
+    addr: String,
+}
+
+/// A process started in a node's namespace, killed and reaped on drop.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The plain VXLAN devices made in the nodes' namespaces, deleted on drop.
+struct BareVxlan<'a>(Vec<&'a Node>);
+
+impl Drop for BareVxlan<'_> {
+    fn drop(&mut self) {
+        for node in &self.0 {
+            let _ = Command::new("ip")
+                .args(["-n", node.netns().name(), "link", "del", BARE_VXLAN])
+                .status();
+        }
+    }
+}
+
+/// Runs the overlay benchmarks and prints their figures.
+pub fn run() -> Result<()> {
+    let whoami = static_whoami()?;
+    let mut world = World::new("bench-ovl", 3);
+    world.start_all();
+    world
+        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+        .map_err(anyhow::Error::msg)?;
+    for node in world.nodes() {
+        node.import_demo_image();
+    }
+    let manager = world.node(1);
+    let shoal = |args: &[&str]| {
+        manager
+            .shoal(args)
+            .map_err(|e| anyhow::anyhow!("shoal {}: {e}", args.join(" ")))
+    };
+    shoal(&["network", "create", "-d", "overlay", "bench"])?;
+    let sink_port = SINK_PORT.to_string();
+    shoal(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "sink",
+        "--mode",
+        "global",
+        "--network",
+        "bench",
+        "whoami:latest",
+        "whoami",
+        "--sink",
+        &sink_port,
+    ])?;
+    shoal(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        "--network",
+        "bench",
+        "whoami:latest",
+    ])?;
+    let sinks = wait_for_tasks(&world, "sink", 3)?;
+    let web = wait_for_tasks(&world, "web", 3)?;
+    let inspect: serde_json::Value = serde_json::from_str(&shoal(&["service", "inspect", "web"])?)
+        .context("service inspect is JSON")?;
+    let vip = inspect[0]["Endpoint"]["VirtualIPs"][0]["Addr"]
+        .as_str()
+        .and_then(|a| a.split('/').next())
+        .context("web has a VIP")?
+        .to_owned();
+    let from = &sinks[0];
+    throughput(&world, &whoami, from, &sinks[1])?;
+
+    println!(
+        "==> new connections per second (connect, GET /, close), {RATE_THREADS} threads, {RATE_SECONDS} s, from node-{}",
+        from.node
+    );
+    let backend = web
+        .iter()
+        .find(|t| t.node != from.node)
+        .context("a web task on another node")?;
+    let direct = rate(&world, from, &backend.addr)?;
+    println!(
+        "    to one backend's address {} on node-{} (no balancing): {direct:.0}/s",
+        backend.addr, backend.node
+    );
+    let through_vip = rate(&world, from, &vip)?;
+    println!("    to the VIP {vip} (Maglev + conntrack, 3 backends): {through_vip:.0}/s");
+    println!("    VIP/direct {:.2}", through_vip / direct);
+    let iptables = Command::new("which")
+        .arg("iptables")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if iptables {
+        println!(
+            "    iptables DNAT comparison: not measured yet (this benchmark has no DNAT rule set)"
+        );
+    } else {
+        println!("    iptables DNAT comparison skipped: no iptables on this machine");
+    }
+    Ok(())
+}
+
+/// Cross-node TCP throughput: task `from` to task `to` over the overlay,
+/// then their nodes' namespaces over the veth underlay and over a plain
+/// kernel VXLAN device.
+fn throughput(world: &World, whoami: &Path, from: &Task, to: &Task) -> Result<()> {
+    println!(
+        "==> TCP throughput across nodes, one connection, {BLAST_SECONDS} s (node-{} → node-{})",
+        from.node, to.node
+    );
+    let overlay = gbits(&world.node(from.node).runc_exec(
+        &from.id,
+        &[
+            "whoami",
+            "--blast",
+            &format!("{}:{SINK_PORT}", to.addr),
+            "--seconds",
+            BLAST_SECONDS,
+        ],
+    ))?;
+    println!("    overlay (task → task, eBPF + shoal_vxlan, MTU 1450): {overlay:.2} Gbit/s");
+    let (node_a, node_b) = (world.node(from.node), world.node(to.node));
+    let veth = node_to_node(whoami, node_a, node_b, &node_b.addr().to_string())?;
+    println!("    bare veth underlay (node ns → node ns, MTU 1500):      {veth:.2} Gbit/s");
+    let bare = BareVxlan(vec![node_a, node_b]);
+    for (node, peer, host) in [(node_a, node_b, 1), (node_b, node_a, 2)] {
+        let (local, remote) = (node.addr().to_string(), peer.addr().to_string());
+        node.netns().ip(&[
+            "link", "add", BARE_VXLAN, "type", "vxlan", "id", BARE_VNI, "local", &local, "remote",
+            &remote, "dstport", BARE_PORT, "dev", "eth0",
+        ]);
+        node.netns().ip(&[
+            "addr",
+            "add",
+            &format!("{BARE_SUBNET}.{host}/24"),
+            "dev",
+            BARE_VXLAN,
+        ]);
+        node.netns().ip(&["link", "set", BARE_VXLAN, "up"]);
+    }
+    let vxlan = node_to_node(whoami, node_a, node_b, &format!("{BARE_SUBNET}.2"))?;
+    drop(bare);
+    println!("    bare kernel VXLAN (static remote, no eBPF, MTU 1450):  {vxlan:.2} Gbit/s");
+    println!(
+        "    overlay/veth {:.2}, overlay/bare VXLAN {:.2}",
+        overlay / veth,
+        overlay / vxlan
+    );
+
+    Ok(())
+}
+
+/// The static whoami the demo image holds (built by `demo-image`).
+fn static_whoami() -> Result<PathBuf> {
+    let binary = crate::demo_image::tarball_path()
+        .parent()
+        .and_then(|p| p.parent())
+        .context("the target directory")?
+        .join(format!(
+            "{}-unknown-linux-gnu/release/whoami",
+            std::env::consts::ARCH
+        ));
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        bail!(
+            "{} is missing: run cargo xtask demo-image",
+            binary.display()
+        )
+    }
+}
+
+/// The Gbit/s of a `whoami --blast` answer.
+fn gbits(answer: &Result<String, String>) -> Result<f64> {
+    let answer = answer.as_ref().map_err(|e| anyhow::anyhow!("blast: {e}"))?;
+    field(answer, "gbit_per_s=")
+}
+
+/// The number after `key` in `answer`.
+fn field(answer: &str, key: &str) -> Result<f64> {
+    answer
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix(key))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no {key} in {answer:?}"))
+}
+
+/// `whoami --blast` from `from`'s namespace to a `whoami --sink` in
+/// `to`'s, at `addr`: Gbit/s.
+fn node_to_node(whoami: &Path, from: &Node, to: &Node, addr: &str) -> Result<f64> {
+    let port = (SINK_PORT + 1).to_string();
+    let _sink = Background(
+        Command::new("ip")
+            .args(["netns", "exec", to.netns().name()])
+            .arg(whoami)
+            .args(["--sink", &port])
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting a sink")?,
+    );
+    let target = format!("{addr}:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let output = Command::new("ip")
+            .args(["netns", "exec", from.netns().name()])
+            .arg(whoami)
+            .args(["--blast", &target, "--seconds", BLAST_SECONDS])
+            .output()
+            .context("running a blast")?;
+        let answer = if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        };
+        if answer.is_ok() || Instant::now() > deadline {
+            return gbits(&answer);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `whoami --connect-rate` from task `from` to `addr`:80, per second.
+fn rate(world: &World, from: &Task, addr: &str) -> Result<f64> {
+    let answer = world
+        .node(from.node)
+        .runc_exec(
+            &from.id,
+            &[
+                "whoami",
+                "--connect-rate",
+                &format!("{addr}:80"),
+                "--seconds",
+                RATE_SECONDS,
+                "--threads",
+                RATE_THREADS,
+            ],
+        )
+        .map_err(|e| anyhow::anyhow!("connect-rate to {addr}: {e}"))?;
+    let errors = field(&answer, "errors=")?;
+    if errors > 0.0 {
+        println!("    ({errors} failed connections to {addr})");
+    }
+    field(&answer, "per_second=")
+}
+
+/// The `n` running tasks of `service` (their hostnames start with its
+/// name), sorted by node.
+fn wait_for_tasks(world: &World, service: &str, n: usize) -> Result<Vec<Task>> {
+    let deadline = Instant::now() + CONVERGE;
+    let prefix = format!("{service}.");
+    loop {
+        if interrupt::interrupted() {
+            bail!("interrupted");
+        }
+        let mut found = Vec::new();
+        for (index, node) in world.nodes().iter().enumerate() {
+            for id in node.running_containers() {
+                let hostname = node.runc_exec(&id, &["hostname"]).unwrap_or_default();
+                if !hostname.starts_with(&prefix) {
+                    continue;
+                }
+                let addrs = node
+                    .runc_exec(&id, &["ip", "-o", "-4", "addr", "show", "eth0"])
+                    .unwrap_or_default();
+                if let Some(addr) = addrs
+                    .split_whitespace()
+                    .nth(3)
+                    .and_then(|a| a.split('/').next())
+                {
+                    found.push(Task {
+                        node: index + 1,
+                        id,
+                        addr: addr.to_owned(),
+                    });
+                }
+            }
+        }
+        if found.len() == n {
+            found.sort_by_key(|t| t.node);
+            return Ok(found);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} of {n} {service} tasks running after {CONVERGE:?}",
+                found.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -106,6 +106,33 @@ fn flow(ctx: &TcContext) -> Result<Option<Flow>, OverlayVerdict> {
     }))
 }
 
+/// The reverse entry of `flow` once its destination is `backend`: the key
+/// the backend's replies (backend → client) are looked up with.
+#[inline(always)]
+fn reply_key(vni: u32, flow: &Flow, backend_be: u32) -> OverlayFlowKey {
+    OverlayFlowKey {
+        vni,
+        src_be: backend_be,
+        dst_be: flow.src_be,
+        sport_be: flow.dport_be,
+        dport_be: flow.sport_be,
+        protocol: flow.protocol,
+        direction: FLOW_REPLY,
+        _pad: [0; 2],
+    }
+}
+
+/// Whether `flow` is a TCP SYN without ACK: a connection being opened.
+#[inline(always)]
+fn is_tcp_syn(ctx: &TcContext, flow: &Flow) -> bool {
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    flow.protocol == IPPROTO_TCP
+        && ctx
+            .load::<u8>(flow.l4_offset + 13)
+            .is_ok_and(|flags| flags & (SYN | ACK) == SYN)
+}
+
 /// Replaces the IPv4 address at `offset` (source or destination) from `old`
 /// to `new`, fixing the L4 checksum (pseudo header; a UDP checksum of zero
 /// stays zero) and the IP header checksum.
@@ -162,6 +189,13 @@ pub fn balance(ctx: &TcContext, vni: u32, vip_be: u32, slot: u32) -> Result<u32,
     let flow = flow(ctx)?.ok_or(OverlayVerdict::DropVipProtocol)?;
     let forward = flow.key(vni, FLOW_FORWARD);
     let backend = if let Some(backend) = tracked(vni, &forward) {
+        if is_tcp_syn(ctx, &flow) {
+            // A new connection on a tracked tuple: its reply entry may have
+            // been dropped by a direct connection in between.
+            OVERLAY_CONNTRACK
+                .insert(&reply_key(vni, &flow, backend), &vip_be, 0)
+                .map_err(|_| OverlayVerdict::DropHelperFailed)?;
+        }
         backend
     } else {
         let hash = flow_hash(
@@ -177,18 +211,8 @@ pub fn balance(ctx: &TcContext, vni: u32, vip_be: u32, slot: u32) -> Result<u32,
             .copied()
             .filter(|&backend| backend != 0)
             .ok_or(OverlayVerdict::DropVipNoBackend)?;
-        let reply = OverlayFlowKey {
-            vni,
-            src_be: backend,
-            dst_be: flow.src_be,
-            sport_be: flow.dport_be,
-            dport_be: flow.sport_be,
-            protocol: flow.protocol,
-            direction: FLOW_REPLY,
-            _pad: [0; 2],
-        };
         OVERLAY_CONNTRACK
-            .insert(&reply, &vip_be, 0)
+            .insert(&reply_key(vni, &flow, backend), &vip_be, 0)
             .map_err(|_| OverlayVerdict::DropHelperFailed)?;
         OVERLAY_CONNTRACK
             .insert(&forward, &backend, 0)
@@ -207,6 +231,14 @@ pub fn reverse(ctx: &TcContext, vni: u32) -> Result<(), OverlayVerdict> {
     let Some(flow) = flow(ctx)? else {
         return Ok(());
     };
+    if is_tcp_syn(ctx, &flow) {
+        // A task opens a connection straight to an address: any reply
+        // entry left on this tuple by an earlier connection through a VIP
+        // (the client port was reused) would hide this connection's replies
+        // behind the VIP. A SYN is never a reply itself.
+        let _ = OVERLAY_CONNTRACK.remove(&reply_key(vni, &flow, flow.dst_be));
+        return Ok(());
+    }
     let key = flow.key(vni, FLOW_REPLY);
     // SAFETY: as in `service`.
     let Some(vip_be) = OVERLAY_CONNTRACK.get_ptr(&key).map(|p| unsafe { *p }) else {

@@ -177,6 +177,20 @@ fn ipv6() -> Vec<u8> {
     ethernet(IF_A_MAC, TASK_A_MAC, EtherTypes::Ipv6, &l3)
 }
 
+/// A TCP frame made by [`l4`] turned into a SYN-ACK (a server's answer),
+/// its checksum fixed.
+fn syn_ack(mut frame: Vec<u8>) -> Vec<u8> {
+    let (src, dst) = {
+        let ip = pnet_packet::ipv4::Ipv4Packet::new(&frame[14..]).expect("IPv4");
+        (ip.get_source(), ip.get_destination())
+    };
+    let mut tcp = MutableTcpPacket::new(&mut frame[34..]).expect("TCP");
+    tcp.set_flags(TcpFlags::SYN | TcpFlags::ACK);
+    let checksum = tcp::ipv4_checksum(&tcp.to_immutable(), &src, &dst);
+    tcp.set_checksum(checksum);
+    frame
+}
+
 /// An IPv4 packet of `protocol` (TCP SYN, UDP or ICMP echo) from
 /// `src` to `dst` in a frame from task A, every checksum correct.
 fn l4(protocol: IpNextHeaderProtocol, src: SocketAddrV4, dst: SocketAddrV4) -> Vec<u8> {
@@ -647,7 +661,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
 
     // B's reply to the first flow leaves B's veth with the VIP as source.
     let answer = {
-        let mut frame = l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_001));
+        let mut frame = syn_ack(l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_001)));
         frame[6..12].copy_from_slice(&TASK_B_MAC);
         frame
     };
@@ -662,13 +676,47 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     expected.add(ingress, OverlayVerdict::RedirectLocal);
     // The same packet from a flow that was never balanced is left alone.
     let direct = {
-        let mut frame = l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_009));
+        let mut frame = syn_ack(l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_009)));
         frame[6..12].copy_from_slice(&TASK_B_MAC);
         frame
     };
     let ran = run(endpoint, &direct, Some(IF_B));
     assert_eq!(&ran.frame[12..], &direct[12..], "not translated");
     expected.add(ingress, OverlayVerdict::RedirectLocal);
+
+    // A reused client port: A opens a direct connection to B:80 from the
+    // port of the balanced flow. Its SYN drops the flow's reply entry, so
+    // B's answer to the direct connection keeps B's address.
+    let direct_syn = l4(tcp, client(40_001), SocketAddrV4::new(TASK_B, 80));
+    let ran = run(endpoint, &direct_syn, Some(IF_A));
+    assert_eq!(
+        &ran.frame[12..],
+        &direct_syn[12..],
+        "a direct SYN is not translated"
+    );
+    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    assert_eq!(
+        maps.conntrack(BLUE, FlowDirection::Reply, reply)
+            .expect("ct"),
+        None,
+        "the stale reply entry is gone"
+    );
+    let ran = run(endpoint, &answer, Some(IF_B));
+    assert_eq!(&ran.frame[12..], &answer[12..], "B's own address stays");
+    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    // Through the VIP again on the same port: the tracked flow's reply
+    // entry comes back with its SYN.
+    let ran = run(endpoint, &syn, Some(IF_A));
+    assert_eq!(
+        checked_flow(&ran.frame, &syn).1,
+        SocketAddrV4::new(TASK_B, 80)
+    );
+    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    assert_eq!(
+        maps.conntrack(BLUE, FlowDirection::Reply, reply)
+            .expect("ct"),
+        Some(VIP)
+    );
 
     // UDP to any port of the VIP is balanced too, the port kept.
     let datagram = l4(udp, client(53_000), vip(5353));

@@ -87,15 +87,24 @@ pub fn run() -> Result<()> {
         );
         times.push(elapsed);
         world.node_mut(leader + 1).start();
-        runtime.block_on(wait_for_three_voters(&sockets))?;
+        // A known flake (see the session notes): a restarted manager
+        // sometimes does not catch up. Report it and go on to the other
+        // benchmarks rather than lose them.
+        if let Err(error) = runtime.block_on(wait_for_three_voters(&sockets)) {
+            println!(
+                "    run {run:2}: the managers did not settle, failover runs stop here: {error:#}"
+            );
+            break;
+        }
     }
     times.sort();
     drop(world);
     println!(
-        "    failover: median {:.0} ms, min {:.0} ms, max {:.0} ms (heartbeat 100 ms, election timeout 300–600 ms)",
+        "    failover: median {:.0} ms, min {:.0} ms, max {:.0} ms over {} runs (heartbeat 100 ms, election timeout 300–600 ms)",
         times[times.len() / 2].as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,
-        times[times.len() - 1].as_secs_f64() * 1e3
+        times[times.len() - 1].as_secs_f64() * 1e3,
+        times.len()
     );
     crate::bench_services::run(&runtime)?;
     crate::bench_overlay::run()

@@ -44,7 +44,9 @@ pub fn run(runtime: &tokio::runtime::Runtime) -> Result<()> {
     }
     println!("    median {:.2} s", median(&mut creates).as_secs_f64());
 
-    println!("==> node loss: kill -9 a worker's shoald and containers, until its tasks run elsewhere");
+    println!(
+        "==> node loss: kill -9 a worker's shoald and containers, until its tasks run elsewhere"
+    );
     let id = create(runtime, &client, "survivor")?;
     runtime.block_on(wait_running(&client, &id, None))?;
     let lost_id = world.node(3).node_id().unwrap_or_default();
@@ -79,7 +81,10 @@ fn create(runtime: &tokio::runtime::Runtime, client: &Client, name: &str) -> Res
 async fn tasks_on(client: &Client, service: &str, node: &str) -> Result<usize> {
     let filters = json!({"service": {service: true}, "node": {node: true}, "desired-state": {"running": true}});
     let tasks: Vec<Value> = client
-        .get_json(&format!("/tasks?filters={}", query_value(&filters.to_string())))
+        .get_json(&format!(
+            "/tasks?filters={}",
+            query_value(&filters.to_string())
+        ))
         .await?;
     Ok(tasks.len())
 }

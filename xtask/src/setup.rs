@@ -23,6 +23,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
     ("runc", "the OCI runtime that runs task containers"),
     (
+        "iptables",
+        "the iptables-DNAT side of `cargo xtask bench` (only in namespaces it makes)",
+    ),
+    (
         "busybox-static",
         "the userland of the demo image (`cargo xtask demo-image`)",
     ),

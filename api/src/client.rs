@@ -174,8 +174,13 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<(Vec<u8>, &'static str)>,
-    ) -> Result<(hyper::Response<hyper::body::Incoming>, tokio::task::JoinHandle<()>), ClientError>
-    {
+    ) -> Result<
+        (
+            hyper::Response<hyper::body::Incoming>,
+            tokio::task::JoinHandle<()>,
+        ),
+        ClientError,
+    > {
         let stream =
             UnixStream::connect(&self.socket)
                 .await

@@ -19,9 +19,9 @@ use shoal_api::{
     grpc::{
         MANAGER_SERVER_NAME, channel,
         proto::{
-        JoinRaftRequest, LogMessage, LogSubscription, ProposeRequest, ReadIndexRequest,
-        control_client::ControlClient,
-    },
+            JoinRaftRequest, LogMessage, LogSubscription, ProposeRequest, ReadIndexRequest,
+            control_client::ControlClient,
+        },
     },
     id::ObjectId,
 };
@@ -456,7 +456,10 @@ impl Manager {
                     let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
                     for id in &request.task_ids {
                         if let Some(task) = s.tasks.get(id).filter(|t| !t.node_id.is_empty()) {
-                            by_node.entry(task.node_id.clone()).or_default().push(id.clone());
+                            by_node
+                                .entry(task.node_id.clone())
+                                .or_default()
+                                .push(id.clone());
                         }
                     }
                     by_node

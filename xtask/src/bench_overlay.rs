@@ -25,7 +25,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use shoal_netns_tests::{Node, World};
+use shoal_netns_tests::{Node, RunningTask, World};
 
 use crate::interrupt;
 
@@ -43,14 +43,6 @@ const BARE_PORT: &str = "4790";
 const BARE_SUBNET: &str = "192.168.242";
 /// How long tasks may take to run.
 const CONVERGE: Duration = Duration::from_mins(2);
-
-/// A running task: its node (1-based), container ID, overlay address.
-#[derive(Debug)]
-struct Task {
-    node: usize,
-    id: String,
-    addr: String,
-}
 
 /// A process started in a node's namespace, killed and reaped on drop.
 struct Background(Child);
@@ -174,7 +166,7 @@ const DNAT_ADDRESS: &str = "10.0.0.250";
 /// task's own namespace (`nat OUTPUT`, `statistic --mode nth` round robin)
 /// rewrites to the backends; the overlay then carries them like any task
 /// traffic. The rules go with the task's namespace.
-fn rate_through_dnat(world: &World, from: &Task, backends: &[Task]) -> Result<f64> {
+fn rate_through_dnat(world: &World, from: &RunningTask, backends: &[RunningTask]) -> Result<f64> {
     let netns = world
         .node(from.node)
         .data_dir()
@@ -229,7 +221,7 @@ fn rate_through_dnat(world: &World, from: &Task, backends: &[Task]) -> Result<f6
 /// Cross-node TCP throughput: task `from` to task `to` over the overlay,
 /// then their nodes' namespaces over the veth underlay and over a plain
 /// kernel VXLAN device.
-fn throughput(world: &World, whoami: &Path, from: &Task, to: &Task) -> Result<()> {
+fn throughput(world: &World, whoami: &Path, from: &RunningTask, to: &RunningTask) -> Result<()> {
     println!(
         "==> TCP throughput across nodes, one connection, {BLAST_SECONDS} s (node-{} → node-{})",
         from.node, to.node
@@ -346,7 +338,7 @@ fn node_to_node(whoami: &Path, from: &Node, to: &Node, addr: &str) -> Result<f64
 }
 
 /// `whoami --connect-rate` from task `from` to `addr`:80, per second.
-fn rate(world: &World, from: &Task, addr: &str) -> Result<f64> {
+fn rate(world: &World, from: &RunningTask, addr: &str) -> Result<f64> {
     let answer = world
         .node(from.node)
         .runc_exec(
@@ -369,38 +361,14 @@ fn rate(world: &World, from: &Task, addr: &str) -> Result<f64> {
     field(&answer, "per_second=")
 }
 
-/// The `n` running tasks of `service` (their hostnames start with its
-/// name), sorted by node.
-fn wait_for_tasks(world: &World, service: &str, n: usize) -> Result<Vec<Task>> {
+/// The `n` running tasks of `service`, by node, once there are that many.
+fn wait_for_tasks(world: &World, service: &str, n: usize) -> Result<Vec<RunningTask>> {
     let deadline = Instant::now() + CONVERGE;
-    let prefix = format!("{service}.");
     loop {
         if interrupt::interrupted() {
             bail!("interrupted");
         }
-        let mut found = Vec::new();
-        for (index, node) in world.nodes().iter().enumerate() {
-            for id in node.running_containers() {
-                let hostname = node.runc_exec(&id, &["hostname"]).unwrap_or_default();
-                if !hostname.starts_with(&prefix) {
-                    continue;
-                }
-                let addrs = node
-                    .runc_exec(&id, &["ip", "-o", "-4", "addr", "show", "eth0"])
-                    .unwrap_or_default();
-                if let Some(addr) = addrs
-                    .split_whitespace()
-                    .nth(3)
-                    .and_then(|a| a.split('/').next())
-                {
-                    found.push(Task {
-                        node: index + 1,
-                        id,
-                        addr: addr.to_owned(),
-                    });
-                }
-            }
-        }
+        let mut found = world.running_tasks(service);
         if found.len() == n {
             found.sort_by_key(|t| t.node);
             return Ok(found);

@@ -14,9 +14,11 @@
 pub mod netns;
 pub mod process;
 pub mod registry;
+pub mod tasks;
 pub mod wait;
 pub mod world;
 
+pub use tasks::{CONVERGE, RunningTask};
 pub use wait::eventually;
 pub use world::{Node, World};
 

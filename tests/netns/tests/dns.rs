@@ -14,74 +14,13 @@ use std::{
 };
 
 use serde_json::Value;
-use shoal_netns_tests::{World, eventually, require_privileges, step};
+use shoal_netns_tests::{CONVERGE, RunningTask, World, eventually, require_privileges, step};
 
-/// How long allocations and task states may take to show.
-const CONVERGE: Duration = Duration::from_mins(1);
 /// The agents' default `--dns-ttl`.
 const TTL: Duration = Duration::from_secs(10);
 
-fn docker(world: &World, args: &[&str]) -> String {
-    world
-        .node(1)
-        .docker(args)
-        .expect("a docker client is installed")
-        .unwrap_or_else(|e| panic!("docker {} failed: {e}", args.join(" ")))
-}
-
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// `(node, container ID, address on the network)` of every running task of
-/// `service`, from the nodes' runc and the tasks' own `eth0`.
-fn task_endpoints(world: &World, service: &str) -> Vec<(usize, String, String)> {
-    let ids: BTreeSet<String> = docker(
-        world,
-        &[
-            "service",
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            "desired-state=running",
-            service,
-        ],
-    )
-    .lines()
-    .map(str::to_owned)
-    .collect();
-    let mut endpoints = Vec::new();
-    for (index, node) in world.nodes().iter().enumerate() {
-        for id in node.running_containers() {
-            if !ids.contains(&id) {
-                continue;
-            }
-            let addrs = node
-                .runc_exec(&id, &["ip", "-o", "-4", "addr", "show", "eth0"])
-                .unwrap_or_default();
-            if let Some(addr) = addrs
-                .split_whitespace()
-                .nth(3)
-                .and_then(|a| a.split('/').next())
-            {
-                endpoints.push((index + 1, id, addr.to_owned()));
-            }
-        }
-    }
-    endpoints
-}
-
-/// The running tasks of `service`, once there are `count`.
-fn wait_tasks(world: &World, service: &str, count: usize) -> Vec<(usize, String, String)> {
-    eventually(&format!("{count} {service} tasks"), CONVERGE, || {
-        let endpoints = task_endpoints(world, service);
-        if endpoints.len() == count {
-            Ok(endpoints)
-        } else {
-            Err(format!("{endpoints:?}"))
-        }
-    })
 }
 
 /// What the task's resolver answers for `name`: the response code, the TTL
@@ -164,7 +103,7 @@ fn create_service(world: &World, name: &str, replicas: &str, network: &str, extr
     ];
     args.extend(extra);
     args.push("whoami:latest");
-    docker(world, &args);
+    world.docker_ok(&args);
 }
 
 #[test]
@@ -183,8 +122,8 @@ fn task_resolvers_answer_service_names_on_shared_networks() {
     for node in world.nodes() {
         node.import_demo_image();
     }
-    docker(&world, &["network", "create", "-d", "overlay", "front"]);
-    docker(&world, &["network", "create", "-d", "overlay", "back"]);
+    world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
+    world.docker_ok(&["network", "create", "-d", "overlay", "back"]);
     create_service(&world, "web", "3", "front", &[]);
     create_service(
         &world,
@@ -195,10 +134,14 @@ fn task_resolvers_answer_service_names_on_shared_networks() {
     );
     create_service(&world, "other", "1", "back", &[]);
     create_service(&world, "client", "1", "front", &[]);
-    let web = wait_tasks(&world, "web", 3);
-    let dnsweb = wait_tasks(&world, "dnsweb", 2);
-    wait_tasks(&world, "other", 1);
-    let (client_node, client_id, _) = wait_tasks(&world, "client", 1).remove(0);
+    let web = world.wait_for_tasks("web", 3);
+    let dnsweb = world.wait_for_tasks("dnsweb", 2);
+    let _ = world.wait_for_tasks("other", 1);
+    let RunningTask {
+        node: client_node,
+        id: client_id,
+        ..
+    } = world.wait_for_tasks("client", 1).remove(0);
     let client = (client_node, client_id.as_str());
 
     step("an overlay task's /etc/resolv.conf names its resolver");
@@ -209,11 +152,11 @@ fn task_resolvers_answer_service_names_on_shared_networks() {
     assert_eq!(resolv_conf, "nameserver 127.0.0.11\noptions ndots:0\n");
 
     step("web -> its VIP on front, as docker service inspect shows it");
-    let front_id = json(&docker(&world, &["network", "inspect", "front"]))[0]["Id"]
+    let front_id = json(&world.docker_ok(&["network", "inspect", "front"]))[0]["Id"]
         .as_str()
         .expect("front's ID")
         .to_owned();
-    let service = json(&docker(&world, &["service", "inspect", "web"]));
+    let service = json(&world.docker_ok(&["service", "inspect", "web"]));
     let vip = service[0]["Endpoint"]["VirtualIPs"]
         .as_array()
         .expect("VirtualIPs")
@@ -232,17 +175,17 @@ fn task_resolvers_answer_service_names_on_shared_networks() {
     });
     assert!(
         web.iter()
-            .any(|(_, _, addr)| through_vip.contains(&format!("IP: {addr}"))),
+            .any(|t| through_vip.contains(&format!("IP: {}", t.addr))),
         "{through_vip}"
     );
 
     step("tasks.web -> exactly its 3 task addresses, over UDP and TCP");
-    let web_addrs: Vec<&str> = web.iter().map(|(_, _, a)| a.as_str()).collect();
+    let web_addrs: Vec<&str> = web.iter().map(|t| t.addr.as_str()).collect();
     expect_answer(&world, client, "tasks.web", false, &records(&web_addrs));
     expect_answer(&world, client, "tasks.web", true, &records(&web_addrs));
 
     step("dnsweb (dnsrr) -> its 2 task addresses");
-    let dnsweb_addrs: Vec<&str> = dnsweb.iter().map(|(_, _, a)| a.as_str()).collect();
+    let dnsweb_addrs: Vec<&str> = dnsweb.iter().map(|t| t.addr.as_str()).collect();
     expect_answer(&world, client, "dnsweb", false, &records(&dnsweb_addrs));
     expect_answer(
         &world,
@@ -274,8 +217,8 @@ fn task_resolvers_answer_service_names_on_shared_networks() {
     );
 
     step("docker service scale web=1: tasks.web follows within the TTL");
-    docker(&world, &["service", "scale", "--detach", "web=1"]);
-    let (_, _, left) = wait_tasks(&world, "web", 1).remove(0);
+    world.docker_ok(&["service", "scale", "--detach", "web=1"]);
+    let left = world.wait_for_tasks("web", 1).remove(0).addr;
     let gone = Instant::now();
     expect_answer(&world, client, "tasks.web", false, &records(&[&left]));
     eprintln!(

@@ -6,83 +6,18 @@
 //! reaches an echo task on another node and comes back, one byte more does
 //! not leave (EMSGSIZE); a second of full-size TCP segments crosses nodes.
 
-use std::{collections::BTreeSet, time::Duration};
+use shoal_netns_tests::{CONVERGE, RunningTask, World, eventually, require_privileges, step};
 
-use shoal_netns_tests::{World, eventually, require_privileges, step};
-
-/// How long allocations, task states and map updates may take to show.
-const CONVERGE: Duration = Duration::from_mins(1);
 /// VXLAN's overhead over IPv4: outer IP, UDP, VXLAN and inner Ethernet.
 const VXLAN_OVERHEAD: u32 = 50;
 
-fn docker(world: &World, args: &[&str]) -> String {
-    world
-        .node(1)
-        .docker(args)
-        .expect("a docker client is installed")
-        .unwrap_or_else(|e| panic!("docker {} failed: {e}", args.join(" ")))
-}
-
-/// A running task: its node (1-based), container ID and overlay address.
-#[derive(Clone, Debug)]
-struct Task {
-    node: usize,
-    id: String,
-    addr: String,
-}
-
-/// The running tasks of `service`, one per node once there are three.
-fn wait_for_tasks(world: &World, service: &str) -> Vec<Task> {
-    eventually(
-        &format!("a running {service} task per node"),
-        CONVERGE,
-        || {
-            let ids: BTreeSet<String> = docker(
-                world,
-                &[
-                    "service",
-                    "ps",
-                    "-q",
-                    "--no-trunc",
-                    "--filter",
-                    "desired-state=running",
-                    service,
-                ],
-            )
-            .lines()
-            .map(str::to_owned)
-            .collect();
-            let mut found = Vec::new();
-            for (index, node) in world.nodes().iter().enumerate() {
-                for id in node.running_containers() {
-                    if !ids.contains(&id) {
-                        continue;
-                    }
-                    let addrs = node
-                        .runc_exec(&id, &["ip", "-o", "-4", "addr", "show", "eth0"])
-                        .unwrap_or_default();
-                    if let Some(addr) = addrs
-                        .split_whitespace()
-                        .nth(3)
-                        .and_then(|a| a.split('/').next())
-                    {
-                        found.push(Task {
-                            node: index + 1,
-                            id,
-                            addr: addr.to_owned(),
-                        });
-                    }
-                }
-            }
-            let nodes: BTreeSet<usize> = found.iter().map(|t| t.node).collect();
-            if found.len() == 3 && nodes.len() == 3 {
-                found.sort_by_key(|t| t.node);
-                Ok(found)
-            } else {
-                Err(format!("{found:?}"))
-            }
-        },
-    )
+/// The tasks of the global `service`, one per node, by node.
+fn one_per_node(world: &World, service: &str) -> Vec<RunningTask> {
+    let mut tasks = world.wait_for_tasks(service, 3);
+    tasks.sort_by_key(|t| t.node);
+    let nodes: Vec<usize> = tasks.iter().map(|t| t.node).collect();
+    assert_eq!(nodes, [1, 2, 3], "a {service} task per node: {tasks:?}");
+    tasks
 }
 
 /// The `mtu N` of an `ip -o link show` line.
@@ -109,29 +44,26 @@ fn df_packets_at_the_task_mtu_cross_nodes_and_one_byte_more_does_not() {
     for node in world.nodes() {
         node.import_demo_image();
     }
-    docker(&world, &["network", "create", "-d", "overlay", "front"]);
+    world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     for (name, command) in [("echo", ["--udp-echo", "7"]), ("sink", ["--sink", "9"])] {
-        docker(
-            &world,
-            &[
-                "service",
-                "create",
-                "--detach",
-                "--name",
-                name,
-                "--mode",
-                "global",
-                "--network",
-                "front",
-                "whoami:latest",
-                "whoami",
-                command[0],
-                command[1],
-            ],
-        );
+        world.docker_ok(&[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            name,
+            "--mode",
+            "global",
+            "--network",
+            "front",
+            "whoami:latest",
+            "whoami",
+            command[0],
+            command[1],
+        ]);
     }
-    let echo = wait_for_tasks(&world, "echo");
-    let sink = wait_for_tasks(&world, "sink");
+    let echo = one_per_node(&world, "echo");
+    let sink = one_per_node(&world, "sink");
     // The client is node 1's sink task, the far end node 2's echo task.
     let (client, server) = (&sink[0], &echo[1]);
     assert_ne!(client.node, server.node);

@@ -6,26 +6,7 @@
 use std::{collections::BTreeSet, net::Ipv4Addr, time::Duration};
 
 use serde_json::Value;
-use shoal_netns_tests::{World, eventually, require_privileges, step};
-
-/// How long allocations and task states may take to show.
-const CONVERGE: Duration = Duration::from_mins(1);
-
-fn docker(world: &World, args: &[&str]) -> String {
-    world
-        .node(1)
-        .docker(args)
-        .expect("a docker client is installed")
-        .unwrap_or_else(|e| panic!("docker {} failed: {e}", args.join(" ")))
-}
-
-fn docker_err(world: &World, args: &[&str]) -> String {
-    world
-        .node(1)
-        .docker(args)
-        .expect("a docker client is installed")
-        .expect_err(&format!("docker {} must fail", args.join(" ")))
-}
+use shoal_netns_tests::{CONVERGE, World, eventually, require_privileges, step};
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -49,43 +30,37 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     }
 
     step("docker network create -d overlay: subnets from the pool or given, VNIs from 4096");
-    docker(&world, &["network", "create", "-d", "overlay", "front"]);
-    docker(
-        &world,
-        &[
-            "network",
-            "create",
-            "-d",
-            "overlay",
-            "--subnet",
-            "10.20.0.0/24",
-            "--attachable",
-            "back",
-        ],
-    );
-    let ls = docker(
-        &world,
-        &[
-            "network",
-            "ls",
-            "--format",
-            "{{.Name}} {{.Driver}} {{.Scope}}",
-        ],
-    );
+    world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
+    world.docker_ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        "10.20.0.0/24",
+        "--attachable",
+        "back",
+    ]);
+    let ls = world.docker_ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Scope}}",
+    ]);
     let rows: BTreeSet<&str> = ls.lines().collect();
     assert_eq!(
         rows,
         BTreeSet::from(["front overlay swarm", "back overlay swarm"]),
         "{ls}"
     );
-    let front = json(&docker(&world, &["network", "inspect", "front"]));
+    let front = json(&world.docker_ok(&["network", "inspect", "front"]));
     assert_eq!(front[0]["IPAM"]["Config"][0]["Subnet"], "10.0.0.0/24");
     assert_eq!(front[0]["IPAM"]["Config"][0]["Gateway"], "10.0.0.1");
     assert_eq!(
         front[0]["Options"]["com.docker.network.driver.overlay.vxlanid_list"],
         "4096"
     );
-    let back = json(&docker(&world, &["network", "inspect", "back"]));
+    let back = json(&world.docker_ok(&["network", "inspect", "back"]));
     assert_eq!(back[0]["IPAM"]["Config"][0]["Subnet"], "10.20.0.0/24");
     assert_eq!(back[0]["Attachable"], true);
     assert_eq!(
@@ -94,46 +69,40 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     );
 
     step("refused, nothing created: a duplicate name, an overlapping subnet, another driver");
-    let error = docker_err(&world, &["network", "create", "-d", "overlay", "front"]);
+    let error = world.docker_err(&["network", "create", "-d", "overlay", "front"]);
     assert!(error.contains("already exists"), "{error}");
-    let error = docker_err(
-        &world,
-        &[
-            "network",
-            "create",
-            "-d",
-            "overlay",
-            "--subnet",
-            "10.20.0.128/25",
-            "other",
-        ],
-    );
+    let error = world.docker_err(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        "10.20.0.128/25",
+        "other",
+    ]);
     assert!(error.contains("overlaps"), "{error}");
-    let error = docker_err(&world, &["network", "create", "-d", "bridge", "other"]);
+    let error = world.docker_err(&["network", "create", "-d", "bridge", "other"]);
     assert!(error.contains("overlay"), "{error}");
-    assert_eq!(docker(&world, &["network", "ls", "-q"]).lines().count(), 2);
+    assert_eq!(world.docker_ok(&["network", "ls", "-q"]).lines().count(), 2);
 
     step(
         "docker service create --network front --network back: a VIP per network, an address per task",
     );
-    docker(
-        &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "3",
-            "--network",
-            "front",
-            "--network",
-            "back",
-            "whoami:latest",
-        ],
-    );
-    let service = json(&docker(&world, &["service", "inspect", "web"]));
+    world.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        "--network",
+        "front",
+        "--network",
+        "back",
+        "whoami:latest",
+    ]);
+    let service = json(&world.docker_ok(&["service", "inspect", "web"]));
     let vips: Vec<String> = service[0]["Endpoint"]["VirtualIPs"]
         .as_array()
         .expect("VirtualIPs")
@@ -143,10 +112,10 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     let vips: BTreeSet<&str> = vips.iter().map(String::as_str).collect();
     assert_eq!(vips, BTreeSet::from(["10.0.0.2/24", "10.20.0.2/24"]));
     let addresses = eventually("3 tasks with 2 addresses each", CONVERGE, || {
-        let ids = docker(&world, &["service", "ps", "-q", "--no-trunc", "web"]);
+        let ids = world.docker_ok(&["service", "ps", "-q", "--no-trunc", "web"]);
         let mut all = BTreeSet::new();
         for id in ids.lines() {
-            let task = json(&docker(&world, &["inspect", "--type", "task", id]));
+            let task = json(&world.docker_ok(&["inspect", "--type", "task", id]));
             for attachment in task[0]["NetworksAttachments"]
                 .as_array()
                 .into_iter()
@@ -186,7 +155,7 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
             .nodes()
             .iter()
             .find_map(|n| n.running_containers().first().map(|id| (n, id.clone())))
-            .ok_or_else(|| docker(&world, &["service", "ps", "--no-trunc", "web"]))
+            .ok_or_else(|| world.docker_ok(&["service", "ps", "--no-trunc", "web"]))
     });
     let addrs = node
         .runc_exec(&task, &["ip", "-o", "-4", "addr", "show"])
@@ -225,17 +194,17 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     assert!(host_links.status.success(), "no host-side veth {host_side}");
 
     step("a network in use cannot be removed; an unused one can");
-    let error = docker_err(&world, &["network", "rm", "front"]);
+    let error = world.docker_err(&["network", "rm", "front"]);
     assert!(error.contains("in use by service web"), "{error}");
-    docker(&world, &["service", "rm", "web"]);
+    world.docker_ok(&["service", "rm", "web"]);
     eventually("front removable once web's tasks stopped", CONVERGE, || {
         world
             .node(1)
             .docker(&["network", "rm", "front"])
             .expect("docker")
     });
-    docker(&world, &["network", "rm", "back"]);
-    assert_eq!(docker(&world, &["network", "ls", "-q"]).trim(), "");
+    world.docker_ok(&["network", "rm", "back"]);
+    assert_eq!(world.docker_ok(&["network", "ls", "-q"]).trim(), "");
 }
 
 /// Captures on the switch's bridge for up to 5 s (from a thread in the
@@ -311,45 +280,6 @@ fn parse_vxlan(frame: &[u8]) -> Option<(u32, Ipv4Addr, Ipv4Addr)> {
     Some((vni, inner_ip.get_source(), inner_ip.get_destination()))
 }
 
-/// `(node, container ID, address on the network)` of every running task of
-/// `service`, from the nodes' runc and the tasks' own `eth0`.
-fn task_endpoints(world: &World, service: &str) -> Vec<(usize, String, String)> {
-    let ids: BTreeSet<String> = docker(
-        world,
-        &[
-            "service",
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            "desired-state=running",
-            service,
-        ],
-    )
-    .lines()
-    .map(str::to_owned)
-    .collect();
-    let mut endpoints = Vec::new();
-    for (index, node) in world.nodes().iter().enumerate() {
-        for id in node.running_containers() {
-            if !ids.contains(&id) {
-                continue;
-            }
-            let addrs = node
-                .runc_exec(&id, &["ip", "-o", "-4", "addr", "show", "eth0"])
-                .unwrap_or_default();
-            if let Some(addr) = addrs
-                .split_whitespace()
-                .nth(3)
-                .and_then(|a| a.split('/').next())
-            {
-                endpoints.push((index + 1, id, addr.to_owned()));
-            }
-        }
-    }
-    endpoints
-}
-
 #[test]
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
@@ -366,74 +296,54 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
     for node in world.nodes() {
         node.import_demo_image();
     }
-    docker(&world, &["network", "create", "-d", "overlay", "front"]);
-    docker(&world, &["network", "create", "-d", "overlay", "back"]);
-    docker(
-        &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "4",
-            "--network",
-            "front",
-            "whoami:latest",
-        ],
-    );
-    docker(
-        &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "db",
-            "--replicas",
-            "1",
-            "--network",
-            "back",
-            "whoami:latest",
-        ],
-    );
-    let web = eventually("4 web tasks with addresses", CONVERGE, || {
-        let endpoints = task_endpoints(&world, "web");
-        if endpoints.len() == 4 {
-            Ok(endpoints)
-        } else {
-            Err(format!("{endpoints:?}"))
-        }
-    });
-    let db = eventually("the db task", CONVERGE, || {
-        let endpoints = task_endpoints(&world, "db");
-        if endpoints.len() == 1 {
-            Ok(endpoints)
-        } else {
-            Err(format!("{endpoints:?}"))
-        }
-    });
+    world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
+    world.docker_ok(&["network", "create", "-d", "overlay", "back"]);
+    world.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "web",
+        "--replicas",
+        "4",
+        "--network",
+        "front",
+        "whoami:latest",
+    ]);
+    world.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "db",
+        "--replicas",
+        "1",
+        "--network",
+        "back",
+        "whoami:latest",
+    ]);
+    let web = world.wait_for_tasks("web", 4);
+    let db = world.wait_for_tasks("db", 1);
 
     step("every web task answers every other one over HTTP, on the same node and across nodes");
     let mut same_node = 0;
     let mut cross_node = 0;
-    for (from_node, from_id, from_addr) in &web {
-        for (to_node, _, to_addr) in &web {
-            if from_addr == to_addr {
+    for from in &web {
+        for to in &web {
+            if from.addr == to.addr {
                 continue;
             }
-            let answer = eventually(&format!("{from_addr} -> {to_addr}"), CONVERGE, || {
+            let answer = eventually(&format!("{} -> {}", from.addr, to.addr), CONVERGE, || {
                 world
-                    .node(*from_node)
-                    .runc_exec(from_id, &["whoami", "--get", to_addr])
+                    .node(from.node)
+                    .runc_exec(&from.id, &["whoami", "--get", &to.addr])
             });
-            assert!(answer.contains(&format!("IP: {to_addr}")), "{answer}");
+            assert!(answer.contains(&format!("IP: {}", to.addr)), "{answer}");
             assert!(
-                answer.contains(&format!("RemoteAddr: {from_addr}:")),
+                answer.contains(&format!("RemoteAddr: {}:", from.addr)),
                 "the server sees the client's own overlay address: {answer}"
             );
-            if from_node == to_node {
+            if from.node == to.node {
                 same_node += 1;
             } else {
                 cross_node += 1;
@@ -446,50 +356,47 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
     );
 
     step("ICMP works too (tasks get Docker's default capabilities, CAP_NET_RAW among them)");
-    let (ping_node, ping_id, _) = &web[0];
-    let (_, _, far) = web
+    let pinger = &web[0];
+    let far = web
         .iter()
-        .find(|(n, _, _)| n != ping_node)
+        .find(|t| t.node != pinger.node)
         .expect("a task on another node");
-    let pinged = world
-        .node(*ping_node)
-        .runc_exec(ping_id, &["ping", "-c", "1", "-W", "2", far]);
+    let ping = world
+        .node(pinger.node)
+        .runc_exec(&pinger.id, &["ping", "-c", "1", "-W", "2", &far.addr]);
     assert!(
-        pinged
-            .as_ref()
+        ping.as_ref()
             .is_ok_and(|out| out.contains("1 packets received")),
-        "{pinged:?}"
+        "{ping:?}"
     );
 
     step(
         "on the underlay (captured at the switch), cross-node task traffic is VXLAN with the network's VNI",
     );
-    let (from_node, from_id, from_addr) = web
+    let from = web
         .iter()
-        .find(|(n, _, _)| *n == 1)
+        .find(|t| t.node == 1)
         .or_else(|| web.first())
-        .expect("a web task")
-        .clone();
-    let (_, _, to_addr) = web
+        .expect("a web task");
+    let to = web
         .iter()
-        .find(|(n, _, _)| *n != from_node)
-        .expect("a web task on another node")
-        .clone();
-    let front = json(&docker(&world, &["network", "inspect", "front"]));
+        .find(|t| t.node != from.node)
+        .expect("a web task on another node");
+    let front = json(&world.docker_ok(&["network", "inspect", "front"]));
     let vni: u32 = front[0]["Options"]["com.docker.network.driver.overlay.vxlanid_list"]
         .as_str()
         .and_then(|v| v.parse().ok())
         .expect("the network's VNI");
     let (client_ip, server_ip): (Ipv4Addr, Ipv4Addr) = (
-        from_addr.parse().expect("an address"),
-        to_addr.parse().expect("an address"),
+        from.addr.parse().expect("an address"),
+        to.addr.parse().expect("an address"),
     );
     let capture = world
         .switch()
         .run(move || capture_vxlan(client_ip, server_ip));
     let request = world
-        .node(from_node)
-        .runc_exec(&from_id, &["whoami", "--get", &to_addr]);
+        .node(from.node)
+        .runc_exec(&from.id, &["whoami", "--get", &to.addr]);
     assert!(request.is_ok(), "{request:?}");
     let seen = capture.join().expect("the capture thread");
     assert!(
@@ -503,51 +410,30 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
     );
 
     step("a web task cannot reach the db task on the other network, even by address");
-    let (node, id, _) = &web[0];
     let refused = world
-        .node(*node)
-        .runc_exec(id, &["whoami", "--get", &db[0].2]);
+        .node(web[0].node)
+        .runc_exec(&web[0].id, &["whoami", "--get", &db[0].addr]);
     assert!(refused.is_err(), "front reached back: {refused:?}");
 }
 
 /// The overlay addresses (`eth*`) of every running task of `service`.
 fn interface_addresses(world: &World, service: &str) -> Vec<BTreeSet<String>> {
-    let ids: BTreeSet<String> = docker(
-        world,
-        &[
-            "service",
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            "desired-state=running",
-            service,
-        ],
-    )
-    .lines()
-    .map(str::to_owned)
-    .collect();
-    let mut all = Vec::new();
-    for node in world.nodes() {
-        for id in node.running_containers() {
-            if !ids.contains(&id) {
-                continue;
-            }
-            let addrs = node
-                .runc_exec(&id, &["ip", "-o", "-4", "addr", "show"])
-                .unwrap_or_default();
-            all.push(
-                addrs
-                    .lines()
-                    .filter_map(|l| {
-                        let words: Vec<&str> = l.split_whitespace().collect();
-                        words[1].starts_with("eth").then(|| words[3].to_owned())
-                    })
-                    .collect(),
-            );
-        }
-    }
-    all
+    world
+        .running_tasks(service)
+        .iter()
+        .map(|task| {
+            world
+                .node(task.node)
+                .runc_exec(&task.id, &["ip", "-o", "-4", "addr", "show"])
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let words: Vec<&str> = l.split_whitespace().collect();
+                    words[1].starts_with("eth").then(|| words[3].to_owned())
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
@@ -566,45 +452,36 @@ fn network_add_and_rm_reattach_a_running_service() {
     for node in world.nodes() {
         node.import_demo_image();
     }
-    docker(
-        &world,
-        &[
-            "network",
-            "create",
-            "-d",
-            "overlay",
-            "--subnet",
-            "10.30.0.0/24",
-            "front",
-        ],
-    );
-    docker(
-        &world,
-        &[
-            "network",
-            "create",
-            "-d",
-            "overlay",
-            "--subnet",
-            "10.31.0.0/24",
-            "back",
-        ],
-    );
-    docker(
-        &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "2",
-            "--network",
-            "front",
-            "whoami:latest",
-        ],
-    );
+    world.docker_ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        "10.30.0.0/24",
+        "front",
+    ]);
+    world.docker_ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        "10.31.0.0/24",
+        "back",
+    ]);
+    world.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "web",
+        "--replicas",
+        "2",
+        "--network",
+        "front",
+        "whoami:latest",
+    ]);
     let on = |prefixes: &[&str]| {
         let prefixes: Vec<String> = prefixes.iter().map(|p| (*p).to_owned()).collect();
         move |tasks: &Vec<BTreeSet<String>>| {
@@ -630,17 +507,14 @@ fn network_add_and_rm_reattach_a_running_service() {
     step(
         "service update --network-add back: the tasks are replaced with an interface on each network",
     );
-    docker(
-        &world,
-        &[
-            "service",
-            "update",
-            "--detach",
-            "--network-add",
-            "back",
-            "web",
-        ],
-    );
+    world.docker_ok(&[
+        "service",
+        "update",
+        "--detach",
+        "--network-add",
+        "back",
+        "web",
+    ]);
     let both = on(&["10.30.0.", "10.31.0."]);
     eventually("2 tasks on front and back", CONVERGE, || {
         let tasks = interface_addresses(&world, "web");
@@ -652,17 +526,14 @@ fn network_add_and_rm_reattach_a_running_service() {
     });
 
     step("service update --network-rm front: only back is left; front can be removed");
-    docker(
-        &world,
-        &[
-            "service",
-            "update",
-            "--detach",
-            "--network-rm",
-            "front",
-            "web",
-        ],
-    );
+    world.docker_ok(&[
+        "service",
+        "update",
+        "--detach",
+        "--network-rm",
+        "front",
+        "web",
+    ]);
     let back_only = on(&["10.31.0."]);
     eventually("2 tasks on back only", CONVERGE, || {
         let tasks = interface_addresses(&world, "web");
@@ -678,6 +549,6 @@ fn network_add_and_rm_reattach_a_running_service() {
             .docker(&["network", "rm", "front"])
             .expect("docker")
     });
-    let error = docker_err(&world, &["network", "rm", "back"]);
+    let error = world.docker_err(&["network", "rm", "back"]);
     assert!(error.contains("in use by service web"), "{error}");
 }

@@ -4,12 +4,11 @@
 //! health checks, agent restarts — driven by `shoal` and by the stock
 //! docker CLI.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
-use shoal_netns_tests::{Node, World, eventually, registry::Registry, require_privileges, step};
-
-/// How long a service may take to converge (pulling nothing, 2 cores).
-const CONVERGE: Duration = Duration::from_mins(1);
+use shoal_netns_tests::{
+    CONVERGE, Node, World, eventually, registry::Registry, require_privileges, step,
+};
 
 /// A 3-node swarm (node 1 manager, 2 and 3 workers) with the demo image
 /// on every node; dispatcher heartbeat 1 s so lost nodes are seen fast.
@@ -25,35 +24,24 @@ fn three_node_swarm(tag: &str) -> World {
     world
 }
 
-/// Runs docker against node 1, panicking on failure.
-fn docker(world: &World, args: &[&str]) -> String {
-    world
-        .node(1)
-        .docker(args)
-        .expect("a docker client is installed")
-        .unwrap_or_else(|e| panic!("docker {} failed: {e}", args.join(" ")))
-}
-
 /// `docker service ps` rows of a service: (name, node, desired, current
 /// state, error).
 fn docker_ps(world: &World, service: &str) -> Vec<[String; 5]> {
-    docker(
-        world,
-        &[
+    world
+        .docker_ok(&[
             "service",
             "ps",
             "--no-trunc",
             "--format",
             "{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}",
             service,
-        ],
-    )
-    .lines()
-    .map(|line| {
-        let mut fields = line.split('|').map(|f| f.trim().to_owned());
-        std::array::from_fn(|_| fields.next().unwrap_or_default())
-    })
-    .collect()
+        ])
+        .lines()
+        .map(|line| {
+            let mut fields = line.split('|').map(|f| f.trim().to_owned());
+            std::array::from_fn(|_| fields.next().unwrap_or_default())
+        })
+        .collect()
 }
 
 /// Running containers per node, by hostname.
@@ -93,7 +81,7 @@ impl Cli {
     fn run(self, world: &World, args: &[&str]) -> String {
         match self {
             Self::Shoal => shoal(world, args),
-            Self::Docker => docker(world, args),
+            Self::Docker => world.docker_ok(args),
         }
     }
 
@@ -115,18 +103,16 @@ impl Cli {
                     cells[1..4].join(" ")
                 })
                 .collect(),
-            Self::Docker => docker(
-                world,
-                &[
+            Self::Docker => world
+                .docker_ok(&[
                     "service",
                     "ls",
                     "--format",
                     "{{.Name}} {{.Mode}} {{.Replicas}}",
-                ],
-            )
-            .lines()
-            .map(str::to_owned)
-            .collect(),
+                ])
+                .lines()
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }

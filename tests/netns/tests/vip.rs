@@ -6,100 +6,29 @@
 //! address (no SNAT). After `web` is scaled down to one, no answer comes
 //! from a removed task.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    time::Duration,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use shoal_netns_tests::{Node, World, eventually, require_privileges, step};
+use shoal_netns_tests::{CONVERGE, Node, RunningTask, World, eventually, require_privileges, step};
 
-/// How long allocations, task states and map updates may take to show.
-const CONVERGE: Duration = Duration::from_mins(1);
 /// Requests sent through the VIP while all three backends run.
 const REQUESTS: usize = 200;
 /// Requests sent after the scale-down.
 const REQUESTS_AFTER_SCALE: usize = 20;
 
-fn docker(world: &World, args: &[&str]) -> String {
+/// The hostname of a running task (its name, as whoami answers it).
+fn hostname(world: &World, task: &RunningTask) -> String {
     world
-        .node(1)
-        .docker(args)
-        .expect("a docker client is installed")
-        .unwrap_or_else(|e| panic!("docker {} failed: {e}", args.join(" ")))
-}
-
-/// A running task of a service: its node (1-based), container ID, overlay
-/// address and hostname.
-#[derive(Clone, Debug)]
-struct Task {
-    node: usize,
-    id: String,
-    addr: String,
-    hostname: String,
-}
-
-/// Every running task of `service`, from the nodes' runc and the tasks'
-/// own `eth0` and hostname.
-fn tasks(world: &World, service: &str) -> Vec<Task> {
-    let ids: BTreeSet<String> = docker(
-        world,
-        &[
-            "service",
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            "desired-state=running",
-            service,
-        ],
-    )
-    .lines()
-    .map(str::to_owned)
-    .collect();
-    let mut found = Vec::new();
-    for (index, node) in world.nodes().iter().enumerate() {
-        for id in node.running_containers() {
-            if !ids.contains(&id) {
-                continue;
-            }
-            let addrs = node
-                .runc_exec(&id, &["ip", "-o", "-4", "addr", "show", "eth0"])
-                .unwrap_or_default();
-            let hostname = node.runc_exec(&id, &["hostname"]).unwrap_or_default();
-            if let Some(addr) = addrs
-                .split_whitespace()
-                .nth(3)
-                .and_then(|a| a.split('/').next())
-                && !hostname.trim().is_empty()
-            {
-                found.push(Task {
-                    node: index + 1,
-                    id,
-                    addr: addr.to_owned(),
-                    hostname: hostname.trim().to_owned(),
-                });
-            }
-        }
-    }
-    found
-}
-
-/// `n` running tasks of `service`, once there are exactly that many.
-fn wait_for_tasks(world: &World, service: &str, n: usize) -> Vec<Task> {
-    eventually(&format!("{n} running {service} tasks"), CONVERGE, || {
-        let found = tasks(world, service);
-        if found.len() == n {
-            Ok(found)
-        } else {
-            Err(format!("{found:?}"))
-        }
-    })
+        .node(task.node)
+        .runc_exec(&task.id, &["hostname"])
+        .unwrap_or_else(|e| panic!("hostname of {}: {e}", task.id))
+        .trim()
+        .to_owned()
 }
 
 /// One request from `client` to `vip`: the answering task's hostname,
 /// after checking that it saw the client's own address.
-fn fetch(world: &World, client: &Task, vip: &str) -> Result<String, String> {
+fn fetch(world: &World, client: &RunningTask, vip: &str) -> Result<String, String> {
     let answer = world
         .node(client.node)
         .runc_exec(&client.id, &["whoami", "--get", vip])?;
@@ -132,34 +61,31 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
     for node in world.nodes() {
         node.import_demo_image();
     }
-    docker(&world, &["network", "create", "-d", "overlay", "front"]);
+    world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     for (name, replicas) in [("web", "3"), ("client", "1")] {
-        docker(
-            &world,
-            &[
-                "service",
-                "create",
-                "--detach",
-                "--name",
-                name,
-                "--replicas",
-                replicas,
-                "--network",
-                "front",
-                "whoami:latest",
-            ],
-        );
+        world.docker_ok(&[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            name,
+            "--replicas",
+            replicas,
+            "--network",
+            "front",
+            "whoami:latest",
+        ]);
     }
-    let inspect: Value = serde_json::from_str(&docker(&world, &["service", "inspect", "web"]))
+    let inspect: Value = serde_json::from_str(&world.docker_ok(&["service", "inspect", "web"]))
         .expect("service inspect is JSON");
     let vip = inspect[0]["Endpoint"]["VirtualIPs"][0]["Addr"]
         .as_str()
         .and_then(|a| a.split('/').next())
         .expect("web has a VIP")
         .to_owned();
-    let web = wait_for_tasks(&world, "web", 3);
-    let client = wait_for_tasks(&world, "client", 1).remove(0);
-    let web_hosts: BTreeSet<&str> = web.iter().map(|t| t.hostname.as_str()).collect();
+    let web = world.wait_for_tasks("web", 3);
+    let client = world.wait_for_tasks("client", 1).remove(0);
+    let web_hosts: BTreeSet<String> = web.iter().map(|t| hostname(&world, t)).collect();
     assert_eq!(web_hosts.len(), 3, "distinct hostnames: {web:?}");
     let web_nodes: BTreeSet<usize> = web.iter().map(|t| t.node).collect();
     eprintln!(
@@ -180,7 +106,7 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
         *answers.entry(hostname).or_default() += 1;
     }
     eprintln!("answers per backend: {answers:?}");
-    let answered: BTreeSet<&str> = answers.keys().map(String::as_str).collect();
+    let answered: BTreeSet<String> = answers.keys().cloned().collect();
     assert_eq!(
         answered, web_hosts,
         "every web task answered and nothing else did"
@@ -188,8 +114,9 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
     assert_eq!(answers.values().sum::<usize>(), REQUESTS);
 
     step("scaled to one task: after convergence no answer comes from a removed one");
-    docker(&world, &["service", "scale", "--detach", "web=1"]);
-    let survivor = wait_for_tasks(&world, "web", 1).remove(0);
+    world.docker_ok(&["service", "scale", "--detach", "web=1"]);
+    let survivor = world.wait_for_tasks("web", 1).remove(0);
+    let survivor_host = hostname(&world, &survivor);
     let removed: BTreeSet<&str> = web
         .iter()
         .map(|t| t.id.as_str())
@@ -211,7 +138,7 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
     });
     eventually("an answer from the survivor", CONVERGE, || {
         fetch(&world, &client, &vip).and_then(|h| {
-            if h == survivor.hostname {
+            if h == survivor_host {
                 Ok(())
             } else {
                 Err(format!("answered by {h}"))
@@ -222,7 +149,7 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
         let hostname = fetch(&world, &client, &vip)
             .unwrap_or_else(|e| panic!("request {i} after the scale-down failed: {e}"));
         assert_eq!(
-            hostname, survivor.hostname,
+            hostname, survivor_host,
             "request {i} answered by a removed task"
         );
     }

@@ -17,9 +17,10 @@
 //!
 //! The overlay programs (`tc_endpoint_ingress`, `tc_vxlan_ingress`) are loaded
 //! with the rest and pinned as `prog_<program>`, but attached per interface
-//! by the agent as tasks and the VXLAN device come and go: it opens them with
-//! [`Dataplane::overlay_program`]. Their maps are written through
-//! [`Dataplane::overlay_mut`] ([`OverlayMaps`]).
+//! ([`attach_overlay`]) by the agent's overlay module as tasks and the VXLAN
+//! device come and go; that module is the only writer of their maps
+//! ([`OverlayMaps`], opened from the pins). `Dataplane` only reads their
+//! counters for the status.
 
 mod bpffs;
 mod counters;
@@ -370,27 +371,6 @@ impl Dataplane {
                 .collect(),
             counters,
         })
-    }
-
-    /// The overlay maps, for reading.
-    #[must_use]
-    pub fn overlay(&self) -> &OverlayMaps {
-        &self.overlay
-    }
-
-    /// The overlay maps, for the agent's reconcile loop to write.
-    pub fn overlay_mut(&mut self) -> &mut OverlayMaps {
-        &mut self.overlay
-    }
-
-    /// Opens a pinned overlay program (one of [`program_names::OVERLAY`]),
-    /// loaded and verified by [`Dataplane::start`], for the agent to attach
-    /// to a task's host-side veth or to the VXLAN device (tc ingress).
-    pub fn overlay_program(
-        &self,
-        program: &'static str,
-    ) -> Result<SchedClassifier, DataplaneError> {
-        open_pinned_program(&self.config.pin_dir(), program)
     }
 
     /// Hands out the programs' log stream once, for a task that forwards it

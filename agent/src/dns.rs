@@ -489,6 +489,7 @@ mod tests {
             aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
             vni,
             vip: addr.into(),
+            ports: Vec::new(),
         }
     }
 

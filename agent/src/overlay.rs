@@ -381,6 +381,7 @@ mod tests {
             aliases: Vec::new(),
             vni: 4097,
             vip: Ipv4Addr::new(10, 0, 1, 2),
+            ports: Vec::new(),
         };
         let idle = ServiceVip {
             service_id: "idle".into(),

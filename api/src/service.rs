@@ -542,6 +542,58 @@ pub struct ServiceVip {
     pub vni: u32,
     /// The virtual IP.
     pub vip: std::net::Ipv4Addr,
+    /// The service's published ports, resolved (auto-allocated ones
+    /// filled in), on its VIP of the ingress network only: what the
+    /// routing mesh of every node (`ingress` mode) or of the nodes running
+    /// a task (`host` mode) serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortConfig>,
+}
+
+/// A published port (Docker's `PortConfig`): `EndpointSpec.Ports` as the
+/// user sent it and `Endpoint.Ports` as the managers resolved it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortConfig {
+    /// An optional name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// `tcp` (empty means tcp), `udp` or `sctp`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub protocol: String,
+    /// The port inside the task.
+    pub target_port: u16,
+    /// The port on the nodes; `0` in a spec: allocated by the managers.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub published_port: u16,
+    /// `ingress` (empty means ingress: every node, routing mesh) or `host`
+    /// (only nodes running a task, straight to that task).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub publish_mode: String,
+}
+
+#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's signature")]
+fn is_zero(port: &u16) -> bool {
+    *port == 0
+}
+
+impl PortConfig {
+    /// The protocol, `tcp` when unset.
+    #[must_use]
+    pub fn protocol(&self) -> &str {
+        if self.protocol.is_empty() {
+            "tcp"
+        } else {
+            &self.protocol
+        }
+    }
+
+    /// Whether the port is published on the nodes running a task only
+    /// (`mode=host`) rather than on every node (`mode=ingress`).
+    #[must_use]
+    pub fn is_host_mode(&self) -> bool {
+        self.publish_mode == "host"
+    }
 }
 
 impl ServiceVip {
@@ -578,6 +630,11 @@ pub struct TaskNetwork {
     /// The MTU the network asks for (`com.docker.network.driver.mtu`);
     /// `None`: the node derives it from its underlay.
     pub mtu: Option<u32>,
+    /// Whether this is the routing mesh's `ingress` network: the task's
+    /// default route goes through it, so that its replies to clients
+    /// outside the swarm go back through the mesh.
+    #[serde(default)]
+    pub ingress: bool,
 }
 
 impl TaskAssignment {

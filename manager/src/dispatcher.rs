@@ -44,6 +44,7 @@ pub fn assignments_for(state: &ClusterState, node_id: &str) -> BTreeMap<String, 
                         prefix_len: Subnet::parse(&network.subnet).ok()?.len,
                         gateway: network.gateway,
                         mtu: network.spec.mtu().ok().flatten(),
+                        ingress: false,
                     })
                 })
                 .collect();
@@ -125,6 +126,7 @@ pub fn service_vips(state: &ClusterState) -> BTreeMap<String, ServiceVip> {
                 aliases,
                 vni: network.vni,
                 vip: *vip,
+                ports: Vec::new(),
             };
             vips.insert(entry.key(), entry);
         }

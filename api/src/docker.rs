@@ -94,6 +94,12 @@ pub struct SwarmSpec {
     pub encryption_config: Option<EncryptionConfig>,
     /// Defaults for tasks.
     pub task_defaults: Option<serde_json::Value>,
+    /// shoal's addition: the range published ports without a number are
+    /// given from, `START-END` (default `30000-32767`, as Docker's fixed
+    /// range). Set at `swarm init` (`--published-port-range`); the docker
+    /// CLI ignores the field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_port_range: Option<String>,
 }
 
 /// `SwarmSpec.Orchestration`.

@@ -35,6 +35,15 @@ impl ObjectId {
     }
 }
 
+impl ObjectId {
+    /// The identifier of a 128-bit value, for IDs derived
+    /// deterministically (e.g. from a digest) rather than drawn.
+    #[must_use]
+    pub fn from_u128(value: u128) -> Self {
+        Self(encode_base36(value))
+    }
+}
+
 /// Encodes `value` in base 36, left-padded with zeros to [`ID_LEN`] (36^25 >
 /// 2^128, so every value fits).
 fn encode_base36(mut value: u128) -> String {

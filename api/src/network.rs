@@ -29,6 +29,10 @@ pub struct NetworkSpec {
     pub attachable: bool,
     /// No traffic leaves the network (`--internal`).
     pub internal: bool,
+    /// The routing mesh's network (`--ingress`): services that publish
+    /// ports are attached to it implicitly. At most one per swarm; `swarm
+    /// init` creates it, named `ingress`.
+    pub ingress: bool,
     /// Driver options (`--opt`), e.g. the MTU.
     #[serde(deserialize_with = "nullable")]
     pub options: BTreeMap<String, String>,

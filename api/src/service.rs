@@ -63,6 +63,16 @@ impl ServiceSpec {
             .and_then(serde_json::Value::as_str)
             .is_none_or(|mode| mode != "dnsrr")
     }
+
+    /// `EndpointSpec.Ports` as the user sent them (none when absent or
+    /// `null`), or why they do not parse.
+    pub fn ports(&self) -> Result<Vec<PortConfig>, String> {
+        match self.endpoint_spec.as_ref().and_then(|e| e.get("Ports")) {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(ports) => serde_json::from_value(ports.clone())
+                .map_err(|e| format!("invalid EndpointSpec.Ports: {e}")),
+        }
+    }
 }
 
 /// Replicated (with a count) or global (one task per eligible node).
@@ -593,6 +603,29 @@ impl PortConfig {
     #[must_use]
     pub fn is_host_mode(&self) -> bool {
         self.publish_mode == "host"
+    }
+
+    /// The publish mode, `ingress` when unset.
+    #[must_use]
+    pub fn publish_mode(&self) -> &str {
+        if self.publish_mode.is_empty() {
+            "ingress"
+        } else {
+            &self.publish_mode
+        }
+    }
+
+    /// The port with its defaults spelled out (`tcp`, `ingress`), as
+    /// Docker shows resolved ports in `Endpoint.Ports`.
+    #[must_use]
+    pub fn with_defaults(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            protocol: self.protocol().to_owned(),
+            target_port: self.target_port,
+            published_port: self.published_port,
+            publish_mode: self.publish_mode().to_owned(),
+        }
     }
 }
 

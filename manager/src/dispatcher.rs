@@ -27,15 +27,15 @@ pub fn assignments_for(state: &ClusterState, node_id: &str) -> BTreeMap<String, 
             } else {
                 format!("{service_name}.{}", task.slot)
             };
-            // In the order of the spec: the first network is eth0.
-            let networks = task
-                .spec
-                .networks
-                .iter()
-                .filter_map(|attachment| {
-                    let id = &attachment.target;
-                    let addr = task.addresses.get(id)?;
-                    let network = state.networks.get(id)?;
+            // The ingress network first (eth0, the default route), then
+            // the spec's networks in order.
+            let ingress = state.ingress_network().map(|n| n.id.clone());
+            let networks = ingress
+                .into_iter()
+                .chain(task.spec.networks.iter().map(|a| a.target.clone()))
+                .filter_map(|id| {
+                    let addr = task.addresses.get(&id)?;
+                    let network = state.networks.get(&id)?;
                     Some(TaskNetwork {
                         network_id: id.clone(),
                         name: network.spec.name.clone(),
@@ -44,7 +44,7 @@ pub fn assignments_for(state: &ClusterState, node_id: &str) -> BTreeMap<String, 
                         prefix_len: Subnet::parse(&network.subnet).ok()?.len,
                         gateway: network.gateway,
                         mtu: network.spec.mtu().ok().flatten(),
-                        ingress: false,
+                        ingress: network.spec.ingress,
                     })
                 })
                 .collect();
@@ -103,7 +103,9 @@ pub fn overlay_endpoints(state: &ClusterState) -> BTreeMap<String, OverlayEndpoi
     endpoints
 }
 
-/// Every service VIP of the swarm, by [`ServiceVip::key`].
+/// Every service VIP of the swarm, by [`ServiceVip::key`]; a VIP on the
+/// ingress network carries the service's resolved published ports (both
+/// modes), what the routing mesh serves.
 #[must_use]
 pub fn service_vips(state: &ClusterState) -> BTreeMap<String, ServiceVip> {
     let mut vips = BTreeMap::new();
@@ -126,7 +128,11 @@ pub fn service_vips(state: &ClusterState) -> BTreeMap<String, ServiceVip> {
                 aliases,
                 vni: network.vni,
                 vip: *vip,
-                ports: Vec::new(),
+                ports: if network.spec.ingress {
+                    service.ports.clone()
+                } else {
+                    Vec::new()
+                },
             };
             vips.insert(entry.key(), entry);
         }

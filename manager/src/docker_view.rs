@@ -99,6 +99,7 @@ pub fn swarm(cluster: &Cluster) -> docker::Swarm {
             }),
             encryption_config: Some(docker::EncryptionConfig::default()),
             task_defaults: None,
+            published_port_range: Some(spec.published_port_range.to_string()),
         },
         tls_info: docker::TlsInfo {
             trust_root: cluster.root_ca.cert_pem.clone(),
@@ -173,6 +174,9 @@ pub fn swarm_spec_from_docker(
             base.ca_config.node_cert_expiry_ms = ns / 1_000_000;
         }
     }
+    if let Some(range) = &spec.published_port_range {
+        base.published_port_range = range.parse()?;
+    }
     if spec
         .encryption_config
         .as_ref()
@@ -220,25 +224,38 @@ pub fn service_status(state: &ClusterState, service: &Service) -> serde_json::Va
 }
 
 /// A service as `GET /services/{id}` shows it; with its status when asked.
+/// `Endpoint` has the spec as sent, the resolved ports (`Ports`, when it
+/// publishes any) and the virtual IPs, the ingress network's first, as
+/// Docker lists them.
 #[must_use]
 pub fn service(state: &ClusterState, service: &Service, with_status: bool) -> serde_json::Value {
+    let mut endpoint = serde_json::json!({
+        "Spec": service.spec.endpoint_spec.clone().unwrap_or_else(|| serde_json::json!({})),
+    });
+    if !service.ports.is_empty() {
+        endpoint["Ports"] = serde_json::json!(service.ports);
+    }
+    let ingress = state.ingress_network().map(|n| n.id.as_str());
+    let mut vips: Vec<(&String, &std::net::Ipv4Addr)> = service.virtual_ips.iter().collect();
+    vips.sort_by_key(|(network, _)| Some(network.as_str()) != ingress);
+    if !vips.is_empty() {
+        endpoint["VirtualIPs"] = vips
+            .into_iter()
+            .map(|(network, addr)| {
+                serde_json::json!({
+                    "NetworkID": network,
+                    "Addr": with_prefix(state, network, *addr),
+                })
+            })
+            .collect();
+    }
     let mut value = serde_json::json!({
         "ID": service.id,
         "Version": {"Index": service.version},
         "CreatedAt": rfc3339(service.created_at_ms),
         "UpdatedAt": rfc3339(service.updated_at_ms),
         "Spec": service.spec,
-        "Endpoint": {
-            "Spec": service.spec.endpoint_spec.clone().unwrap_or_else(|| serde_json::json!({})),
-            "VirtualIPs": service
-                .virtual_ips
-                .iter()
-                .map(|(network, addr)| serde_json::json!({
-                    "NetworkID": network,
-                    "Addr": with_prefix(state, network, *addr),
-                }))
-                .collect::<Vec<_>>(),
-        },
+        "Endpoint": endpoint,
     });
     if let Some(previous) = &service.previous_spec {
         value["PreviousSpec"] = serde_json::json!(previous);
@@ -281,9 +298,12 @@ pub fn task(state: &ClusterState, task: &Task) -> serde_json::Value {
         value["Slot"] = serde_json::json!(task.slot);
     }
     if !task.addresses.is_empty() {
-        value["NetworksAttachments"] = task
-            .addresses
-            .iter()
+        // The ingress network first, as Docker lists it.
+        let ingress = state.ingress_network().map(|n| n.id.as_str());
+        let mut addresses: Vec<_> = task.addresses.iter().collect();
+        addresses.sort_by_key(|(network, _)| Some(network.as_str()) != ingress);
+        value["NetworksAttachments"] = addresses
+            .into_iter()
             .map(|(id, addr)| {
                 serde_json::json!({
                     "Network": state.networks.get(id).map_or_else(
@@ -324,7 +344,7 @@ pub fn network(network: &Network) -> serde_json::Value {
         },
         "Internal": network.spec.internal,
         "Attachable": network.spec.attachable,
-        "Ingress": false,
+        "Ingress": network.spec.ingress,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": false,
         "Containers": {},

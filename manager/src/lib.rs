@@ -10,6 +10,7 @@ pub mod docker_view;
 pub mod ipam;
 pub mod logs;
 pub mod orchestrator;
+pub mod ports;
 pub mod raft;
 pub mod runtime;
 pub mod scheduler;

@@ -86,6 +86,9 @@ pub struct CreateArgs {
     /// Restrict external access to the network.
     #[arg(long)]
     internal: bool,
+    /// Create swarm routing-mesh network.
+    #[arg(long)]
+    ingress: bool,
     /// Set driver specific options (`key=value`).
     #[arg(short, long, value_parser = parse_option)]
     opt: Vec<(String, String)>,
@@ -154,6 +157,7 @@ impl CreateArgs {
             driver: self.driver.clone(),
             attachable: self.attachable,
             internal: self.internal,
+            ingress: self.ingress,
             options: self.opt.iter().cloned().collect(),
             labels: self.label.iter().cloned().collect(),
             ipam: Ipam {

@@ -4,8 +4,9 @@
 //!
 //! A node is eligible when it is Ready and `active` (a `pause`d or
 //! `drain`ed node takes no new task), satisfies every constraint, holds
-//! fewer than `max_replicas` tasks of the service, and has the reserved CPU
-//! and memory left. A global service's task, whose node is given, goes
+//! fewer than `max_replicas` tasks of the service, has the reserved CPU
+//! and memory left, and runs no task that publishes one of the service's
+//! `host`-mode ports (swarmkit's host-port filter). A global service's task, whose node is given, goes
 //! through the same filters on that node ([`place_on`]). Among the eligible, placement preferences
 //! (`spread=node.labels.X`) first pick the label value with the fewest tasks
 //! of the service; then the node with the fewest tasks of the service, then
@@ -106,6 +107,7 @@ struct Refusals {
     constraints: usize,
     max_replicas: usize,
     resources: usize,
+    host_ports: usize,
 }
 
 impl Refusals {
@@ -140,6 +142,12 @@ impl Refusals {
             parts.push(format!(
                 "insufficient resources on {}",
                 nodes(self.resources)
+            ));
+        }
+        if self.host_ports > 0 {
+            parts.push(format!(
+                "host-mode port already in use on {}",
+                nodes(self.host_ports)
             ));
         }
         if parts.is_empty() {
@@ -193,7 +201,56 @@ fn filter(
         refusals.resources += 1;
         return None;
     }
+    if host_port_in_use(state, placed, service_id, &node.id) {
+        refusals.host_ports += 1;
+        return None;
+    }
     Some(load)
+}
+
+/// The `(protocol, port)`s a service publishes in `host` mode.
+fn host_ports(state: &ClusterState, service_id: &str) -> BTreeSet<(String, u16)> {
+    state
+        .services
+        .get(service_id)
+        .map(|s| {
+            s.ports
+                .iter()
+                .filter(|p| p.is_host_mode())
+                .map(|p| (p.protocol().to_owned(), p.published_port))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a task on `node_id` (in the state and not released, or placed
+/// this round) publishes one of `service_id`'s `host`-mode ports.
+fn host_port_in_use(
+    state: &ClusterState,
+    placed: &Placements,
+    service_id: &str,
+    node_id: &str,
+) -> bool {
+    let wanted = host_ports(state, service_id);
+    if wanted.is_empty() {
+        return false;
+    }
+    let on_node: BTreeSet<&str> = state
+        .tasks
+        .values()
+        .filter(|t| t.node_id == node_id && occupies_node(t) && !placed.released.contains(&t.id))
+        .map(|t| t.service_id.as_str())
+        .chain(
+            placed
+                .per_service
+                .keys()
+                .filter(|(_, node)| node == node_id)
+                .map(|(service, _)| service.as_str()),
+        )
+        .collect();
+    on_node
+        .into_iter()
+        .any(|other| !host_ports(state, other).is_disjoint(&wanted))
 }
 
 /// Places a task of `service_id` with `spec` on `node_id` (a global

@@ -186,6 +186,18 @@ fn init_cluster(state: &mut ClusterState, meta: &ApplyMeta, init: InitCluster) -
         data_path_port: init.data_path_port,
     });
     state.nodes.insert(node_id.clone(), node);
+    // The routing mesh's network, as `docker swarm init` creates it.
+    let ingress = apply_networks::create_network(
+        state,
+        meta,
+        apply_networks::ingress_network_id(&cluster_id),
+        apply_networks::ingress_network_spec(),
+    );
+    if let Err(rejected) = ingress {
+        state.cluster = None;
+        state.nodes.remove(&node_id);
+        return Err(rejected);
+    }
     Ok(Response::ClusterInitialized {
         cluster_id,
         node_id,
@@ -472,6 +484,12 @@ fn update_cluster(
         return Err(Rejected::invalid(
             "spec.name",
             "modification of cluster name is not allowed",
+        ));
+    }
+    if spec.published_port_range != cluster.spec.published_port_range {
+        return Err(Rejected::invalid(
+            "spec.published_port_range",
+            "the published port range is set at swarm init and cannot change",
         ));
     }
     let join_tokens = JoinTokens {

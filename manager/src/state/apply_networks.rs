@@ -8,7 +8,9 @@ use std::{
     net::Ipv4Addr,
 };
 
+use sha2::{Digest as _, Sha256};
 use shoal_api::{
+    id::ObjectId,
     network::{NetworkSpec, OVERLAY_DRIVER},
     service::ServiceSpec,
 };
@@ -17,12 +19,33 @@ use super::{
     ClusterState,
     command::{ApplyMeta, Response},
     error::Rejected,
-    types::Network,
+    types::{Cluster, INGRESS_NETWORK_NAME, Network},
     validate,
 };
 use crate::ipam::{self, Subnet};
 
 type Result<T = Response> = std::result::Result<T, Rejected>;
+
+/// The ID of the ingress network `swarm init` creates: derived from the
+/// swarm's ID, so that every manager applying the init makes the same.
+pub(super) fn ingress_network_id(cluster_id: &str) -> String {
+    let digest = Sha256::digest(format!("shoal ingress network {cluster_id}").as_bytes());
+    let mut bytes = [0_u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    ObjectId::from_u128(u128::from_le_bytes(bytes)).to_string()
+}
+
+/// The spec of the ingress network `swarm init` creates (Docker's):
+/// `ingress`, overlay, its subnet carved from the pool like any network's
+/// (so `10.0.0.0/24` and the first VNI in a new default swarm).
+pub(super) fn ingress_network_spec() -> NetworkSpec {
+    NetworkSpec {
+        name: INGRESS_NETWORK_NAME.to_owned(),
+        driver: OVERLAY_DRIVER.to_owned(),
+        ingress: true,
+        ..NetworkSpec::default()
+    }
+}
 
 pub(super) fn create_network(
     state: &mut ClusterState,
@@ -44,16 +67,55 @@ pub(super) fn create_network(
         ));
     }
     spec.mtu().map_err(|e| Rejected::invalid("Options", e))?;
+    if spec.ingress
+        && let Some(ingress) = state.ingress_network()
+    {
+        return Err(Rejected::FailedPrecondition(format!(
+            "ingress network ({}) is already present",
+            ingress.id
+        )));
+    }
     if state.networks.contains_key(&id) || state.networks.values().any(|n| n.spec.name == spec.name)
     {
         return Err(Rejected::NetworkExists { name: spec.name });
     }
+    let (subnet, gateway) = choose_subnet(state, cluster, &spec)?;
+    let vnis: BTreeSet<u32> = state.networks.values().map(|n| n.vni).collect();
+    let vni = ipam::free_vni(&vnis)
+        .ok_or_else(|| Rejected::Exhausted("no VXLAN network identifier left".into()))?;
+    state.networks.insert(
+        id.clone(),
+        Network {
+            id: id.clone(),
+            version: meta.index,
+            created_at_ms: meta.now_unix_ms,
+            spec,
+            subnet: subnet.to_string(),
+            gateway,
+            vni,
+        },
+    );
+    Ok(Response::NetworkCreated {
+        id,
+        version: meta.index,
+    })
+}
+
+/// The subnet and gateway of a new network: the spec's (checked: a
+/// subnet with room for the gateway and one host, not overlapping another
+/// network's; a gateway inside it), or the lowest free subnet of the
+/// swarm's pools and its first host.
+fn choose_subnet(
+    state: &ClusterState,
+    cluster: &Cluster,
+    spec: &NetworkSpec,
+) -> Result<(Subnet, Ipv4Addr)> {
     let used: Vec<Subnet> = state
         .networks
         .values()
         .filter_map(|n| Subnet::parse(&n.subnet).ok())
         .collect();
-    let (subnet, gateway) = match spec.ipam.config.as_slice() {
+    match spec.ipam.config.as_slice() {
         [] => {
             let pools: Vec<Subnet> = cluster
                 .default_addr_pool
@@ -66,7 +128,7 @@ pub(super) fn create_network(
                     cluster.default_addr_pool.join(", ")
                 ))
             })?;
-            (subnet, subnet.first_host())
+            Ok((subnet, subnet.first_host()))
         }
         [config] => {
             let subnet = Subnet::parse(&config.subnet)
@@ -100,34 +162,13 @@ pub(super) fn create_network(
                 }
                 gateway
             };
-            (subnet, gateway)
+            Ok((subnet, gateway))
         }
-        _ => {
-            return Err(Rejected::invalid(
-                "IPAM.Config",
-                "one IPv4 subnet per network",
-            ));
-        }
-    };
-    let vnis: BTreeSet<u32> = state.networks.values().map(|n| n.vni).collect();
-    let vni = ipam::free_vni(&vnis)
-        .ok_or_else(|| Rejected::Exhausted("no VXLAN network identifier left".into()))?;
-    state.networks.insert(
-        id.clone(),
-        Network {
-            id: id.clone(),
-            version: meta.index,
-            created_at_ms: meta.now_unix_ms,
-            spec,
-            subnet: subnet.to_string(),
-            gateway,
-            vni,
-        },
-    );
-    Ok(Response::NetworkCreated {
-        id,
-        version: meta.index,
-    })
+        _ => Err(Rejected::invalid(
+            "IPAM.Config",
+            "one IPv4 subnet per network",
+        )),
+    }
 }
 
 pub(super) fn remove_network(state: &mut ClusterState, id: &str) -> Result {
@@ -135,6 +176,14 @@ pub(super) fn remove_network(state: &mut ClusterState, id: &str) -> Result {
         .networks
         .get(id)
         .ok_or_else(|| Rejected::NetworkNotFound { id: id.to_owned() })?;
+    if network.spec.ingress
+        && let Some(service) = state.services.values().find(|s| s.needs_ingress())
+    {
+        return Err(Rejected::FailedPrecondition(format!(
+            "ingress network cannot be removed because service {} depends on it",
+            service.id
+        )));
+    }
     let mut services: BTreeSet<String> = state
         .services
         .values()
@@ -181,14 +230,35 @@ pub(super) fn used_addresses(state: &ClusterState, network_id: &str) -> BTreeSet
     used
 }
 
-/// Checks a service spec's networks (they exist, none twice) and how many
-/// addresses it will need on each: its virtual IP (unless `dnsrr`) plus one
-/// per task it wants, beyond what `service_id` already holds. Returns the
-/// service's virtual IPs on its networks, keeping those it has.
+/// The networks a service's tasks join, by ID, in interface order: the
+/// ingress network first when the service publishes ports (implicitly,
+/// as Docker: it is not in the spec), then its spec's.
+pub(super) fn service_networks(
+    state: &ClusterState,
+    spec: &ServiceSpec,
+    publishes: bool,
+) -> Vec<String> {
+    let ingress = state
+        .ingress_network()
+        .filter(|_| publishes)
+        .map(|n| n.id.clone());
+    ingress
+        .into_iter()
+        .chain(spec.task_template.networks.iter().map(|n| n.target.clone()))
+        .collect()
+}
+
+/// Checks a service spec's networks (they exist, none twice, not the
+/// ingress network explicitly) and how many addresses it will need on
+/// each: its virtual IP (unless `dnsrr`; always on the ingress network,
+/// which it joins when it publishes ports) plus one per task it wants,
+/// beyond what `service_id` already holds. Returns the service's virtual
+/// IPs on its networks, keeping those it has.
 pub(super) fn plan_service_addresses(
     state: &ClusterState,
     service_id: &str,
     spec: &ServiceSpec,
+    publishes: bool,
 ) -> Result<BTreeMap<String, Ipv4Addr>> {
     let current = state.services.get(service_id);
     let mut seen = BTreeSet::new();
@@ -198,19 +268,34 @@ pub(super) fn plan_service_addresses(
         .replicas()
         .unwrap_or_else(|| u64::try_from(state.nodes.len()).unwrap_or(u64::MAX));
     for attachment in &spec.task_template.networks {
-        let network =
-            state
-                .networks
-                .get(&attachment.target)
-                .ok_or_else(|| Rejected::NetworkNotFound {
-                    id: attachment.target.clone(),
-                })?;
+        if let Some(network) = state.networks.get(&attachment.target)
+            && network.spec.ingress
+        {
+            return Err(Rejected::InvalidArgument(format!(
+                "Service cannot be explicitly attached to the ingress network {:?}",
+                network.spec.name
+            )));
+        }
+    }
+    if publishes && state.ingress_network().is_none() {
+        return Err(Rejected::FailedPrecondition(
+            "service needs ingress network, but no ingress network is present".to_owned(),
+        ));
+    }
+    for network_id in service_networks(state, spec, publishes) {
+        let network = state
+            .networks
+            .get(&network_id)
+            .ok_or_else(|| Rejected::NetworkNotFound {
+                id: network_id.clone(),
+            })?;
         if !seen.insert(&network.id) {
             return Err(Rejected::invalid(
                 "TaskTemplate.Networks",
                 format!("network {} is attached twice", network.spec.name),
             ));
         }
+        let wants_vip = spec.uses_vip() || network.spec.ingress;
         let subnet = Subnet::parse(&network.subnet).map_err(Rejected::Exhausted)?;
         let mut used = used_addresses(state, &network.id);
         used.insert(network.gateway);
@@ -224,7 +309,7 @@ pub(super) fn plan_service_addresses(
                 .count(),
         )
         .unwrap_or(0);
-        let needs_vip = spec.uses_vip() && held_vip.is_none();
+        let needs_vip = wants_vip && held_vip.is_none();
         let needed = u64::from(needs_vip) + tasks_wanted.saturating_sub(held_tasks);
         let free = subnet
             .hosts()
@@ -235,7 +320,7 @@ pub(super) fn plan_service_addresses(
                 network.spec.name
             )));
         }
-        if spec.uses_vip() {
+        if wants_vip {
             let vip = match held_vip {
                 Some(vip) => vip,
                 None => ipam::free_address(subnet, network.gateway, &used).ok_or_else(|| {

@@ -2,12 +2,14 @@
 //! same contract: deterministic, all-or-nothing (everything is checked before
 //! anything changes), versions and times from the [`ApplyMeta`].
 
-use shoal_api::service::{ServiceSpec, TaskState, TaskStatus};
+use shoal_api::service::{PortConfig, ServiceSpec, TaskState, TaskStatus};
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::Ipv4Addr,
 };
+
+use crate::ports::{self, Holder, PortError};
 
 use super::{
     ClusterState, apply_networks,
@@ -34,7 +36,8 @@ pub(super) fn create_service(
     if state.services.values().any(|s| s.spec.name == spec.name) {
         return Err(Rejected::ServiceExists { name: spec.name });
     }
-    let virtual_ips = apply_networks::plan_service_addresses(state, &id, &spec)?;
+    let ports = resolve_ports(state, &id, &spec)?;
+    let virtual_ips = apply_networks::plan_service_addresses(state, &id, &spec, !ports.is_empty())?;
     state.services.insert(
         id.clone(),
         Service {
@@ -45,6 +48,7 @@ pub(super) fn create_service(
             spec,
             previous_spec: None,
             virtual_ips,
+            ports,
         },
     );
     Ok(Response::ServiceWritten {
@@ -61,7 +65,11 @@ pub(super) fn update_service(
     spec: ServiceSpec,
 ) -> Result {
     validate::service_spec("spec", &spec)?;
-    let virtual_ips = apply_networks::plan_service_addresses(state, id, &spec)?;
+    if !state.services.contains_key(id) {
+        return Err(Rejected::ServiceNotFound { id: id.to_owned() });
+    }
+    let ports = resolve_ports(state, id, &spec)?;
+    let virtual_ips = apply_networks::plan_service_addresses(state, id, &spec, !ports.is_empty())?;
     let service = state
         .services
         .get_mut(id)
@@ -88,11 +96,52 @@ pub(super) fn update_service(
     let previous = std::mem::replace(&mut service.spec, spec);
     service.previous_spec = Some(previous);
     service.virtual_ips = virtual_ips;
+    service.ports = ports;
     service.version = meta.index;
     service.updated_at_ms = meta.now_unix_ms;
     Ok(Response::ServiceWritten {
         id: id.to_owned(),
         version: meta.index,
+    })
+}
+
+/// The published ports of `spec` for the service `id` (new or updated),
+/// resolved against every other service's in the swarm's range (see
+/// [`ports::resolve`]).
+fn resolve_ports(state: &ClusterState, id: &str, spec: &ServiceSpec) -> Result<Vec<PortConfig>> {
+    let cluster = state.cluster()?;
+    let wanted = spec
+        .ports()
+        .map_err(|e| Rejected::invalid("spec.EndpointSpec.Ports", e))?;
+    let held = state
+        .services
+        .get(id)
+        .map_or(&[][..], |s| s.ports.as_slice());
+    let others: Vec<Holder<'_>> = state
+        .services
+        .values()
+        .filter(|s| s.id != id)
+        .map(|s| Holder {
+            service_id: &s.id,
+            service_name: &s.spec.name,
+            ports: &s.ports,
+        })
+        .collect();
+    ports::resolve(&wanted, held, &others, cluster.spec.published_port_range).map_err(|e| match e {
+        PortError::InUse {
+            port,
+            service_id,
+            service_name,
+            host_mode,
+        } => Rejected::PortInUse {
+            port,
+            service_name,
+            service_id,
+            host_mode,
+        },
+        PortError::Exhausted { range, protocol } => Rejected::Exhausted(format!(
+            "could not find an available {protocol} port in the published port range {range}"
+        )),
     })
 }
 
@@ -202,13 +251,8 @@ fn create_tasks(state: &mut ClusterState, meta: &ApplyMeta, create: Vec<NewTask>
     let mut taken: BTreeMap<String, BTreeSet<Ipv4Addr>> = BTreeMap::new();
     for new in create {
         let service = &state.services[&new.service_id];
-        let networks: Vec<String> = service
-            .spec
-            .task_template
-            .networks
-            .iter()
-            .map(|n| n.target.clone())
-            .collect();
+        let networks =
+            apply_networks::service_networks(state, &service.spec, service.needs_ingress());
         let (addresses, state_now, message, err) =
             match apply_networks::task_addresses(state, &networks, &taken) {
                 Ok(addresses) => (addresses, new.state, new.message, String::new()),

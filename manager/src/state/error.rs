@@ -164,6 +164,30 @@ pub enum Rejected {
         /// The services using it.
         services: Vec<String>,
     },
+    /// A published port another service holds (swarmkit's
+    /// `checkPortConflicts`, in its words).
+    #[error(
+        "rpc error: code = InvalidArgument desc = port '{port}' is already in use by service '{service_name}' ({service_id}) as {}",
+        if *host_mode { "a host-published port" } else { "an ingress port" }
+    )]
+    PortInUse {
+        /// The published port.
+        port: u16,
+        /// The holder's name.
+        service_name: String,
+        /// The holder's ID.
+        service_id: String,
+        /// Whether the holder publishes it in `host` mode.
+        host_mode: bool,
+    },
+    /// A request swarmkit refuses as an invalid argument, in its words
+    /// (`EndpointSpec: …`).
+    #[error("rpc error: code = InvalidArgument desc = {0}")]
+    InvalidArgument(String),
+    /// A request that cannot be served in the current state, in
+    /// swarmkit's words (the ingress network is missing or in use).
+    #[error("rpc error: code = FailedPrecondition desc = {0}")]
+    FailedPrecondition(String),
     /// An allocation found nothing free: subnets, VNIs or addresses.
     #[error("{0}")]
     Exhausted(String),

@@ -29,6 +29,8 @@ mod tests;
 #[cfg(test)]
 mod tests_networks;
 #[cfg(test)]
+mod tests_ports;
+#[cfg(test)]
 mod tests_services;
 
 use std::{
@@ -45,7 +47,8 @@ pub use self::{
     types::{
         Availability, CaConfig, Cluster, DispatcherConfig, JoinTokens, ManagerInfo, Network, Node,
         NodeDescription, NodeResources, NodeRole, NodeSpec, NodeState, NodeStatusRecord,
-        NodeTlsInfo, Platform, RaftConfig, Reachability, RootCaRecord, Service, SwarmSpec, Task,
+        NodeTlsInfo, Platform, PortRange, RaftConfig, Reachability, RootCaRecord, Service,
+        SwarmSpec, Task,
     },
 };
 
@@ -125,6 +128,12 @@ impl ClusterState {
                 id: query.to_owned(),
             },
         )
+    }
+
+    /// The routing mesh's network (`Ingress: true`), when there is one.
+    #[must_use]
+    pub fn ingress_network(&self) -> Option<&Network> {
+        self.networks.values().find(|n| n.spec.ingress)
     }
 
     /// The tasks of a service, by ID.

@@ -69,13 +69,15 @@ pub(crate) fn service_with(id: &str, name: &str, mode: ServiceMode) -> Service {
         spec,
         previous_spec: None,
         virtual_ips: BTreeMap::new(),
+        ports: Vec::new(),
     }
 }
 
 /// A swarm with Docker's default spec and no nodes, as `apply` would have
-/// it after `InitCluster` (without the first node).
+/// it after `InitCluster` (without the first node, with the ingress
+/// network).
 pub(crate) fn swarm() -> ClusterState {
-    ClusterState {
+    let mut state = ClusterState {
         cluster: Some(Cluster {
             id: "swarm0".to_owned(),
             version: 1,
@@ -96,7 +98,18 @@ pub(crate) fn swarm() -> ClusterState {
             data_path_port: DEFAULT_DATA_PATH_PORT,
         }),
         ..ClusterState::default()
-    }
+    };
+    super::apply_networks::create_network(
+        &mut state,
+        &ApplyMeta {
+            index: 1,
+            now_unix_ms: 0,
+        },
+        super::apply_networks::ingress_network_id("swarm0"),
+        super::apply_networks::ingress_network_spec(),
+    )
+    .expect("the ingress network");
+    state
 }
 
 /// When a [`Sim`] starts (Unix ms).

@@ -257,6 +257,27 @@ fn init_creates_the_swarm_and_a_ready_reachable_manager() {
     );
     assert_eq!(state.manager_count(), 1);
     assert!(state.removed_nodes.is_empty());
+
+    // The routing mesh's network, as Docker makes it: the pool's first
+    // subnet and the lowest VNI, its ID derived from the swarm's.
+    let ingress = state.ingress_network().expect("an ingress network");
+    assert_eq!(ingress.spec.name, "ingress");
+    assert_eq!(ingress.spec.driver, "overlay");
+    assert!(ingress.spec.ingress);
+    assert_eq!(
+        (
+            ingress.subnet.as_str(),
+            ingress.gateway.to_string().as_str()
+        ),
+        ("10.0.0.0/24", "10.0.0.1")
+    );
+    assert_eq!(ingress.vni, 4096);
+    assert_eq!(ingress.version, 1);
+    assert_eq!(ingress.id.len(), 25);
+    let mut again = ClusterState::default();
+    ok(&mut again, 1, init_command());
+    assert_eq!(again, state, "every manager applies the same init");
+    assert_eq!(cluster.spec.published_port_range.to_string(), "30000-32767");
 }
 
 #[test]
@@ -1182,6 +1203,11 @@ fn update_cluster_rejections() {
         err.to_string()
             .contains("minimum certificate expiry time is 1h")
     );
+    let new_range = cluster_update(&state, |spec| {
+        spec.published_port_range = "8000-9000".parse().expect("a range");
+    });
+    let err = rejected(&mut state, 2, new_range);
+    assert_eq!(invalid_field(&err), "spec.published_port_range");
     let no_heartbeat = cluster_update(&state, |spec| spec.dispatcher.heartbeat_period_ms = 0);
     let err = rejected(&mut state, 2, no_heartbeat);
     assert_eq!(invalid_field(&err), "spec.dispatcher.heartbeat_period_ms");

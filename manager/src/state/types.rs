@@ -21,7 +21,7 @@ use std::{collections::BTreeMap, fmt, net::Ipv4Addr};
 use serde::{Deserialize, Serialize};
 use shoal_api::{
     network::NetworkSpec,
-    service::{ServiceSpec, TaskSpec, TaskState, TaskStatus},
+    service::{PortConfig, ServiceSpec, TaskSpec, TaskState, TaskStatus},
 };
 
 /// The swarm's name; Docker's swarm is always called `default` and refuses
@@ -42,6 +42,14 @@ pub const DEFAULT_DATA_PATH_PORT: u16 = 4789;
 pub const DEFAULT_SUBNET_SIZE: u8 = 24;
 /// Docker's default address pool (`--default-addr-pool`).
 pub const DEFAULT_ADDR_POOL: &str = "10.0.0.0/8";
+/// The name of the routing mesh's network, created at `swarm init`.
+pub const INGRESS_NETWORK_NAME: &str = "ingress";
+/// Docker's range of published ports given when the spec has none
+/// (swarmkit's `dynamicPortStart`–`dynamicPortEnd`).
+pub const DEFAULT_PUBLISHED_PORT_RANGE: PortRange = PortRange {
+    start: 30_000,
+    end: 32_767,
+};
 
 /// The swarm: its identity, user-modifiable spec, root CA and join tokens,
 /// and the network settings fixed at `swarm init`.
@@ -129,6 +137,47 @@ pub struct SwarmSpec {
     /// Finished tasks kept per slot; negative keeps them all
     /// (`--task-history-limit`).
     pub task_history_retention_limit: i64,
+    /// Where published ports without a number come from (shoal's
+    /// `--published-port-range`); fixed at init.
+    pub published_port_range: PortRange,
+}
+
+/// An inclusive range of ports, `START-END`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRange {
+    /// The first port.
+    pub start: u16,
+    /// The last port.
+    pub end: u16,
+}
+
+impl Default for PortRange {
+    /// Docker's 30000–32767.
+    fn default() -> Self {
+        DEFAULT_PUBLISHED_PORT_RANGE
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = String;
+
+    /// `START-END`, both 1–65535, `START <= END`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("invalid port range {text:?}: expected START-END, 1-65535");
+        let (start, end) = text.split_once('-').ok_or_else(bad)?;
+        let start: u16 = start.trim().parse().map_err(|_| bad())?;
+        let end: u16 = end.trim().parse().map_err(|_| bad())?;
+        if start == 0 || end < start {
+            return Err(bad());
+        }
+        Ok(Self { start, end })
+    }
 }
 
 impl Default for SwarmSpec {
@@ -143,6 +192,7 @@ impl Default for SwarmSpec {
             ca_config: CaConfig::default(),
             raft: RaftConfig::default(),
             task_history_retention_limit: DEFAULT_TASK_HISTORY_RETENTION_LIMIT,
+            published_port_range: PortRange::default(),
         }
     }
 }
@@ -464,9 +514,22 @@ pub struct Service {
     /// The spec before the last update (`PreviousSpec`).
     pub previous_spec: Option<ServiceSpec>,
     /// The service's virtual IP on each of its networks (`vip` mode), by
-    /// network ID.
+    /// network ID; on the ingress network whenever it publishes ports.
     #[serde(default)]
     pub virtual_ips: BTreeMap<String, Ipv4Addr>,
+    /// Its published ports, resolved (`Endpoint.Ports`): the spec's, in
+    /// its order, protocol and mode spelled out, numbers allocated.
+    #[serde(default)]
+    pub ports: Vec<PortConfig>,
+}
+
+impl Service {
+    /// Whether the service publishes ports, and so is attached to the
+    /// ingress network.
+    #[must_use]
+    pub fn needs_ingress(&self) -> bool {
+        !self.ports.is_empty()
+    }
 }
 
 /// One task of a service: a container on a node, in a slot (replicated) or

@@ -7,7 +7,7 @@
 
 use crate::scheduler::constraint;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     net::{IpAddr, Ipv4Addr, SocketAddr},
 };
 
@@ -15,7 +15,7 @@ use shoal_api::service::{ContainerSpec, ServiceSpec};
 
 use super::{
     error::Rejected,
-    types::{JoinTokens, NodeSpec, NodeTlsInfo, Platform, RootCaRecord, SwarmSpec},
+    types::{JoinTokens, NodeSpec, NodeTlsInfo, Platform, PortRange, RootCaRecord, SwarmSpec},
 };
 
 /// Shortest dispatcher heartbeat period accepted: 1 s. Shorter periods turn
@@ -150,6 +150,10 @@ pub fn labels(field: &str, labels: &BTreeMap<String, String>) -> Result {
 pub fn swarm_spec(field: &str, spec: &SwarmSpec) -> Result {
     text(&join(field, "name"), &spec.name, MAX_NAME_BYTES, false)?;
     labels(&join(field, "labels"), &spec.labels)?;
+    port_range(
+        &join(field, "published_port_range"),
+        spec.published_port_range,
+    )?;
 
     let heartbeat = spec.dispatcher.heartbeat_period_ms;
     if !(MIN_HEARTBEAT_PERIOD_MS..=MAX_HEARTBEAT_PERIOD_MS).contains(&heartbeat) {
@@ -466,6 +470,100 @@ pub fn service_spec(field: &str, spec: &ServiceSpec) -> Result {
                 format!("spread over {descriptor:?}: expected node.labels.<name>"),
             ));
         }
+    }
+    endpoint_spec(&join(field, "EndpointSpec"), spec)
+}
+
+/// A service's `EndpointSpec`: the mode is `vip` or `dnsrr`, every port
+/// has a target (1–65535), a protocol shoal's routing mesh carries (`tcp`,
+/// `udp`; `sctp` is refused), a mode (`ingress`, `host`), a published
+/// number when published in `host` mode (shoal picks none per task), and
+/// no published port twice per protocol; `dnsrr` takes no `ingress` port
+/// (swarmkit's `validateEndpointSpec`).
+pub fn endpoint_spec(field: &str, spec: &ServiceSpec) -> Result {
+    let Some(endpoint) = &spec.endpoint_spec else {
+        return Ok(());
+    };
+    if let Some(mode) = endpoint.get("Mode").filter(|m| !m.is_null()) {
+        match mode.as_str() {
+            Some("" | "vip" | "dnsrr") => {}
+            _ => {
+                return Err(Rejected::invalid(
+                    join(field, "Mode"),
+                    format!("{mode}: expected vip or dnsrr"),
+                ));
+            }
+        }
+    }
+    let ports = spec
+        .ports()
+        .map_err(|e| Rejected::invalid(join(field, "Ports"), e))?;
+    let mut published = BTreeSet::new();
+    for (i, port) in ports.iter().enumerate() {
+        let port_field = join(field, &format!("Ports[{i}]"));
+        if port.target_port == 0 {
+            return Err(Rejected::invalid(
+                join(&port_field, "TargetPort"),
+                "0: expected a port from 1 to 65535",
+            ));
+        }
+        match port.protocol() {
+            "tcp" | "udp" => {}
+            "sctp" => {
+                return Err(Rejected::invalid(
+                    join(&port_field, "Protocol"),
+                    "sctp is not supported: shoal's routing mesh carries tcp and udp",
+                ));
+            }
+            other => {
+                return Err(Rejected::invalid(
+                    join(&port_field, "Protocol"),
+                    format!("{other:?}: expected tcp or udp"),
+                ));
+            }
+        }
+        match port.publish_mode() {
+            "ingress" => {
+                if !spec.uses_vip() {
+                    return Err(Rejected::InvalidArgument(
+                        "EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
+                            .to_owned(),
+                    ));
+                }
+            }
+            "host" => {
+                if port.published_port == 0 {
+                    return Err(Rejected::invalid(
+                        join(&port_field, "PublishedPort"),
+                        "a port published in host mode needs its number: shoal does not pick one per task",
+                    ));
+                }
+            }
+            other => {
+                return Err(Rejected::invalid(
+                    join(&port_field, "PublishMode"),
+                    format!("{other:?}: expected ingress or host"),
+                ));
+            }
+        }
+        if port.published_port != 0
+            && !published.insert((port.protocol().to_owned(), port.published_port))
+        {
+            return Err(Rejected::InvalidArgument(
+                "EndpointSpec: duplicate published ports provided".to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A published port range: `1 <= start <= end`.
+pub fn port_range(field: &str, range: PortRange) -> Result {
+    if range.start == 0 || range.end < range.start {
+        return Err(Rejected::invalid(
+            field,
+            format!("{range}: expected START-END with 1 <= START <= END <= 65535"),
+        ));
     }
     Ok(())
 }

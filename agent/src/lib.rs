@@ -12,6 +12,7 @@ pub mod dataplane;
 pub mod dns;
 pub mod executor;
 pub mod images;
+pub mod mesh;
 pub mod overlay;
 pub mod registry;
 pub mod session;

@@ -16,6 +16,9 @@
 //!   table (no new flows) but keeps its endpoint, and so its established
 //!   flows, until it is gone (DESIGN §5, "Draining").
 //!
+//! - the routing mesh's published ports ([`crate::mesh`]), after the VIPs
+//!   whose tables they share.
+//!
 //! Links are pinned beside the programs, so traffic keeps flowing while the
 //! agent restarts; writes are idempotent, so a restart replays them.
 
@@ -34,11 +37,24 @@ use tracing::warn;
 use crate::{
     assignments::Directory,
     dataplane::{
-        self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, OverlayMaps,
+        self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, MeshHook,
+        OverlayMaps,
         maglev::{self, Backend, NO_BACKEND},
     },
+    mesh::RoutingMesh,
     task_network::{self, AttachedInterface, TaskNetworkError},
 };
+
+/// Where the routing mesh answers and which hook runs it.
+#[derive(Clone, Debug)]
+pub struct MeshSettings {
+    /// The node's underlay address: published ports answer on it.
+    pub node_ip: Ipv4Addr,
+    /// The underlay interface, where replies to clients leave.
+    pub underlay_iface: String,
+    /// XDP (default) or tc.
+    pub hook: MeshHook,
+}
 
 /// Why the overlay could not be wired.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +77,8 @@ pub struct Overlay {
     remote: Mutex<BTreeMap<String, Ipv4Addr>>,
     /// The service VIPs written so far, by `(VNI, VIP)`.
     services: Mutex<BTreeMap<(u32, Ipv4Addr), WrittenService>>,
+    /// The routing mesh, whose ingress ports use the VIPs' tables.
+    mesh: RoutingMesh,
 }
 
 /// A service VIP as written into the maps.
@@ -74,12 +92,14 @@ struct WrittenService {
 
 impl Overlay {
     /// Creates (or finds) the VXLAN device on UDP `port` with `mtu`, opens
-    /// the pinned maps under `pin_dir` and attaches `tc_vxlan_ingress`.
+    /// the pinned maps under `pin_dir`, attaches `tc_vxlan_ingress` and
+    /// turns the routing mesh on.
     pub async fn start(
         pin_dir: &Path,
         node_id: &str,
         port: u16,
         mtu: u32,
+        mesh: &MeshSettings,
     ) -> Result<Self, OverlayError> {
         let vxlan = task_network::ensure_vxlan_device(port, mtu).await?;
         let mut maps = OverlayMaps::from_pins(pin_dir)?;
@@ -101,13 +121,27 @@ impl Overlay {
             task_network::VXLAN_DEVICE,
             &pin_dir.join("link_overlay_vxlan"),
         )?;
+        let mesh = RoutingMesh::start(
+            pin_dir,
+            node_id,
+            mesh.node_ip,
+            dataplane::ifindex(&mesh.underlay_iface)?,
+            mesh.hook,
+        )?;
         Ok(Self {
             pin_dir: pin_dir.to_owned(),
             node_id: node_id.to_owned(),
             maps: Mutex::new(maps),
             remote: Mutex::new(BTreeMap::new()),
             services: Mutex::new(services),
+            mesh,
         })
+    }
+
+    /// The node's routing mesh.
+    #[must_use]
+    pub fn mesh(&self) -> &RoutingMesh {
+        &self.mesh
     }
 
     fn link_pin(&self, ifname: &str) -> PathBuf {
@@ -223,7 +257,8 @@ impl Overlay {
 impl Overlay {
     /// Balances every VIP in `vips` over its service's running endpoints
     /// on its network: a Maglev table (rewritten when the backends change)
-    /// and the VIP's entry; VIPs that are gone are removed.
+    /// and the VIP's entry; VIPs that are gone are removed. Then the
+    /// routing mesh follows (its ingress ports use the VIPs' tables).
     pub fn sync_services(
         &self,
         vips: &BTreeMap<String, ServiceVip>,
@@ -282,6 +317,10 @@ impl Overlay {
                 Err(error) => warn!(%error, vni, %vip, "writing a service VIP"),
             }
         }
+        let slots = written.iter().map(|(&key, w)| (key, w.slot)).collect();
+        drop(maps);
+        drop(written);
+        self.mesh.sync(vips, endpoints, &slots);
     }
 }
 

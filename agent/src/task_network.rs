@@ -6,8 +6,10 @@
 //! runtime. For each network of the task it creates a veth pair: the host
 //! side (`sh<task ID prefix><n>`) stays in the node's namespace, where the
 //! overlay's tc programs attach; the other side becomes `eth<n>` in the
-//! task's namespace with the task's address, the network's MTU and no
-//! default route (overlays carry task-to-task traffic only). Removing the
+//! task's namespace with the task's address and the network's MTU. Only
+//! the `ingress` network's interface gets a default route: the routing
+//! mesh keeps its clients' addresses, so the replies to them must go back
+//! through it; other overlays carry task-to-task traffic only. Removing the
 //! namespace removes its veths and their host sides with it.
 
 use std::{
@@ -258,6 +260,20 @@ fn configure_inside(
                 .execute()
                 .await
                 .map_err(netlink_error(format!("bringing {name} up")))?;
+            if network.ingress {
+                // Replies to the routing mesh's clients, whose addresses
+                // are outside every overlay, go back through it.
+                let route = rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                    .gateway(network.gateway)
+                    .output_interface(index)
+                    .build();
+                handle
+                    .route()
+                    .add(route)
+                    .execute()
+                    .await
+                    .map_err(netlink_error(format!("a default route through {name}")))?;
+            }
         }
         Ok(macs)
     })

@@ -19,11 +19,11 @@ use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use shoal_agent::{
-    dataplane::{self, Dataplane, DataplaneConfig, XdpAttachMode},
+    dataplane::{self, Dataplane, DataplaneConfig, MeshHook, XdpAttachMode},
     dns::{self, Dns},
     executor::{ExecutorConfig, runc},
     images::ImageStore,
-    overlay::Overlay,
+    overlay::{MeshSettings, Overlay},
     task_network,
 };
 use shoal_api::paths::DEFAULT_SOCKET;
@@ -51,6 +51,11 @@ struct Args {
     /// XDP attach mode: native falls back to generic under `auto`.
     #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
     xdp_mode: XdpModeArg,
+    /// Which hook runs the routing mesh (published ports) on the underlay
+    /// interface: XDP balances and rewrites before the stack sees the
+    /// packet; tc does all of it, for interfaces where XDP is a poor fit.
+    #[arg(long, value_enum, default_value_t = MeshHookArg::Xdp)]
+    mesh_hook: MeshHookArg,
     /// Mount point of bpffs (mounted if it is not).
     #[arg(long, default_value = "/sys/fs/bpf")]
     bpffs: PathBuf,
@@ -85,6 +90,21 @@ enum XdpModeArg {
     Auto,
     Native,
     Generic,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum MeshHookArg {
+    Xdp,
+    Tc,
+}
+
+impl From<MeshHookArg> for MeshHook {
+    fn from(hook: MeshHookArg) -> Self {
+        match hook {
+            MeshHookArg::Xdp => Self::Xdp,
+            MeshHookArg::Tc => Self::Tc,
+        }
+    }
 }
 
 impl From<XdpModeArg> for XdpAttachMode {
@@ -148,6 +168,18 @@ fn main() -> Result<()> {
         .block_on(run(args))
 }
 
+/// Where the routing mesh answers (the advertise address) and how.
+fn mesh_settings(args: &Args, advertise_addr: IpAddr) -> Result<MeshSettings> {
+    let IpAddr::V4(address) = advertise_addr else {
+        anyhow::bail!("the advertise address {advertise_addr} is not IPv4: the data plane is IPv4");
+    };
+    Ok(MeshSettings {
+        node_ip: address,
+        underlay_iface: args.underlay_iface.clone(),
+        hook: args.mesh_hook.into(),
+    })
+}
+
 async fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
@@ -171,9 +203,16 @@ async fn run(args: Args) -> Result<()> {
     let underlay_mtu = task_network::link_mtu(&args.underlay_iface)
         .await
         .context("reading the underlay's MTU")?;
-    let overlay = Overlay::start(&pin_dir, &node_id.to_string(), VXLAN_PORT, underlay_mtu)
-        .await
-        .context("wiring the overlay (VXLAN device and programs)")?;
+    let mesh = mesh_settings(&args, advertise_addr)?;
+    let overlay = Overlay::start(
+        &pin_dir,
+        &node_id.to_string(),
+        VXLAN_PORT,
+        underlay_mtu,
+        &mesh,
+    )
+    .await
+    .context("wiring the overlay (VXLAN device and programs)")?;
     let log_forwarder = dataplane.take_logs().map(|logs| {
         tokio::spawn(async move {
             if let Err(error) = dataplane::forward_ebpf_logs(logs).await {

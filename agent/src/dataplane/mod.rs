@@ -25,6 +25,7 @@
 mod bpffs;
 mod counters;
 pub mod maglev;
+mod mesh;
 mod object;
 mod overlay;
 mod record;
@@ -49,6 +50,7 @@ use aya::{
 use aya_log::EbpfLogger;
 pub use bpffs::ensure_bpffs_mounted;
 pub use counters::Counters;
+pub use mesh::{MeshHook, MeshMaps, PortTarget, PublishedPort};
 pub use object::{EBPF_OBJECT, object_digest};
 pub use overlay::{
     Endpoint, EndpointLocation, Flow, FlowDirection, Interface, MAX_VNI, OverlayMaps,
@@ -209,7 +211,7 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Dat
 }
 
 /// Index of `iface` in the current network namespace.
-fn ifindex(iface: &str) -> Result<u32, DataplaneError> {
+pub fn ifindex(iface: &str) -> Result<u32, DataplaneError> {
     let name = CString::new(iface).map_err(|_| DataplaneError::NoInterface {
         iface: iface.to_owned(),
     })?;
@@ -310,13 +312,32 @@ impl Dataplane {
         upgraded |= replaced;
         let xdp_mode = xdp_mode_name(mode);
         let tc_link = link_pin_path(&pin_dir, program_names::TC_UNDERLAY_EGRESS);
-        let (tc, replaced) = attach_tc_egress(&mut ebpf, &config, &tc_link)?;
+        let (tc, replaced) = attach_tc(
+            &mut ebpf,
+            &config,
+            program_names::TC_UNDERLAY_EGRESS,
+            TcAttachType::Egress,
+            &tc_link,
+        )?;
+        upgraded |= replaced;
+        let tc_ingress_link = link_pin_path(&pin_dir, program_names::TC_UNDERLAY_INGRESS);
+        let (tc_ingress, replaced) = attach_tc(
+            &mut ebpf,
+            &config,
+            program_names::TC_UNDERLAY_INGRESS,
+            TcAttachType::Ingress,
+            &tc_ingress_link,
+        )?;
         upgraded |= replaced;
 
         let mut attachments = Vec::new();
         for ((program, attach), (link, link_pin)) in attach_points(&config.underlay_iface, xdp_mode)
             .into_iter()
-            .zip([(link, xdp_link), (tc, tc_link)])
+            .zip([
+                (link, xdp_link),
+                (tc, tc_link),
+                (tc_ingress, tc_ingress_link),
+            ])
         {
             pin_program(&mut ebpf, program, &pin_dir)?;
             attachments.push(Attachment::new(program, attach, link, link_pin)?);
@@ -476,7 +497,7 @@ fn remove_stale_map_pins(pin_dir: &Path) -> Result<(), DataplaneError> {
 }
 
 /// The programs in attach order, with how status describes their hook.
-fn attach_points(iface: &str, xdp_mode: &str) -> [(&'static str, String); 2] {
+fn attach_points(iface: &str, xdp_mode: &str) -> [(&'static str, String); 3] {
     [
         (
             program_names::XDP_UNDERLAY,
@@ -485,6 +506,10 @@ fn attach_points(iface: &str, xdp_mode: &str) -> [(&'static str, String); 2] {
         (
             program_names::TC_UNDERLAY_EGRESS,
             format!("tcx-egress/{iface}"),
+        ),
+        (
+            program_names::TC_UNDERLAY_INGRESS,
+            format!("tcx-ingress/{iface}"),
         ),
     ]
 }
@@ -559,13 +584,14 @@ fn attach_xdp(
     })
 }
 
-/// Attaches the tc egress program (TCX) like [`attach_xdp`].
-fn attach_tc_egress(
+/// Attaches an underlay tc program (TCX) like [`attach_xdp`].
+fn attach_tc(
     ebpf: &mut Ebpf,
     config: &DataplaneConfig,
+    name: &'static str,
+    attach_type: TcAttachType,
     link_pin: &Path,
 ) -> Result<(FdLink, bool), DataplaneError> {
-    let name = program_names::TC_UNDERLAY_EGRESS;
     let program: &mut SchedClassifier = program_mut(ebpf, name)?;
     program.load().map_err(program_error(name))?;
     if let Some(old) = existing_link(link_pin) {
@@ -581,7 +607,7 @@ fn attach_tc_egress(
         ));
     }
     let id = program
-        .attach(&config.underlay_iface, TcAttachType::Egress)
+        .attach(&config.underlay_iface, attach_type)
         .map_err(program_error(name))?;
     let link = program.take_link(id).map_err(program_error(name))?;
     let link = FdLink::try_from(link).map_err(program_error_from_link(name))?;

@@ -36,8 +36,20 @@ pub mod map_names {
     /// backend (forward entry) and the VIP to put back into replies
     /// (reverse entry).
     pub const OVERLAY_CONNTRACK: &str = "OVERLAY_CONNTRACK";
+    /// `HashMap<MeshPortKey, MeshPort>`: the routing mesh's published
+    /// ports on this node.
+    pub const MESH_PORTS: &str = "MESH_PORTS";
+    /// `Array<MeshConfig>` with one entry, index 0.
+    pub const MESH_CONFIG: &str = "MESH_CONFIG";
+    /// `LruHashMap<OverlayFlowKey, MeshFlow>`: per flow through the
+    /// routing mesh, its backend (forward entry, on the entry node) and
+    /// how to send the backend's replies back (reply entry, on the entry
+    /// node and on the backend's node).
+    pub const MESH_CONNTRACK: &str = "MESH_CONNTRACK";
+    /// `PerCpuArray<u64>`, indexed by [`super::mesh_slot`].
+    pub const MESH_COUNTERS: &str = "MESH_COUNTERS";
     /// Every pinned map, for pinning, reuse and removal.
-    pub const PINNED: [&str; 9] = [
+    pub const PINNED: [&str; 13] = [
         PROTOCOL_COUNTERS,
         VERDICT_COUNTERS,
         OVERLAY_ENDPOINTS,
@@ -47,6 +59,10 @@ pub mod map_names {
         OVERLAY_SERVICES,
         OVERLAY_MAGLEV,
         OVERLAY_CONNTRACK,
+        MESH_PORTS,
+        MESH_CONFIG,
+        MESH_CONNTRACK,
+        MESH_COUNTERS,
     ];
 }
 
@@ -81,7 +97,7 @@ const fn layout<K, V>(name: &'static str, max_entries: u32) -> MapLayout {
 
 /// The layout of every pinned map, in [`map_names::PINNED`] order, as the
 /// programs declare them.
-pub const PINNED_LAYOUTS: [MapLayout; 9] = [
+pub const PINNED_LAYOUTS: [MapLayout; 13] = [
     layout::<u32, PacketCount>(map_names::PROTOCOL_COUNTERS, PROTOCOL_COUNTER_SLOTS),
     layout::<u32, u64>(map_names::VERDICT_COUNTERS, VERDICT_COUNTER_SLOTS),
     layout::<OverlayEndpointKey, OverlayEndpoint>(
@@ -94,6 +110,10 @@ pub const PINNED_LAYOUTS: [MapLayout; 9] = [
     layout::<OverlayEndpointKey, u32>(map_names::OVERLAY_SERVICES, OVERLAY_MAX_SERVICES),
     layout::<u32, u32>(map_names::OVERLAY_MAGLEV, OVERLAY_MAGLEV_ENTRIES),
     layout::<OverlayFlowKey, u32>(map_names::OVERLAY_CONNTRACK, OVERLAY_MAX_CONNTRACK),
+    layout::<MeshPortKey, MeshPort>(map_names::MESH_PORTS, MESH_MAX_PORTS),
+    layout::<u32, MeshConfig>(map_names::MESH_CONFIG, 1),
+    layout::<OverlayFlowKey, MeshFlow>(map_names::MESH_CONNTRACK, MESH_MAX_CONNTRACK),
+    layout::<u32, u64>(map_names::MESH_COUNTERS, MESH_COUNTER_SLOTS),
 ];
 
 /// Names of the program functions in the eBPF object.
@@ -108,6 +128,10 @@ pub mod program_names {
     /// tc ingress on the node's flow-based VXLAN device: decapsulated frames
     /// for local tasks.
     pub const TC_VXLAN_INGRESS: &str = "tc_vxlan_ingress";
+    /// tc (TCX) ingress on the node's underlay interface: the routing
+    /// mesh's delivery (after `xdp_underlay` balanced a packet) or the
+    /// whole mesh (`--mesh-hook tc`).
+    pub const TC_UNDERLAY_INGRESS: &str = "tc_underlay_ingress";
     /// The overlay programs, which the agent attaches per interface.
     pub const OVERLAY: [&str; 2] = [TC_ENDPOINT_INGRESS, TC_VXLAN_INGRESS];
 }
@@ -371,11 +395,18 @@ pub enum OverlayHook {
     EndpointIngress = 0,
     /// `tc_vxlan_ingress`: frames decapsulated by the VXLAN device.
     VxlanIngress = 1,
+    /// `tc_underlay_ingress`: frames the routing mesh balanced, delivered
+    /// to a local task or tunnelled to the backend's node.
+    UnderlayIngress = 2,
 }
 
 impl OverlayHook {
     /// Every hook, in slot order.
-    pub const ALL: [Self; 2] = [Self::EndpointIngress, Self::VxlanIngress];
+    pub const ALL: [Self; 3] = [
+        Self::EndpointIngress,
+        Self::VxlanIngress,
+        Self::UnderlayIngress,
+    ];
 
     /// Stable snake-case name used in status output.
     #[must_use]
@@ -383,6 +414,7 @@ impl OverlayHook {
         match self {
             Self::EndpointIngress => "endpoint_ingress",
             Self::VxlanIngress => "vxlan_ingress",
+            Self::UnderlayIngress => "underlay_tc_ingress",
         }
     }
 }
@@ -427,11 +459,14 @@ pub enum OverlayVerdict {
     /// To a service VIP, but neither TCP nor UDP (ICMP, …): a VIP only
     /// balances TCP and UDP, as Docker's do.
     DropVipProtocol = 14,
+    /// A backend's reply to a client outside the swarm, reverse-translated
+    /// by the routing mesh and sent out of the underlay interface.
+    RedirectUnderlay = 15,
 }
 
 impl OverlayVerdict {
     /// Every verdict, in slot order.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::PassNotOurs,
         Self::ArpReply,
         Self::RedirectLocal,
@@ -447,6 +482,7 @@ impl OverlayVerdict {
         Self::DropHelperFailed,
         Self::DropVipNoBackend,
         Self::DropVipProtocol,
+        Self::RedirectUnderlay,
     ];
 
     /// Stable snake-case name used in status output.
@@ -468,13 +504,15 @@ impl OverlayVerdict {
             Self::DropHelperFailed => "drop_helper_failed",
             Self::DropVipNoBackend => "drop_vip_no_backend",
             Self::DropVipProtocol => "drop_vip_protocol",
+            Self::RedirectUnderlay => "redirect_underlay",
         }
     }
 
     /// Whether the hook drops the frame.
     #[must_use]
     pub const fn is_drop(self) -> bool {
-        self as u32 >= Self::DropNoEndpoint as u32
+        let slot = self as u32;
+        slot >= Self::DropNoEndpoint as u32 && slot <= Self::DropVipProtocol as u32
     }
 }
 
@@ -483,7 +521,7 @@ impl OverlayVerdict {
 pub const OVERLAY_VERDICTS_PER_HOOK: u32 = OverlayVerdict::ALL.len() as u32;
 
 /// Size of the `OVERLAY_COUNTERS` array.
-#[expect(clippy::cast_possible_truncation, reason = "two hooks")]
+#[expect(clippy::cast_possible_truncation, reason = "three hooks")]
 pub const OVERLAY_COUNTER_SLOTS: u32 = OverlayHook::ALL.len() as u32 * OVERLAY_VERDICTS_PER_HOOK;
 
 /// Index into `OVERLAY_COUNTERS`.
@@ -575,6 +613,38 @@ pub const fn flow_hash(
     h
 }
 
+/// Folds a one's-complement sum to 16 bits.
+const fn fold(mut sum: u64) -> u16 {
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    #[expect(clippy::cast_possible_truncation, reason = "folded to 16 bits")]
+    let folded = sum as u16;
+    folded
+}
+
+/// An Internet checksum after a 32-bit field of the data it covers changed
+/// from `old` to `new` (RFC 1624, eqn. 3: `HC' = ~(~HC + ~m + m')`).
+/// Byte-order agnostic: pass the checksum and both values as loaded from
+/// the packet, and store the result the same way.
+#[must_use]
+pub const fn csum_replace4(check: u16, old: u32, new: u32) -> u16 {
+    let not_old = !old;
+    !fold(
+        (!check) as u64
+            + (not_old >> 16) as u64
+            + (not_old & 0xffff) as u64
+            + (new >> 16) as u64
+            + (new & 0xffff) as u64,
+    )
+}
+
+/// [`csum_replace4`] for a 16-bit field.
+#[must_use]
+pub const fn csum_replace2(check: u16, old: u16, new: u16) -> u16 {
+    !fold((!check) as u64 + (!old) as u64 + new as u64)
+}
+
 /// murmur3's 32-bit finaliser.
 const fn mix(mut h: u32) -> u32 {
     h ^= h >> 16;
@@ -589,6 +659,210 @@ const fn mix(mut h: u32) -> u32 {
 pub const ETH_P_ARP: u16 = 0x0806;
 /// Length of an Ethernet/IPv4 ARP packet (RFC 826).
 pub const ARP_ETH_IPV4_LEN: usize = 28;
+
+/// Maximum number of published ports (`MESH_PORTS` entries) on one node;
+/// also the number of per-port counter rows in `MESH_COUNTERS`.
+pub const MESH_MAX_PORTS: u32 = 1_024;
+/// Maximum number of `MESH_CONNTRACK` entries (two per flow on the entry
+/// node, one on the backend's); the least recently used go first.
+pub const MESH_MAX_CONNTRACK: u32 = 262_144;
+
+/// [`MeshPort::flags`]: published in `host` mode, straight to the one
+/// local task [`MeshPort::addr_be`] (no Maglev table).
+pub const MESH_PORT_HOST: u8 = 1;
+
+/// Key of `MESH_PORTS`: a published port.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MeshPortKey {
+    /// The published port, network byte order.
+    pub port_be: u16,
+    /// IP protocol, 6 (TCP) or 17 (UDP).
+    pub protocol: u8,
+    /// Zero.
+    #[expect(
+        clippy::pub_underscore_fields,
+        reason = "explicit padding, named as the project's conventions ask"
+    )]
+    pub _pad: u8,
+}
+
+const _: () = assert!(core::mem::size_of::<MeshPortKey>() == 4);
+
+/// Value of `MESH_PORTS`: where a published port's packets go.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeshPort {
+    /// The ingress network's VNI, host byte order.
+    pub vni: u32,
+    /// `ingress` mode: the service's VIP on the ingress network (part of
+    /// the flow hash, so every node picks the same backend for a flow);
+    /// `host` mode: the local task's ingress address.
+    pub addr_be: u32,
+    /// The port inside the task, network byte order.
+    pub target_port_be: u16,
+    /// [`MESH_PORT_HOST`] or 0.
+    pub flags: u8,
+    /// Zero.
+    #[expect(
+        clippy::pub_underscore_fields,
+        reason = "explicit padding, named as the project's conventions ask"
+    )]
+    pub _pad: u8,
+    /// `ingress` mode: the slot of the VIP's Maglev table in `OVERLAY_MAGLEV`.
+    pub maglev_slot: u32,
+    /// The port's row in `MESH_COUNTERS`, below [`MESH_MAX_PORTS`].
+    pub counter_row: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<MeshPort>() == 20);
+
+/// [`MeshConfig::hook`]: the XDP program runs the mesh and hands balanced
+/// packets to `tc_underlay_ingress` for delivery.
+pub const MESH_HOOK_XDP: u32 = 0;
+/// [`MeshConfig::hook`]: `tc_underlay_ingress` runs the whole mesh.
+pub const MESH_HOOK_TC: u32 = 1;
+
+/// The only value of `MESH_CONFIG` (index 0): node-wide mesh settings.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeshConfig {
+    /// The node's underlay address, network byte order: published ports
+    /// answer on it. `0` while unset: the mesh is off.
+    pub node_ip_be: u32,
+    /// ifindex of the underlay interface, where replies leave.
+    pub underlay_ifindex: u32,
+    /// [`MESH_HOOK_XDP`] or [`MESH_HOOK_TC`].
+    pub hook: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<MeshConfig>() == 12);
+
+/// Value of `MESH_CONNTRACK`. A forward entry (client → node address and
+/// published port, on the entry node) holds the backend and target port; a
+/// reply entry (backend → client) holds the node address and published
+/// port to put back as the reply's source, and the node that does it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeshFlow {
+    /// Forward: the backend's address; reply: the address the client
+    /// connected to. Network byte order.
+    pub addr_be: u32,
+    /// Forward: the target port; reply: the published port. Network byte
+    /// order.
+    pub port_be: u16,
+    /// Zero.
+    #[expect(
+        clippy::pub_underscore_fields,
+        reason = "explicit padding, named as the project's conventions ask"
+    )]
+    pub _pad: u16,
+    /// Reply entries: the entry node's underlay address, **host byte
+    /// order** (a tunnel key's), or `0` when this node is the entry node
+    /// and translates the reply itself.
+    pub entry_node: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<MeshFlow>() == 12);
+
+/// What the XDP program leaves in front of a packet it balanced
+/// (`bpf_xdp_adjust_meta`), for `tc_underlay_ingress` to deliver.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeshMeta {
+    /// [`MESH_META_MAGIC`].
+    pub magic: u32,
+    /// The ingress network's VNI, host byte order.
+    pub vni: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<MeshMeta>() == 8);
+
+/// [`MeshMeta::magic`]: "SHM1".
+pub const MESH_META_MAGIC: u32 = 0x5348_4d31;
+
+/// What the routing mesh did with a packet, counted per published port
+/// (its row) or, for packets no port is known for, in the node's row
+/// ([`MESH_NODE_ROW`]).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeshVerdict {
+    /// Not for a published port of this node (node row): passed on.
+    PassNotMesh = 0,
+    /// A packet of a tracked flow, sent to its backend.
+    Forward = 1,
+    /// The first packet of a flow: a backend picked with Maglev.
+    NewFlow = 2,
+    /// A backend's reply, reverse-translated here (node row).
+    Reply = 3,
+    /// A backend's reply tunnelled back to the flow's entry node (node row).
+    ReplyTunnelled = 4,
+    /// No running backend for the port.
+    DropNoBackend = 5,
+    /// IPv4/TCP/UDP header truncated: dropped.
+    DropTruncated = 6,
+    /// A first fragment to a published port: later fragments carry no
+    /// ports, so the datagram could not be balanced whole.
+    DropFragment = 7,
+    /// A helper (checksum, store, map update) failed.
+    DropHelperFailed = 8,
+}
+
+impl MeshVerdict {
+    /// Every verdict, in slot order.
+    pub const ALL: [Self; 9] = [
+        Self::PassNotMesh,
+        Self::Forward,
+        Self::NewFlow,
+        Self::Reply,
+        Self::ReplyTunnelled,
+        Self::DropNoBackend,
+        Self::DropTruncated,
+        Self::DropFragment,
+        Self::DropHelperFailed,
+    ];
+
+    /// Stable snake-case name used in status output.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PassNotMesh => "pass_not_mesh",
+            Self::Forward => "forward",
+            Self::NewFlow => "new_flow",
+            Self::Reply => "reply",
+            Self::ReplyTunnelled => "reply_tunnelled",
+            Self::DropNoBackend => "drop_no_backend",
+            Self::DropTruncated => "drop_truncated",
+            Self::DropFragment => "drop_fragment",
+            Self::DropHelperFailed => "drop_helper_failed",
+        }
+    }
+
+    /// Whether the packet was dropped.
+    #[must_use]
+    pub const fn is_drop(self) -> bool {
+        self as u32 >= Self::DropNoBackend as u32
+    }
+}
+
+/// Number of [`MeshVerdict`]s per row.
+#[expect(clippy::cast_possible_truncation, reason = "a handful of verdicts")]
+pub const MESH_VERDICTS: u32 = MeshVerdict::ALL.len() as u32;
+/// The node's own row in `MESH_COUNTERS`: packets of no published port.
+pub const MESH_NODE_ROW: u32 = MESH_MAX_PORTS;
+/// Size of `MESH_COUNTERS`: a row per published port plus the node's.
+pub const MESH_COUNTER_SLOTS: u32 = (MESH_MAX_PORTS + 1) * MESH_VERDICTS;
+
+/// Index into `MESH_COUNTERS`; rows past the node's are clamped to it.
+#[must_use]
+pub const fn mesh_slot(row: u32, verdict: MeshVerdict) -> u32 {
+    let row = if row > MESH_NODE_ROW {
+        MESH_NODE_ROW
+    } else {
+        row
+    };
+    row * MESH_VERDICTS + verdict as u32
+}
 
 #[cfg(feature = "user")]
 // SAFETY: `PacketCount` is `#[repr(C)]`, `Copy`, has no padding (two u64s),
@@ -615,6 +889,22 @@ unsafe impl aya::Pod for OverlayConfig {}
 // SAFETY: `#[repr(C)]`, `Copy`, padding spelled out as `_pad`; any bits are valid.
 unsafe impl aya::Pod for OverlayFlowKey {}
 
+#[cfg(feature = "user")]
+// SAFETY: `#[repr(C)]`, `Copy`, padding spelled out as `_pad`; any bits are valid.
+unsafe impl aya::Pod for MeshPortKey {}
+
+#[cfg(feature = "user")]
+// SAFETY: `#[repr(C)]`, `Copy`, padding spelled out as `_pad`; any bits are valid.
+unsafe impl aya::Pod for MeshPort {}
+
+#[cfg(feature = "user")]
+// SAFETY: `#[repr(C)]`, `Copy`, three u32s; any bits are valid.
+unsafe impl aya::Pod for MeshConfig {}
+
+#[cfg(feature = "user")]
+// SAFETY: `#[repr(C)]`, `Copy`, padding spelled out as `_pad`; any bits are valid.
+unsafe impl aya::Pod for MeshFlow {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,10 +929,12 @@ mod tests {
 
     #[test]
     fn every_pinned_map_has_its_layout() {
-        let names: [&str; 9] = core::array::from_fn(|i| PINNED_LAYOUTS[i].name);
+        let names: [&str; 13] = core::array::from_fn(|i| PINNED_LAYOUTS[i].name);
         assert_eq!(names, map_names::PINNED);
         assert_eq!(PINNED_LAYOUTS[8].key_size, 20);
-        assert_eq!(PINNED_LAYOUTS[5].max_entries, 30);
+        assert_eq!(PINNED_LAYOUTS[5].max_entries, 48);
+        assert_eq!(PINNED_LAYOUTS[10].value_size, 12);
+        assert_eq!(PINNED_LAYOUTS[12].max_entries, 1025 * 9);
     }
 
     #[test]
@@ -703,7 +995,10 @@ mod tests {
             assert_eq!(*h as usize, i);
         }
         assert_eq!(
-            overlay_slot(OverlayHook::VxlanIngress, OverlayVerdict::DropVipProtocol),
+            overlay_slot(
+                OverlayHook::UnderlayIngress,
+                OverlayVerdict::RedirectUnderlay
+            ),
             OVERLAY_COUNTER_SLOTS - 1
         );
         assert_eq!(
@@ -714,7 +1009,54 @@ mod tests {
         assert_eq!(drops, 11);
         assert!(!OverlayVerdict::RedirectRemote.is_drop());
         assert!(OverlayVerdict::DropNoEndpoint.is_drop());
+        assert!(!OverlayVerdict::RedirectUnderlay.is_drop());
         assert!(OverlayEndpoint::default().is_local());
+    }
+
+    /// The Internet checksum of `words`, computed from scratch.
+    fn checksum(words: &[u16]) -> u16 {
+        !fold(words.iter().map(|&w| u64::from(w)).sum())
+    }
+
+    #[test]
+    fn incremental_checksums_match_a_full_recomputation() {
+        let mut words = [
+            0x4500, 0x003c, 0x1c46, 0x4000, 0x4006, 0, 0xc612, 0x0002, 0xc612, 0x0003,
+        ];
+        let check = checksum(&words);
+        // The destination address (last two words) and then one word change.
+        let old = u32::from(words[8]) | (u32::from(words[9]) << 16);
+        let new = 0x0a00_0005_u32;
+        words[8] = (new & 0xffff) as u16;
+        words[9] = (new >> 16) as u16;
+        let updated = csum_replace4(check, old, new);
+        assert_eq!(updated, checksum(&words));
+        let old_word = words[2];
+        words[2] = 0xbeef;
+        assert_eq!(csum_replace2(updated, old_word, 0xbeef), checksum(&words));
+        // Replacing a value by itself changes nothing.
+        assert_eq!(csum_replace4(check, 7, 7), check);
+    }
+
+    #[test]
+    fn mesh_slots_cover_every_row_and_verdict_once() {
+        for (i, v) in MeshVerdict::ALL.iter().enumerate() {
+            assert_eq!(*v as usize, i);
+        }
+        assert_eq!(mesh_slot(0, MeshVerdict::PassNotMesh), 0);
+        assert_eq!(mesh_slot(1, MeshVerdict::PassNotMesh), MESH_VERDICTS);
+        assert_eq!(
+            mesh_slot(MESH_NODE_ROW, MeshVerdict::DropHelperFailed),
+            MESH_COUNTER_SLOTS - 1
+        );
+        assert_eq!(
+            mesh_slot(u32::MAX, MeshVerdict::Forward),
+            mesh_slot(MESH_NODE_ROW, MeshVerdict::Forward)
+        );
+        assert!(MeshVerdict::DropNoBackend.is_drop());
+        assert!(!MeshVerdict::ReplyTunnelled.is_drop());
+        assert_eq!(core::mem::offset_of!(MeshPort, maglev_slot), 12);
+        assert_eq!(core::mem::offset_of!(MeshFlow, entry_node), 8);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #![no_main]
 
 mod counters;
+mod mesh;
 mod overlay;
 mod parse;
 mod service;

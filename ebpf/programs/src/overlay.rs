@@ -8,8 +8,8 @@
 //! also work on non-linear skbs (a GSO super-packet from a task).
 
 use aya_ebpf::{
-    bindings::{TC_ACT_REDIRECT, TC_ACT_SHOT},
-    helpers::generated::{bpf_redirect, bpf_redirect_peer},
+    bindings::{BPF_F_ZERO_CSUM_TX, TC_ACT_REDIRECT, TC_ACT_SHOT, bpf_tunnel_key},
+    helpers::generated::{bpf_redirect, bpf_redirect_peer, bpf_skb_set_tunnel_key},
     macros::map,
     maps::{Array, HashMap, PerCpuArray},
     programs::TcContext,
@@ -33,6 +33,9 @@ static OVERLAY_CONFIG: Array<OverlayConfig> = Array::pinned(1, 0);
 
 #[map]
 static OVERLAY_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(OVERLAY_COUNTER_SLOTS, 0);
+
+/// TTL of the outer IPv4 header of tunnelled frames.
+const TUNNEL_TTL: u8 = 64;
 
 /// Offset of the IPv4 destination address in an Ethernet frame.
 pub const IPV4_DST_OFFSET: usize = ETH_HDR_LEN + 16;
@@ -147,4 +150,39 @@ pub fn deliver_local(
     // SAFETY: a helper without pointer arguments.
     let ret = unsafe { bpf_redirect_peer(endpoint.ifindex, 0) };
     redirected(ret, OverlayVerdict::RedirectLocal)
+}
+
+/// Sends the frame to `target`'s node: the tunnel key (VNI, remote node,
+/// TTL) for the flow-based VXLAN device, the inner destination MAC the
+/// receiving task's, then out of the VXLAN device. The outer UDP checksum is
+/// left zero, as RFC 7348 allows over IPv4 and cilium does: the inner
+/// packet keeps its own checksums.
+#[inline(always)]
+pub fn tunnel(
+    ctx: &TcContext,
+    vni: u32,
+    target: &OverlayEndpoint,
+) -> Result<Outcome, OverlayVerdict> {
+    let vxlan = vxlan_ifindex().ok_or(OverlayVerdict::DropNoVxlanDevice)?;
+    // SAFETY: plain data; all zeroes is a valid (IPv4, no options) key.
+    let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
+    key.tunnel_id = vni;
+    key.__bindgen_anon_1.remote_ipv4 = target.node_ip;
+    key.tunnel_ttl = TUNNEL_TTL;
+    // SAFETY: `key` is a live, fully initialised `bpf_tunnel_key` and the
+    // size passed is its size.
+    let ret = unsafe {
+        bpf_skb_set_tunnel_key(
+            ctx.skb.skb,
+            &raw mut key,
+            core::mem::size_of::<bpf_tunnel_key>() as u32,
+            u64::from(BPF_F_ZERO_CSUM_TX),
+        )
+    };
+    if ret != 0 {
+        return Err(OverlayVerdict::DropHelperFailed);
+    }
+    ctx.store(0, &target.mac, 0)
+        .map_err(|_| OverlayVerdict::DropHelperFailed)?;
+    redirect(vxlan, OverlayVerdict::RedirectRemote)
 }

@@ -55,13 +55,13 @@ const IPV4_SRC_OFFSET: usize = ETH_HDR_LEN + 12;
 
 /// A TCP or UDP packet's 5-tuple (network byte order) and where its L4
 /// header starts.
-struct Flow {
-    protocol: u8,
-    src_be: u32,
-    dst_be: u32,
-    sport_be: u16,
-    dport_be: u16,
-    l4_offset: usize,
+pub struct Flow {
+    pub protocol: u8,
+    pub src_be: u32,
+    pub dst_be: u32,
+    pub sport_be: u16,
+    pub dport_be: u16,
+    pub l4_offset: usize,
 }
 
 impl Flow {
@@ -83,7 +83,7 @@ impl Flow {
 /// `ipv4_destination`). `None` for anything but TCP and UDP, and for
 /// non-first fragments, which carry no ports.
 #[inline(always)]
-fn flow(ctx: &TcContext) -> Result<Option<Flow>, OverlayVerdict> {
+pub fn flow(ctx: &TcContext) -> Result<Option<Flow>, OverlayVerdict> {
     let header = ctx
         .load::<[u8; 20]>(ETH_HDR_LEN)
         .map_err(|_| OverlayVerdict::DropBadHeader)?;
@@ -171,6 +171,17 @@ pub fn service(vni: u32, dst_be: u32) -> Option<u32> {
     OVERLAY_SERVICES.get_ptr(&key).map(|p| unsafe { *p })
 }
 
+/// The backend at `hash` in the Maglev table of `slot`, unless the table
+/// has none.
+#[inline(always)]
+pub fn maglev_backend(slot: u32, hash: u32) -> Option<u32> {
+    let index = slot * OVERLAY_MAGLEV_SIZE + hash % OVERLAY_MAGLEV_SIZE;
+    OVERLAY_MAGLEV
+        .get(index)
+        .copied()
+        .filter(|&backend| backend != 0)
+}
+
 /// The backend a flow's conntrack entry holds, if that backend is still an
 /// endpoint of the network (a drained task that has stopped is not).
 #[inline(always)]
@@ -205,12 +216,7 @@ pub fn balance(ctx: &TcContext, vni: u32, vip_be: u32, slot: u32) -> Result<u32,
             flow.dport_be,
             flow.protocol,
         );
-        let index = slot * OVERLAY_MAGLEV_SIZE + hash % OVERLAY_MAGLEV_SIZE;
-        let backend = OVERLAY_MAGLEV
-            .get(index)
-            .copied()
-            .filter(|&backend| backend != 0)
-            .ok_or(OverlayVerdict::DropVipNoBackend)?;
+        let backend = maglev_backend(slot, hash).ok_or(OverlayVerdict::DropVipNoBackend)?;
         OVERLAY_CONNTRACK
             .insert(&reply_key(vni, &flow, backend), &vip_be, 0)
             .map_err(|_| OverlayVerdict::DropHelperFailed)?;

@@ -14,30 +14,24 @@
 //!   to a backend and its destination rewritten (data path 4, [`service`]);
 //!   a local backend's reply to a balanced flow gets the VIP back as its
 //!   source;
+//! - a reply to a client of the routing mesh (an address outside the
+//!   network) goes back the way its flow came ([`mesh::reply`]);
 //! - anything else from an overlay interface is dropped and counted, and
 //!   frames of interfaces the agent did not register pass unchanged.
 
-use aya_ebpf::{
-    bindings::{BPF_F_ZERO_CSUM_TX, TC_ACT_UNSPEC, bpf_tunnel_key},
-    helpers::generated::bpf_skb_set_tunnel_key,
-    macros::classifier,
-    programs::TcContext,
-};
+use aya_ebpf::{bindings::TC_ACT_UNSPEC, macros::classifier, programs::TcContext};
 use shoal_ebpf_common::{
-    ARP_ETH_IPV4_LEN, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, OverlayEndpoint, OverlayHook,
-    OverlayInterface, OverlayVerdict,
+    ARP_ETH_IPV4_LEN, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, OverlayHook, OverlayInterface,
+    OverlayVerdict,
 };
 
 use crate::{
+    mesh,
     overlay::{
-        Outcome, deliver_local, endpoint, finish, interface, ipv4_destination, redirect,
-        vxlan_ifindex,
+        Outcome, deliver_local, endpoint, finish, interface, ipv4_destination, redirect, tunnel,
     },
     service,
 };
-
-/// TTL of the outer IPv4 header of tunnelled frames.
-const TUNNEL_TTL: u8 = 64;
 
 /// Runs on tc ingress (TCX or clsact) of a task's host-side veth. Returns
 /// `TC_ACT_REDIRECT` for what it forwards or answers, `TC_ACT_SHOT` for
@@ -70,7 +64,10 @@ fn try_endpoint_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
             } else {
                 service::reverse(ctx, iface.vni)?;
             }
-            let target = endpoint(iface.vni, dst).ok_or(OverlayVerdict::DropNoEndpoint)?;
+            let Some(target) = endpoint(iface.vni, dst) else {
+                // A reply to a client of the routing mesh, or nothing.
+                return mesh::reply(ctx, iface.vni);
+            };
             if target.is_local() {
                 deliver_local(ctx, iface.vni, &target)
             } else {
@@ -117,35 +114,4 @@ fn proxy_arp(
     ctx.store(0, &reply, 0)
         .map_err(|_| OverlayVerdict::DropHelperFailed)?;
     redirect(ifindex, OverlayVerdict::ArpReply)
-}
-
-/// Sends the frame to `target`'s node: the tunnel key (VNI, remote node,
-/// TTL) for the flow-based VXLAN device, the inner destination MAC the
-/// receiving task's, then out of the VXLAN device. The outer UDP checksum is
-/// left zero, as RFC 7348 allows over IPv4 and cilium does: the inner
-/// packet keeps its own checksums.
-#[inline(always)]
-fn tunnel(ctx: &TcContext, vni: u32, target: &OverlayEndpoint) -> Result<Outcome, OverlayVerdict> {
-    let vxlan = vxlan_ifindex().ok_or(OverlayVerdict::DropNoVxlanDevice)?;
-    // SAFETY: plain data; all zeroes is a valid (IPv4, no options) key.
-    let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
-    key.tunnel_id = vni;
-    key.__bindgen_anon_1.remote_ipv4 = target.node_ip;
-    key.tunnel_ttl = TUNNEL_TTL;
-    // SAFETY: `key` is a live, fully initialised `bpf_tunnel_key` and the
-    // size passed is its size.
-    let ret = unsafe {
-        bpf_skb_set_tunnel_key(
-            ctx.skb.skb,
-            &raw mut key,
-            core::mem::size_of::<bpf_tunnel_key>() as u32,
-            u64::from(BPF_F_ZERO_CSUM_TX),
-        )
-    };
-    if ret != 0 {
-        return Err(OverlayVerdict::DropHelperFailed);
-    }
-    ctx.store(0, &target.mac, 0)
-        .map_err(|_| OverlayVerdict::DropHelperFailed)?;
-    redirect(vxlan, OverlayVerdict::RedirectRemote)
 }

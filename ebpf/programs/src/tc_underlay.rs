@@ -1,11 +1,25 @@
-//! tc (TCX / clsact) egress on the node's underlay interface. Today it counts
-//! what the node sends per IP protocol and never drops: the stack built these
-//! packets. Overlay encapsulation checks will be added here.
+//! tc (TCX / clsact) on the node's underlay interface.
+//!
+//! - Egress counts what the node sends per IP protocol and never drops: the
+//!   stack built these packets.
+//! - Ingress delivers the routing mesh's packets (DESIGN §5, data path 5):
+//!   those `xdp_underlay` balanced and marked with [`MeshMeta`], or, with
+//!   `--mesh-hook tc`, those it balances itself ([`mesh`]). A backend on
+//!   this node gets the packet with `bpf_redirect_peer`, one on another
+//!   node through the VXLAN device, on the ingress network.
 
 use aya_ebpf::{bindings::TC_ACT_UNSPEC, macros::classifier, programs::TcContext};
-use shoal_ebpf_common::{Classified, Direction, ETH_HDR_LEN, Verdict, classify, ip_next_offset};
+use shoal_ebpf_common::{
+    Classified, Direction, ETH_HDR_LEN, MESH_HOOK_TC, MESH_META_MAGIC, MESH_NODE_ROW, MeshMeta,
+    MeshVerdict, OverlayHook, OverlayVerdict, Verdict, classify, ip_next_offset,
+};
 
-use crate::counters::{count_protocol, count_verdict};
+use crate::{
+    counters::{count_protocol, count_verdict},
+    mesh,
+    overlay::{Outcome, deliver_local, endpoint, finish, ipv4_destination, tunnel},
+    parse::ptr_at,
+};
 
 /// Returns `TC_ACT_UNSPEC` (TCX "next") so that programs attached after ours
 /// still run.
@@ -25,4 +39,90 @@ pub fn tc_underlay_egress(ctx: TcContext) -> i32 {
         Classified::Other(verdict) => count_verdict(Direction::UnderlayEgress, verdict),
     }
     TC_ACT_UNSPEC
+}
+
+/// Runs on tc ingress (TCX) of the underlay interface. Returns
+/// `TC_ACT_REDIRECT` for the mesh's packets, `TC_ACT_SHOT` for its drops and
+/// `TC_ACT_UNSPEC` (next program / the stack) for everything else.
+#[classifier]
+pub fn tc_underlay_ingress(ctx: TcContext) -> i32 {
+    finish(OverlayHook::UnderlayIngress, try_underlay_ingress(&ctx))
+}
+
+const NOT_OURS: Outcome = Outcome {
+    verdict: OverlayVerdict::PassNotOurs,
+    action: TC_ACT_UNSPEC,
+};
+
+fn try_underlay_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
+    if let Some(vni) = balanced_by_xdp(ctx) {
+        return deliver(ctx, vni);
+    }
+    let Some(config) = mesh::config().filter(|config| config.hook == MESH_HOOK_TC) else {
+        return Ok(NOT_OURS);
+    };
+    // Direct reads need the headers in the linear part; a shorter packet
+    // is pulled whole (and then fails `classify`'s bounds checks).
+    let _ = ctx.pull_data(mesh::MESH_HEADERS_LEN.min(ctx.len()));
+    let hit = match mesh::classify(ctx.data(), ctx.data_end(), config.node_ip_be) {
+        Ok(Some(hit)) => hit,
+        Ok(None) => {
+            mesh::count(MESH_NODE_ROW, MeshVerdict::PassNotMesh);
+            return Ok(NOT_OURS);
+        }
+        Err((row, verdict)) => {
+            mesh::count(row, verdict);
+            return Err(OverlayVerdict::DropBadHeader);
+        }
+    };
+    let row = hit.port.counter_row;
+    let (backend, new) = mesh::balance(&hit).map_err(|verdict| {
+        mesh::count(row, verdict);
+        match verdict {
+            MeshVerdict::DropNoBackend => OverlayVerdict::DropVipNoBackend,
+            _ => OverlayVerdict::DropHelperFailed,
+        }
+    })?;
+    mesh::rewrite_forward_skb(ctx, &hit, backend).inspect_err(|_| {
+        mesh::count(row, MeshVerdict::DropHelperFailed);
+    })?;
+    mesh::count(
+        row,
+        if new {
+            MeshVerdict::NewFlow
+        } else {
+            MeshVerdict::Forward
+        },
+    );
+    deliver(ctx, hit.port.vni)
+}
+
+/// The ingress network's VNI from the [`MeshMeta`] `xdp_underlay` left in
+/// front of a packet it balanced.
+#[inline(always)]
+fn balanced_by_xdp(ctx: &TcContext) -> Option<u32> {
+    // SAFETY: `skb` is the context pointer the kernel passed in; the
+    // verifier turns these fields into packet pointers.
+    let (meta, data) = unsafe {
+        (
+            (*ctx.skb.skb).data_meta as usize,
+            (*ctx.skb.skb).data as usize,
+        )
+    };
+    let p = ptr_at::<MeshMeta>(meta, data, 0)?;
+    // SAFETY: `ptr_at` checked that the metadata holds a `MeshMeta`.
+    let meta = unsafe { p.read_unaligned() };
+    (meta.magic == MESH_META_MAGIC).then_some(meta.vni)
+}
+
+/// Sends a balanced packet to its backend on network `vni`.
+#[inline(always)]
+fn deliver(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
+    let backend = ipv4_destination(ctx)?;
+    let target = endpoint(vni, backend).ok_or(OverlayVerdict::DropNoEndpoint)?;
+    if target.is_local() {
+        deliver_local(ctx, vni, &target)
+    } else {
+        tunnel(ctx, vni, &target)
+    }
 }

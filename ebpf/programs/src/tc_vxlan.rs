@@ -3,8 +3,12 @@
 //! tunnel key gives the VNI; (VNI, inner IPv4 destination) must be a local
 //! endpoint, which gets the frame with `bpf_redirect_peer`. A remote
 //! backend's reply to a flow this node balanced to a service VIP gets the
-//! VIP back as its source first (data path 4). Everything else
-//! is dropped and counted: nothing reaches the node's own stack through the
+//! VIP back as its source first (data path 4). For the routing mesh
+//! (data path 5), a flow from a client outside the swarm records which node
+//! tunnelled it here, so that its replies go back there, and a reply
+//! tunnelled back here for a client that entered at this node is
+//! reverse-translated and sent out of the underlay. Everything else is
+//! dropped and counted: nothing reaches the node's own stack through the
 //! overlay.
 
 use aya_ebpf::{
@@ -14,6 +18,7 @@ use aya_ebpf::{
 use shoal_ebpf_common::{ETH_P_IP, OverlayHook, OverlayVerdict};
 
 use crate::{
+    mesh,
     overlay::{Outcome, deliver_local, endpoint, finish, ipv4_destination},
     service,
 };
@@ -49,10 +54,17 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
         return Err(OverlayVerdict::DropNotIpv4);
     }
     let dst = ipv4_destination(ctx)?;
-    let target = endpoint(vni, dst).ok_or(OverlayVerdict::DropNoEndpoint)?;
+    let Some(target) = endpoint(vni, dst) else {
+        // A remote backend's reply to a client that entered the routing
+        // mesh here, or nothing.
+        return mesh::reply(ctx, vni);
+    };
     if !target.is_local() {
         return Err(OverlayVerdict::DropNotLocal);
     }
     service::reverse(ctx, vni)?;
+    // SAFETY: the key was filled by the helper; IPv4 is its only use here.
+    let entry_node = unsafe { key.__bindgen_anon_1.remote_ipv4 };
+    mesh::learn_entry_node(ctx, vni, entry_node)?;
     deliver_local(ctx, vni, &target)
 }

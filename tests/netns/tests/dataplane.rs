@@ -80,8 +80,8 @@ fn three_nodes_count_the_traffic_between_them() {
         assert_eq!(s["hostname"], format!("node-{i}"));
         assert_eq!(
             program_ids(&s).len(),
-            2,
-            "node-{i} has XDP and tc attached: {s}"
+            3,
+            "node-{i} has XDP and tc (egress, ingress) attached: {s}"
         );
         assert!(
             world.node(i).underlay_link_details().contains("prog/xdp"),

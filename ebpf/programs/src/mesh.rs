@@ -1,0 +1,484 @@
+//! The routing mesh (DESIGN §5, data path 5), shared by its hooks: a TCP or
+//! UDP packet to the node's underlay address on a published port gets a
+//! backend among the service's running tasks on the `ingress` network,
+//! from the VIP's Maglev table (identical on every node, and hashed over
+//! the client's address and port, the VIP and the target port, so a flow
+//! picks the same backend whichever node it enters), a conntrack entry
+//! keeps it, and its destination becomes the backend's address and target
+//! port. The source is left alone: **the backend sees the client's
+//! address**. The backend's replies come back through the entry node
+//! (tunnelled there when the backend runs elsewhere), which puts its own
+//! address and the published port back as their source.
+//!
+//! Hooks: `xdp_underlay` (parse, balance, rewrite with incremental
+//! checksums, then hand the packet to `tc_underlay_ingress` in its XDP
+//! metadata) or, with `--mesh-hook tc`, `tc_underlay_ingress` alone;
+//! `tc_endpoint_ingress` and `tc_vxlan_ingress` for replies
+//! ([`reply`]) and for learning which node a tunnelled flow entered at
+//! ([`learn_entry_node`]).
+//!
+//! Maps: `MESH_PORTS` and `MESH_CONFIG` (written by the agent),
+//! `MESH_CONNTRACK` (by the programs), `MESH_COUNTERS` (per published port
+//! and per verdict, per CPU).
+
+use aya_ebpf::{
+    bindings::{BPF_F_MARK_MANGLED_0, BPF_F_PSEUDO_HDR},
+    helpers::generated::bpf_redirect_neigh,
+    macros::map,
+    maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    programs::TcContext,
+};
+use shoal_ebpf_common::{
+    ETH_HDR_LEN, ETH_P_IP, FLOW_FORWARD, FLOW_REPLY, MESH_COUNTER_SLOTS, MESH_MAX_CONNTRACK,
+    MESH_MAX_PORTS, MESH_NODE_ROW, MESH_PORT_HOST, MeshConfig, MeshFlow, MeshPort, MeshPortKey,
+    MeshVerdict, OverlayEndpoint, OverlayFlowKey, OverlayVerdict, csum_replace2, csum_replace4,
+    flow_hash, mesh_slot,
+};
+
+use crate::{
+    overlay::{Outcome, endpoint, redirected, tunnel},
+    parse::ptr_at,
+    service,
+};
+
+#[map]
+static MESH_PORTS: HashMap<MeshPortKey, MeshPort> = HashMap::pinned(MESH_MAX_PORTS, 0);
+
+#[map]
+static MESH_CONFIG: Array<MeshConfig> = Array::pinned(1, 0);
+
+#[map]
+static MESH_CONNTRACK: LruHashMap<OverlayFlowKey, MeshFlow> =
+    LruHashMap::pinned(MESH_MAX_CONNTRACK, 0);
+
+#[map]
+static MESH_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(MESH_COUNTER_SLOTS, 0);
+
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+/// Offsets in an Ethernet frame of the IPv4 header checksum, source and
+/// destination.
+const IPV4_CSUM_OFFSET: usize = ETH_HDR_LEN + 10;
+const IPV4_SRC_OFFSET: usize = ETH_HDR_LEN + 12;
+const IPV4_DST_OFFSET: usize = ETH_HDR_LEN + 16;
+/// Bytes `tc_underlay_ingress` makes linear before reading the headers
+/// directly: Ethernet, the longest IPv4 header and a TCP header.
+pub const MESH_HEADERS_LEN: u32 = (ETH_HDR_LEN + 60 + 20) as u32;
+
+/// Counts one packet of `row` (a published port's, or [`MESH_NODE_ROW`]).
+#[inline(always)]
+pub fn count(row: u32, verdict: MeshVerdict) {
+    if let Some(slot) = MESH_COUNTERS.get_ptr_mut(mesh_slot(row, verdict)) {
+        // SAFETY: this CPU's value in a per-CPU array; nothing else writes
+        // it while this program runs on this CPU.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// The node's mesh settings, once the agent has written its address.
+#[inline(always)]
+pub fn config() -> Option<MeshConfig> {
+    MESH_CONFIG
+        .get(0)
+        .copied()
+        .filter(|config| config.node_ip_be != 0)
+}
+
+/// A packet for a published port of this node.
+pub struct Hit {
+    pub port: MeshPort,
+    pub protocol: u8,
+    pub src_be: u32,
+    pub dst_be: u32,
+    pub sport_be: u16,
+    pub dport_be: u16,
+    pub l4_offset: usize,
+    /// A TCP SYN without ACK: a connection being opened.
+    pub syn: bool,
+}
+
+/// Finds the published port an Ethernet frame at `[data, data_end)` is
+/// for: `Ok(None)` when it is not for one (not IPv4 TCP/UDP to
+/// `node_ip_be`, or a later fragment, which carries no ports), `Err` with
+/// the row and reason when it must be dropped. Not inlined: LLVM's BPF
+/// backend reuses a register clobbered by the map lookup when this is
+/// inlined into `xdp_underlay` (the verifier rejects it, "R3 !read_ok").
+#[inline(never)]
+pub fn classify(
+    data: usize,
+    data_end: usize,
+    node_ip_be: u32,
+) -> Result<Option<Hit>, (u32, MeshVerdict)> {
+    let truncated = (MESH_NODE_ROW, MeshVerdict::DropTruncated);
+    let Some(ethertype) = ptr_at::<u16>(data, data_end, 12) else {
+        return Ok(None);
+    };
+    // SAFETY: `ptr_at` checked the bounds.
+    if u16::from_be(unsafe { ethertype.read_unaligned() }) != ETH_P_IP {
+        return Ok(None);
+    }
+    let Some(header) = ptr_at::<[u8; 20]>(data, data_end, ETH_HDR_LEN) else {
+        return Ok(None);
+    };
+    // SAFETY: as above.
+    let header = unsafe { header.read_unaligned() };
+    let dst_be = u32::from_ne_bytes([header[16], header[17], header[18], header[19]]);
+    let protocol = header[9];
+    if dst_be != node_ip_be
+        || header[0] >> 4 != 4
+        || (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
+    {
+        return Ok(None);
+    }
+    let fragment = u16::from_be_bytes([header[6], header[7]]);
+    if fragment & 0x1fff != 0 {
+        return Ok(None);
+    }
+    let ihl = usize::from(header[0] & 0x0f);
+    if ihl < 5 {
+        return Err(truncated);
+    }
+    let l4_offset = ETH_HDR_LEN + ihl * 4;
+    let ports = ptr_at::<[u16; 2]>(data, data_end, l4_offset).ok_or(truncated)?;
+    // SAFETY: as above.
+    let [sport_be, dport_be] = unsafe { ports.read_unaligned() };
+    let key = MeshPortKey {
+        port_be: dport_be,
+        protocol,
+        _pad: 0,
+    };
+    // SAFETY: the value is copied out at once; a concurrent update may
+    // replace it but not fault.
+    let Some(port) = MESH_PORTS.get_ptr(&key).map(|p| unsafe { *p }) else {
+        return Ok(None);
+    };
+    let row = port.counter_row;
+    if fragment & 0x2000 != 0 {
+        return Err((row, MeshVerdict::DropFragment));
+    }
+    // The whole L4 header, up to and including its checksum.
+    let syn = if protocol == IPPROTO_TCP {
+        let flags = ptr_at::<[u8; 20]>(data, data_end, l4_offset)
+            .ok_or((row, MeshVerdict::DropTruncated))?;
+        // SAFETY: as above.
+        let flags = unsafe { flags.read_unaligned() }[13];
+        flags & 0x12 == 0x02
+    } else {
+        ptr_at::<[u8; 8]>(data, data_end, l4_offset).ok_or((row, MeshVerdict::DropTruncated))?;
+        false
+    };
+    Ok(Some(Hit {
+        port,
+        protocol,
+        src_be: u32::from_ne_bytes([header[12], header[13], header[14], header[15]]),
+        dst_be,
+        sport_be,
+        dport_be,
+        l4_offset,
+        syn,
+    }))
+}
+
+#[inline(always)]
+fn flow_key(
+    vni: u32,
+    (src_be, dst_be): (u32, u32),
+    (sport_be, dport_be): (u16, u16),
+    protocol: u8,
+    direction: u8,
+) -> OverlayFlowKey {
+    OverlayFlowKey {
+        vni,
+        src_be,
+        dst_be,
+        sport_be,
+        dport_be,
+        protocol,
+        direction,
+        _pad: [0; 2],
+    }
+}
+
+/// Picks `hit`'s backend: the one its conntrack entry holds while that
+/// backend is still an endpoint (a draining task keeps its flows), or a
+/// new one (Maglev; the local task in `host` mode), then tracked both
+/// ways. Returns the backend and whether the flow is new.
+#[inline(always)]
+pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
+    let port = &hit.port;
+    let vni = port.vni;
+    let forward = flow_key(
+        vni,
+        (hit.src_be, hit.dst_be),
+        (hit.sport_be, hit.dport_be),
+        hit.protocol,
+        FLOW_FORWARD,
+    );
+    // SAFETY: copied out at once, as in `classify`.
+    let tracked = MESH_CONNTRACK
+        .get_ptr(&forward)
+        .map(|p| unsafe { *p })
+        .filter(|flow| {
+            flow.port_be == port.target_port_be && endpoint(vni, flow.addr_be).is_some()
+        });
+    let (backend, new) = if let Some(flow) = tracked {
+        (flow.addr_be, false)
+    } else {
+        let backend = if port.flags & MESH_PORT_HOST != 0 {
+            port.addr_be
+        } else {
+            let hash = flow_hash(
+                hit.src_be,
+                port.addr_be,
+                hit.sport_be,
+                port.target_port_be,
+                hit.protocol,
+            );
+            service::maglev_backend(port.maglev_slot, hash).ok_or(MeshVerdict::DropNoBackend)?
+        };
+        if endpoint(vni, backend).is_none() {
+            return Err(MeshVerdict::DropNoBackend);
+        }
+        let flow = MeshFlow {
+            addr_be: backend,
+            port_be: port.target_port_be,
+            _pad: 0,
+            entry_node: 0,
+        };
+        MESH_CONNTRACK
+            .insert(&forward, &flow, 0)
+            .map_err(|_| MeshVerdict::DropHelperFailed)?;
+        (backend, true)
+    };
+    if new || hit.syn {
+        // (Re)written on a SYN too: a reused client port may find the
+        // reply entry gone or taken over by another entry node.
+        let reply = flow_key(
+            vni,
+            (backend, hit.src_be),
+            (port.target_port_be, hit.sport_be),
+            hit.protocol,
+            FLOW_REPLY,
+        );
+        let back = MeshFlow {
+            addr_be: hit.dst_be,
+            port_be: hit.dport_be,
+            _pad: 0,
+            entry_node: 0,
+        };
+        MESH_CONNTRACK
+            .insert(&reply, &back, 0)
+            .map_err(|_| MeshVerdict::DropHelperFailed)?;
+    }
+    Ok((backend, new))
+}
+
+/// Writes `new` over the `T` at `offset`, which `classify` checked lies
+/// inside the packet.
+#[inline(always)]
+fn store<T>(data: usize, data_end: usize, offset: usize, new: T) -> Result<(), MeshVerdict> {
+    let p = ptr_at::<T>(data, data_end, offset).ok_or(MeshVerdict::DropTruncated)?;
+    // SAFETY: in bounds (checked), and packet memory is writable in XDP.
+    unsafe { (p as *mut T).write_unaligned(new) };
+    Ok(())
+}
+
+/// Reads the `u16` at `offset` (in packet byte order).
+#[inline(always)]
+fn load16(data: usize, data_end: usize, offset: usize) -> Result<u16, MeshVerdict> {
+    let p = ptr_at::<u16>(data, data_end, offset).ok_or(MeshVerdict::DropTruncated)?;
+    // SAFETY: in bounds (checked).
+    Ok(unsafe { p.read_unaligned() })
+}
+
+/// Rewrites `hit`'s destination to `backend_be` and the target port in
+/// packet memory (XDP), with incremental IPv4 and L4 checksums. A UDP
+/// checksum of zero (none) stays zero. Assumes the checksums are complete,
+/// as they are on a wire.
+#[inline(always)]
+pub fn rewrite_in_place(
+    data: usize,
+    data_end: usize,
+    hit: &Hit,
+    backend_be: u32,
+) -> Result<(), MeshVerdict> {
+    // `classify` (not inlined) bounds the offset; restate it for the
+    // verifier, which lost the bound through the returned `Hit`.
+    if hit.l4_offset > ETH_HDR_LEN + 60 {
+        return Err(MeshVerdict::DropTruncated);
+    }
+    let ip_check = load16(data, data_end, IPV4_CSUM_OFFSET)?;
+    store(
+        data,
+        data_end,
+        IPV4_CSUM_OFFSET,
+        csum_replace4(ip_check, hit.dst_be, backend_be),
+    )?;
+    store(data, data_end, IPV4_DST_OFFSET, backend_be)?;
+    let csum_offset = if hit.protocol == IPPROTO_TCP {
+        hit.l4_offset + 16
+    } else {
+        hit.l4_offset + 6
+    };
+    let l4_check = load16(data, data_end, csum_offset)?;
+    if hit.protocol == IPPROTO_TCP || l4_check != 0 {
+        let check = csum_replace2(
+            csum_replace4(l4_check, hit.dst_be, backend_be),
+            hit.dport_be,
+            hit.port.target_port_be,
+        );
+        let check = if hit.protocol == IPPROTO_UDP && check == 0 {
+            0xffff
+        } else {
+            check
+        };
+        store(data, data_end, csum_offset, check)?;
+    }
+    store(data, data_end, hit.l4_offset + 2, hit.port.target_port_be)
+}
+
+/// Rewrites the address at `addr_offset` and the port at `port_offset`
+/// of a TCP or UDP packet through the skb helpers, which also handle
+/// checksums a local stack left partial.
+#[inline(always)]
+#[expect(clippy::too_many_arguments, reason = "one rewrite, spelled out")]
+pub fn rewrite_skb(
+    ctx: &TcContext,
+    protocol: u8,
+    l4_offset: usize,
+    addr_offset: usize,
+    (old_addr, new_addr): (u32, u32),
+    port_offset: usize,
+    (old_port, new_port): (u16, u16),
+    failed: OverlayVerdict,
+) -> Result<(), OverlayVerdict> {
+    let (csum_offset, extra) = if protocol == IPPROTO_TCP {
+        (l4_offset + 16, 0)
+    } else {
+        (l4_offset + 6, u64::from(BPF_F_MARK_MANGLED_0))
+    };
+    let fail = |_| failed;
+    ctx.l4_csum_replace(
+        csum_offset,
+        u64::from(old_addr),
+        u64::from(new_addr),
+        u64::from(BPF_F_PSEUDO_HDR) | 4 | extra,
+    )
+    .map_err(fail)?;
+    ctx.l4_csum_replace(
+        csum_offset,
+        u64::from(old_port),
+        u64::from(new_port),
+        2 | extra,
+    )
+    .map_err(fail)?;
+    ctx.l3_csum_replace(
+        IPV4_CSUM_OFFSET,
+        u64::from(old_addr),
+        u64::from(new_addr),
+        4,
+    )
+    .map_err(fail)?;
+    ctx.store(addr_offset, &new_addr, 0).map_err(fail)?;
+    ctx.store(port_offset, &new_port, 0).map_err(fail)
+}
+
+/// Rewrites `hit`'s destination (tc hook) like [`rewrite_in_place`].
+#[inline(always)]
+pub fn rewrite_forward_skb(
+    ctx: &TcContext,
+    hit: &Hit,
+    backend_be: u32,
+) -> Result<(), OverlayVerdict> {
+    rewrite_skb(
+        ctx,
+        hit.protocol,
+        hit.l4_offset,
+        IPV4_DST_OFFSET,
+        (hit.dst_be, backend_be),
+        hit.l4_offset + 2,
+        (hit.dport_be, hit.port.target_port_be),
+        OverlayVerdict::DropHelperFailed,
+    )
+}
+
+/// A backend's packet to a client outside the swarm, on network `vni`:
+/// the flow's reply entry says where it goes. On the entry node the source
+/// becomes the address and port the client connected to and the packet
+/// leaves through the underlay interface (next hop resolved by
+/// `bpf_redirect_neigh`); elsewhere it is tunnelled to the entry node.
+/// `DropNoEndpoint` when no flow of the mesh has this reply.
+#[inline(always)]
+pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
+    let flow = service::flow(ctx)?.ok_or(OverlayVerdict::DropNoEndpoint)?;
+    let key = flow_key(
+        vni,
+        (flow.src_be, flow.dst_be),
+        (flow.sport_be, flow.dport_be),
+        flow.protocol,
+        FLOW_REPLY,
+    );
+    // SAFETY: copied out at once, as in `classify`.
+    let entry = MESH_CONNTRACK
+        .get_ptr(&key)
+        .map(|p| unsafe { *p })
+        .ok_or(OverlayVerdict::DropNoEndpoint)?;
+    if entry.entry_node != 0 {
+        count(MESH_NODE_ROW, MeshVerdict::ReplyTunnelled);
+        let entry_node = OverlayEndpoint {
+            node_ip: entry.entry_node,
+            ..OverlayEndpoint::default()
+        };
+        return tunnel(ctx, vni, &entry_node);
+    }
+    let config = config().ok_or(OverlayVerdict::DropNoEndpoint)?;
+    rewrite_skb(
+        ctx,
+        flow.protocol,
+        flow.l4_offset,
+        IPV4_SRC_OFFSET,
+        (flow.src_be, entry.addr_be),
+        flow.l4_offset,
+        (flow.sport_be, entry.port_be),
+        OverlayVerdict::DropHelperFailed,
+    )?;
+    count(MESH_NODE_ROW, MeshVerdict::Reply);
+    // SAFETY: no parameters (null, 0): the helper looks the next hop up.
+    let ret = unsafe { bpf_redirect_neigh(config.underlay_ifindex, core::ptr::null_mut(), 0, 0) };
+    redirected(ret, OverlayVerdict::RedirectUnderlay)
+}
+
+/// On the backend's node, for a frame the entry node `entry_node` (host
+/// byte order) tunnelled here: when its source is no endpoint of the
+/// network (a client outside the swarm), records that the flow's replies
+/// go back to `entry_node`.
+#[inline(always)]
+pub fn learn_entry_node(ctx: &TcContext, vni: u32, entry_node: u32) -> Result<(), OverlayVerdict> {
+    let Some(flow) = service::flow(ctx)? else {
+        return Ok(());
+    };
+    if entry_node == 0 || endpoint(vni, flow.src_be).is_some() {
+        return Ok(());
+    }
+    let key = flow_key(
+        vni,
+        (flow.dst_be, flow.src_be),
+        (flow.dport_be, flow.sport_be),
+        flow.protocol,
+        FLOW_REPLY,
+    );
+    // SAFETY: copied out at once, as in `classify`.
+    let known = MESH_CONNTRACK
+        .get_ptr(&key)
+        .map(|p| unsafe { (*p).entry_node });
+    if known == Some(entry_node) {
+        return Ok(());
+    }
+    let back = MeshFlow {
+        entry_node,
+        ..MeshFlow::default()
+    };
+    MESH_CONNTRACK
+        .insert(&key, &back, 0)
+        .map_err(|_| OverlayVerdict::DropHelperFailed)
+}

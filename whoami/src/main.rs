@@ -518,12 +518,16 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
         let text = body(&hostname, &addresses(), peer, request_line.trim_end());
-        write!(
-            writer,
+        // One write per answer: `write!` to the socket would send each
+        // formatted piece as its own segment, and Nagle's algorithm with
+        // the client's delayed ACK would hold the last one ~40 ms on a
+        // kept-alive connection.
+        let answer = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n{text}",
             text.len(),
             if keep_alive { "keep-alive" } else { "close" }
-        )?;
+        );
+        writer.write_all(answer.as_bytes())?;
         writer.flush()?;
         if !keep_alive {
             return Ok(());

@@ -9,9 +9,16 @@
 //! Services (`bench_services`): time to 30 running replicas, and time for
 //! a lost node's tasks to run elsewhere.
 //!
+//! Overlay (`bench_overlay`): TCP throughput and connections per second
+//! through a service VIP, against the bare underlay, a plain kernel VXLAN
+//! device and iptables DNAT.
+//!
+//! Routing mesh (`bench_mesh`, alone as `cargo xtask bench mesh`): HTTP
+//! requests per second and latency through a published port, XDP and tc,
+//! against direct, iptables, nftables and haproxy.
+//!
 //! Docker swarm cannot run here (no engine), so there is no side-by-side
-//! figure for these; the data-plane benchmarks (with their alternatives)
-//! come with the data-plane features.
+//! figure for the control plane.
 
 use std::{
     path::PathBuf,
@@ -107,7 +114,8 @@ pub fn run() -> Result<()> {
         times.len()
     );
     crate::bench_services::run(&runtime)?;
-    crate::bench_overlay::run()
+    crate::bench_overlay::run()?;
+    crate::bench_mesh::run()
 }
 
 /// One label update on node `target` (by hostname) through `client`.

@@ -269,7 +269,7 @@ fn throughput(world: &World, whoami: &Path, from: &RunningTask, to: &RunningTask
 }
 
 /// The static whoami the demo image holds (built by `demo-image`).
-fn static_whoami() -> Result<PathBuf> {
+pub(crate) fn static_whoami() -> Result<PathBuf> {
     let binary = crate::demo_image::tarball_path()
         .parent()
         .and_then(|p| p.parent())

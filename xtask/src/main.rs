@@ -5,9 +5,11 @@
 //! - `demo-image`: builds the demo and test image's rootfs tarball;
 //! - `test`: unit tests and the netns end-to-end suites;
 //! - `demo`: a 3-node world to look at and explore until Ctrl-C;
-//! - `bench`: measurements (control-plane failover and write throughput).
+//! - `bench [mesh]`: measurements (control plane, services, overlay, routing
+//!   mesh), or only the routing mesh's.
 
 mod bench;
+mod bench_mesh;
 mod bench_overlay;
 mod bench_services;
 mod build_ebpf;
@@ -23,7 +25,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// shoal's project automation.
 #[derive(Debug, Parser)]
@@ -53,7 +55,10 @@ enum Cmd {
         cargo_args: Vec<String>,
     },
     /// Run the benchmarks and print their figures.
-    Bench,
+    Bench {
+        /// Only this part (every part when omitted).
+        part: Option<BenchPart>,
+    },
     /// Bring up a 3-node world in network namespaces, show each node's data
     /// plane, keep it up until Ctrl-C, then remove everything.
     Demo {
@@ -63,15 +68,26 @@ enum Cmd {
     },
 }
 
+/// A part of `cargo xtask bench` that runs alone.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BenchPart {
+    /// The routing mesh (XDP, tc) against direct, iptables, nftables and
+    /// haproxy, by wrk.
+    Mesh,
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Setup { check } => setup::run(check),
         Cmd::BuildEbpf => build_ebpf::run(),
         Cmd::DemoImage => demo_image::run().map(|path| println!("{}", path.display())),
         Cmd::Test { cargo_args } => test(&cargo_args),
-        Cmd::Bench => {
+        Cmd::Bench { part } => {
             prepare()?;
-            bench::run()
+            match part {
+                None => bench::run(),
+                Some(BenchPart::Mesh) => bench_mesh::run(),
+            }
         }
         Cmd::Demo { once } => {
             prepare()?;

@@ -27,6 +27,19 @@ const PACKAGES: &[(&str, &str)] = &[
         "the iptables-DNAT side of `cargo xtask bench` (only in namespaces it makes)",
     ),
     (
+        "nftables",
+        "the nftables-DNAT side of `cargo xtask bench mesh` (only in namespaces it makes)",
+    ),
+    ("wrk", "the HTTP load generator of `cargo xtask bench mesh`"),
+    (
+        "haproxy",
+        "the userspace proxy side of `cargo xtask bench mesh` (run in a namespace it makes)",
+    ),
+    (
+        "ethtool",
+        "turns the bench and demo clients' tx checksum offload off (veths pass partial checksums)",
+    ),
+    (
         "busybox-static",
         "the userland of the demo image (`cargo xtask demo-image`)",
     ),

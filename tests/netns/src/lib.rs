@@ -11,6 +11,7 @@
 //! Tests call [`require_privileges!`] first: without root (or without the
 //! tools and kernel features the harness needs) they print why and skip.
 
+pub mod client;
 pub mod netns;
 pub mod process;
 pub mod registry;

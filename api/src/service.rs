@@ -41,9 +41,10 @@ pub struct ServiceSpec {
     pub task_template: TaskSpec,
     /// Replicated with a count, or global.
     pub mode: ServiceMode,
-    /// Published ports and the load-balancing mode (the routing mesh).
+    /// Published ports and the load-balancing mode (the routing mesh), as
+    /// sent.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint_spec: Option<serde_json::Value>,
+    pub endpoint_spec: Option<EndpointSpec>,
     /// Rolling update settings, kept as given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update_config: Option<serde_json::Value>,
@@ -59,20 +60,32 @@ impl ServiceSpec {
     pub fn uses_vip(&self) -> bool {
         self.endpoint_spec
             .as_ref()
-            .and_then(|e| e.get("Mode"))
-            .and_then(serde_json::Value::as_str)
-            .is_none_or(|mode| mode != "dnsrr")
+            .is_none_or(|e| e.mode != "dnsrr")
     }
 
-    /// `EndpointSpec.Ports` as the user sent them (none when absent or
-    /// `null`), or why they do not parse.
-    pub fn ports(&self) -> Result<Vec<PortConfig>, String> {
-        match self.endpoint_spec.as_ref().and_then(|e| e.get("Ports")) {
-            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
-            Some(ports) => serde_json::from_value(ports.clone())
-                .map_err(|e| format!("invalid EndpointSpec.Ports: {e}")),
-        }
+    /// `EndpointSpec.Ports` as the user sent them.
+    #[must_use]
+    pub fn ports(&self) -> &[PortConfig] {
+        self.endpoint_spec
+            .as_ref()
+            .map_or(&[][..], |e| e.ports.as_slice())
     }
+}
+
+/// How a service is reached (Docker's `EndpointSpec`): its resolution mode
+/// and published ports, kept as sent (absent fields stay absent).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointSpec {
+    /// `vip` (the default when empty) or `dnsrr`.
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub mode: String,
+    /// The published ports.
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortConfig>,
 }
 
 /// Replicated (with a count) or global (one task per eligible node).

@@ -230,7 +230,7 @@ pub fn service_status(state: &ClusterState, service: &Service) -> serde_json::Va
 #[must_use]
 pub fn service(state: &ClusterState, service: &Service, with_status: bool) -> serde_json::Value {
     let mut endpoint = serde_json::json!({
-        "Spec": service.spec.endpoint_spec.clone().unwrap_or_else(|| serde_json::json!({})),
+        "Spec": service.spec.endpoint_spec.clone().unwrap_or_default(),
     });
     if !service.ports.is_empty() {
         endpoint["Ports"] = serde_json::json!(service.ports);

@@ -23,7 +23,7 @@ use shoal_api::{
     Client, ClientError, docker,
     network::NetworkAttachmentConfig,
     service::{
-        ContainerSpec, GlobalService, HealthConfig, Placement, PlacementPreference,
+        ContainerSpec, EndpointSpec, GlobalService, HealthConfig, Placement, PlacementPreference,
         ReplicatedService, RestartCondition, RestartPolicy, ServiceMode, ServiceSpec, SpreadOver,
         TaskSpec, TaskState,
     },
@@ -33,6 +33,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use crate::{
     commands::{
         network::{parse_attachment, resolve_attachments},
+        service_ports::parse_publish,
         swarm::info,
     },
     docker_error::DockerError,
@@ -124,6 +125,10 @@ pub struct CreateArgs {
     /// Network attachments (`NAME` or `name=NAME,alias=ALIAS…`).
     #[arg(long, value_parser = parse_attachment)]
     network: Vec<NetworkAttachmentConfig>,
+    /// Publish a port as a node port (`published=P,target=T[,protocol=udp][,mode=host]`,
+    /// `P:T[/udp]` or `T`).
+    #[arg(short, long, value_parser = parse_publish)]
+    publish: Vec<shoal_api::service::PortConfig>,
     /// The image, then the command and its arguments (as docker, flags
     /// after the image belong to the command).
     #[arg(
@@ -628,11 +633,20 @@ impl CreateArgs {
                 ..TaskSpec::default()
             },
             mode,
-            endpoint_spec: Some(serde_json::json!({"Mode": "vip"})),
+            endpoint_spec: Some(EndpointSpec {
+                mode: "vip".into(),
+                ports: Vec::new(),
+            }),
             update_config: None,
             rollback_config: None,
         };
         flags.apply(&mut spec)?;
+        if !self.publish.is_empty() {
+            spec.endpoint_spec
+                .get_or_insert_default()
+                .ports
+                .clone_from(&self.publish);
+        }
         Ok(spec)
     }
 }
@@ -690,15 +704,10 @@ impl ServiceFlags {
             task.placement.max_replicas = max;
         }
         if let Some(mode) = &self.endpoint_mode {
-            let endpoint = spec
-                .endpoint_spec
-                .get_or_insert_with(|| serde_json::json!({}));
-            match endpoint.as_object_mut() {
-                Some(fields) => {
-                    fields.insert("Mode".into(), Value::String(mode.clone()));
-                }
-                None => *endpoint = serde_json::json!({ "Mode": mode }),
-            }
+            spec.endpoint_spec
+                .get_or_insert_default()
+                .mode
+                .clone_from(mode);
         }
         Ok(())
     }
@@ -1011,19 +1020,10 @@ fn ls_table(mut services: Vec<ServiceView>) -> String {
     table.render()
 }
 
-/// The service's published ports: the endpoint's, else those its spec asks
-/// for.
+/// The service's published ports as the managers resolved them
+/// (`Endpoint.Ports`), what docker's `ls` and `inspect --pretty` show.
 fn service_ports(service: &ServiceView) -> Vec<PortConfig> {
-    match &service.endpoint.ports {
-        Some(ports) if !ports.is_empty() => ports.clone(),
-        _ => service
-            .spec
-            .endpoint_spec
-            .as_ref()
-            .and_then(|spec| spec.get("Ports"))
-            .and_then(|ports| serde_json::from_value(ports.clone()).ok())
-            .unwrap_or_default(),
-    }
+    service.endpoint.ports.clone().unwrap_or_default()
 }
 
 /// Ingress ports as docker lists them, consecutive ones as ranges:
@@ -1533,9 +1533,7 @@ fn pretty_endpoint(out: &mut String, service: &ServiceView) {
         .spec
         .endpoint_spec
         .as_ref()
-        .and_then(|e| e.get("Mode"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
+        .map_or("", |e| e.mode.as_str());
     let _ = write!(out, "\nEndpoint Mode:\t{endpoint_mode}");
     let ports = service_ports(service);
     if !ports.is_empty() {
@@ -1668,7 +1666,10 @@ mod tests {
         assert_eq!(spec.task_template.restart_policy, RestartPolicy::default());
         assert_eq!(spec.task_template.container_spec.healthcheck, None);
         assert_eq!(spec.task_template.container_spec.init, Some(false));
-        assert_eq!(spec.endpoint_spec, Some(serde_json::json!({"Mode": "vip"})));
+        assert_eq!(
+            serde_json::to_value(&spec.endpoint_spec).expect("json"),
+            serde_json::json!({"Mode": "vip"})
+        );
     }
 
     #[test]
@@ -1785,8 +1786,8 @@ mod tests {
             "resolved to IDs and sorted when sent"
         );
         assert_eq!(
-            spec.endpoint_spec,
-            Some(serde_json::json!({"Mode": "dnsrr"}))
+            serde_json::to_value(&spec.endpoint_spec).expect("json"),
+            serde_json::json!({"Mode": "dnsrr"})
         );
     }
 
@@ -1989,11 +1990,15 @@ bbbbbbbbbbbb   web.10      whoami:latest   node-2    Running         Preparing a
                 "Spec": {"Name": "web", "Mode": {"Replicated": {"Replicas": 3}},
                          "TaskTemplate": {"ContainerSpec": {"Image": "docker.io/library/nginx:1.27@sha256:abc"}},
                          "EndpointSpec": {"Mode": "vip", "Ports": [
-                             {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080},
-                             {"Protocol": "tcp", "TargetPort": 81, "PublishedPort": 8081},
-                             {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 53},
-                             {"Protocol": "tcp", "TargetPort": 22, "PublishedPort": 2222, "PublishMode": "host"}]}},
-                "Endpoint": {"Spec": {}},
+                             {"Protocol": "tcp", "TargetPort": 90},
+                             {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080}]}},
+                // What the managers resolved, not the spec, is listed.
+                "Endpoint": {"Spec": {}, "Ports": [
+                    {"Protocol": "tcp", "TargetPort": 90, "PublishedPort": 30000, "PublishMode": "ingress"},
+                    {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"},
+                    {"Protocol": "tcp", "TargetPort": 81, "PublishedPort": 8081, "PublishMode": "ingress"},
+                    {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 53, "PublishMode": "ingress"},
+                    {"Protocol": "tcp", "TargetPort": 22, "PublishedPort": 2222, "PublishMode": "host"}]},
                 "ServiceStatus": {"RunningTasks": 2, "DesiredTasks": 3, "CompletedTasks": 0}
             })),
             service(serde_json::json!({
@@ -2013,7 +2018,7 @@ bbbbbbbbbbbb   web.10      whoami:latest   node-2    Running         Preparing a
 ID             NAME      MODE         REPLICAS               IMAGE           PORTS
 yyyyyyyyyyyy   agent     global       3/3                    whoami:latest
 xxxxxxxxxxxx   capped    replicated   0/0 (max 2 per node)   busybox
-zzzzzzzzzzzz   web       replicated   2/3                    nginx:1.27      *:8080-8081->80-81/tcp, *:53->53/udp
+zzzzzzzzzzzz   web       replicated   2/3                    nginx:1.27      *:8080-8081->80-81/tcp, *:30000->90/tcp, *:53->53/udp
 ";
         assert_eq!(ls_table(services), expected);
     }
@@ -2114,6 +2119,46 @@ Endpoint Mode:\tvip
 \t Test = true 
 ";
         assert_eq!(pretty(&view), expected);
+    }
+
+    #[test]
+    fn pretty_lists_the_resolved_ports() {
+        let view = service(serde_json::json!({
+            "ID": "svcid",
+            "Spec": {"Name": "web", "EndpointSpec": {"Mode": "vip", "Ports": [{"TargetPort": 80}]}},
+            "Endpoint": {"Ports": [
+                {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 30000, "PublishMode": "ingress"},
+                {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 53, "PublishMode": "host"}]}
+        }));
+        let mut out = String::new();
+        pretty_endpoint(&mut out, &view);
+        assert_eq!(
+            out,
+            "\nEndpoint Mode:\tvip\nPorts:\n PublishedPort = 30000\n  Protocol = tcp\n  TargetPort = 80\n  PublishMode = ingress\n PublishedPort = 53\n  Protocol = udp\n  TargetPort = 53\n  PublishMode = host "
+        );
+    }
+
+    #[test]
+    fn publish_flags_become_endpoint_ports() {
+        let spec = create(&[
+            "-p",
+            "8080:80",
+            "--publish",
+            "published=5353,target=53,protocol=udp,mode=host",
+            "-p",
+            "90",
+            "whoami:latest",
+        ])
+        .expect("valid");
+        assert_eq!(
+            serde_json::to_value(&spec.endpoint_spec).expect("json"),
+            serde_json::json!({"Mode": "vip", "Ports": [
+                {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"},
+                {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"},
+                {"Protocol": "tcp", "TargetPort": 90, "PublishMode": "ingress"}]})
+        );
+        let error = create(&["-p", "1.2.3.4:80:80", "whoami:latest"]).expect_err("refused");
+        assert!(error.contains("hostip is not supported"), "{error}");
     }
 
     #[test]

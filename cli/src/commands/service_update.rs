@@ -14,7 +14,7 @@ use serde::Deserialize;
 use shoal_api::{
     Client,
     network::NetworkAttachmentConfig,
-    service::{PlacementPreference, ServiceMode, ServiceSpec},
+    service::{PlacementPreference, PortConfig, ServiceMode, ServiceSpec},
 };
 
 use crate::{
@@ -24,6 +24,7 @@ use crate::{
             ServiceFlags, Words, env_name, inspect_service, local_env_entry, nullable_strings,
             parse_label, parse_placement_pref, parse_words,
         },
+        service_ports::{edit_ports, parse_publish},
     },
     docker_error::DockerError,
     progress::wait_on_service,
@@ -80,6 +81,13 @@ pub struct UpdateArgs {
     /// Remove a network (name or ID).
     #[arg(long)]
     network_rm: Vec<String>,
+    /// Add or update a published port (`published=P,target=T…`, `P:T[/udp]` or `T`).
+    #[arg(long, value_parser = parse_publish)]
+    publish_add: Vec<PortConfig>,
+    /// Remove a published port by its target port (`T[/udp]`, or the forms of
+    /// `--publish-add`).
+    #[arg(long, value_parser = parse_publish)]
+    publish_rm: Vec<PortConfig>,
     /// The service (ID, ID prefix or name).
     service: String,
 }
@@ -144,6 +152,10 @@ impl UpdateArgs {
                 &self.network_add,
                 network_ids,
             )?;
+        }
+        if !self.publish_add.is_empty() || !self.publish_rm.is_empty() {
+            let ports = edit_ports(spec.ports(), &self.publish_rm, &self.publish_add);
+            spec.endpoint_spec.get_or_insert_default().ports = ports;
         }
         if let Some(replicas) = self.common.replicas {
             match &mut spec.mode {
@@ -476,10 +488,8 @@ mod tests {
         assert_eq!(container.args, ["-port", "81", "a b"]);
         assert_eq!(spec.task_template.force_update, 5);
         assert_eq!(
-            spec.endpoint_spec,
-            Some(
-                serde_json::json!({"Mode": "dnsrr", "Ports": [{"TargetPort": 80, "PublishedPort": 8080}]})
-            ),
+            serde_json::to_value(&spec.endpoint_spec).expect("json"),
+            serde_json::json!({"Mode": "dnsrr", "Ports": [{"TargetPort": 80, "PublishedPort": 8080}]}),
             "the ports stay"
         );
         let cleared = update(&web(), &["--args", ""]).expect("valid");
@@ -591,6 +601,31 @@ mod tests {
             }),
             "NONE gives way to the image's check"
         );
+    }
+
+    #[test]
+    fn publish_add_and_rm_edit_the_ports_as_docker() {
+        // web() publishes 8080:80 (protocol and mode left empty).
+        let spec = update(
+            &web(),
+            &["--publish-add", "9090:90", "--publish-add", "53/udp"],
+        )
+        .expect("valid");
+        assert_eq!(
+            serde_json::to_value(&spec.endpoint_spec).expect("json"),
+            serde_json::json!({"Mode": "vip", "Ports": [
+                {"Protocol": "udp", "TargetPort": 53, "PublishMode": "ingress"},
+                {"TargetPort": 80, "PublishedPort": 8080},
+                {"Protocol": "tcp", "TargetPort": 90, "PublishedPort": 9090, "PublishMode": "ingress"}]}),
+            "sorted as text by published:target/protocol/mode"
+        );
+        let spec = update(&web(), &["--publish-rm", "80"]).expect("valid");
+        assert_eq!(
+            serde_json::to_value(&spec.endpoint_spec).expect("json"),
+            serde_json::json!({"Mode": "vip"})
+        );
+        let spec = update(&web(), &["--publish-rm", "80/udp"]).expect("valid");
+        assert_eq!(spec.ports().len(), 1, "another protocol is another port");
     }
 
     #[test]

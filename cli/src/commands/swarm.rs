@@ -52,6 +52,23 @@ pub struct InitArgs {
     /// Port number used for data path traffic (1024 - 49151).
     #[arg(long, default_value_t = 4789)]
     data_path_port: u32,
+    /// Range published ports without a number are taken from
+    /// (`START-END`; default 30000-32767, as Docker). Fixed once the
+    /// swarm exists.
+    #[arg(long, value_parser = parse_port_range, value_name = "START-END")]
+    published_port_range: Option<String>,
+}
+
+/// `START-END`, `1 <= START <= END <= 65535`; returned as given.
+fn parse_port_range(text: &str) -> Result<String, String> {
+    let bad = || format!("invalid port range {text:?}: expected START-END, 1-65535");
+    let (start, end) = text.split_once('-').ok_or_else(bad)?;
+    let start: u16 = start.parse().map_err(|_| bad())?;
+    let end: u16 = end.parse().map_err(|_| bad())?;
+    if start == 0 || end < start {
+        return Err(bad());
+    }
+    Ok(format!("{start}-{end}"))
 }
 
 /// `shoal swarm join` flags.
@@ -143,6 +160,7 @@ async fn init(client: &Client, args: InitArgs) -> Result<()> {
                 node_cert_expiry: Some(args.cert_expiry),
                 ..docker::CaConfig::default()
             }),
+            published_port_range: args.published_port_range,
             ..docker::SwarmSpec::default()
         },
         ..docker::SwarmInitRequest::default()
@@ -269,4 +287,18 @@ async fn update(client: &Client, args: UpdateArgs) -> Result<()> {
         .await?;
     println!("Swarm updated.");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_port_ranges() {
+        assert_eq!(parse_port_range("30000-32767"), Ok("30000-32767".into()));
+        assert_eq!(parse_port_range("8000-8000"), Ok("8000-8000".into()));
+        for bad in ["8000", "0-10", "9000-8000", "1-65536", "a-b"] {
+            assert!(parse_port_range(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -110,9 +110,7 @@ pub(super) fn update_service(
 /// [`ports::resolve`]).
 fn resolve_ports(state: &ClusterState, id: &str, spec: &ServiceSpec) -> Result<Vec<PortConfig>> {
     let cluster = state.cluster()?;
-    let wanted = spec
-        .ports()
-        .map_err(|e| Rejected::invalid("spec.EndpointSpec.Ports", e))?;
+    let wanted = spec.ports();
     let held = state
         .services
         .get(id)
@@ -127,7 +125,7 @@ fn resolve_ports(state: &ClusterState, id: &str, spec: &ServiceSpec) -> Result<V
             ports: &s.ports,
         })
         .collect();
-    ports::resolve(&wanted, held, &others, cluster.spec.published_port_range).map_err(|e| match e {
+    ports::resolve(wanted, held, &others, cluster.spec.published_port_range).map_err(|e| match e {
         PortError::InUse {
             port,
             service_id,

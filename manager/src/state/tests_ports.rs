@@ -6,7 +6,7 @@
 
 use shoal_api::{
     network::NetworkAttachmentConfig,
-    service::{PortConfig, ReplicatedService, ServiceMode, ServiceSpec, TaskState},
+    service::{EndpointSpec, PortConfig, ReplicatedService, ServiceMode, ServiceSpec, TaskState},
 };
 
 use super::{
@@ -31,7 +31,10 @@ fn host(published: u16, target: u16) -> PortConfig {
 }
 
 fn set_ports(spec: &mut ServiceSpec, ports: &[PortConfig]) {
-    spec.endpoint_spec = Some(serde_json::json!({"Mode": "vip", "Ports": ports}));
+    spec.endpoint_spec = Some(EndpointSpec {
+        mode: "vip".into(),
+        ports: ports.to_vec(),
+    });
 }
 
 fn publishing(id: &str, name: &str, replicas: u64, ports: &[PortConfig]) -> Service {
@@ -68,10 +71,7 @@ fn omitted_ports_get_the_lowest_free_and_explicit_ones_are_kept() {
         "resolved ports spell out their defaults"
     );
     // The spec is stored as sent.
-    assert_eq!(
-        sim.state.services["s1"].spec.ports().expect("ports")[0],
-        port(0, 80)
-    );
+    assert_eq!(sim.state.services["s1"].spec.ports()[0], port(0, 80));
 }
 
 #[test]
@@ -141,7 +141,10 @@ fn invalid_endpoint_specs_are_refused() {
         .to_string()
     };
     let mut dnsrr = publishing("s1", "web", 1, &[port(8080, 80)]).spec;
-    dnsrr.endpoint_spec = Some(serde_json::json!({"Mode": "dnsrr", "Ports": [port(8080, 80)]}));
+    dnsrr.endpoint_spec = Some(EndpointSpec {
+        mode: "dnsrr".into(),
+        ports: vec![port(8080, 80)],
+    });
     assert_eq!(
         refused(&mut sim, dnsrr),
         "rpc error: code = InvalidArgument desc = EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
@@ -162,8 +165,10 @@ fn invalid_endpoint_specs_are_refused() {
     assert!(refused(&mut sim, odd).contains("expected ingress or host"));
     // dnsrr with a host-mode port is fine, as Docker.
     let mut dnsrr_host = publishing("s1", "web", 1, &[]).spec;
-    dnsrr_host.endpoint_spec =
-        Some(serde_json::json!({"Mode": "dnsrr", "Ports": [host(8080, 80)]}));
+    dnsrr_host.endpoint_spec = Some(EndpointSpec {
+        mode: "dnsrr".into(),
+        ports: vec![host(8080, 80)],
+    });
     sim.ok(Command::CreateService {
         id: "s1".into(),
         spec: dnsrr_host,

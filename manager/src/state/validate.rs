@@ -484,20 +484,13 @@ pub fn endpoint_spec(field: &str, spec: &ServiceSpec) -> Result {
     let Some(endpoint) = &spec.endpoint_spec else {
         return Ok(());
     };
-    if let Some(mode) = endpoint.get("Mode").filter(|m| !m.is_null()) {
-        match mode.as_str() {
-            Some("" | "vip" | "dnsrr") => {}
-            _ => {
-                return Err(Rejected::invalid(
-                    join(field, "Mode"),
-                    format!("{mode}: expected vip or dnsrr"),
-                ));
-            }
-        }
+    if !["", "vip", "dnsrr"].contains(&endpoint.mode.as_str()) {
+        return Err(Rejected::invalid(
+            join(field, "Mode"),
+            format!("{:?}: expected vip or dnsrr", endpoint.mode),
+        ));
     }
-    let ports = spec
-        .ports()
-        .map_err(|e| Rejected::invalid(join(field, "Ports"), e))?;
+    let ports = &endpoint.ports;
     let mut published = BTreeSet::new();
     for (i, port) in ports.iter().enumerate() {
         let port_field = join(field, &format!("Ports[{i}]"));

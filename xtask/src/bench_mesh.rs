@@ -100,10 +100,14 @@ pub fn run() -> Result<()> {
     let mut rows = Vec::new();
     {
         let lab = Lab::new(&whoami)?;
-        rows.push(lab.direct());
-        rows.push(lab.iptables());
-        rows.push(lab.nftables());
-        rows.push(lab.haproxy());
+        let variants: [fn(&Lab) -> Row; 4] =
+            [Lab::direct, Lab::iptables, Lab::nftables, Lab::haproxy];
+        for variant in variants {
+            if interrupt::interrupted() {
+                bail!("interrupted");
+            }
+            rows.push(variant(&lab));
+        }
     }
     for hook in ["xdp", "tc"] {
         if interrupt::interrupted() {
@@ -474,7 +478,7 @@ fn mesh(hook: &str) -> Row {
         "shoal mesh, tc"
     };
     let path = format!(
-        "node-1 {}:{PUBLISHED}, 3 tasks on 3 nodes",
+        "node-1 {}:{PUBLISHED}, 3 tasks",
         Ipv4Addr::new(198, 18, 0, 1)
     );
     println!("    {name}: a 3-node world, a 3-replica whoami service published on {PUBLISHED}");
@@ -530,10 +534,20 @@ fn mesh_world(name: &'static str, path: &str, hook: &str) -> Result<Row> {
         ])
         .map_err(|e| anyhow::anyhow!("service create --publish {published}: {}", e.trim()))?;
     wait_running(&world, "web", 3)?;
+    let spread = world
+        .nodes()
+        .iter()
+        .map(|node| {
+            let tasks = node.running_containers().len();
+            format!("{} ×{tasks}", node.hostname())
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let path = format!("{path} ({spread})");
     let client = world.attach_host("client", CLIENT);
     prepare_client(&client)?;
     let target = SocketAddrV4::new(world.node(1).addr(), PUBLISHED);
-    Ok(measure(name, path.to_owned(), &client, target))
+    Ok(measure(name, path, &client, target))
 }
 
 /// Waits until `count` containers of `service` run.
@@ -612,6 +626,9 @@ fn measure(name: &'static str, path: String, client: &Host, target: SocketAddrV4
             Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
     };
+    if interrupt::interrupted() {
+        return Row::failed(name, path, "interrupted".into());
+    }
     if let Err(error) = first {
         return Row::failed(
             name,

@@ -20,8 +20,10 @@ use std::{
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
-use serde::Serialize;
-use shoal_api::service::{OverlayEndpoint, PortConfig, ServiceVip};
+use shoal_api::{
+    service::{OverlayEndpoint, PortConfig, ServiceVip},
+    status::{MeshStatus, PublishedPortCounters},
+};
 use shoal_ebpf_common::{MESH_MAX_PORTS, MESH_NODE_ROW};
 use tracing::warn;
 
@@ -55,27 +57,6 @@ pub struct RoutingMesh {
     node_id: String,
     maps: Mutex<MeshMaps>,
     written: Mutex<BTreeMap<(u8, u16), WrittenPort>>,
-}
-
-/// One published port's counters on this node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PortCounters {
-    /// The service publishing it.
-    #[serde(rename = "ServiceID")]
-    pub service_id: String,
-    /// Its name.
-    pub service_name: String,
-    /// `tcp` or `udp`.
-    pub protocol: String,
-    /// The port on the node.
-    pub published_port: u16,
-    /// The port in the tasks.
-    pub target_port: u16,
-    /// `ingress` or `host`.
-    pub publish_mode: String,
-    /// Packets per verdict (`new_flow`, `forward`, `drop_*` …).
-    pub verdicts: BTreeMap<String, u64>,
 }
 
 /// The protocol number of a published port, if the mesh balances it.
@@ -172,40 +153,36 @@ impl RoutingMesh {
         }
     }
 
-    /// Every published port's counters on this node, by service ID.
-    pub fn counters(&self) -> BTreeMap<String, Vec<PortCounters>> {
+    /// The node's row and every published port's counters on this node.
+    pub fn status(&self) -> MeshStatus {
         let written = lock(&self.written);
         let maps = lock(&self.maps);
-        let mut out: BTreeMap<String, Vec<PortCounters>> = BTreeMap::new();
+        let node = maps.row(MESH_NODE_ROW).unwrap_or_else(|error| {
+            warn!(%error, "reading the mesh's node counters");
+            BTreeMap::new()
+        });
+        let mut ports = Vec::new();
         for (&(_, port), w) in written.iter() {
             let Some(want) = &w.wanted else { continue };
             let verdicts = maps.row(w.row).unwrap_or_else(|error| {
                 warn!(%error, port, "reading a published port's counters");
                 BTreeMap::new()
             });
-            out.entry(want.service_id.clone())
-                .or_default()
-                .push(PortCounters {
-                    service_id: want.service_id.clone(),
-                    service_name: want.service_name.clone(),
-                    protocol: want.config.protocol().to_owned(),
-                    published_port: port,
-                    target_port: want.config.target_port,
-                    publish_mode: if want.config.is_host_mode() {
-                        "host".to_owned()
-                    } else {
-                        "ingress".to_owned()
-                    },
-                    verdicts,
-                });
+            ports.push(PublishedPortCounters {
+                service_id: want.service_id.clone(),
+                service_name: want.service_name.clone(),
+                protocol: want.config.protocol().to_owned(),
+                published_port: port,
+                target_port: want.config.target_port,
+                publish_mode: if want.config.is_host_mode() {
+                    "host".to_owned()
+                } else {
+                    "ingress".to_owned()
+                },
+                verdicts,
+            });
         }
-        out
-    }
-
-    /// The node's own row: packets of no published port (passed,
-    /// truncated) and replies.
-    pub fn node_counters(&self) -> Result<BTreeMap<String, u64>, DataplaneError> {
-        lock(&self.maps).row(MESH_NODE_ROW)
+        MeshStatus { node, ports }
     }
 
     /// The mesh maps, for tests and tools that read conntrack.

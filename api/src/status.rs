@@ -19,6 +19,42 @@ pub struct NodeStatus {
     pub version: String,
     /// Programs, pins and counters.
     pub dataplane: DataplaneStatus,
+    /// The routing mesh on this node: its published ports' counters.
+    #[serde(default)]
+    pub mesh: MeshStatus,
+}
+
+/// The routing mesh's counters on one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeshStatus {
+    /// Packets of no published port (passed on, or dropped as truncated)
+    /// and replies translated or tunnelled back, per verdict.
+    pub node: BTreeMap<String, u64>,
+    /// Each published port this node answers on.
+    pub ports: Vec<PublishedPortCounters>,
+}
+
+/// One published port's counters on one node (also under `MeshCounters`
+/// in shoald's `service inspect`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishedPortCounters {
+    /// The service publishing it.
+    #[serde(rename = "ServiceID")]
+    pub service_id: String,
+    /// Its name.
+    pub service_name: String,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The port on the node.
+    pub published_port: u16,
+    /// The port in the tasks.
+    pub target_port: u16,
+    /// `ingress` or `host`.
+    pub publish_mode: String,
+    /// Packets per verdict (`new_flow`, `forward`, `drop_no_backend` …);
+    /// every verdict is listed, zero or not.
+    pub verdicts: BTreeMap<String, u64>,
 }
 
 /// How the data plane came up when shoald started.
@@ -127,9 +163,22 @@ mod tests {
                 programs: vec![],
                 counters,
             },
+            mesh: MeshStatus {
+                node: BTreeMap::from([("reply".to_owned(), 3)]),
+                ports: vec![PublishedPortCounters {
+                    service_id: "s".into(),
+                    service_name: "web".into(),
+                    protocol: "tcp".into(),
+                    published_port: 8080,
+                    target_port: 80,
+                    publish_mode: "ingress".into(),
+                    verdicts: BTreeMap::from([("new_flow".to_owned(), 1)]),
+                }],
+            },
         };
         let json = serde_json::to_string(&status).expect("serialize");
         assert!(json.contains("\"start\":\"reused\""));
+        assert!(json.contains("\"PublishedPort\":8080"));
         let back: NodeStatus = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, status);
     }

@@ -128,6 +128,7 @@ async fn status(state: axum::extract::State<Arc<NodeState>>) -> Response {
             underlay_iface: state.info.underlay_iface.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             dataplane,
+            mesh: state.swarm.mesh().status(),
         })
         .into_response(),
         Err(e) => error(

@@ -168,16 +168,30 @@ fn main() -> Result<()> {
         .block_on(run(args))
 }
 
-/// Where the routing mesh answers (the advertise address) and how.
-fn mesh_settings(args: &Args, advertise_addr: IpAddr) -> Result<MeshSettings> {
+/// Wires the overlay (VXLAN device, its programs) and the routing mesh,
+/// which answers on the advertise address. Returns it and the underlay's
+/// MTU.
+async fn start_overlay(
+    args: &Args,
+    pin_dir: &std::path::Path,
+    node_id: &str,
+    advertise_addr: IpAddr,
+) -> Result<(Overlay, u32)> {
     let IpAddr::V4(address) = advertise_addr else {
         anyhow::bail!("the advertise address {advertise_addr} is not IPv4: the data plane is IPv4");
     };
-    Ok(MeshSettings {
+    let mesh = MeshSettings {
         node_ip: address,
         underlay_iface: args.underlay_iface.clone(),
         hook: args.mesh_hook.into(),
-    })
+    };
+    let underlay_mtu = task_network::link_mtu(&args.underlay_iface)
+        .await
+        .context("reading the underlay's MTU")?;
+    let overlay = Overlay::start(pin_dir, node_id, VXLAN_PORT, underlay_mtu, &mesh)
+        .await
+        .context("wiring the overlay (VXLAN device and programs)")?;
+    Ok((overlay, underlay_mtu))
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -200,19 +214,8 @@ async fn run(args: Args) -> Result<()> {
     };
     let pin_dir = dataplane_config.pin_dir();
     let mut dataplane = Dataplane::start(dataplane_config).context("starting the data plane")?;
-    let underlay_mtu = task_network::link_mtu(&args.underlay_iface)
-        .await
-        .context("reading the underlay's MTU")?;
-    let mesh = mesh_settings(&args, advertise_addr)?;
-    let overlay = Overlay::start(
-        &pin_dir,
-        &node_id.to_string(),
-        VXLAN_PORT,
-        underlay_mtu,
-        &mesh,
-    )
-    .await
-    .context("wiring the overlay (VXLAN device and programs)")?;
+    let (overlay, underlay_mtu) =
+        start_overlay(&args, &pin_dir, &node_id.to_string(), advertise_addr).await?;
     let log_forwarder = dataplane.take_logs().map(|logs| {
         tokio::spawn(async move {
             if let Err(error) = dataplane::forward_ebpf_logs(logs).await {

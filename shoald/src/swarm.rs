@@ -207,6 +207,12 @@ fn with_port(addr: &str, default_port: u16) -> String {
 }
 
 impl Swarm {
+    /// The node's routing mesh (its counters, for status and inspect).
+    #[must_use]
+    pub fn mesh(&self) -> &shoal_agent::mesh::RoutingMesh {
+        self.facts.executor.overlay.mesh()
+    }
+
     /// Resumes the membership recorded in the data dir, if any.
     pub async fn open(facts: NodeFacts) -> Result<Self, SwarmError> {
         let swarm = Self {

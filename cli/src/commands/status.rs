@@ -2,7 +2,11 @@
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use shoal_api::{Client, paths::NODE_STATUS, status::NodeStatus};
+use shoal_api::{
+    Client,
+    paths::NODE_STATUS,
+    status::{MeshStatus, NodeStatus},
+};
 
 use crate::output::Table;
 
@@ -76,5 +80,44 @@ fn render(status: &NodeStatus) -> String {
     out.push_str(&counters.render());
     out.push('\n');
     out.push_str(&verdicts.render());
+    out.push('\n');
+    out.push_str(&render_mesh(&status.mesh));
     out
+}
+
+/// The routing mesh's published ports and what they counted.
+fn render_mesh(mesh: &MeshStatus) -> String {
+    let mut ports = Table::new([
+        "SERVICE",
+        "PORT",
+        "MODE",
+        "NEW FLOWS",
+        "FORWARDED",
+        "DROPPED",
+    ]);
+    for port in &mesh.ports {
+        let count = |verdict: &str| port.verdicts.get(verdict).copied().unwrap_or(0);
+        let dropped: u64 = port
+            .verdicts
+            .iter()
+            .filter(|(verdict, _)| verdict.starts_with("drop_"))
+            .map(|(_, packets)| packets)
+            .sum();
+        ports.row([
+            port.service_name.clone(),
+            format!(
+                "{}->{}/{}",
+                port.published_port, port.target_port, port.protocol
+            ),
+            port.publish_mode.clone(),
+            count("new_flow").to_string(),
+            count("forward").to_string(),
+            dropped.to_string(),
+        ]);
+    }
+    let mut node = Table::new(["MESH (NODE)", "PACKETS"]);
+    for (verdict, packets) in &mesh.node {
+        node.row([verdict.clone(), packets.to_string()]);
+    }
+    format!("{}\n{}", ports.render(), node.render())
 }

@@ -184,6 +184,7 @@ fn inspect(world: &World, service: &str) -> Value {
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
     require_privileges!();
     let Some((world, client)) = world("mesh", &[]) else {
@@ -226,6 +227,24 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
     let answered = spread(&world, &client, 8080, 300);
     eprintln!("answers per backend: {answered:?}");
     assert_eq!(answered.keys().cloned().collect::<BTreeSet<_>>(), backends);
+
+    step("node-3's status counts the flows that entered there");
+    let status: Value =
+        serde_json::from_str(&world.node(3).shoal_ok(&["status", "--format", "json"]))
+            .expect("status is JSON");
+    let web_port = status["mesh"]["ports"]
+        .as_array()
+        .and_then(|ports| ports.iter().find(|p| p["PublishedPort"] == 8080))
+        .unwrap_or_else(|| panic!("8080 in node-3's mesh status: {status}"));
+    assert_eq!(web_port["ServiceName"], "web");
+    let new_flows = web_port["Verdicts"]["new_flow"].as_u64().unwrap_or(0);
+    // 100 of the 300 went through node-3, plus the first probe.
+    assert!((100..=110).contains(&new_flows), "{web_port}");
+    assert_eq!(web_port["Verdicts"]["drop_no_backend"], 0, "{web_port}");
+    assert!(
+        status["mesh"]["node"]["reply"].as_u64() >= Some(100),
+        "{status}"
+    );
 
     step("the same client port through two nodes reaches the same backend");
     for port in 41_000..41_006_u16 {

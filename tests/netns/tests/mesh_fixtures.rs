@@ -1,0 +1,804 @@
+//! Packet fixtures for the routing mesh (DESIGN §5, data path 5) through
+//! `BPF_PROG_TEST_RUN`: `MESH_CONFIG`, `MESH_PORTS`, the Maglev tables and
+//! the endpoints are written through the agent's typed accessors
+//! ([`MeshMaps`], [`OverlayMaps`]) on maps pinned in a private directory,
+//! hand-built frames go into the real `xdp_underlay`, and each case checks
+//! the XDP verdict, the exact frame that comes out (destination and target
+//! port rewritten with valid IPv4 and TCP/UDP checksums, or byte for byte
+//! unchanged), the [`MeshMeta`] left in front of a balanced packet (read
+//! from the XDP metadata that the test run returns ahead of the frame,
+//! `xdp_md.data` of the context telling its length), the conntrack entries
+//! and every counter of the rows involved.
+//!
+//! Covered: balanced TCP and UDP flows (a new flow and a tracked one, a UDP
+//! checksum of zero staying zero, IPv4 options before the ports); packets
+//! for no published port (another port, another address, the wrong
+//! protocol, ICMP, ARP, IPv6, later fragments) passing unchanged; drops for
+//! a port without backends, truncated headers and first fragments; and the
+//! reply path in `tc_endpoint_ingress`, where a backend's answer gets the
+//! node's address and the published port back as its source (the test run
+//! only records `bpf_redirect_neigh`'s target, so the rewritten frame is
+//! what comes out).
+
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, SocketAddrV4},
+    path::{Path, PathBuf},
+};
+
+use aya::programs::{SchedClassifier, TestRun, TestRunOptions, Xdp};
+use pnet_packet::{
+    MutablePacket, Packet,
+    ethernet::{EtherType, EtherTypes, MutableEthernetPacket},
+    ip::IpNextHeaderProtocols,
+    ipv4::{self, Ipv4Packet, MutableIpv4Packet},
+    ipv6::MutableIpv6Packet,
+    tcp::{self, MutableTcpPacket, TcpFlags, TcpPacket},
+    udp::{self, MutableUdpPacket, UdpPacket},
+};
+use shoal_agent::dataplane::{
+    Endpoint, EndpointLocation, Flow, FlowDirection, Interface, MeshHook, MeshMaps, OverlayMaps,
+    PortTarget, PublishedPort, ensure_bpffs_mounted, load_object,
+};
+use shoal_ebpf_common::{
+    MESH_META_MAGIC, MESH_NODE_ROW, MeshMeta, MeshVerdict, OVERLAY_MAGLEV_SIZE, OverlayHook,
+    OverlayVerdict, program_names,
+};
+use shoal_netns_tests::require_privileges;
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const TC_ACT_SHOT: u32 = 2;
+const TC_ACT_REDIRECT: u32 = 7;
+
+/// `struct xdp_md`: `data`, `data_end`, `data_meta`, `ingress_ifindex`,
+/// `rx_queue_index`, `egress_ifindex`, each a `__u32`.
+const XDP_MD_LEN: usize = 24;
+/// `offsetof(struct __sk_buff, ingress_ifindex)`.
+const INGRESS_IFINDEX_OFFSET: usize = 36;
+
+/// The node's underlay address: published ports answer on it.
+const NODE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// Another address of the underlay (not this node's).
+const OTHER_NODE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// The underlay interface replies leave through (only recorded).
+const UNDERLAY_IFINDEX: u32 = 1;
+/// A client outside the swarm.
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+
+/// The ingress network.
+const VNI: u32 = 4096;
+/// The service's VIP on it (part of the flow hash).
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// The one running backend, behind a local veth.
+const BACKEND: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 5);
+const BACKEND_MAC: [u8; 6] = [0x02, 0x42, 10, 0, 0, 5];
+const BACKEND_IF: u32 = 901;
+const BACKEND_IF_MAC: [u8; 6] = [0x02, 0x5e, 0, 0, 0, 0x01];
+/// In a Maglev table but no endpoint (its task is gone).
+const GONE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+
+/// The published ports: `(protocol, published, target, Maglev slot,
+/// counter row)`. Slot 0's table is all [`BACKEND`], slot 1's is empty and
+/// slot 2's is all [`GONE`].
+const PORTS: [(u8, u16, u16, u32, u32); 4] = [
+    (TCP, 8080, 80, 0, 0),
+    (UDP, 8053, 53, 0, 1),
+    (TCP, 8081, 80, 1, 2),
+    (TCP, 8082, 80, 2, 3),
+];
+const TCP_ROW: u32 = 0;
+const UDP_ROW: u32 = 1;
+const EMPTY_ROW: u32 = 2;
+const GONE_ROW: u32 = 3;
+
+/// A private pin directory, removed on drop.
+struct PinDir(PathBuf);
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        if let Some(parent) = self.0.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+/// One loaded object with `xdp_underlay` and `tc_endpoint_ingress` loaded
+/// and the maps filled as described at [`PORTS`].
+struct Fixture {
+    ebpf: aya::Ebpf,
+    mesh: MeshMaps,
+    overlay: OverlayMaps,
+    _pins: PinDir,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Self {
+        ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
+        let pins = PinDir(PathBuf::from(format!(
+            "/sys/fs/bpf/shoal/mesh-{name}-{}",
+            std::process::id()
+        )));
+        std::fs::create_dir_all(&pins.0).expect("pin dir");
+        let mut ebpf = load_object(&pins.0).expect("load object");
+        {
+            let xdp: &mut Xdp = ebpf
+                .program_mut(program_names::XDP_UNDERLAY)
+                .expect("xdp program")
+                .try_into()
+                .expect("is XDP");
+            xdp.load().expect("verifier accepts xdp_underlay");
+        }
+        {
+            let tc: &mut SchedClassifier = ebpf
+                .program_mut(program_names::TC_ENDPOINT_INGRESS)
+                .expect("tc program")
+                .try_into()
+                .expect("is a classifier");
+            tc.load().expect("verifier accepts tc_endpoint_ingress");
+        }
+        let mut mesh = MeshMaps::from_pins(&pins.0).expect("mesh maps");
+        let mut overlay = OverlayMaps::from_pins(&pins.0).expect("overlay maps");
+        mesh.configure(NODE, UNDERLAY_IFINDEX, MeshHook::Xdp)
+            .expect("mesh config");
+        let size = OVERLAY_MAGLEV_SIZE as usize;
+        overlay
+            .set_maglev_table(0, &vec![BACKEND; size])
+            .expect("table");
+        overlay
+            .set_maglev_table(1, &vec![Ipv4Addr::UNSPECIFIED; size])
+            .expect("table");
+        overlay
+            .set_maglev_table(2, &vec![GONE; size])
+            .expect("table");
+        overlay
+            .upsert_endpoint(
+                VNI,
+                BACKEND,
+                Endpoint {
+                    mac: BACKEND_MAC,
+                    location: EndpointLocation::Local {
+                        ifindex: BACKEND_IF,
+                    },
+                },
+            )
+            .expect("endpoint");
+        overlay
+            .upsert_interface(
+                BACKEND_IF,
+                Interface {
+                    vni: VNI,
+                    mac: BACKEND_IF_MAC,
+                },
+            )
+            .expect("interface");
+        for (protocol, port, target_port, slot, counter_row) in PORTS {
+            let vip = if slot == 0 {
+                VIP
+            } else {
+                Ipv4Addr::new(10, 0, 0, 20 + u8::try_from(slot).expect("small"))
+            };
+            mesh.upsert_port(
+                protocol,
+                port,
+                PublishedPort {
+                    vni: VNI,
+                    target_port,
+                    target: PortTarget::Maglev { vip, slot },
+                    counter_row,
+                },
+            )
+            .expect("published port");
+        }
+        Self {
+            ebpf,
+            mesh,
+            overlay,
+            _pins: pins,
+        }
+    }
+
+    /// Runs `xdp_underlay` on `frame`.
+    fn xdp(&self, frame: &[u8]) -> XdpRan {
+        let xdp: &Xdp = self
+            .ebpf
+            .program(program_names::XDP_UNDERLAY)
+            .expect("program")
+            .try_into()
+            .expect("XDP");
+        let len = u32::try_from(frame.len()).expect("small frame");
+        // data 0, data_end the frame's length: no metadata in.
+        let mut ctx_in = [0u8; XDP_MD_LEN];
+        ctx_in[4..8].copy_from_slice(&len.to_ne_bytes());
+        let mut ctx_out = [0u8; XDP_MD_LEN];
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = xdp
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx_in),
+                ctx_out: Some(&mut ctx_out),
+                ..TestRunOptions::new()
+            })
+            .expect("BPF_PROG_TEST_RUN");
+        out.truncate(usize::try_from(result.data_size_out).expect("fits"));
+        // The output starts at data_meta; `data` and `data_end` are
+        // relative to it.
+        let word = |i: usize| {
+            usize::try_from(u32::from_ne_bytes(
+                ctx_out[i * 4..i * 4 + 4].try_into().expect("4 bytes"),
+            ))
+            .expect("fits")
+        };
+        let (data, data_end) = (word(0), word(1));
+        assert_eq!(data_end, out.len(), "xdp_md.data_end is the output's end");
+        let frame = out.split_off(data);
+        XdpRan {
+            action: result.return_value,
+            meta: out,
+            frame,
+        }
+    }
+
+    /// Runs `tc_endpoint_ingress` on `frame` as if it came from `ifindex`.
+    fn tc(&self, frame: &[u8], ifindex: u32) -> (u32, Vec<u8>) {
+        let tc: &SchedClassifier = self
+            .ebpf
+            .program(program_names::TC_ENDPOINT_INGRESS)
+            .expect("program")
+            .try_into()
+            .expect("classifier");
+        let mut ctx = [0u8; INGRESS_IFINDEX_OFFSET + 4];
+        ctx[INGRESS_IFINDEX_OFFSET..].copy_from_slice(&ifindex.to_ne_bytes());
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = tc
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                ..TestRunOptions::new()
+            })
+            .expect("BPF_PROG_TEST_RUN");
+        out.truncate(usize::try_from(result.data_size_out).expect("fits"));
+        (result.return_value, out)
+    }
+
+    /// The mesh conntrack entry of one direction of a flow.
+    fn conntrack(
+        &self,
+        direction: FlowDirection,
+        protocol: u8,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+    ) -> Option<(SocketAddrV4, Option<Ipv4Addr>)> {
+        self.mesh
+            .conntrack(VNI, direction, Flow { protocol, src, dst })
+            .expect("read conntrack")
+    }
+}
+
+/// What `xdp_underlay` returned, the metadata in front of the frame and
+/// the frame.
+struct XdpRan {
+    action: u32,
+    meta: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+impl XdpRan {
+    /// Asserts an `XDP_PASS` with the frame exactly as it was sent and no
+    /// metadata.
+    fn assert_untouched(&self, sent: &[u8], what: &str) {
+        assert_eq!(self.action, XDP_PASS, "{what}: passed");
+        assert!(self.meta.is_empty(), "{what}: no metadata");
+        assert_eq!(self.frame, sent, "{what}: unchanged byte for byte");
+    }
+
+    /// Asserts an `XDP_PASS` of a balanced packet: [`MeshMeta`] for the
+    /// ingress network in front, valid checksums, and the frame exactly
+    /// `sent` with its destination and port turned into `to`.
+    fn assert_balanced(&self, sent: &[u8], to: SocketAddrV4, what: &str) {
+        assert_eq!(self.action, XDP_PASS, "{what}: passed up");
+        assert_eq!(
+            self.meta.len(),
+            core::mem::size_of::<MeshMeta>(),
+            "{what}: metadata in front"
+        );
+        let meta = [
+            MESH_META_MAGIC.to_ne_bytes(),
+            VNI.to_ne_bytes(), // (MeshMeta { magic, vni } as laid out)
+        ]
+        .concat();
+        assert_eq!(self.meta, meta, "{what}: MeshMeta {{ magic, vni }}");
+        assert_checksums(&self.frame, what);
+        assert_eq!(
+            self.frame,
+            redirected(sent, to),
+            "{what}: only the destination changed"
+        );
+    }
+}
+
+fn ethernet(ethertype: EtherType, l3: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0u8; 14 + l3.len()];
+    let mut eth = MutableEthernetPacket::new(&mut frame).expect("buffer fits");
+    eth.set_destination([2, 0, 0, 0, 0, 2].into());
+    eth.set_source([2, 0, 0, 0, 0, 1].into());
+    eth.set_ethertype(ethertype);
+    eth.payload_mut().copy_from_slice(l3);
+    frame
+}
+
+/// What an IPv4 packet of [`ipv4_frame`] carries.
+#[derive(Clone, Copy)]
+enum L4 {
+    /// A TCP segment with these flags.
+    Tcp(u8),
+    /// A UDP datagram, with a checksum or with zero (none).
+    Udp { checksummed: bool },
+    /// An ICMP echo request.
+    Icmp,
+}
+
+/// An IPv4 packet from `src` to `dst` with IP options `options` (a
+/// multiple of 4 bytes) in an Ethernet frame, every checksum correct.
+fn ipv4_frame(l4: L4, src: SocketAddrV4, dst: SocketAddrV4, options: &[u8]) -> Vec<u8> {
+    const PAYLOAD: usize = 16;
+    let header = 20 + options.len();
+    let l4_len = match l4 {
+        L4::Tcp(_) => 20,
+        _ => 8,
+    } + PAYLOAD;
+    let mut l3 = vec![0u8; header + l4_len];
+    l3[20..header].copy_from_slice(options);
+    let mut ip = MutableIpv4Packet::new(&mut l3).expect("buffer fits");
+    ip.set_version(4);
+    ip.set_header_length(u8::try_from(header / 4).expect("small"));
+    ip.set_total_length(u16::try_from(header + l4_len).expect("small"));
+    ip.set_identification(0x4d31);
+    ip.set_ttl(64);
+    ip.set_next_level_protocol(match l4 {
+        L4::Tcp(_) => IpNextHeaderProtocols::Tcp,
+        L4::Udp { .. } => IpNextHeaderProtocols::Udp,
+        L4::Icmp => IpNextHeaderProtocols::Icmp,
+    });
+    ip.set_source(*src.ip());
+    ip.set_destination(*dst.ip());
+    match l4 {
+        L4::Tcp(flags) => {
+            let mut tcp = MutableTcpPacket::new(ip.payload_mut()).expect("buffer fits");
+            tcp.set_source(src.port());
+            tcp.set_destination(dst.port());
+            tcp.set_sequence(0x0102_0304);
+            tcp.set_data_offset(5);
+            tcp.set_flags(flags);
+            tcp.set_window(64_240);
+            tcp.payload_mut().fill(0xab);
+            let checksum = tcp::ipv4_checksum(&tcp.to_immutable(), src.ip(), dst.ip());
+            tcp.set_checksum(checksum);
+        }
+        L4::Udp { checksummed } => {
+            let mut udp = MutableUdpPacket::new(ip.payload_mut()).expect("buffer fits");
+            udp.set_source(src.port());
+            udp.set_destination(dst.port());
+            udp.set_length(u16::try_from(l4_len).expect("small"));
+            udp.payload_mut().fill(0xcd);
+            if checksummed {
+                let checksum = udp::ipv4_checksum(&udp.to_immutable(), src.ip(), dst.ip());
+                udp.set_checksum(checksum);
+            }
+        }
+        L4::Icmp => ip.payload_mut()[0] = 8,
+    }
+    let checksum = ipv4::checksum(&ip.to_immutable());
+    ip.set_checksum(checksum);
+    ethernet(EtherTypes::Ipv4, &l3)
+}
+
+fn tcp_frame(src: SocketAddrV4, dst: SocketAddrV4, flags: u8) -> Vec<u8> {
+    ipv4_frame(L4::Tcp(flags), src, dst, &[])
+}
+
+/// `frame` with its IPv4 flags and fragment offset (in 8-byte units) set,
+/// the header checksum fixed.
+fn fragment(mut frame: Vec<u8>, more_fragments: bool, offset: u16) -> Vec<u8> {
+    let mut ip = MutableIpv4Packet::new(&mut frame[14..]).expect("IPv4");
+    // MF is the lowest of the three flag bits.
+    ip.set_flags(u8::from(more_fragments));
+    ip.set_fragment_offset(offset);
+    let checksum = ipv4::checksum(&ip.to_immutable());
+    ip.set_checksum(checksum);
+    frame
+}
+
+/// `sent` with its destination address and port turned into `to`, and its
+/// checksums recomputed from scratch (a UDP checksum of zero stays zero):
+/// what a correct rewrite leaves.
+fn redirected(sent: &[u8], to: SocketAddrV4) -> Vec<u8> {
+    let mut frame = sent.to_vec();
+    let mut ip = MutableIpv4Packet::new(&mut frame[14..]).expect("IPv4");
+    ip.set_destination(*to.ip());
+    let checksum = ipv4::checksum(&ip.to_immutable());
+    ip.set_checksum(checksum);
+    let (src, protocol) = (ip.get_source(), ip.get_next_level_protocol());
+    if protocol == IpNextHeaderProtocols::Tcp {
+        let mut tcp = MutableTcpPacket::new(ip.payload_mut()).expect("TCP");
+        tcp.set_destination(to.port());
+        let checksum = tcp::ipv4_checksum(&tcp.to_immutable(), &src, to.ip());
+        tcp.set_checksum(checksum);
+    } else {
+        let mut udp = MutableUdpPacket::new(ip.payload_mut()).expect("UDP");
+        udp.set_destination(to.port());
+        if udp.get_checksum() != 0 {
+            let checksum = udp::ipv4_checksum(&udp.to_immutable(), &src, to.ip());
+            udp.set_checksum(if checksum == 0 { 0xffff } else { checksum });
+        }
+    }
+    frame
+}
+
+/// `sent` with its source turned into `from`, like [`redirected`].
+fn resourced(sent: &[u8], from: SocketAddrV4) -> Vec<u8> {
+    let mut frame = sent.to_vec();
+    let mut ip = MutableIpv4Packet::new(&mut frame[14..]).expect("IPv4");
+    ip.set_source(*from.ip());
+    let checksum = ipv4::checksum(&ip.to_immutable());
+    ip.set_checksum(checksum);
+    let dst = ip.get_destination();
+    let mut tcp = MutableTcpPacket::new(ip.payload_mut()).expect("TCP");
+    tcp.set_source(from.port());
+    let checksum = tcp::ipv4_checksum(&tcp.to_immutable(), from.ip(), &dst);
+    tcp.set_checksum(checksum);
+    frame
+}
+
+/// Asserts that `frame`'s IPv4 header checksum and its TCP or UDP checksum
+/// (pseudo header included; a UDP checksum of zero means none) verify.
+fn assert_checksums(frame: &[u8], what: &str) {
+    let ip = Ipv4Packet::new(&frame[14..]).expect("IPv4");
+    assert_eq!(
+        ip.get_checksum(),
+        ipv4::checksum(&ip),
+        "{what}: IPv4 header checksum"
+    );
+    let (src, dst) = (ip.get_source(), ip.get_destination());
+    match ip.get_next_level_protocol() {
+        IpNextHeaderProtocols::Tcp => {
+            let tcp = TcpPacket::new(ip.payload()).expect("TCP");
+            assert_eq!(
+                tcp.get_checksum(),
+                tcp::ipv4_checksum(&tcp, &src, &dst),
+                "{what}: TCP checksum"
+            );
+        }
+        IpNextHeaderProtocols::Udp => {
+            let udp = UdpPacket::new(ip.payload()).expect("UDP");
+            let want = match udp::ipv4_checksum(&udp, &src, &dst) {
+                0 => 0xffff,
+                sum => sum,
+            };
+            assert!(
+                udp.get_checksum() == 0 || udp.get_checksum() == want,
+                "{what}: UDP checksum {:#06x}, expected {want:#06x}",
+                udp.get_checksum()
+            );
+        }
+        other => panic!("{what}: not TCP or UDP: {other}"),
+    }
+}
+
+/// Counts per (row, verdict) that the cases are expected to add.
+#[derive(Default)]
+struct Expected(BTreeMap<(u32, u32), u64>);
+
+impl Expected {
+    fn add(&mut self, row: u32, verdict: MeshVerdict) {
+        *self.0.entry((row, verdict as u32)).or_default() += 1;
+    }
+
+    /// Every verdict of every port's row and of the node's row.
+    fn check(&self, maps: &MeshMaps) {
+        let rows = PORTS.iter().map(|port| port.4).chain([MESH_NODE_ROW]);
+        for row in rows {
+            for verdict in MeshVerdict::ALL {
+                let want = self.0.get(&(row, verdict as u32)).copied().unwrap_or(0);
+                let got = maps.count(row, verdict).expect("read counter");
+                assert_eq!(
+                    got,
+                    want,
+                    "row {row} {} counted {got}, expected {want}",
+                    verdict.as_str()
+                );
+            }
+        }
+    }
+}
+
+fn client(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(CLIENT, port)
+}
+
+fn node(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(NODE, port)
+}
+
+fn backend(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(BACKEND, port)
+}
+
+#[test]
+fn published_ports_balance_track_rewrite_and_mark_tcp_and_udp() {
+    require_privileges!();
+    let fixture = Fixture::new("hit");
+    let mut expected = Expected::default();
+
+    // A SYN to the published TCP port: to the backend's target port, the
+    // client's address kept, both conntrack entries written.
+    let syn = tcp_frame(client(40_000), node(8080), TcpFlags::SYN);
+    fixture
+        .xdp(&syn)
+        .assert_balanced(&syn, backend(80), "TCP SYN");
+    expected.add(TCP_ROW, MeshVerdict::NewFlow);
+    assert_eq!(
+        fixture.conntrack(FlowDirection::Forward, TCP, client(40_000), node(8080)),
+        Some((backend(80), None)),
+        "forward entry: the backend"
+    );
+    assert_eq!(
+        fixture.conntrack(FlowDirection::Reply, TCP, backend(80), client(40_000)),
+        Some((node(8080), None)),
+        "reply entry: the address the client connected to, this node"
+    );
+    expected.check(&fixture.mesh);
+
+    // The flow's next packets follow the tracked entry.
+    let ack = tcp_frame(client(40_000), node(8080), TcpFlags::ACK);
+    fixture
+        .xdp(&ack)
+        .assert_balanced(&ack, backend(80), "TCP ACK");
+    expected.add(TCP_ROW, MeshVerdict::Forward);
+    fixture
+        .xdp(&ack)
+        .assert_balanced(&ack, backend(80), "TCP ACK again");
+    expected.add(TCP_ROW, MeshVerdict::Forward);
+    expected.check(&fixture.mesh);
+
+    // UDP on its own port: with a checksum, and with none (zero stays zero).
+    let datagram = ipv4_frame(
+        L4::Udp { checksummed: true },
+        client(50_000),
+        node(8053),
+        &[],
+    );
+    fixture
+        .xdp(&datagram)
+        .assert_balanced(&datagram, backend(53), "UDP");
+    expected.add(UDP_ROW, MeshVerdict::NewFlow);
+    fixture
+        .xdp(&datagram)
+        .assert_balanced(&datagram, backend(53), "UDP again");
+    expected.add(UDP_ROW, MeshVerdict::Forward);
+    assert_eq!(
+        fixture.conntrack(FlowDirection::Forward, UDP, client(50_000), node(8053)),
+        Some((backend(53), None))
+    );
+    assert_eq!(
+        fixture.conntrack(FlowDirection::Reply, UDP, backend(53), client(50_000)),
+        Some((node(8053), None))
+    );
+    let unchecked = ipv4_frame(
+        L4::Udp { checksummed: false },
+        client(50_001),
+        node(8053),
+        &[],
+    );
+    let ran = fixture.xdp(&unchecked);
+    ran.assert_balanced(&unchecked, backend(53), "UDP without checksum");
+    assert_eq!(&ran.frame[14 + 20 + 6..14 + 20 + 8], &[0, 0], "still none");
+    expected.add(UDP_ROW, MeshVerdict::NewFlow);
+
+    // IP options (IHL 6: NOP NOP NOP EOL): the ports are read after them.
+    let with_options = ipv4_frame(
+        L4::Tcp(TcpFlags::SYN),
+        client(40_001),
+        node(8080),
+        &[1, 1, 1, 0],
+    );
+    assert_eq!(with_options[14], 0x46);
+    fixture.xdp(&with_options).assert_balanced(
+        &with_options,
+        backend(80),
+        "TCP SYN with IP options",
+    );
+    expected.add(TCP_ROW, MeshVerdict::NewFlow);
+    assert_eq!(
+        fixture.conntrack(FlowDirection::Forward, TCP, client(40_001), node(8080)),
+        Some((backend(80), None))
+    );
+
+    expected.check(&fixture.mesh);
+}
+
+#[test]
+fn packets_for_no_published_port_pass_unchanged() {
+    require_privileges!();
+    let fixture = Fixture::new("miss");
+    let mut expected = Expected::default();
+
+    let mut ipv6 = vec![0u8; 40 + 20];
+    {
+        let mut ip = MutableIpv6Packet::new(&mut ipv6).expect("buffer fits");
+        ip.set_version(6);
+        ip.set_payload_length(20);
+        ip.set_next_header(IpNextHeaderProtocols::Tcp);
+        ip.set_hop_limit(64);
+        // TCP ports 40000 → 8080.
+        ip.payload_mut()[..4].copy_from_slice(&[0x9c, 0x40, 0x1f, 0x90]);
+    }
+    // Not IPv4 and TCP or UDP to the node on a published port: passed on as
+    // they came, counted in the node's row (IPv6 too: it is IP).
+    let misses = [
+        (
+            "TCP to an unpublished port",
+            tcp_frame(client(40_000), node(9999), TcpFlags::SYN),
+        ),
+        (
+            "TCP to another address on the port",
+            tcp_frame(
+                client(40_000),
+                SocketAddrV4::new(OTHER_NODE, 8080),
+                TcpFlags::SYN,
+            ),
+        ),
+        (
+            "UDP to the TCP port",
+            ipv4_frame(
+                L4::Udp { checksummed: true },
+                client(40_000),
+                node(8080),
+                &[],
+            ),
+        ),
+        (
+            "ICMP to the node",
+            ipv4_frame(L4::Icmp, client(0), node(0), &[]),
+        ),
+        (
+            "a later fragment to the port",
+            fragment(
+                tcp_frame(client(40_000), node(8080), TcpFlags::SYN),
+                false,
+                185,
+            ),
+        ),
+        ("IPv6", ethernet(EtherTypes::Ipv6, &ipv6)),
+    ];
+    for (what, frame) in &misses {
+        fixture.xdp(frame).assert_untouched(frame, what);
+        expected.add(MESH_NODE_ROW, MeshVerdict::PassNotMesh);
+    }
+    // ARP never reaches the mesh: not counted there.
+    let arp = ethernet(EtherTypes::Arp, &[0u8; 46]);
+    fixture.xdp(&arp).assert_untouched(&arp, "ARP");
+
+    assert_eq!(
+        fixture.conntrack(FlowDirection::Forward, TCP, client(40_000), node(8080)),
+        None,
+        "a later fragment is not tracked"
+    );
+    expected.check(&fixture.mesh);
+}
+
+#[test]
+fn packets_without_backend_truncated_or_first_fragments_are_dropped_and_counted() {
+    require_privileges!();
+    let fixture = Fixture::new("drop");
+    let mut expected = Expected::default();
+    let dropped = |frame: &[u8], what: &str| {
+        assert_eq!(fixture.xdp(frame).action, XDP_DROP, "{what}: dropped");
+    };
+
+    // An empty Maglev table, and one whose only backend is no endpoint.
+    dropped(
+        &tcp_frame(client(40_000), node(8081), TcpFlags::SYN),
+        "no backend in the table",
+    );
+    expected.add(EMPTY_ROW, MeshVerdict::DropNoBackend);
+    dropped(
+        &tcp_frame(client(40_000), node(8082), TcpFlags::SYN),
+        "a backend that is gone",
+    );
+    expected.add(GONE_ROW, MeshVerdict::DropNoBackend);
+    assert_eq!(
+        fixture.conntrack(FlowDirection::Forward, TCP, client(40_000), node(8082)),
+        None,
+        "nothing tracked"
+    );
+
+    // Cut inside the TCP header, after the ports (the port's row), and
+    // before them (the node's row); UDP cut before its checksum.
+    let syn = tcp_frame(client(40_000), node(8080), TcpFlags::SYN);
+    dropped(&syn[..14 + 20 + 10], "TCP cut before its checksum");
+    expected.add(TCP_ROW, MeshVerdict::DropTruncated);
+    dropped(&syn[..14 + 20 + 2], "TCP cut inside its ports");
+    expected.add(MESH_NODE_ROW, MeshVerdict::DropTruncated);
+    let datagram = ipv4_frame(
+        L4::Udp { checksummed: true },
+        client(50_000),
+        node(8053),
+        &[],
+    );
+    dropped(&datagram[..14 + 20 + 6], "UDP cut before its checksum");
+    expected.add(UDP_ROW, MeshVerdict::DropTruncated);
+
+    // A first fragment: its datagram cannot be balanced whole.
+    dropped(&fragment(syn.clone(), true, 0), "a first fragment");
+    expected.add(TCP_ROW, MeshVerdict::DropFragment);
+    assert_eq!(
+        fixture.conntrack(FlowDirection::Forward, TCP, client(40_000), node(8080)),
+        None,
+        "nothing tracked"
+    );
+
+    // The same flow whole is balanced.
+    fixture
+        .xdp(&syn)
+        .assert_balanced(&syn, backend(80), "the whole SYN");
+    expected.add(TCP_ROW, MeshVerdict::NewFlow);
+
+    expected.check(&fixture.mesh);
+}
+
+#[test]
+fn backend_replies_get_the_published_address_back_in_tc_endpoint_ingress() {
+    require_privileges!();
+    let fixture = Fixture::new("reply");
+    let mut expected = Expected::default();
+
+    let syn = tcp_frame(client(40_000), node(8080), TcpFlags::SYN);
+    fixture
+        .xdp(&syn)
+        .assert_balanced(&syn, backend(80), "TCP SYN");
+    expected.add(TCP_ROW, MeshVerdict::NewFlow);
+
+    // The backend's SYN-ACK from its veth: source back to the node's
+    // address and the published port, sent out of the underlay interface.
+    let answer = tcp_frame(backend(80), client(40_000), TcpFlags::SYN | TcpFlags::ACK);
+    let (action, frame) = fixture.tc(&answer, BACKEND_IF);
+    assert_eq!(action, TC_ACT_REDIRECT, "bpf_redirect_neigh");
+    assert_checksums(&frame, "reply");
+    assert_eq!(
+        frame,
+        resourced(&answer, node(8080)),
+        "only the source changed"
+    );
+    expected.add(MESH_NODE_ROW, MeshVerdict::Reply);
+    assert_eq!(
+        fixture
+            .overlay
+            .count(
+                OverlayHook::EndpointIngress,
+                OverlayVerdict::RedirectUnderlay
+            )
+            .expect("count"),
+        1
+    );
+
+    // A flow the mesh never balanced: nowhere to go.
+    let stray = tcp_frame(backend(80), client(40_009), TcpFlags::SYN | TcpFlags::ACK);
+    let (action, _) = fixture.tc(&stray, BACKEND_IF);
+    assert_eq!(action, TC_ACT_SHOT, "no reply entry");
+    assert_eq!(
+        fixture
+            .overlay
+            .count(OverlayHook::EndpointIngress, OverlayVerdict::DropNoEndpoint)
+            .expect("count"),
+        1
+    );
+
+    expected.check(&fixture.mesh);
+}

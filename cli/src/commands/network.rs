@@ -344,9 +344,36 @@ async fn inspect(client: &Client, networks: &[String]) -> Result<(), DockerError
 /// Removes each network, printing its name; the errors come after, then
 /// docker's `exit status 1`. With `force`, a network not found is no
 /// error.
+/// Docker's warning before removing the routing-mesh network.
+const INGRESS_WARNING: &str = "WARNING! Before removing the routing-mesh network, make sure all the nodes in your swarm run the same docker engine version. Otherwise, removal may not be effective and functionality of newly create ingress networks will be impaired.\nAre you sure you want to continue?";
+
+/// Whether the answer to a `[y/N]` prompt is yes (docker: `y` or `Y`).
+fn confirmed(answer: &str) -> bool {
+    matches!(answer.trim(), "y" | "Y")
+}
+
+/// Asks, as docker does before removing the ingress network.
+fn confirm_ingress_removal() -> Result<(), DockerError> {
+    use std::io::{BufRead as _, Write as _};
+    print!("{INGRESS_WARNING} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if confirmed(&answer) {
+        Ok(())
+    } else {
+        Err(DockerError("Operation cancelled".into()))
+    }
+}
+
 async fn rm(client: &Client, force: bool, networks: &[String]) -> Result<(), DockerError> {
     let mut errors = Vec::new();
     for network in networks {
+        let inspected: Result<serde_json::Value, _> =
+            client.get_json(&format!("/networks/{network}")).await;
+        if inspected.is_ok_and(|n| n["Ingress"] == true) {
+            confirm_ingress_removal()?;
+        }
         match client.delete(&format!("/networks/{network}")).await {
             Ok(_) => println!("{network}"),
             Err(error) if force && is_not_found(&error) => {}
@@ -673,5 +700,13 @@ eax7kk3ziysl   net10     overlay   swarm
         );
         assert!(parse_attachment(r#""name=a"x"#).is_err());
         assert!(parse_attachment(r#""name=a"#).is_err());
+    }
+
+    #[test]
+    fn ingress_removal_needs_a_yes() {
+        assert!(confirmed("y\n") && confirmed("Y"));
+        assert!(!confirmed("") && !confirmed("yes") && !confirmed("n"));
+        let spec = create(&["--ingress", "mesh"]).expect("valid");
+        assert!(spec.ingress);
     }
 }

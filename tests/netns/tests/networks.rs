@@ -29,7 +29,9 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
         node.import_demo_image();
     }
 
-    step("docker network create -d overlay: subnets from the pool or given, VNIs from 4096");
+    step(
+        "docker network create -d overlay: subnets from the pool or given, VNIs from 4097 (ingress, made at init, has 10.0.0.0/24 and 4096)",
+    );
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     world.docker_ok(&[
         "network",
@@ -50,22 +52,34 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     let rows: BTreeSet<&str> = ls.lines().collect();
     assert_eq!(
         rows,
-        BTreeSet::from(["front overlay swarm", "back overlay swarm"]),
+        BTreeSet::from([
+            "ingress overlay swarm",
+            "front overlay swarm",
+            "back overlay swarm"
+        ]),
         "{ls}"
     );
+    let ingress = json(&world.docker_ok(&["network", "inspect", "ingress"]));
+    assert_eq!(ingress[0]["Ingress"], true);
+    assert_eq!(ingress[0]["IPAM"]["Config"][0]["Subnet"], "10.0.0.0/24");
+    assert_eq!(
+        ingress[0]["Options"]["com.docker.network.driver.overlay.vxlanid_list"],
+        "4096"
+    );
     let front = json(&world.docker_ok(&["network", "inspect", "front"]));
-    assert_eq!(front[0]["IPAM"]["Config"][0]["Subnet"], "10.0.0.0/24");
-    assert_eq!(front[0]["IPAM"]["Config"][0]["Gateway"], "10.0.0.1");
+    assert_eq!(front[0]["IPAM"]["Config"][0]["Subnet"], "10.0.1.0/24");
+    assert_eq!(front[0]["IPAM"]["Config"][0]["Gateway"], "10.0.1.1");
+    assert_eq!(front[0]["Ingress"], false);
     assert_eq!(
         front[0]["Options"]["com.docker.network.driver.overlay.vxlanid_list"],
-        "4096"
+        "4097"
     );
     let back = json(&world.docker_ok(&["network", "inspect", "back"]));
     assert_eq!(back[0]["IPAM"]["Config"][0]["Subnet"], "10.20.0.0/24");
     assert_eq!(back[0]["Attachable"], true);
     assert_eq!(
         back[0]["Options"]["com.docker.network.driver.overlay.vxlanid_list"],
-        "4097"
+        "4098"
     );
 
     step("refused, nothing created: a duplicate name, an overlapping subnet, another driver");
@@ -83,7 +97,7 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     assert!(error.contains("overlaps"), "{error}");
     let error = world.docker_err(&["network", "create", "-d", "bridge", "other"]);
     assert!(error.contains("overlay"), "{error}");
-    assert_eq!(world.docker_ok(&["network", "ls", "-q"]).lines().count(), 2);
+    assert_eq!(world.docker_ok(&["network", "ls", "-q"]).lines().count(), 3);
 
     step(
         "docker service create --network front --network back: a VIP per network, an address per task",
@@ -110,7 +124,7 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
         .map(|v| v["Addr"].as_str().unwrap_or_default().to_owned())
         .collect();
     let vips: BTreeSet<&str> = vips.iter().map(String::as_str).collect();
-    assert_eq!(vips, BTreeSet::from(["10.0.0.2/24", "10.20.0.2/24"]));
+    assert_eq!(vips, BTreeSet::from(["10.0.1.2/24", "10.20.0.2/24"]));
     let addresses = eventually("3 tasks with 2 addresses each", CONVERGE, || {
         let ids = world.docker_ok(&["service", "ps", "-q", "--no-trunc", "web"]);
         let mut all = BTreeSet::new();
@@ -135,9 +149,9 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     assert_eq!(
         addresses,
         [
-            "10.0.0.3/24",
-            "10.0.0.4/24",
-            "10.0.0.5/24",
+            "10.0.1.3/24",
+            "10.0.1.4/24",
+            "10.0.1.5/24",
             "10.20.0.3/24",
             "10.20.0.4/24",
             "10.20.0.5/24"
@@ -174,7 +188,7 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     assert_eq!(mine.len(), 2, "{addrs}");
     // One interface per network, eth0 and eth1 in the order of the spec
     // (docker's CLI sorts the networks by ID).
-    assert!(mine.iter().any(|a| a.contains(" 10.0.0.")), "{mine:?}");
+    assert!(mine.iter().any(|a| a.contains(" 10.0.1.")), "{mine:?}");
     assert!(mine.iter().any(|a| a.contains(" 10.20.0.")), "{mine:?}");
     assert!(
         mine.iter().any(|a| a.starts_with("eth0 ")) && mine.iter().any(|a| a.starts_with("eth1 ")),
@@ -204,7 +218,12 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
             .expect("docker")
     });
     world.docker_ok(&["network", "rm", "back"]);
-    assert_eq!(world.docker_ok(&["network", "ls", "-q"]).trim(), "");
+    assert_eq!(
+        world
+            .docker_ok(&["network", "ls", "--format", "{{.Name}}"])
+            .trim(),
+        "ingress"
+    );
 }
 
 /// Captures on the switch's bridge for up to 5 s (from a thread in the

@@ -263,7 +263,7 @@ fn reconcile_slot<'a>(
         plan.stop(current, TaskState::Shutdown);
         return SlotOutcome::Replace;
     }
-    if current.spec != service.spec.task_template {
+    if !runs_current_spec(state, service, current) {
         if current.node_id.is_empty() {
             // Pending: nothing runs, and it must not land with its old spec.
             plan.stop(current, TaskState::Shutdown);
@@ -272,6 +272,17 @@ fn reconcile_slot<'a>(
         return SlotOutcome::Stale(current);
     }
     SlotOutcome::Held
+}
+
+/// Whether `task` runs what `service` asks for now: its task spec, and an
+/// attachment to the ingress network exactly when the service publishes
+/// ports (an update that starts or stops publishing replaces the tasks,
+/// which get or lose their ingress interface).
+fn runs_current_spec(state: &ClusterState, service: &Service, task: &Task) -> bool {
+    let on_ingress = state
+        .ingress_network()
+        .is_some_and(|n| task.addresses.contains_key(&n.id));
+    task.spec == service.spec.task_template && on_ingress == service.needs_ingress()
 }
 
 enum SlotOutcome<'a> {
@@ -381,7 +392,7 @@ fn replace_one_stale(
     let starting = tasks.iter().any(|t| {
         t.desired_state == TaskState::Running
             && t.status.state < TaskState::Running
-            && t.spec == service.spec.task_template
+            && runs_current_spec(state, service, t)
     }) || plan.create.iter().any(|t| t.service_id == service.id);
     if starting {
         return;

@@ -346,3 +346,42 @@ fn a_node_runs_one_task_per_host_mode_port() {
         1
     );
 }
+
+#[test]
+fn publishing_by_update_replaces_the_tasks_with_ingress_ones() {
+    let mut sim = Sim::new(&[node_with("a", "a", &[])]);
+    let ingress = sim.state.ingress_network().expect("ingress").id.clone();
+    sim.create(&publishing("s1", "web", 2, &[]));
+    sim.converge();
+    assert!(
+        sim.wanted_running("s1")
+            .iter()
+            .all(|t| !t.addresses.contains_key(&ingress))
+    );
+    sim.update("s1", |spec| set_ports(spec, &[port(8080, 80)]));
+    sim.converge();
+    let tasks = sim.wanted_running("s1");
+    assert_eq!(tasks.len(), 2);
+    assert!(
+        tasks.iter().all(|t| t.addresses.contains_key(&ingress)),
+        "the tasks were replaced by ones on ingress"
+    );
+    // A new number for the same target keeps the tasks.
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    sim.update("s1", |spec| set_ports(spec, &[port(9090, 80)]));
+    sim.converge();
+    let again: Vec<String> = sim
+        .wanted_running("s1")
+        .iter()
+        .map(|t| t.id.clone())
+        .collect();
+    assert_eq!(again, ids);
+    sim.update("s1", |spec| set_ports(spec, &[]));
+    sim.converge();
+    assert!(
+        sim.wanted_running("s1")
+            .iter()
+            .all(|t| !t.addresses.contains_key(&ingress))
+    );
+    assert!(!sim.state.services["s1"].virtual_ips.contains_key(&ingress));
+}

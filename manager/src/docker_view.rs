@@ -318,6 +318,17 @@ pub fn task(state: &ClusterState, task: &Task) -> serde_json::Value {
     if !status.err.is_empty() {
         value["Status"]["Err"] = serde_json::json!(status.err);
     }
+    // The ports a running task publishes on its node (`host` mode), what
+    // `docker service ps` shows as PORTS.
+    let host_ports: Vec<_> = state
+        .services
+        .get(&task.service_id)
+        .filter(|_| status.state == TaskState::Running)
+        .map(|s| s.ports.iter().filter(|p| p.is_host_mode()).collect())
+        .unwrap_or_default();
+    if !host_ports.is_empty() {
+        value["Status"]["PortStatus"] = serde_json::json!({"Ports": host_ports});
+    }
     value
 }
 

@@ -385,3 +385,62 @@ fn publishing_by_update_replaces_the_tasks_with_ingress_ones() {
     );
     assert!(!sim.state.services["s1"].virtual_ips.contains_key(&ingress));
 }
+
+#[test]
+fn the_docker_view_shows_spec_resolved_ports_and_ingress_first() {
+    let mut sim = Sim::new(&[node_with("a", "a", &[])]);
+    sim.ok(Command::CreateNetwork {
+        id: "0front".into(),
+        spec: shoal_api::network::NetworkSpec {
+            name: "front".into(),
+            ..Default::default()
+        },
+    });
+    let ingress = sim.state.ingress_network().expect("ingress").id.clone();
+    let mut web = publishing("s1", "web", 1, &[port(0, 80), host(9090, 90)]);
+    web.spec.task_template.networks = vec![NetworkAttachmentConfig {
+        target: "0front".into(),
+        aliases: Vec::new(),
+    }];
+    sim.create(&web);
+    sim.converge();
+    let view = crate::docker_view::service(&sim.state, &sim.state.services["s1"], false);
+    let endpoint = &view["Endpoint"];
+    assert_eq!(
+        endpoint["Spec"],
+        serde_json::json!({"Mode": "vip", "Ports": [
+            {"TargetPort": 80},
+            {"TargetPort": 90, "PublishedPort": 9090, "PublishMode": "host"}]}),
+        "the spec as sent"
+    );
+    assert_eq!(
+        endpoint["Ports"],
+        serde_json::json!([
+            {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 30000, "PublishMode": "ingress"},
+            {"Protocol": "tcp", "TargetPort": 90, "PublishedPort": 9090, "PublishMode": "host"}])
+    );
+    // Ingress comes first whatever the IDs' order, as Docker lists it.
+    assert_eq!(endpoint["VirtualIPs"][0]["NetworkID"], ingress.as_str());
+    assert_eq!(endpoint["VirtualIPs"][0]["Addr"], "10.0.0.2/24");
+    assert_eq!(endpoint["VirtualIPs"][1]["NetworkID"], "0front");
+
+    let task = sim.wanted_running("s1")[0];
+    let view = crate::docker_view::task(&sim.state, task);
+    assert_eq!(
+        view["NetworksAttachments"][0]["Network"]["ID"],
+        ingress.as_str()
+    );
+    assert_eq!(
+        view["NetworksAttachments"][0]["Network"]["Spec"]["Ingress"],
+        true
+    );
+    assert_eq!(
+        view["Status"]["PortStatus"],
+        serde_json::json!({"Ports": [
+            {"Protocol": "tcp", "TargetPort": 90, "PublishedPort": 9090, "PublishMode": "host"}]}),
+        "a running task shows its host-mode ports"
+    );
+    let network = crate::docker_view::network(&sim.state.networks[&ingress]);
+    assert_eq!(network["Ingress"], true);
+    assert_eq!(network["Name"], "ingress");
+}

@@ -97,6 +97,7 @@ pub fn run() -> Result<()> {
     println!(
         "    transmit checksum offload is off on the client's veth in every variant (a veth passes partial checksums; a NIC delivers full ones, which an XDP rewrite needs)"
     );
+    let load_before = load_average();
     let mut rows = Vec::new();
     {
         let lab = Lab::new(&whoami)?;
@@ -115,7 +116,7 @@ pub fn run() -> Result<()> {
         }
         rows.push(mesh(hook));
     }
-    print_table(&rows);
+    print_table(&rows, &load_before);
     Ok(())
 }
 
@@ -775,7 +776,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// Prints every row, with ratios to direct and to iptables per connection mode.
-fn print_table(rows: &[Row]) {
+fn print_table(rows: &[Row], load_before: &str) {
     let find = |name: &str| rows.iter().find(|r| r.name == name);
     let (direct, iptables) = (find("direct"), find("iptables"));
     println!(
@@ -837,6 +838,21 @@ fn print_table(rows: &[Row]) {
     for row in rows.iter().filter(|r| !r.note.is_empty()) {
         println!("    {}: {}", row.name, row.note);
     }
+    println!(
+        "\n    the mesh carries the requests of tasks on other nodes over VXLAN to them and back through node-1 (keeping the client's address); the proxies reach their backends on the same switch and hide it"
+    );
+    println!(
+        "    client, proxies, backends and nodes share {} cores; load average before: {}",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        load_before
+    );
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

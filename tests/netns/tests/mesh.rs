@@ -152,14 +152,25 @@ fn fetch(client: &Host, to: SocketAddrV4) -> Result<String, String> {
 /// `requests` new connections spread over every node's `port`: how many
 /// each backend answered. Panics on any failure.
 fn spread(world: &World, client: &Host, port: u16, requests: usize) -> BTreeMap<String, usize> {
+    spread_over(world, client, &[1, 2, 3], port, requests).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `requests` new connections spread over `nodes`' `port`: how many each
+/// backend answered, or the first failure.
+fn spread_over(
+    world: &World,
+    client: &Host,
+    nodes: &[usize],
+    port: u16,
+    requests: usize,
+) -> Result<BTreeMap<String, usize>, String> {
     let mut answered = BTreeMap::new();
     for i in 0..requests {
-        let node = world.node(1 + i % 3);
-        let to = SocketAddrV4::new(node.addr(), port);
-        let hostname = fetch(client, to).unwrap_or_else(|e| panic!("request {i} to {to}: {e}"));
+        let to = SocketAddrV4::new(world.node(nodes[i % nodes.len()]).addr(), port);
+        let hostname = fetch(client, to).map_err(|e| format!("request {i} to {to}: {e}"))?;
         *answered.entry(hostname).or_insert(0) += 1;
     }
-    answered
+    Ok(answered)
 }
 
 /// The task hostnames of `service` (its running tasks' names).
@@ -301,6 +312,69 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
             Err(format!("{answered:?}"))
         }
     });
+}
+
+#[test]
+fn losing_a_node_moves_its_flows_to_the_remaining_backends() {
+    require_privileges!();
+    let Some((mut world, client)) = world("meshloss", &["--mesh-xdp-tunnel", "on"]) else {
+        return;
+    };
+    world.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        "--replicas-max-per-node",
+        "1",
+        "-p",
+        "8080:80",
+        "whoami:latest",
+    ]);
+    let _ = world.wait_for_tasks("web", 3);
+    let before = hostnames(&world, "web");
+    for node in world.nodes() {
+        let to = SocketAddrV4::new(node.addr(), 8080);
+        eventually(&format!("{to} answers"), CONVERGE, || fetch(&client, to));
+    }
+    let lost: BTreeSet<String> = world
+        .running_tasks("web")
+        .iter()
+        .filter(|task| task.node == 3)
+        .map(|task| {
+            world
+                .node(3)
+                .runc_exec(&task.id, &["hostname"])
+                .expect("hostname")
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(lost.len(), 1, "one task per node: {before:?}");
+
+    step("node-3 dies with its task; the survivors' tables follow");
+    let node3 = world.node_mut(3);
+    node3.kill9();
+    node3.remove_containers();
+    // Down after 3 missed heartbeats; its task cannot move (one per node).
+    let _ = world.wait_for_tasks("web", 2);
+    let survivors = hostnames(&world, "web");
+    assert!(survivors.is_disjoint(&lost), "{survivors:?} {lost:?}");
+    eventually(
+        "nodes 1 and 2 balance over the survivors only",
+        CONVERGE,
+        || {
+            let answered = spread_over(&world, &client, &[1, 2], 8080, 60)?;
+            if answered.keys().cloned().collect::<BTreeSet<_>>() == survivors {
+                Ok(answered)
+            } else {
+                Err(format!("{answered:?}"))
+            }
+        },
+    );
 }
 
 #[test]

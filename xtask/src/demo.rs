@@ -115,6 +115,7 @@ pub fn run(once: bool) -> Result<()> {
         println!("(could not turn the client's tx checksum offload off: {error})");
     }
     request_every_node(&world, &client);
+    mesh_counters(world.node(1));
 
     if once {
         teardown(world);
@@ -143,6 +144,22 @@ fn show(node: &Node, args: &[&str]) {
     println!("\n==> shoal {}", args.join(" "));
     match node.shoal_streams(args) {
         Ok((stdout, stderr)) => print!("{stdout}{stderr}"),
+        Err(error) => println!("failed: {error}"),
+    }
+}
+
+/// The routing mesh's part of `shoal status` on `node` (all of it when
+/// there is no such part).
+fn mesh_counters(node: &Node) {
+    println!(
+        "\n==> {}'s routing mesh counters (the end of `shoal status`)",
+        node.hostname()
+    );
+    match node.shoal(&["status"]) {
+        Ok(text) => {
+            let start = text.find("\nSERVICE ").map_or(0, |i| i + 1);
+            print!("{}", &text[start..]);
+        }
         Err(error) => println!("failed: {error}"),
     }
 }

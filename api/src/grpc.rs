@@ -20,6 +20,9 @@ pub mod proto {
 /// The default port managers serve gRPC on, as Docker's 2377.
 pub const MANAGER_PORT: u16 = 2377;
 
+/// The overlay's VXLAN UDP port (Docker's default `--data-path-port`).
+pub const VXLAN_PORT: u16 = 4789;
+
 /// Server name every manager certificate carries (as in swarmkit).
 pub const MANAGER_SERVER_NAME: &str = "swarm-manager";
 

@@ -12,11 +12,23 @@
 //!   swarm's range that nobody publishes, unless the service already held
 //!   one for the same target, protocol and mode, which it keeps.
 //!
+//! - the swarm's own ports ([`RESERVED`]) are never allocated, and
+//!   refused when asked for (`state::validate::endpoint_spec`): the mesh
+//!   would take the nodes' control and overlay traffic.
+//!
 //! The spec's ports are expected validated (`state::validate::endpoint_spec`).
 
 use std::collections::BTreeSet;
 
-use shoal_api::service::PortConfig;
+use shoal_api::{
+    grpc::{MANAGER_PORT, VXLAN_PORT},
+    service::PortConfig,
+};
+
+/// Ports the nodes use themselves on their underlay address, which the
+/// routing mesh would otherwise take: the managers' gRPC and the overlay's
+/// VXLAN.
+pub const RESERVED: [(&str, u16); 2] = [("tcp", MANAGER_PORT), ("udp", VXLAN_PORT)];
 
 use crate::state::PortRange;
 
@@ -92,6 +104,7 @@ pub fn resolve(
         .flat_map(|h| h.ports.iter())
         .chain(wanted.iter().filter(|p| p.published_port != 0))
         .map(|p| (p.protocol().to_owned(), p.published_port))
+        .chain(RESERVED.map(|(protocol, port)| (protocol.to_owned(), port)))
         .collect();
     // First, held numbers the spec does not name explicitly are kept by
     // the ports that still ask for them (same target, protocol and mode);
@@ -128,6 +141,24 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_swarms_own_ports_are_never_allocated() {
+        let range = PortRange {
+            start: 2377,
+            end: 2378,
+        };
+        let resolved = resolve(&[port(0, 80, "tcp", "ingress")], &[], &[], range).expect("a port");
+        assert_eq!(resolved[0].published_port, 2378);
+        let udp = PortRange {
+            start: 4789,
+            end: 4789,
+        };
+        assert!(matches!(
+            resolve(&[port(0, 53, "udp", "ingress")], &[], &[], udp),
+            Err(PortError::Exhausted { .. })
+        ));
+    }
 
     fn port(published: u16, target: u16, protocol: &str, mode: &str) -> PortConfig {
         PortConfig {

@@ -27,7 +27,7 @@ use shoal_agent::{
     overlay::Overlay,
     task_network,
 };
-use shoal_api::paths::DEFAULT_SOCKET;
+use shoal_api::{grpc::VXLAN_PORT, paths::DEFAULT_SOCKET};
 use shoal_manager::runtime::RaftTiming;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info};
@@ -130,9 +130,6 @@ impl From<XdpModeArg> for XdpAttachMode {
         }
     }
 }
-
-/// The VXLAN device's UDP port (Docker's default `--data-path-port`).
-const VXLAN_PORT: u16 = 4789;
 
 /// Bytes VXLAN adds to a frame over IPv4 (outer IP, UDP, VXLAN and inner
 /// Ethernet headers): overlay interfaces get the underlay MTU minus this.

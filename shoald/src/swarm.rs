@@ -412,7 +412,7 @@ impl Swarm {
             request.subnet_size
         };
         let data_path_port = if request.data_path_port == 0 {
-            4789
+            u32::from(shoal_api::grpc::VXLAN_PORT)
         } else {
             request.data_path_port
         };

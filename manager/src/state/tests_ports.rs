@@ -151,6 +151,8 @@ fn invalid_endpoint_specs_are_refused() {
     );
     let twice = publishing("s1", "web", 1, &[port(8080, 80), port(8080, 81)]).spec;
     assert!(refused(&mut sim, twice).contains("duplicate published ports provided"));
+    let managers = publishing("s1", "web", 1, &[port(2377, 80)]).spec;
+    assert!(refused(&mut sim, managers).contains("2377/tcp is reserved"));
     let mut sctp = port(8080, 80);
     sctp.protocol = "sctp".into();
     let sctp = publishing("s1", "web", 1, &[sctp]).spec;

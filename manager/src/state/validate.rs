@@ -477,8 +477,9 @@ pub fn service_spec(field: &str, spec: &ServiceSpec) -> Result {
 /// A service's `EndpointSpec`: the mode is `vip` or `dnsrr`, every port
 /// has a target (1–65535), a protocol shoal's routing mesh carries (`tcp`,
 /// `udp`; `sctp` is refused), a mode (`ingress`, `host`), a published
-/// number when published in `host` mode (shoal picks none per task), and
-/// no published port twice per protocol; `dnsrr` takes no `ingress` port
+/// number when published in `host` mode (shoal picks none per task), none
+/// of the swarm's own ports ([`crate::ports::RESERVED`]), and no published
+/// port twice per protocol; `dnsrr` takes no `ingress` port
 /// (swarmkit's `validateEndpointSpec`).
 pub fn endpoint_spec(field: &str, spec: &ServiceSpec) -> Result {
     let Some(endpoint) = &spec.endpoint_spec else {
@@ -538,6 +539,16 @@ pub fn endpoint_spec(field: &str, spec: &ServiceSpec) -> Result {
                     format!("{other:?}: expected ingress or host"),
                 ));
             }
+        }
+        if crate::ports::RESERVED.contains(&(port.protocol(), port.published_port)) {
+            return Err(Rejected::invalid(
+                join(&port_field, "PublishedPort"),
+                format!(
+                    "{}/{} is reserved: the nodes use it for the swarm itself",
+                    port.published_port,
+                    port.protocol()
+                ),
+            ));
         }
         if port.published_port != 0
             && !published.insert((port.protocol().to_owned(), port.published_port))

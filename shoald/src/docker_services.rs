@@ -154,18 +154,34 @@ async fn list_services(
     Ok(Json(services))
 }
 
+/// Docker's service document, plus `MeshCounters` (shoal's): what this
+/// node's routing mesh counted for each of the service's published ports
+/// (new flows, forwarded packets, drops by reason).
 async fn inspect_service(
     State(state): State<Arc<NodeState>>,
     Path(id): Path<String>,
 ) -> Answer<Json<Value>> {
     let manager = synced_manager(&state).await?;
-    let service = manager
+    let mut service = manager
         .read(|s| {
             s.service(&id)
                 .map(|service| docker_view::service(s, service, false))
         })
         .await
         .map_err(ManagerError::from)?;
+    if let Some(service_id) = service.get("ID").and_then(Value::as_str).map(str::to_owned) {
+        let counters: Vec<_> = state
+            .swarm()
+            .mesh()
+            .status()
+            .ports
+            .into_iter()
+            .filter(|port| port.service_id == service_id)
+            .collect();
+        if !counters.is_empty() {
+            service["MeshCounters"] = json!(counters);
+        }
+    }
     Ok(Json(service))
 }
 

@@ -446,3 +446,43 @@ fn the_docker_view_shows_spec_resolved_ports_and_ingress_first() {
     assert_eq!(network["Ingress"], true);
     assert_eq!(network["Name"], "ingress");
 }
+
+#[test]
+fn the_range_is_read_from_the_init_spec_and_shown() {
+    let docker = shoal_api::docker::SwarmSpec {
+        published_port_range: Some("8000-8999".into()),
+        ..shoal_api::docker::SwarmSpec::default()
+    };
+    let spec = crate::docker_view::swarm_spec_from_docker(&docker, super::SwarmSpec::default())
+        .expect("valid");
+    assert_eq!(
+        spec.published_port_range,
+        PortRange {
+            start: 8000,
+            end: 8999
+        }
+    );
+    // Absent (the docker CLI's swarm update): kept.
+    let kept =
+        crate::docker_view::swarm_spec_from_docker(&shoal_api::docker::SwarmSpec::default(), spec)
+            .expect("valid");
+    assert_eq!(kept.published_port_range.to_string(), "8000-8999");
+    for bad in ["9000-8000", "0-10", "x"] {
+        let docker = shoal_api::docker::SwarmSpec {
+            published_port_range: Some(bad.into()),
+            ..shoal_api::docker::SwarmSpec::default()
+        };
+        assert!(
+            crate::docker_view::swarm_spec_from_docker(&docker, super::SwarmSpec::default())
+                .is_err(),
+            "{bad}"
+        );
+    }
+    let sim = Sim::new(&[]);
+    let cluster = sim.state.cluster.as_ref().expect("a swarm");
+    let shown = crate::docker_view::swarm(cluster);
+    assert_eq!(
+        shown.spec.published_port_range.as_deref(),
+        Some("30000-32767")
+    );
+}

@@ -62,14 +62,17 @@ pub fn assignments_for(state: &ClusterState, node_id: &str) -> BTreeMap<String, 
         .collect()
 }
 
-/// Every live overlay endpoint of the swarm (a task wanted running, not
-/// ended, with an address and a node), by [`OverlayEndpoint::key`]: what
-/// every node's data plane needs to reach tasks on other nodes.
+/// Every live overlay endpoint of the swarm (a task not ended, with an
+/// address and a node), by [`OverlayEndpoint::key`]: what every node's
+/// data plane needs to reach tasks on other nodes. A task being stopped
+/// (desired shutdown, still running its grace period) stays an endpoint
+/// but not `running`: it takes no new flows nor DNS answers while its
+/// established flows finish (DESIGN §5, "Draining").
 #[must_use]
 pub fn overlay_endpoints(state: &ClusterState) -> BTreeMap<String, OverlayEndpoint> {
     let mut endpoints = BTreeMap::new();
     for task in state.tasks.values() {
-        if task.desired_state > TaskState::Running || task.status.state.is_final() {
+        if task.status.state.is_final() {
             continue;
         }
         let Some(node_addr) = state
@@ -95,7 +98,8 @@ pub fn overlay_endpoints(state: &ClusterState) -> BTreeMap<String, OverlayEndpoi
                     .get(&task.service_id)
                     .map(|s| s.spec.name.clone())
                     .unwrap_or_default(),
-                running: task.status.state == TaskState::Running,
+                running: task.status.state == TaskState::Running
+                    && task.desired_state <= TaskState::Running,
             };
             endpoints.insert(endpoint.key(), endpoint);
         }
@@ -261,22 +265,27 @@ mod tests {
                 vni: 4096,
             },
         );
-        for (id, state_now) in [("t1", TaskState::Running), ("t2", TaskState::Failed)] {
+        for (id, state_now, desired, addr) in [
+            ("t1", TaskState::Running, TaskState::Running, "10.0.0.3"),
+            ("t2", TaskState::Failed, TaskState::Running, "10.0.0.4"),
+            ("t3", TaskState::Running, TaskState::Shutdown, "10.0.0.5"),
+        ] {
             let mut t = task(id, "n1", 1);
             t.status.state = state_now;
-            t.addresses.insert(
-                "net".into(),
-                if id == "t1" { "10.0.0.3" } else { "10.0.0.4" }
-                    .parse()
-                    .expect("ip"),
-            );
+            t.desired_state = desired;
+            t.addresses.insert("net".into(), addr.parse().expect("ip"));
             state.tasks.insert(id.into(), t);
         }
         let endpoints = overlay_endpoints(&state);
         assert_eq!(
             endpoints.keys().collect::<Vec<_>>(),
-            ["4096/10.0.0.3"],
+            ["4096/10.0.0.3", "4096/10.0.0.5"],
             "ended tasks are not endpoints"
+        );
+        assert!(endpoints["4096/10.0.0.3"].running);
+        assert!(
+            !endpoints["4096/10.0.0.5"].running,
+            "a task being stopped drains: an endpoint, but not balanced to"
         );
         let endpoint = &endpoints["4096/10.0.0.3"];
         assert_eq!(

@@ -214,6 +214,8 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
         "3",
         "--constraint",
         "node.hostname!=node-3",
+        "--stop-grace-period",
+        "10s",
         "-p",
         "8080:80",
         "whoami:latest",
@@ -288,23 +290,26 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
         }
     });
 
-    step("keep a connection to slot 1 (the one left after scaling to 1)");
-    let kept = (0..200)
-        .find_map(|i| {
-            let to = SocketAddrV4::new(world.node(1 + i % 3).addr(), 8080);
-            let stream = connect_from(&client, None, to).ok()?;
-            let (hostname, _) = who(&get(&stream, true).ok()?).ok()?;
-            hostname.starts_with("web.1.").then_some((stream, hostname))
-        })
-        .expect("a connection reaches web.1");
+    step("keep connections to slot 1 (stays) and slot 2 (drains), scale to 1");
+    let keep = |slot: &str| {
+        (0..300)
+            .find_map(|i| {
+                let to = SocketAddrV4::new(world.node(1 + i % 3).addr(), 8080);
+                let stream = connect_from(&client, None, to).ok()?;
+                let (hostname, _) = who(&get(&stream, true).ok()?).ok()?;
+                hostname.starts_with(slot).then_some((stream, hostname))
+            })
+            .unwrap_or_else(|| panic!("a connection reaches {slot}"))
+    };
+    let (kept, survivor) = keep("web.1.");
+    let (draining, drained) = keep("web.2.");
     world.docker_ok(&["service", "scale", "--detach", "web=1"]);
     let _ = world.wait_for_tasks("web", 1);
-    let (stream, survivor) = kept;
-    for _ in 0..3 {
-        let answer = get(&stream, true).expect("the kept connection still answers");
-        assert_eq!(who(&answer).expect("whoami").0, survivor);
-    }
-    eventually("only the survivor answers", CONVERGE, || {
+    // web.2 ignores SIGTERM (PID 1 without a handler): it runs out its
+    // 10 s grace period, out of the tables but still an endpoint.
+    let answer = get(&draining, true).expect("the draining backend's connection still answers");
+    assert_eq!(who(&answer).expect("whoami").0, drained);
+    eventually("new connections reach only the survivor", CONVERGE, || {
         let answered = spread(&world, &client, 8080, 30);
         if answered.keys().eq([&survivor]) {
             Ok(())
@@ -312,6 +317,10 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
             Err(format!("{answered:?}"))
         }
     });
+    for _ in 0..3 {
+        let answer = get(&kept, true).expect("the kept connection still answers");
+        assert_eq!(who(&answer).expect("whoami").0, survivor);
+    }
 }
 
 #[test]

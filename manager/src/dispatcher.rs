@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 
 use shoal_api::service::{OverlayEndpoint, ServiceVip, TaskAssignment, TaskNetwork, TaskState};
 
-use crate::{ipam::Subnet, state::ClusterState};
+use crate::{
+    ipam::Subnet,
+    state::{ClusterState, NodeState},
+};
 
 /// Every task assigned to `node_id`, by ID, including ended ones (the node
 /// keeps their logs until the managers delete them).
@@ -67,19 +70,22 @@ pub fn assignments_for(state: &ClusterState, node_id: &str) -> BTreeMap<String, 
 /// data plane needs to reach tasks on other nodes. A task being stopped
 /// (desired shutdown, still running its grace period) stays an endpoint
 /// but not `running`: it takes no new flows nor DNS answers while its
-/// established flows finish (DESIGN §5, "Draining").
+/// established flows finish (DESIGN §5, "Draining"), unless its node is
+/// down.
 #[must_use]
 pub fn overlay_endpoints(state: &ClusterState) -> BTreeMap<String, OverlayEndpoint> {
     let mut endpoints = BTreeMap::new();
     for task in state.tasks.values() {
-        if task.status.state.is_final() {
+        let Some(node) = state.nodes.get(&task.node_id) else {
+            continue;
+        };
+        // A task being stopped on a node that is down has nothing left
+        // to drain: its node cannot answer.
+        let stopping = task.desired_state > TaskState::Running;
+        if task.status.state.is_final() || (stopping && node.status.state == NodeState::Down) {
             continue;
         }
-        let Some(node_addr) = state
-            .nodes
-            .get(&task.node_id)
-            .and_then(|n| n.status.addr.parse().ok())
-        else {
+        let Ok(node_addr) = node.status.addr.parse() else {
             continue;
         };
         for (network_id, addr) in &task.addresses {
@@ -265,12 +271,40 @@ mod tests {
                 vni: 4096,
             },
         );
-        for (id, state_now, desired, addr) in [
-            ("t1", TaskState::Running, TaskState::Running, "10.0.0.3"),
-            ("t2", TaskState::Failed, TaskState::Running, "10.0.0.4"),
-            ("t3", TaskState::Running, TaskState::Shutdown, "10.0.0.5"),
+        let mut down = crate::state::test_support::node_with("n2", "b", &[]);
+        down.status.state = NodeState::Down;
+        state.nodes.insert("n2".into(), down);
+        for (id, node, state_now, desired, addr) in [
+            (
+                "t1",
+                "n1",
+                TaskState::Running,
+                TaskState::Running,
+                "10.0.0.3",
+            ),
+            (
+                "t2",
+                "n1",
+                TaskState::Failed,
+                TaskState::Running,
+                "10.0.0.4",
+            ),
+            (
+                "t3",
+                "n1",
+                TaskState::Running,
+                TaskState::Shutdown,
+                "10.0.0.5",
+            ),
+            (
+                "t4",
+                "n2",
+                TaskState::Running,
+                TaskState::Shutdown,
+                "10.0.0.6",
+            ),
         ] {
-            let mut t = task(id, "n1", 1);
+            let mut t = task(id, node, 1);
             t.status.state = state_now;
             t.desired_state = desired;
             t.addresses.insert("net".into(), addr.parse().expect("ip"));
@@ -280,7 +314,7 @@ mod tests {
         assert_eq!(
             endpoints.keys().collect::<Vec<_>>(),
             ["4096/10.0.0.3", "4096/10.0.0.5"],
-            "ended tasks are not endpoints"
+            "ended tasks, and stopping ones on a node that is down, are not endpoints"
         );
         assert!(endpoints["4096/10.0.0.3"].running);
         assert!(

@@ -200,9 +200,10 @@ fn flow_key(
 }
 
 /// Picks `hit`'s backend: the one its conntrack entry holds while that
-/// backend is still an endpoint (a draining task keeps its flows), or a
-/// new one (Maglev; the local task in `host` mode), then tracked both
-/// ways. Returns the backend and whether the flow is new.
+/// backend is still an endpoint (a draining task keeps its flows), or,
+/// for a new flow or a TCP SYN, one from the table (Maglev; the local
+/// task in `host` mode), then tracked both ways. Returns the backend and
+/// whether the flow is new.
 #[inline(always)]
 pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
     let port = &hit.port;
@@ -214,12 +215,16 @@ pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
         hit.protocol,
         FLOW_FORWARD,
     );
+    // A SYN opens a new connection: it gets a backend from the table like
+    // any new flow, even on a tuple tracked before (a reused client port
+    // whose backend may since have left the table, draining). The same
+    // table gives the same backend.
     // SAFETY: copied out at once, as in `classify`.
     let tracked = MESH_CONNTRACK
         .get_ptr(&forward)
         .map(|p| unsafe { *p })
         .filter(|flow| {
-            flow.port_be == port.target_port_be && endpoint(vni, flow.addr_be).is_some()
+            !hit.syn && flow.port_be == port.target_port_be && endpoint(vni, flow.addr_be).is_some()
         });
     let (backend, new) = if let Some(flow) = tracked {
         (flow.addr_be, false)
@@ -250,9 +255,9 @@ pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
             .map_err(|_| MeshVerdict::DropHelperFailed)?;
         (backend, true)
     };
-    if new || hit.syn {
-        // (Re)written on a SYN too: a reused client port may find the
-        // reply entry gone or taken over by another entry node.
+    if new {
+        // Every SYN is new, so a reused client port rewrites the reply
+        // entry, which may be gone or another entry node's.
         let reply = flow_key(
             vni,
             (backend, hit.src_be),

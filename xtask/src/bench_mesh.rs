@@ -6,10 +6,13 @@
 //! - **direct**: to one backend, a static `whoami` in its own namespace
 //!   on a switch (no balancing, no translation: the ceiling);
 //! - **shoal mesh, XDP** and **shoal mesh, tc**: a 3-node world (1
-//!   manager, 2 workers) per hook (`shoald --mesh-hook`), a 3-replica
-//!   whoami service published on 8080, the client asking node 1's
-//!   underlay address; the tasks are spread over the nodes, so most
-//!   requests are carried to another node;
+//!   manager, 2 workers) per hook (`shoald --mesh-hook`; XDP tunnels to
+//!   other nodes itself, `--mesh-xdp-tunnel on`), a 3-replica whoami
+//!   service published on 8080, the client asking node 1's underlay
+//!   address; the tasks are spread over the nodes, so most requests are
+//!   carried to another node over VXLAN and their answers back;
+//! - **shoal mesh, XDP, local**: the same with every task on node 1, no
+//!   tunnel: one hop, as the proxies have;
 //! - **iptables**: a router namespace doing DNAT round robin (`statistic
 //!   --mode nth`) and MASQUERADE to three backends like the direct one
 //!   (what kube-proxy's iptables mode and Docker's own ingress do);
@@ -45,7 +48,6 @@ use shoal_netns_tests::{
     World,
     client::{Host, whoami_field},
     netns::NetNs,
-    world::bin_dir,
 };
 
 use crate::interrupt;
@@ -110,11 +112,11 @@ pub fn run() -> Result<()> {
             rows.push(variant(&lab));
         }
     }
-    for hook in ["xdp", "tc"] {
+    for variant in MESH_VARIANTS {
         if interrupt::interrupted() {
             bail!("interrupted");
         }
-        rows.push(mesh(hook));
+        rows.push(mesh(&variant));
     }
     print_table(&rows, &load_before);
     Ok(())
@@ -469,21 +471,51 @@ fn forwarding(router: &Host) -> Result<()> {
     )
 }
 
-/// One variant through shoal's routing mesh with `hook`, in a world of
-/// its own; a panic of the harness (a daemon that does not start, a swarm
-/// that does not form) becomes the row's error.
-fn mesh(hook: &str) -> Row {
-    let name = if hook == "xdp" {
-        "shoal mesh, XDP"
-    } else {
-        "shoal mesh, tc"
-    };
+/// A way through shoal's routing mesh.
+struct MeshVariant {
+    name: &'static str,
+    /// World tag.
+    tag: &'static str,
+    /// shoald's flags: the hook, and XDP tunnelling on (the world's
+    /// switch ports run NAPI, as a NIC's wire takes `XDP_TX` frames).
+    shoald_args: &'static [&'static str],
+    /// A placement constraint for the service's tasks.
+    constraint: Option<&'static str>,
+}
+
+const MESH_VARIANTS: [MeshVariant; 3] = [
+    MeshVariant {
+        name: "shoal mesh, XDP",
+        tag: "bmeshxdp",
+        shoald_args: &["--mesh-hook", "xdp", "--mesh-xdp-tunnel", "on"],
+        constraint: None,
+    },
+    MeshVariant {
+        name: "shoal mesh, tc",
+        tag: "bmeshtc",
+        shoald_args: &["--mesh-hook", "tc"],
+        constraint: None,
+    },
+    // Every task on the entry node: no tunnel, one hop like the proxies'.
+    MeshVariant {
+        name: "shoal mesh, XDP, local",
+        tag: "bmeshloc",
+        shoald_args: &["--mesh-hook", "xdp", "--mesh-xdp-tunnel", "on"],
+        constraint: Some("node.hostname==node-1"),
+    },
+];
+
+/// One variant through shoal's routing mesh, in a world of its own; a
+/// panic of the harness (a daemon that does not start, a swarm that does
+/// not form) becomes the row's error.
+fn mesh(variant: &MeshVariant) -> Row {
+    let name = variant.name;
     let path = format!(
         "node-1 {}:{PUBLISHED}, 3 tasks",
         Ipv4Addr::new(198, 18, 0, 1)
     );
     println!("    {name}: a 3-node world, a 3-replica whoami service published on {PUBLISHED}");
-    match catch_unwind(AssertUnwindSafe(|| mesh_world(name, &path, hook))) {
+    match catch_unwind(AssertUnwindSafe(|| mesh_world(variant, &path))) {
         Ok(Ok(row)) => row,
         Ok(Err(error)) => Row::failed(name, path, format!("{error:#}")),
         Err(panic) => {
@@ -497,20 +529,10 @@ fn mesh(hook: &str) -> Row {
     }
 }
 
-fn mesh_world(name: &'static str, path: &str, hook: &str) -> Result<Row> {
-    let help = checked(Command::new(bin_dir().join("shoald")).arg("--help"))?;
-    let has_flag = help.contains("--mesh-hook");
-    if !has_flag && hook != "xdp" {
-        bail!("shoald has no --mesh-hook flag yet");
-    }
-    let mut world = World::new(&format!("bmesh{hook}"), 3);
-    let extra: &[&str] = if has_flag {
-        &["--mesh-hook", hook]
-    } else {
-        &[]
-    };
+fn mesh_world(variant: &MeshVariant, path: &str) -> Result<Row> {
+    let mut world = World::new(variant.tag, 3);
     for n in 1..=3 {
-        world.node_mut(n).start_with(extra);
+        world.node_mut(n).start_with(variant.shoald_args);
     }
     world
         .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
@@ -519,20 +541,24 @@ fn mesh_world(name: &'static str, path: &str, hook: &str) -> Result<Row> {
         node.import_demo_image();
     }
     let published = format!("published={PUBLISHED},target={BACKEND_PORT}");
+    let mut create = vec![
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        "--publish",
+        &published,
+    ];
+    if let Some(constraint) = variant.constraint {
+        create.extend(["--constraint", constraint]);
+    }
+    create.push("whoami:latest");
     world
         .node(1)
-        .shoal(&[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "3",
-            "--publish",
-            &published,
-            "whoami:latest",
-        ])
+        .shoal(&create)
         .map_err(|e| anyhow::anyhow!("service create --publish {published}: {}", e.trim()))?;
     wait_running(&world, "web", 3)?;
     let spread = world
@@ -548,7 +574,7 @@ fn mesh_world(name: &'static str, path: &str, hook: &str) -> Result<Row> {
     let client = world.attach_host("client", CLIENT);
     prepare_client(&client)?;
     let target = SocketAddrV4::new(world.node(1).addr(), PUBLISHED);
-    Ok(measure(name, path, &client, target))
+    Ok(measure(variant.name, path, &client, target))
 }
 
 /// Waits until `count` containers of `service` run.
@@ -783,7 +809,7 @@ fn print_table(rows: &[Row], load_before: &str) {
         "\n==> routing mesh: requests through a published port and its alternatives (wrk, {CONNECTIONS} connections, {SECONDS} s; figures, not assertions)"
     );
     println!(
-        "    {:<16} {:<10} {:>9} {:>9} {:>9} {:>8} {:>8}  through",
+        "    {:<22} {:<10} {:>9} {:>9} {:>9} {:>8} {:>8}  through",
         "variant", "connection", "req/s", "p50 ms", "p99 ms", "/direct", "/iptab."
     );
     for row in rows {
@@ -807,7 +833,7 @@ fn print_table(rows: &[Row], load_before: &str) {
             };
             match result {
                 Ok(w) => println!(
-                    "    {:<16} {:<10} {:>9.0} {:>9.3} {:>9.3} {:>8} {:>8}  {}",
+                    "    {:<22} {:<10} {:>9.0} {:>9.3} {:>9.3} {:>8} {:>8}  {}",
                     row.name,
                     mode,
                     w.requests_per_second,
@@ -818,7 +844,7 @@ fn print_table(rows: &[Row], load_before: &str) {
                     row.path
                 ),
                 Err(error) => println!(
-                    "    {:<16} {:<10} did not run: {}",
+                    "    {:<22} {:<10} did not run: {}",
                     row.name,
                     mode,
                     error.lines().next().unwrap_or_default()
@@ -827,13 +853,13 @@ fn print_table(rows: &[Row], load_before: &str) {
             if let Ok(w) = result
                 && !w.errors.is_empty()
             {
-                println!("    {:<16} {:<10} wrk: {}", "", "", w.errors);
+                println!("    {:<22} {:<10} wrk: {}", "", "", w.errors);
             }
         }
     }
     println!("\n    client addresses the backends saw (source IP preserved or not):");
     for row in rows.iter().filter(|r| !r.seen.is_empty()) {
-        println!("    {:<16} {}", row.name, row.seen);
+        println!("    {:<22} {}", row.name, row.seen);
     }
     for row in rows.iter().filter(|r| !r.note.is_empty()) {
         println!("    {}: {}", row.name, row.note);

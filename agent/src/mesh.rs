@@ -29,20 +29,6 @@ use tracing::warn;
 
 use crate::dataplane::{DataplaneError, MeshHook, MeshMaps, PortTarget, PublishedPort};
 
-/// Where the routing mesh answers and which hook runs it.
-#[derive(Clone, Debug)]
-pub struct MeshSettings {
-    /// The node's underlay address: published ports answer on it.
-    pub node_ip: Ipv4Addr,
-    /// The underlay interface, where replies to clients leave.
-    pub underlay_iface: String,
-    /// XDP (default) or tc.
-    pub hook: MeshHook,
-    /// Whether XDP tunnels packets for other nodes' backends itself
-    /// (`XDP_TX`) rather than through `tc_underlay_ingress`.
-    pub xdp_tunnel: bool,
-}
-
 /// IP protocol numbers of the protocols the mesh balances.
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -87,24 +73,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl RoutingMesh {
-    /// Opens the mesh maps pinned under `pin_dir` and turns the mesh on
-    /// as `settings` say, `underlay_ifindex` being the underlay's and
-    /// `vxlan_port` the VXLAN device's.
+    /// Opens the mesh maps pinned under `pin_dir` and turns the mesh on:
+    /// published ports answer on `address`, replies leave through
+    /// `underlay_ifindex`, `hook` runs it.
     pub fn start(
         pin_dir: &Path,
         node_id: &str,
-        settings: &MeshSettings,
+        address: Ipv4Addr,
         underlay_ifindex: u32,
-        vxlan_port: u16,
+        hook: MeshHook,
     ) -> Result<Self, DataplaneError> {
         let mut maps = MeshMaps::from_pins(pin_dir)?;
-        maps.configure(
-            settings.node_ip,
-            underlay_ifindex,
-            settings.hook,
-            settings.xdp_tunnel,
-            vxlan_port,
-        )?;
+        maps.configure(address, underlay_ifindex, hook)?;
         // Ports a previous run wrote keep their rows (and counters) until
         // the first sync says whether they are still wanted.
         let written = maps

@@ -37,12 +37,24 @@ use tracing::warn;
 use crate::{
     assignments::Directory,
     dataplane::{
-        self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, OverlayMaps,
+        self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, MeshHook,
+        OverlayMaps,
         maglev::{self, Backend, NO_BACKEND},
     },
-    mesh::{MeshSettings, RoutingMesh},
+    mesh::RoutingMesh,
     task_network::{self, AttachedInterface, TaskNetworkError},
 };
+
+/// Where the routing mesh answers and which hook runs it.
+#[derive(Clone, Debug)]
+pub struct MeshSettings {
+    /// The node's underlay address: published ports answer on it.
+    pub node_ip: Ipv4Addr,
+    /// The underlay interface, where replies to clients leave.
+    pub underlay_iface: String,
+    /// XDP (default) or tc.
+    pub hook: MeshHook,
+}
 
 /// Why the overlay could not be wired.
 #[derive(Debug, thiserror::Error)]
@@ -112,9 +124,9 @@ impl Overlay {
         let mesh = RoutingMesh::start(
             pin_dir,
             node_id,
-            mesh,
+            mesh.node_ip,
             dataplane::ifindex(&mesh.underlay_iface)?,
-            port,
+            mesh.hook,
         )?;
         Ok(Self {
             pin_dir: pin_dir.to_owned(),

@@ -23,8 +23,7 @@ use shoal_agent::{
     dns::{self, Dns},
     executor::{ExecutorConfig, runc},
     images::ImageStore,
-    mesh::MeshSettings,
-    overlay::Overlay,
+    overlay::{MeshSettings, Overlay},
     task_network,
 };
 use shoal_api::{grpc::VXLAN_PORT, paths::DEFAULT_SOCKET};
@@ -57,12 +56,6 @@ struct Args {
     /// packet; tc does all of it, for interfaces where XDP is a poor fit.
     #[arg(long, value_enum, default_value_t = MeshHookArg::Xdp)]
     mesh_hook: MeshHookArg,
-    /// With the XDP hook, whether XDP also tunnels packets for backends on
-    /// other nodes (`XDP_TX`, VXLAN built in place) instead of handing them
-    /// to tc. `auto`: yes, unless the underlay is a veth, whose peer drops
-    /// such frames unless it runs NAPI (GRO on, or an XDP program).
-    #[arg(long, value_enum, default_value_t = XdpTunnelArg::Auto)]
-    mesh_xdp_tunnel: XdpTunnelArg,
     /// Mount point of bpffs (mounted if it is not).
     #[arg(long, default_value = "/sys/fs/bpf")]
     bpffs: PathBuf,
@@ -103,13 +96,6 @@ enum XdpModeArg {
 enum MeshHookArg {
     Xdp,
     Tc,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum XdpTunnelArg {
-    Auto,
-    On,
-    Off,
 }
 
 impl From<MeshHookArg> for MeshHook {
@@ -191,20 +177,14 @@ async fn start_overlay(
     let IpAddr::V4(address) = advertise_addr else {
         anyhow::bail!("the advertise address {advertise_addr} is not IPv4: the data plane is IPv4");
     };
-    let underlay = task_network::link_facts(&args.underlay_iface)
-        .await
-        .context("reading the underlay's MTU")?;
     let mesh = MeshSettings {
         node_ip: address,
         underlay_iface: args.underlay_iface.clone(),
         hook: args.mesh_hook.into(),
-        xdp_tunnel: match args.mesh_xdp_tunnel {
-            XdpTunnelArg::Auto => !underlay.is_veth,
-            XdpTunnelArg::On => true,
-            XdpTunnelArg::Off => false,
-        },
     };
-    let underlay_mtu = underlay.mtu;
+    let underlay_mtu = task_network::link_mtu(&args.underlay_iface)
+        .await
+        .context("reading the underlay's MTU")?;
     let overlay = Overlay::start(pin_dir, node_id, VXLAN_PORT, underlay_mtu, &mesh)
         .await
         .context("wiring the overlay (VXLAN device and programs)")?;

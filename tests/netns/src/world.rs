@@ -155,7 +155,6 @@ impl World {
             world
                 .switch
                 .ip(&["link", "set", &port, "master", "br0", "up"]);
-            enable_napi(&world.switch, &port);
             let addr = Ipv4Addr::new(198, 18, 0, u8::try_from(index).expect("≤ 250 nodes"));
             netns.ip(&["addr", "add", &format!("{addr}/15"), "dev", "eth0"]);
             netns.ip(&["link", "set", "eth0", "up"]);
@@ -696,23 +695,4 @@ pub fn program_ids(status: &Value) -> Vec<u64> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Turns GRO on for the switch's end `port` of a node's veth, which gives
-/// it NAPI: frames a node's XDP program sends back out (`XDP_TX`) then
-/// reach the switch, as they would a NIC's wire; without it the kernel
-/// drops them.
-fn enable_napi(switch: &NetNs, port: &str) {
-    let owned = port.to_owned();
-    let result = switch.run(move || {
-        std::process::Command::new("ethtool")
-            .args(["-K", &owned, "gro", "on"])
-            .output()
-    });
-    match result {
-        Ok(output) if output.status.success() => {}
-        other => panic!(
-            "ethtool -K {port} gro on in the switch (cargo xtask setup installs ethtool): {other:?}"
-        ),
-    }
 }

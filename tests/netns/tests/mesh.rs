@@ -198,9 +198,7 @@ fn inspect(world: &World, service: &str) -> Value {
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
     require_privileges!();
-    // The test world's switch runs NAPI on its ports, as a NIC's wire
-    // would take the frames XDP sends back out.
-    let Some((world, client)) = world("mesh", &["--mesh-xdp-tunnel", "on"]) else {
+    let Some((world, client)) = world("mesh", &[]) else {
         return;
     };
     step("web: 3 replicas on nodes 1 and 2, published on 8080");

@@ -45,18 +45,6 @@ impl Host {
             netns.name(),
         ]);
         switch.ip(&["link", "set", port, "master", "br0", "up"]);
-        // GRO gives the switch's end NAPI, as the world's node ports have
-        // (see `World::new`): every port of a switch alike.
-        let owned = port.to_owned();
-        let gro = switch.run(move || {
-            Command::new("ethtool")
-                .args(["-K", &owned, "gro", "on"])
-                .output()
-        });
-        assert!(
-            matches!(&gro, Ok(output) if output.status.success()),
-            "ethtool -K {port} gro on in the switch (cargo xtask setup installs ethtool): {gro:?}"
-        );
         netns.ip(&["addr", "add", &format!("{addr}/15"), "dev", "eth0"]);
         netns.ip(&["link", "set", "eth0", "up"]);
         Self { netns, addr }

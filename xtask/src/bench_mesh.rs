@@ -6,9 +6,8 @@
 //! - **direct**: to one backend, a static `whoami` in its own namespace
 //!   on a switch (no balancing, no translation: the ceiling);
 //! - **shoal mesh, XDP** and **shoal mesh, tc**: a 3-node world (1
-//!   manager, 2 workers) per hook (`shoald --mesh-hook`; XDP tunnels to
-//!   other nodes itself, `--mesh-xdp-tunnel on`), a 3-replica whoami
-//!   service published on 8080, the client asking node 1's underlay
+//!   manager, 2 workers) per hook (`shoald --mesh-hook`), a 3-replica
+//!   whoami service published on 8080, the client asking node 1's underlay
 //!   address; the tasks are spread over the nodes, so most requests are
 //!   carried to another node over VXLAN and their answers back;
 //! - **shoal mesh, XDP, local**: the same with every task on node 1, no
@@ -476,8 +475,7 @@ struct MeshVariant {
     name: &'static str,
     /// World tag.
     tag: &'static str,
-    /// shoald's flags: the hook, and XDP tunnelling on (the world's
-    /// switch ports run NAPI, as a NIC's wire takes `XDP_TX` frames).
+    /// shoald's flags: the hook.
     shoald_args: &'static [&'static str],
     /// A placement constraint for the service's tasks.
     constraint: Option<&'static str>,
@@ -487,7 +485,7 @@ const MESH_VARIANTS: [MeshVariant; 3] = [
     MeshVariant {
         name: "shoal mesh, XDP",
         tag: "bmeshxdp",
-        shoald_args: &["--mesh-hook", "xdp", "--mesh-xdp-tunnel", "on"],
+        shoald_args: &["--mesh-hook", "xdp"],
         constraint: None,
     },
     MeshVariant {
@@ -500,7 +498,7 @@ const MESH_VARIANTS: [MeshVariant; 3] = [
     MeshVariant {
         name: "shoal mesh, XDP, local",
         tag: "bmeshloc",
-        shoald_args: &["--mesh-hook", "xdp", "--mesh-xdp-tunnel", "on"],
+        shoald_args: &["--mesh-hook", "xdp"],
         constraint: Some("node.hostname==node-1"),
     },
 ];

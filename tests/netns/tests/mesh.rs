@@ -324,7 +324,7 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
 #[test]
 fn losing_a_node_moves_its_flows_to_the_remaining_backends() {
     require_privileges!();
-    let Some((mut world, client)) = world("meshloss", &["--mesh-xdp-tunnel", "on"]) else {
+    let Some((mut world, client)) = world("meshloss", &[]) else {
         return;
     };
     world.docker_ok(&[

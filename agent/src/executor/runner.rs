@@ -193,12 +193,18 @@ pub async fn run(
 }
 
 /// Starts the DNS resolver of the task with `interfaces` in its namespace.
+/// The `ingress` network resolves no names, as Docker's: every publishing
+/// service is on it, and names there would join them all.
 fn start_resolver(
     ctx: &Arc<RunnerContext>,
     paths: &TaskPaths,
     interfaces: &[AttachedInterface],
 ) -> Result<TaskResolver, std::io::Error> {
-    let vnis = interfaces.iter().map(|i| i.network.vni).collect();
+    let vnis = interfaces
+        .iter()
+        .filter(|i| !i.network.ingress)
+        .map(|i| i.network.vni)
+        .collect();
     ctx.dns.serve(&paths.netns, vnis)
 }
 

@@ -504,4 +504,12 @@ fn udp_auto_allocated_conflicting_and_host_mode_ports() {
             "node-{node} answered on a host-mode port: {result:?}"
         );
     }
+
+    step("ingress, which every publishing service shares, resolves no names");
+    let echo_task = world.running_tasks("echo")[0].clone();
+    let answer = world
+        .node(echo_task.node)
+        .runc_exec(&echo_task.id, &["whoami", "--resolve", "edge"])
+        .unwrap_or_else(|e| e);
+    assert!(answer.starts_with("NXDOMAIN"), "{answer}");
 }

@@ -29,6 +29,20 @@ use tracing::warn;
 
 use crate::dataplane::{DataplaneError, MeshHook, MeshMaps, PortTarget, PublishedPort};
 
+/// Where the routing mesh answers and which hook runs it.
+#[derive(Clone, Debug)]
+pub struct MeshSettings {
+    /// The node's underlay address: published ports answer on it.
+    pub node_ip: Ipv4Addr,
+    /// The underlay interface, where replies to clients leave.
+    pub underlay_iface: String,
+    /// XDP (default) or tc.
+    pub hook: MeshHook,
+    /// Whether XDP tunnels packets for other nodes' backends itself
+    /// (`XDP_TX`) rather than through `tc_underlay_ingress`.
+    pub xdp_tunnel: bool,
+}
+
 /// IP protocol numbers of the protocols the mesh balances.
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -73,18 +87,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl RoutingMesh {
-    /// Opens the mesh maps pinned under `pin_dir` and turns the mesh on:
-    /// published ports answer on `address`, replies leave through
-    /// `underlay_ifindex`, `hook` runs it.
+    /// Opens the mesh maps pinned under `pin_dir` and turns the mesh on
+    /// as `settings` say, `underlay_ifindex` being the underlay's and
+    /// `vxlan_port` the VXLAN device's.
     pub fn start(
         pin_dir: &Path,
         node_id: &str,
-        address: Ipv4Addr,
+        settings: &MeshSettings,
         underlay_ifindex: u32,
-        hook: MeshHook,
+        vxlan_port: u16,
     ) -> Result<Self, DataplaneError> {
         let mut maps = MeshMaps::from_pins(pin_dir)?;
-        maps.configure(address, underlay_ifindex, hook)?;
+        let xdp_tunnel = settings.xdp_tunnel && enable_forwarding(&settings.underlay_iface);
+        maps.configure(
+            settings.node_ip,
+            underlay_ifindex,
+            settings.hook,
+            xdp_tunnel,
+            vxlan_port,
+        )?;
         // Ports a previous run wrote keep their rows (and counters) until
         // the first sync says whether they are still wanted.
         let written = maps
@@ -188,6 +209,23 @@ impl RoutingMesh {
     /// The mesh maps, for tests and tools that read conntrack.
     pub fn maps(&self) -> MutexGuard<'_, MeshMaps> {
         lock(&self.maps)
+    }
+}
+
+/// Turns IPv4 forwarding on for `iface` (`net.ipv4.conf.<iface>.forwarding`,
+/// in this network namespace only): the kernel's FIB lookup for XDP, which
+/// finds the next hop of a packet XDP tunnels, answers only for an
+/// interface that forwards (Cilium's XDP needs the same). The node gets no
+/// route it did not have. `false`, with a warning, when it cannot be set:
+/// XDP then leaves tunnelling to tc.
+fn enable_forwarding(iface: &str) -> bool {
+    let path = format!("/proc/sys/net/ipv4/conf/{iface}/forwarding");
+    match std::fs::write(&path, "1") {
+        Ok(()) => true,
+        Err(error) => {
+            warn!(%error, path, "cannot turn forwarding on: XDP leaves tunnelling to tc");
+            false
+        }
     }
 }
 

@@ -37,24 +37,12 @@ use tracing::warn;
 use crate::{
     assignments::Directory,
     dataplane::{
-        self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, MeshHook,
-        OverlayMaps,
+        self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, OverlayMaps,
         maglev::{self, Backend, NO_BACKEND},
     },
-    mesh::RoutingMesh,
+    mesh::{MeshSettings, RoutingMesh},
     task_network::{self, AttachedInterface, TaskNetworkError},
 };
-
-/// Where the routing mesh answers and which hook runs it.
-#[derive(Clone, Debug)]
-pub struct MeshSettings {
-    /// The node's underlay address: published ports answer on it.
-    pub node_ip: Ipv4Addr,
-    /// The underlay interface, where replies to clients leave.
-    pub underlay_iface: String,
-    /// XDP (default) or tc.
-    pub hook: MeshHook,
-}
 
 /// Why the overlay could not be wired.
 #[derive(Debug, thiserror::Error)]
@@ -124,9 +112,9 @@ impl Overlay {
         let mesh = RoutingMesh::start(
             pin_dir,
             node_id,
-            mesh.node_ip,
+            mesh,
             dataplane::ifindex(&mesh.underlay_iface)?,
-            mesh.hook,
+            port,
         )?;
         Ok(Self {
             pin_dir: pin_dir.to_owned(),

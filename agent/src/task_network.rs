@@ -357,8 +357,8 @@ pub async fn ensure_vxlan_device(port: u16, mtu: u32) -> Result<u32, TaskNetwork
     link_index(&handle, VXLAN_DEVICE).await
 }
 
-/// The MTU of the link `name` in the calling thread's namespace.
-pub async fn link_mtu(name: &str) -> Result<u32, TaskNetworkError> {
+/// The MTU and kind of the link `name` in the calling thread's namespace.
+pub async fn link_facts(name: &str) -> Result<LinkFacts, TaskNetworkError> {
     let handle = connect()?;
     let link = handle
         .link()
@@ -372,14 +372,37 @@ pub async fn link_mtu(name: &str) -> Result<u32, TaskNetworkError> {
             op: format!("looking up {name}"),
             message: "no such link".into(),
         })?;
-    Ok(link
-        .attributes
-        .iter()
-        .find_map(|a| match a {
-            LinkAttribute::Mtu(mtu) => Some(*mtu),
-            _ => None,
-        })
-        .unwrap_or(1500))
+    let mut facts = LinkFacts {
+        mtu: 1500,
+        is_veth: false,
+    };
+    for attribute in &link.attributes {
+        match attribute {
+            LinkAttribute::Mtu(mtu) => facts.mtu = *mtu,
+            LinkAttribute::LinkInfo(infos) => {
+                facts.is_veth |= infos.iter().any(|info| {
+                    matches!(
+                        info,
+                        rtnetlink::packet_route::link::LinkInfo::Kind(
+                            rtnetlink::packet_route::link::InfoKind::Veth
+                        )
+                    )
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(facts)
+}
+
+/// What the node needs to know about its underlay interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkFacts {
+    /// Its MTU.
+    pub mtu: u32,
+    /// Whether it is a veth, whose peer (in a namespace the node cannot
+    /// see) decides whether frames sent back out by XDP are received.
+    pub is_veth: bool,
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@ use shoal_agent::{
     dns::{self, Dns},
     executor::{ExecutorConfig, runc},
     images::ImageStore,
-    overlay::{MeshSettings, Overlay},
+    mesh::MeshSettings,
+    overlay::Overlay,
     task_network,
 };
 use shoal_api::{grpc::VXLAN_PORT, paths::DEFAULT_SOCKET};
@@ -56,6 +57,15 @@ struct Args {
     /// packet; tc does all of it, for interfaces where XDP is a poor fit.
     #[arg(long, value_enum, default_value_t = MeshHookArg::Xdp)]
     mesh_hook: MeshHookArg,
+    /// With the XDP hook, whether XDP also tunnels packets for backends on
+    /// other nodes (`XDP_TX`, VXLAN built in place; turns forwarding on for
+    /// the underlay interface, which the kernel's FIB lookup needs) instead
+    /// of handing them to tc. `auto`: yes, unless the underlay is a veth:
+    /// the kernel wakes a veth peer for `XDP_TX` frames only when the peer
+    /// runs an XDP program itself, so on a veth use `on` with generic XDP
+    /// (`--xdp-mode generic`) or an XDP program on the peer.
+    #[arg(long, value_enum, default_value_t = XdpTunnelArg::Auto)]
+    mesh_xdp_tunnel: XdpTunnelArg,
     /// Mount point of bpffs (mounted if it is not).
     #[arg(long, default_value = "/sys/fs/bpf")]
     bpffs: PathBuf,
@@ -96,6 +106,13 @@ enum XdpModeArg {
 enum MeshHookArg {
     Xdp,
     Tc,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum XdpTunnelArg {
+    Auto,
+    On,
+    Off,
 }
 
 impl From<MeshHookArg> for MeshHook {
@@ -177,14 +194,20 @@ async fn start_overlay(
     let IpAddr::V4(address) = advertise_addr else {
         anyhow::bail!("the advertise address {advertise_addr} is not IPv4: the data plane is IPv4");
     };
+    let underlay = task_network::link_facts(&args.underlay_iface)
+        .await
+        .context("reading the underlay's MTU")?;
     let mesh = MeshSettings {
         node_ip: address,
         underlay_iface: args.underlay_iface.clone(),
         hook: args.mesh_hook.into(),
+        xdp_tunnel: match args.mesh_xdp_tunnel {
+            XdpTunnelArg::Auto => !underlay.is_veth,
+            XdpTunnelArg::On => true,
+            XdpTunnelArg::Off => false,
+        },
     };
-    let underlay_mtu = task_network::link_mtu(&args.underlay_iface)
-        .await
-        .context("reading the underlay's MTU")?;
+    let underlay_mtu = underlay.mtu;
     let overlay = Overlay::start(pin_dir, node_id, VXLAN_PORT, underlay_mtu, &mesh)
         .await
         .context("wiring the overlay (VXLAN device and programs)")?;

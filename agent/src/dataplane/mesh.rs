@@ -118,12 +118,16 @@ impl MeshMaps {
     }
 
     /// Turns the mesh on: published ports answer on `node_ip`, replies
-    /// leave through `underlay_ifindex`, and `hook` runs the mesh.
+    /// leave through `underlay_ifindex`, and `hook` runs the mesh; with
+    /// `xdp_tunnel`, XDP sends packets for other nodes' backends straight
+    /// back out, in VXLAN on UDP `vxlan_port`.
     pub fn configure(
         &mut self,
         node_ip: Ipv4Addr,
         underlay_ifindex: u32,
         hook: MeshHook,
+        xdp_tunnel: bool,
+        vxlan_port: u16,
     ) -> Result<(), DataplaneError> {
         let config = MeshConfig {
             node_ip_be: be(node_ip),
@@ -132,6 +136,8 @@ impl MeshMaps {
                 MeshHook::Xdp => MESH_HOOK_XDP,
                 MeshHook::Tc => MESH_HOOK_TC,
             },
+            xdp_tunnel: u32::from(xdp_tunnel),
+            vxlan_port: u32::from(vxlan_port),
         };
         self.config
             .set(0, config, 0)

@@ -734,9 +734,17 @@ pub struct MeshConfig {
     pub underlay_ifindex: u32,
     /// [`MESH_HOOK_XDP`] or [`MESH_HOOK_TC`].
     pub hook: u32,
+    /// With the XDP hook: non-zero to tunnel packets for a backend on
+    /// another node straight back out of the underlay interface from XDP
+    /// (`XDP_TX`, VXLAN built in place); zero to leave that to
+    /// `tc_underlay_ingress`, for underlays where `XDP_TX` cannot be
+    /// relied on (a veth whose peer runs no NAPI drops such frames).
+    pub xdp_tunnel: u32,
+    /// The VXLAN UDP port, host byte order.
+    pub vxlan_port: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<MeshConfig>() == 12);
+const _: () = assert!(core::mem::size_of::<MeshConfig>() == 20);
 
 /// Value of `MESH_CONNTRACK`. A forward entry (client → node address and
 /// published port, on the entry node) holds the backend and target port; a
@@ -806,11 +814,14 @@ pub enum MeshVerdict {
     DropFragment = 7,
     /// A helper (checksum, store, map update) failed.
     DropHelperFailed = 8,
+    /// Sent to a backend's node straight from XDP: VXLAN built in place
+    /// and transmitted back out of the underlay interface (node row).
+    TunnelledInXdp = 9,
 }
 
 impl MeshVerdict {
     /// Every verdict, in slot order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::PassNotMesh,
         Self::Forward,
         Self::NewFlow,
@@ -820,6 +831,7 @@ impl MeshVerdict {
         Self::DropTruncated,
         Self::DropFragment,
         Self::DropHelperFailed,
+        Self::TunnelledInXdp,
     ];
 
     /// Stable snake-case name used in status output.
@@ -835,13 +847,15 @@ impl MeshVerdict {
             Self::DropTruncated => "drop_truncated",
             Self::DropFragment => "drop_fragment",
             Self::DropHelperFailed => "drop_helper_failed",
+            Self::TunnelledInXdp => "tunnelled_in_xdp",
         }
     }
 
     /// Whether the packet was dropped.
     #[must_use]
     pub const fn is_drop(self) -> bool {
-        self as u32 >= Self::DropNoBackend as u32
+        let slot = self as u32;
+        slot >= Self::DropNoBackend as u32 && slot <= Self::DropHelperFailed as u32
     }
 }
 
@@ -933,8 +947,8 @@ mod tests {
         assert_eq!(names, map_names::PINNED);
         assert_eq!(PINNED_LAYOUTS[8].key_size, 20);
         assert_eq!(PINNED_LAYOUTS[5].max_entries, 48);
-        assert_eq!(PINNED_LAYOUTS[10].value_size, 12);
-        assert_eq!(PINNED_LAYOUTS[12].max_entries, 1025 * 9);
+        assert_eq!(PINNED_LAYOUTS[10].value_size, 20);
+        assert_eq!(PINNED_LAYOUTS[12].max_entries, 1025 * 10);
     }
 
     #[test]
@@ -1046,9 +1060,10 @@ mod tests {
         assert_eq!(mesh_slot(0, MeshVerdict::PassNotMesh), 0);
         assert_eq!(mesh_slot(1, MeshVerdict::PassNotMesh), MESH_VERDICTS);
         assert_eq!(
-            mesh_slot(MESH_NODE_ROW, MeshVerdict::DropHelperFailed),
+            mesh_slot(MESH_NODE_ROW, MeshVerdict::TunnelledInXdp),
             MESH_COUNTER_SLOTS - 1
         );
+        assert!(!MeshVerdict::TunnelledInXdp.is_drop());
         assert_eq!(
             mesh_slot(u32::MAX, MeshVerdict::Forward),
             mesh_slot(MESH_NODE_ROW, MeshVerdict::Forward)

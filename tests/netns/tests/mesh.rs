@@ -198,7 +198,12 @@ fn inspect(world: &World, service: &str) -> Value {
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
     require_privileges!();
-    let Some((world, client)) = world("mesh", &[]) else {
+    // The test world's switch runs NAPI on its ports, as a NIC's wire
+    // would take the frames XDP sends back out.
+    let Some((world, client)) = world(
+        "mesh",
+        &["--mesh-xdp-tunnel", "on", "--xdp-mode", "generic"],
+    ) else {
         return;
     };
     step("web: 3 replicas on nodes 1 and 2, published on 8080");
@@ -258,6 +263,21 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
         status["mesh"]["node"]["reply"].as_u64() >= Some(100),
         "{status}"
     );
+    // Node-3 runs no task: XDP sent every packet of those flows to a
+    // backend's node itself; node-1 those for node-2's tasks.
+    assert!(
+        status["mesh"]["node"]["tunnelled_in_xdp"].as_u64() >= Some(100),
+        "{status}"
+    );
+    let node1: Value =
+        serde_json::from_str(&world.node(1).shoal_ok(&["status", "--format", "json"]))
+            .expect("status is JSON");
+    if world.running_tasks("web").iter().any(|t| t.node == 2) {
+        assert!(
+            node1["mesh"]["node"]["tunnelled_in_xdp"].as_u64() > Some(0),
+            "{node1}"
+        );
+    }
 
     step("the same client port through two nodes reaches the same backend");
     for port in 41_000..41_006_u16 {

@@ -143,7 +143,9 @@ impl Fixture {
         }
         let mut mesh = MeshMaps::from_pins(&pins.0).expect("mesh maps");
         let mut overlay = OverlayMaps::from_pins(&pins.0).expect("overlay maps");
-        mesh.configure(NODE, UNDERLAY_IFINDEX, MeshHook::Xdp)
+        // The backends are local: XDP hands every balanced packet to tc
+        // (tunnelling in XDP is covered end to end in `mesh.rs`).
+        mesh.configure(NODE, UNDERLAY_IFINDEX, MeshHook::Xdp, true, 4789)
             .expect("mesh config");
         let size = OVERLAY_MAGLEV_SIZE as usize;
         overlay

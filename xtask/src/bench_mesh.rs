@@ -10,6 +10,8 @@
 //!   whoami service published on 8080, the client asking node 1's underlay
 //!   address; the tasks are spread over the nodes, so most requests are
 //!   carried to another node over VXLAN and their answers back;
+//! - **shoal mesh, `XDP_TX` (gen.)**: XDP tunnels to other nodes itself
+//!   (`--mesh-xdp-tunnel on`), which on veths takes generic XDP;
 //! - **shoal mesh, XDP, local**: the same with every task on node 1, no
 //!   tunnel: one hop, as the proxies have;
 //! - **iptables**: a router namespace doing DNAT round robin (`statistic
@@ -481,11 +483,26 @@ struct MeshVariant {
     constraint: Option<&'static str>,
 }
 
-const MESH_VARIANTS: [MeshVariant; 3] = [
+const MESH_VARIANTS: [MeshVariant; 4] = [
     MeshVariant {
         name: "shoal mesh, XDP",
         tag: "bmeshxdp",
         shoald_args: &["--mesh-hook", "xdp"],
+        constraint: None,
+    },
+    // XDP tunnelling to other nodes itself (XDP_TX), which on these veths
+    // takes generic XDP.
+    MeshVariant {
+        name: "shoal mesh, XDP_TX (gen.)",
+        tag: "bmeshtx",
+        shoald_args: &[
+            "--mesh-hook",
+            "xdp",
+            "--xdp-mode",
+            "generic",
+            "--mesh-xdp-tunnel",
+            "on",
+        ],
         constraint: None,
     },
     MeshVariant {
@@ -807,7 +824,7 @@ fn print_table(rows: &[Row], load_before: &str) {
         "\n==> routing mesh: requests through a published port and its alternatives (wrk, {CONNECTIONS} connections, {SECONDS} s; figures, not assertions)"
     );
     println!(
-        "    {:<22} {:<10} {:>9} {:>9} {:>9} {:>8} {:>8}  through",
+        "    {:<26} {:<10} {:>9} {:>9} {:>9} {:>8} {:>8}  through",
         "variant", "connection", "req/s", "p50 ms", "p99 ms", "/direct", "/iptab."
     );
     for row in rows {
@@ -831,7 +848,7 @@ fn print_table(rows: &[Row], load_before: &str) {
             };
             match result {
                 Ok(w) => println!(
-                    "    {:<22} {:<10} {:>9.0} {:>9.3} {:>9.3} {:>8} {:>8}  {}",
+                    "    {:<26} {:<10} {:>9.0} {:>9.3} {:>9.3} {:>8} {:>8}  {}",
                     row.name,
                     mode,
                     w.requests_per_second,
@@ -842,7 +859,7 @@ fn print_table(rows: &[Row], load_before: &str) {
                     row.path
                 ),
                 Err(error) => println!(
-                    "    {:<22} {:<10} did not run: {}",
+                    "    {:<26} {:<10} did not run: {}",
                     row.name,
                     mode,
                     error.lines().next().unwrap_or_default()
@@ -851,13 +868,13 @@ fn print_table(rows: &[Row], load_before: &str) {
             if let Ok(w) = result
                 && !w.errors.is_empty()
             {
-                println!("    {:<22} {:<10} wrk: {}", "", "", w.errors);
+                println!("    {:<26} {:<10} wrk: {}", "", "", w.errors);
             }
         }
     }
     println!("\n    client addresses the backends saw (source IP preserved or not):");
     for row in rows.iter().filter(|r| !r.seen.is_empty()) {
-        println!("    {:<22} {}", row.name, row.seen);
+        println!("    {:<26} {}", row.name, row.seen);
     }
     for row in rows.iter().filter(|r| !r.note.is_empty()) {
         println!("    {}: {}", row.name, row.note);

@@ -19,7 +19,8 @@
 //!   backend, the reverse entry (backend → client) the VIP. An established
 //!   flow keeps its backend while the table changes, and while its backend
 //!   drains (out of the table, still an endpoint); once the backend's
-//!   endpoint is gone, the flow picks a new one.
+//!   endpoint is gone, the flow picks a new one. A TCP SYN always picks
+//!   from the table: a new connection never goes to a draining backend.
 
 use aya_ebpf::{
     bindings::{BPF_F_MARK_MANGLED_0, BPF_F_PSEUDO_HDR},
@@ -192,21 +193,23 @@ fn tracked(vni: u32, key: &OverlayFlowKey) -> Option<u32> {
 }
 
 /// Balances a frame to the VIP `vip_be` (slot `slot`) of network `vni`:
-/// the flow's tracked backend, or a new one from the Maglev table (then
-/// tracked both ways); the destination is rewritten to it. Returns the
-/// backend's address, to deliver to.
+/// the flow's tracked backend, or, for a new flow or a TCP SYN, a new one
+/// from the Maglev table (then tracked both ways); the destination is
+/// rewritten to it. Returns the backend's address, to deliver to.
 #[inline(always)]
 pub fn balance(ctx: &TcContext, vni: u32, vip_be: u32, slot: u32) -> Result<u32, OverlayVerdict> {
     let flow = flow(ctx)?.ok_or(OverlayVerdict::DropVipProtocol)?;
     let forward = flow.key(vni, FLOW_FORWARD);
-    let backend = if let Some(backend) = tracked(vni, &forward) {
-        if is_tcp_syn(ctx, &flow) {
-            // A new connection on a tracked tuple: its reply entry may have
-            // been dropped by a direct connection in between.
-            OVERLAY_CONNTRACK
-                .insert(&reply_key(vni, &flow, backend), &vip_be, 0)
-                .map_err(|_| OverlayVerdict::DropHelperFailed)?;
-        }
+    // A SYN opens a new connection: it gets a backend from the table like
+    // any new flow, even on a tuple tracked before (a reused client port
+    // whose backend may since have left the table, draining, and refuse
+    // it). The same table gives the same backend.
+    let tracked = if is_tcp_syn(ctx, &flow) {
+        None
+    } else {
+        tracked(vni, &forward)
+    };
+    let backend = if let Some(backend) = tracked {
         backend
     } else {
         let hash = flow_hash(
@@ -217,6 +220,8 @@ pub fn balance(ctx: &TcContext, vni: u32, vip_be: u32, slot: u32) -> Result<u32,
             flow.protocol,
         );
         let backend = maglev_backend(slot, hash).ok_or(OverlayVerdict::DropVipNoBackend)?;
+        // Written on every SYN too: a reused client port may find the reply
+        // entry dropped by a direct connection in between.
         OVERLAY_CONNTRACK
             .insert(&reply_key(vni, &flow, backend), &vip_be, 0)
             .map_err(|_| OverlayVerdict::DropHelperFailed)?;

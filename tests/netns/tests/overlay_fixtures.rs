@@ -177,15 +177,16 @@ fn ipv6() -> Vec<u8> {
     ethernet(IF_A_MAC, TASK_A_MAC, EtherTypes::Ipv6, &l3)
 }
 
-/// A TCP frame made by [`l4`] turned into a SYN-ACK (a server's answer),
-/// its checksum fixed.
-fn syn_ack(mut frame: Vec<u8>) -> Vec<u8> {
+/// A TCP frame made by [`l4`] (a SYN) given the TCP `flags` instead, its
+/// checksum fixed: a SYN-ACK is a server's answer, an ACK a segment of an
+/// established connection.
+fn with_tcp_flags(mut frame: Vec<u8>, flags: u8) -> Vec<u8> {
     let (src, dst) = {
         let ip = pnet_packet::ipv4::Ipv4Packet::new(&frame[14..]).expect("IPv4");
         (ip.get_source(), ip.get_destination())
     };
     let mut tcp = MutableTcpPacket::new(&mut frame[34..]).expect("TCP");
-    tcp.set_flags(TcpFlags::SYN | TcpFlags::ACK);
+    tcp.set_flags(flags);
     let checksum = tcp::ipv4_checksum(&tcp.to_immutable(), &src, &dst);
     tcp.set_checksum(checksum);
     frame
@@ -638,14 +639,15 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         Some(VIP)
     );
 
-    // The table moves every slot to D (remote): the tracked flow stays on B,
-    // a new flow goes to D through the tunnel.
+    // The table moves every slot to D (remote): the tracked flow's next
+    // segments stay on B, a new flow goes to D through the tunnel.
     maps.set_maglev_table(VIP_SLOT, &vec![TASK_D; size])
         .expect("table");
-    let ran = run(endpoint, &syn, Some(IF_A));
+    let segment = with_tcp_flags(syn.clone(), TcpFlags::ACK);
+    let ran = run(endpoint, &segment, Some(IF_A));
     assert_eq!(&ran.frame[..6], &TASK_B_MAC, "still B");
     assert_eq!(
-        checked_flow(&ran.frame, &syn).1,
+        checked_flow(&ran.frame, &segment).1,
         SocketAddrV4::new(TASK_B, 80)
     );
     expected.add(ingress, OverlayVerdict::RedirectLocal);
@@ -661,7 +663,10 @@ fn service_vips_balance_track_flows_and_translate_replies() {
 
     // B's reply to the first flow leaves B's veth with the VIP as source.
     let answer = {
-        let mut frame = syn_ack(l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_001)));
+        let mut frame = with_tcp_flags(
+            l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_001)),
+            TcpFlags::SYN | TcpFlags::ACK,
+        );
         frame[6..12].copy_from_slice(&TASK_B_MAC);
         frame
     };
@@ -676,7 +681,10 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     expected.add(ingress, OverlayVerdict::RedirectLocal);
     // The same packet from a flow that was never balanced is left alone.
     let direct = {
-        let mut frame = syn_ack(l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_009)));
+        let mut frame = with_tcp_flags(
+            l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_009)),
+            TcpFlags::SYN | TcpFlags::ACK,
+        );
         frame[6..12].copy_from_slice(&TASK_B_MAC);
         frame
     };
@@ -704,17 +712,30 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     let ran = run(endpoint, &answer, Some(IF_B));
     assert_eq!(&ran.frame[12..], &answer[12..], "B's own address stays");
     expected.add(ingress, OverlayVerdict::RedirectLocal);
-    // Through the VIP again on the same port: the tracked flow's reply
-    // entry comes back with its SYN.
+    // Through the VIP again on the same port: a SYN is a new connection,
+    // so it takes its backend from the table (D now, not the tracked B),
+    // and both entries are written for it.
     let ran = run(endpoint, &syn, Some(IF_A));
     assert_eq!(
         checked_flow(&ran.frame, &syn).1,
-        SocketAddrV4::new(TASK_B, 80)
+        SocketAddrV4::new(TASK_D, 80)
     );
-    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    expected.add(ingress, OverlayVerdict::RedirectRemote);
     assert_eq!(
-        maps.conntrack(BLUE, FlowDirection::Reply, reply)
+        maps.conntrack(BLUE, FlowDirection::Forward, forward)
             .expect("ct"),
+        Some(TASK_D)
+    );
+    assert_eq!(
+        maps.conntrack(
+            BLUE,
+            FlowDirection::Reply,
+            Flow {
+                src: SocketAddrV4::new(TASK_D, 80),
+                ..reply
+            }
+        )
+        .expect("ct"),
         Some(VIP)
     );
 
@@ -733,6 +754,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         .collect();
     maps.set_maglev_table(VIP_SLOT, &split).expect("table");
     let mut per_backend = BTreeMap::<Ipv4Addr, u32>::new();
+    let mut ports_on_b = Vec::new();
     for port in 41_000..41_040 {
         let ran = run(endpoint, &l4(tcp, client(port), vip(80)), Some(IF_A));
         let backend = *checked_flow(&ran.frame, &l4(tcp, client(port), vip(80)))
@@ -740,6 +762,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
             .ip();
         *per_backend.entry(backend).or_default() += 1;
         let verdict = if backend == TASK_B {
+            ports_on_b.push(port);
             OverlayVerdict::RedirectLocal
         } else {
             OverlayVerdict::RedirectRemote
@@ -759,25 +782,42 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     assert_eq!(per_backend.len(), 2, "{per_backend:?}");
     assert!(per_backend.values().all(|&n| n >= 8), "{per_backend:?}");
 
-    // Draining: with B out of the table its flow stays; once B's endpoint
-    // is gone (the task stopped), the flow moves to a backend that exists.
+    // Draining: with B out of the table its established flows stay and a
+    // new connection on a tracked tuple (a SYN) goes to the table's D;
+    // once B's endpoint is gone (the task stopped), its flows move to a
+    // backend that exists.
     maps.set_maglev_table(VIP_SLOT, &vec![TASK_D; size])
         .expect("table");
-    let ran = run(endpoint, &syn, Some(IF_A));
+    let on_b = |i: usize| with_tcp_flags(l4(tcp, client(ports_on_b[i]), vip(80)), TcpFlags::ACK);
+    let ran = run(endpoint, &on_b(0), Some(IF_A));
     assert_eq!(
-        checked_flow(&ran.frame, &syn).1,
-        SocketAddrV4::new(TASK_B, 80)
+        checked_flow(&ran.frame, &on_b(0)).1,
+        SocketAddrV4::new(TASK_B, 80),
+        "an established flow stays on the draining B"
     );
     expected.add(ingress, OverlayVerdict::RedirectLocal);
-    maps.remove_endpoint(BLUE, TASK_B).expect("remove B");
-    let ran = run(endpoint, &syn, Some(IF_A));
+    let reused = l4(tcp, client(ports_on_b[0]), vip(80));
+    let ran = run(endpoint, &reused, Some(IF_A));
     assert_eq!(
-        checked_flow(&ran.frame, &syn).1,
+        checked_flow(&ran.frame, &reused).1,
+        SocketAddrV4::new(TASK_D, 80),
+        "a new connection never goes to the draining B"
+    );
+    expected.add(ingress, OverlayVerdict::RedirectRemote);
+    maps.remove_endpoint(BLUE, TASK_B).expect("remove B");
+    let ran = run(endpoint, &on_b(1), Some(IF_A));
+    assert_eq!(
+        checked_flow(&ran.frame, &on_b(1)).1,
         SocketAddrV4::new(TASK_D, 80)
     );
     expected.add(ingress, OverlayVerdict::RedirectRemote);
+    let moved = Flow {
+        protocol: 6,
+        src: client(ports_on_b[1]),
+        dst: vip(80),
+    };
     assert_eq!(
-        maps.conntrack(BLUE, FlowDirection::Forward, forward)
+        maps.conntrack(BLUE, FlowDirection::Forward, moved)
             .expect("ct"),
         Some(TASK_D)
     );

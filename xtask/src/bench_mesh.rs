@@ -29,6 +29,12 @@
 //! client, the proxies and the backends share this machine's cores, so
 //! the figures are costs per request as much as latencies.
 //!
+//! Each run also counts the TCP segments the client retransmitted, and
+//! each mesh variant the packets the nodes' eBPF programs dropped (by
+//! hook and reason), so that a latency tail can be told from loss: on a
+//! machine whose cores all of these share, a tail without retransmits
+//! is time spent waiting for a core.
+//!
 //! Figures are printed, never asserted; a variant that cannot run (a tool
 //! missing, the mesh not answering) prints why and the others go on.
 //! Everything made here carries a per-run prefix and goes with its guard,
@@ -36,6 +42,7 @@
 //! processes started here (killed by PID), the temporary directory.
 
 use std::{
+    collections::BTreeMap,
     fmt::Write as _,
     net::{Ipv4Addr, SocketAddrV4},
     panic::{AssertUnwindSafe, catch_unwind},
@@ -45,6 +52,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use serde_json::Value;
 use shoal_netns_tests::{
     World,
     client::{Host, whoami_field},
@@ -589,7 +597,54 @@ fn mesh_world(variant: &MeshVariant, path: &str) -> Result<Row> {
     let client = world.attach_host("client", CLIENT);
     prepare_client(&client)?;
     let target = SocketAddrV4::new(world.node(1).addr(), PUBLISHED);
-    Ok(measure(variant.name, path, &client, target))
+    let drops_before = dataplane_drops(&world);
+    let mut row = measure(variant.name, path, &client, target);
+    let drops = dataplane_drops(&world)
+        .into_iter()
+        .filter_map(|(counter, after)| {
+            let during = after.saturating_sub(drops_before.get(&counter).copied().unwrap_or(0));
+            (during > 0).then(|| format!("{counter} {during}"))
+        })
+        .collect::<Vec<_>>();
+    row.note = format!(
+        "packets the nodes' eBPF programs dropped during the runs: {}",
+        if drops.is_empty() {
+            "none".to_owned()
+        } else {
+            drops.join(", ")
+        }
+    );
+    Ok(row)
+}
+
+/// Every drop counter in the nodes' status (the data plane's hooks and
+/// the routing mesh, by reason), keyed by node and the counter's path in
+/// its status.
+fn dataplane_drops(world: &World) -> BTreeMap<String, u64> {
+    fn collect(value: &Value, path: &str, into: &mut BTreeMap<String, u64>) {
+        match value {
+            Value::Object(fields) => {
+                for (key, field) in fields {
+                    let path = format!("{path}.{key}");
+                    match field.as_u64() {
+                        Some(count) if key.starts_with("drop") => {
+                            *into.entry(path).or_default() += count;
+                        }
+                        _ => collect(field, &path, into),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| collect(item, path, into)),
+            _ => {}
+        }
+    }
+    let mut drops = BTreeMap::new();
+    for node in world.nodes() {
+        if let Ok(status) = node.status() {
+            collect(&status, &format!("{}: status", node.hostname()), &mut drops);
+        }
+    }
+    drops
 }
 
 /// Waits until `count` containers of `service` run.
@@ -735,6 +790,10 @@ struct Wrk {
     p99: Duration,
     /// wrk's `Socket errors:` and `Non-2xx` lines, if any.
     errors: String,
+    /// TCP segments the client retransmitted during the run: loss on the
+    /// path shows here, while a latency tail without any is time spent
+    /// waiting for a core.
+    retransmits: Option<u64>,
 }
 
 /// One wrk run from `client` to `url`.
@@ -757,10 +816,14 @@ fn wrk(client: &Host, url: &str, close: bool) -> Result<Wrk, String> {
     if close {
         command.args(["-H", "Connection: close"]);
     }
+    let retransmits_before = retransmitted_segments(client);
     let output = command
         .arg(url)
         .output()
         .map_err(|e| format!("running wrk: {e}"))?;
+    let retransmits = retransmitted_segments(client)
+        .zip(retransmits_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(
@@ -769,7 +832,24 @@ fn wrk(client: &Host, url: &str, close: bool) -> Result<Wrk, String> {
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
-    parse_wrk(&text)
+    parse_wrk(&text).map(|wrk| Wrk { retransmits, ..wrk })
+}
+
+/// The TCP segments `client`'s namespace has retransmitted so far.
+fn retransmitted_segments(client: &Host) -> Option<u64> {
+    let snmp = client
+        .netns()
+        .run(|| std::fs::read_to_string("/proc/thread-self/net/snmp").ok())?;
+    tcp_retransmits(&snmp)
+}
+
+/// `RetransSegs` of `/proc/net/snmp`: the second `Tcp:` line holds the
+/// values of the names on the first.
+fn tcp_retransmits(snmp: &str) -> Option<u64> {
+    let mut tcp = snmp.lines().filter(|line| line.starts_with("Tcp:"));
+    let (names, values) = (tcp.next()?, tcp.next()?);
+    let column = names.split_whitespace().position(|n| n == "RetransSegs")?;
+    values.split_whitespace().nth(column)?.parse().ok()
 }
 
 /// Reads wrk's `--latency` report.
@@ -795,6 +875,7 @@ fn parse_wrk(text: &str) -> Result<Wrk, String> {
             p50,
             p99,
             errors: errors.join("; "),
+            retransmits: None,
         }),
         _ => Err(format!("unexpected wrk output: {text}")),
     }
@@ -824,8 +905,8 @@ fn print_table(rows: &[Row], load_before: &str) {
         "\n==> routing mesh: requests through a published port and its alternatives (wrk, {CONNECTIONS} connections, {SECONDS} s; figures, not assertions)"
     );
     println!(
-        "    {:<26} {:<10} {:>9} {:>9} {:>9} {:>8} {:>8}  through",
-        "variant", "connection", "req/s", "p50 ms", "p99 ms", "/direct", "/iptab."
+        "    {:<26} {:<10} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}  through",
+        "variant", "connection", "req/s", "p50 ms", "p99 ms", "/direct", "/iptab.", "retrans"
     );
     for row in rows {
         for (mode, keep_alive) in [("keep-alive", true), ("close", false)] {
@@ -848,7 +929,7 @@ fn print_table(rows: &[Row], load_before: &str) {
             };
             match result {
                 Ok(w) => println!(
-                    "    {:<26} {:<10} {:>9.0} {:>9.3} {:>9.3} {:>8} {:>8}  {}",
+                    "    {:<26} {:<10} {:>9.0} {:>9.3} {:>9.3} {:>8} {:>8} {:>8}  {}",
                     row.name,
                     mode,
                     w.requests_per_second,
@@ -856,6 +937,8 @@ fn print_table(rows: &[Row], load_before: &str) {
                     w.p99.as_secs_f64() * 1e3,
                     ratio(direct),
                     ratio(iptables),
+                    w.retransmits
+                        .map_or_else(|| "-".to_owned(), |r| r.to_string()),
                     row.path
                 ),
                 Err(error) => println!(
@@ -900,7 +983,7 @@ fn load_average() -> String {
 mod tests {
     use std::time::Duration;
 
-    use super::{parse_duration, parse_wrk};
+    use super::{parse_duration, parse_wrk, tcp_retransmits};
 
     #[test]
     fn reads_a_wrk_report() {
@@ -928,6 +1011,20 @@ Transfer/sec:      5.01MB
             "Socket errors: connect 0, read 3, write 0, timeout 0"
         );
         assert!(parse_wrk("wrk: connection refused").is_err());
+    }
+
+    #[test]
+    fn reads_tcp_retransmits_from_snmp() {
+        let snmp = "Ip: Forwarding DefaultTTL
+Ip: 1 64
+Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors
+Tcp: 1 200 120000 -1 40 2 0 1 3 5812 5790 17 0 4 0
+Udp: InDatagrams
+Udp: 9
+";
+        assert_eq!(tcp_retransmits(snmp), Some(17));
+        assert_eq!(tcp_retransmits("Tcp: RetransSegs\n"), None);
+        assert_eq!(tcp_retransmits(""), None);
     }
 
     #[test]

@@ -52,7 +52,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use shoal_api::status::NodeStatus;
 use shoal_netns_tests::{
     World,
     client::{Host, whoami_field},
@@ -617,31 +617,39 @@ fn mesh_world(variant: &MeshVariant, path: &str) -> Result<Row> {
     Ok(row)
 }
 
-/// Every drop counter in the nodes' status (the data plane's hooks and
-/// the routing mesh, by reason), keyed by node and the counter's path in
-/// its status.
+/// Every drop counter in the nodes' status, keyed `node hook verdict`:
+/// the data plane's hooks, the routing mesh's node row and each of its
+/// published ports.
 fn dataplane_drops(world: &World) -> BTreeMap<String, u64> {
-    fn collect(value: &Value, path: &str, into: &mut BTreeMap<String, u64>) {
-        match value {
-            Value::Object(fields) => {
-                for (key, field) in fields {
-                    let path = format!("{path}.{key}");
-                    match field.as_u64() {
-                        Some(count) if key.starts_with("drop") => {
-                            *into.entry(path).or_default() += count;
-                        }
-                        _ => collect(field, &path, into),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|item| collect(item, path, into)),
-            _ => {}
-        }
-    }
     let mut drops = BTreeMap::new();
     for node in world.nodes() {
-        if let Ok(status) = node.status() {
-            collect(&status, &format!("{}: status", node.hostname()), &mut drops);
+        let Some(status) = node
+            .status()
+            .ok()
+            .and_then(|status| serde_json::from_value::<NodeStatus>(status).ok())
+        else {
+            continue;
+        };
+        let host = node.hostname();
+        let hooks = status
+            .dataplane
+            .counters
+            .iter()
+            .map(|(hook, counters)| (hook.clone(), &counters.verdicts));
+        let mesh = std::iter::once(("mesh".to_owned(), &status.mesh.node)).chain(
+            status.mesh.ports.iter().map(|port| {
+                (
+                    format!("mesh {}/{}", port.published_port, port.protocol),
+                    &port.verdicts,
+                )
+            }),
+        );
+        for (counter, verdicts) in hooks.chain(mesh) {
+            for (verdict, packets) in verdicts {
+                if verdict.starts_with("drop") {
+                    drops.insert(format!("{host} {counter} {verdict}"), *packets);
+                }
+            }
         }
     }
     drops

@@ -132,6 +132,11 @@ impl RoutingMesh {
         let wanted = wanted_ports(&self.node_id, vips, endpoints, vip_slots);
         let mut written = lock(&self.written);
         let mut maps = lock(&self.maps);
+        if let Some(want) = wanted.values().next()
+            && let Err(error) = maps.set_ingress_vni(want.vni)
+        {
+            warn!(%error, vni = want.vni, "recording the ingress network's VNI");
+        }
         written.retain(|&(protocol, port), _| {
             if wanted.contains_key(&(protocol, port)) {
                 return true;

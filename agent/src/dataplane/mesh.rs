@@ -120,7 +120,8 @@ impl MeshMaps {
     /// Turns the mesh on: published ports answer on `node_ip`, replies
     /// leave through `underlay_ifindex`, and `hook` runs the mesh; with
     /// `xdp_tunnel`, XDP sends packets for other nodes' backends straight
-    /// back out, in VXLAN on UDP `vxlan_port`.
+    /// back out, in VXLAN on UDP `vxlan_port`. The ingress network's VNI
+    /// a previous run wrote stays until [`Self::set_ingress_vni`].
     pub fn configure(
         &mut self,
         node_ip: Ipv4Addr,
@@ -138,9 +139,35 @@ impl MeshMaps {
             },
             xdp_tunnel: u32::from(xdp_tunnel),
             vxlan_port: u32::from(vxlan_port),
+            ingress_vni: self.config()?.ingress_vni,
         };
         self.config
             .set(0, config, 0)
+            .map_err(map_error(map_names::MESH_CONFIG))
+    }
+
+    /// Records the ingress network's VNI, which published ports are on
+    /// (`tc_underlay_ingress` finds the flows XDP balanced with it).
+    pub fn set_ingress_vni(&mut self, vni: u32) -> Result<(), DataplaneError> {
+        let config = self.config()?;
+        if config.ingress_vni == vni {
+            return Ok(());
+        }
+        self.config
+            .set(
+                0,
+                MeshConfig {
+                    ingress_vni: vni,
+                    ..config
+                },
+                0,
+            )
+            .map_err(map_error(map_names::MESH_CONFIG))
+    }
+
+    fn config(&self) -> Result<MeshConfig, DataplaneError> {
+        self.config
+            .get(&0, 0)
             .map_err(map_error(map_names::MESH_CONFIG))
     }
 

@@ -717,8 +717,9 @@ pub struct MeshPort {
 
 const _: () = assert!(core::mem::size_of::<MeshPort>() == 20);
 
-/// [`MeshConfig::hook`]: the XDP program runs the mesh and hands balanced
-/// packets to `tc_underlay_ingress` for delivery.
+/// [`MeshConfig::hook`]: the XDP program runs the mesh and leaves the
+/// balanced packets it does not tunnel itself to `tc_underlay_ingress` for
+/// delivery, which knows them by their conntrack reply entry.
 pub const MESH_HOOK_XDP: u32 = 0;
 /// [`MeshConfig::hook`]: `tc_underlay_ingress` runs the whole mesh.
 pub const MESH_HOOK_TC: u32 = 1;
@@ -742,9 +743,13 @@ pub struct MeshConfig {
     pub xdp_tunnel: u32,
     /// The VXLAN UDP port, host byte order.
     pub vxlan_port: u32,
+    /// The ingress network's VNI, host byte order (`0` until a port is
+    /// published): `tc_underlay_ingress` looks the flows `xdp_underlay`
+    /// balanced up on it.
+    pub ingress_vni: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<MeshConfig>() == 20);
+const _: () = assert!(core::mem::size_of::<MeshConfig>() == 24);
 
 /// Value of `MESH_CONNTRACK`. A forward entry (client → node address and
 /// published port, on the entry node) holds the backend and target port; a
@@ -772,22 +777,6 @@ pub struct MeshFlow {
 }
 
 const _: () = assert!(core::mem::size_of::<MeshFlow>() == 12);
-
-/// What the XDP program leaves in front of a packet it balanced
-/// (`bpf_xdp_adjust_meta`), for `tc_underlay_ingress` to deliver.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MeshMeta {
-    /// [`MESH_META_MAGIC`].
-    pub magic: u32,
-    /// The ingress network's VNI, host byte order.
-    pub vni: u32,
-}
-
-const _: () = assert!(core::mem::size_of::<MeshMeta>() == 8);
-
-/// [`MeshMeta::magic`]: "SHM1".
-pub const MESH_META_MAGIC: u32 = 0x5348_4d31;
 
 /// What the routing mesh did with a packet, counted per published port
 /// (its row) or, for packets no port is known for, in the node's row

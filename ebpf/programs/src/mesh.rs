@@ -407,6 +407,33 @@ pub fn rewrite_forward_skb(
     )
 }
 
+/// The ingress network's VNI when `xdp_underlay` balanced this packet on
+/// this node and left it to tc (a local backend, or a next hop XDP could
+/// not use): its destination is no longer the node's address, and the
+/// flow's reply entry names this node as the entry node the client
+/// connected to. XDP hands nothing else over: some kernels refuse
+/// `bpf_xdp_adjust_meta` to XDP programs.
+#[inline(always)]
+pub fn balanced_by_xdp(ctx: &TcContext, config: &MeshConfig) -> Option<u32> {
+    if config.ingress_vni == 0
+        || ctx.load::<u16>(12).map(u16::from_be) != Ok(ETH_P_IP)
+        || ctx.load::<u32>(IPV4_DST_OFFSET) == Ok(config.node_ip_be)
+    {
+        return None;
+    }
+    let flow = service::flow(ctx).ok()??;
+    let reply = flow_key(
+        config.ingress_vni,
+        (flow.dst_be, flow.src_be),
+        (flow.dport_be, flow.sport_be),
+        flow.protocol,
+        FLOW_REPLY,
+    );
+    // SAFETY: copied out at once, as in `classify`.
+    let entry = MESH_CONNTRACK.get_ptr(&reply).map(|p| unsafe { *p })?;
+    (entry.entry_node == 0 && entry.addr_be == config.node_ip_be).then_some(config.ingress_vni)
+}
+
 /// A backend's packet to a client outside the swarm, on network `vni`:
 /// the flow's reply entry says where it goes. On the entry node the source
 /// becomes the address and port the client connected to and the packet

@@ -3,22 +3,21 @@
 //! - Egress counts what the node sends per IP protocol and never drops: the
 //!   stack built these packets.
 //! - Ingress delivers the routing mesh's packets (DESIGN §5, data path 5):
-//!   those `xdp_underlay` balanced and marked with [`MeshMeta`], or, with
+//!   those `xdp_underlay` balanced and left to tc ([`mesh::balanced_by_xdp`]), or, with
 //!   `--mesh-hook tc`, those it balances itself ([`mesh`]). A backend on
 //!   this node gets the packet with `bpf_redirect_peer`, one on another
 //!   node through the VXLAN device, on the ingress network.
 
 use aya_ebpf::{bindings::TC_ACT_UNSPEC, macros::classifier, programs::TcContext};
 use shoal_ebpf_common::{
-    Classified, Direction, ETH_HDR_LEN, MESH_HOOK_TC, MESH_META_MAGIC, MESH_NODE_ROW, MeshMeta,
-    MeshVerdict, OverlayHook, OverlayVerdict, Verdict, classify, ip_next_offset,
+    Classified, Direction, ETH_HDR_LEN, MESH_HOOK_TC, MESH_HOOK_XDP, MESH_NODE_ROW, MeshVerdict,
+    OverlayHook, OverlayVerdict, Verdict, classify, ip_next_offset,
 };
 
 use crate::{
     counters::{count_protocol, count_verdict},
     mesh,
     overlay::{Outcome, deliver_local, endpoint, finish, ipv4_destination, tunnel},
-    parse::ptr_at,
 };
 
 /// Returns `TC_ACT_UNSPEC` (TCX "next") so that programs attached after ours
@@ -55,12 +54,18 @@ const NOT_OURS: Outcome = Outcome {
 };
 
 fn try_underlay_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
-    if let Some(vni) = balanced_by_xdp(ctx) {
-        return deliver(ctx, vni);
-    }
-    let Some(config) = mesh::config().filter(|config| config.hook == MESH_HOOK_TC) else {
+    let Some(config) = mesh::config() else {
         return Ok(NOT_OURS);
     };
+    if config.hook == MESH_HOOK_XDP {
+        return match mesh::balanced_by_xdp(ctx, &config) {
+            Some(vni) => deliver(ctx, vni),
+            None => Ok(NOT_OURS),
+        };
+    }
+    if config.hook != MESH_HOOK_TC {
+        return Ok(NOT_OURS);
+    }
     // Direct reads need the headers in the linear part; a shorter packet
     // is pulled whole (and then fails `classify`'s bounds checks).
     let _ = ctx.pull_data(mesh::MESH_HEADERS_LEN.min(ctx.len()));
@@ -95,24 +100,6 @@ fn try_underlay_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
         },
     );
     deliver(ctx, hit.port.vni)
-}
-
-/// The ingress network's VNI from the [`MeshMeta`] `xdp_underlay` left in
-/// front of a packet it balanced.
-#[inline(always)]
-fn balanced_by_xdp(ctx: &TcContext) -> Option<u32> {
-    // SAFETY: `skb` is the context pointer the kernel passed in; the
-    // verifier turns these fields into packet pointers.
-    let (meta, data) = unsafe {
-        (
-            (*ctx.skb.skb).data_meta as usize,
-            (*ctx.skb.skb).data as usize,
-        )
-    };
-    let p = ptr_at::<MeshMeta>(meta, data, 0)?;
-    // SAFETY: `ptr_at` checked that the metadata holds a `MeshMeta`.
-    let meta = unsafe { p.read_unaligned() };
-    (meta.magic == MESH_META_MAGIC).then_some(meta.vni)
 }
 
 /// Sends a balanced packet to its backend on network `vni`.

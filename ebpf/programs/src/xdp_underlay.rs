@@ -3,20 +3,21 @@
 //! IP headers. Unless the routing mesh runs in tc (`--mesh-hook tc`), it
 //! is the mesh's first hook (DESIGN §5, data path 5): a packet to a
 //! published port of this node gets its backend and its new destination
-//! here ([`mesh`]) and goes up with [`MeshMeta`] in front of it, for
-//! `tc_underlay_ingress` to deliver into the local task or tunnel to the
-//! backend's node.
+//! here ([`mesh`]) and is either tunnelled to the backend's node from here
+//! or goes up for `tc_underlay_ingress` to deliver into the local task or
+//! tunnel, which knows it by the flow's conntrack reply entry. (No XDP
+//! metadata: some kernels refuse `bpf_xdp_adjust_meta` to XDP programs.)
 
 use aya_ebpf::{
     bindings::{BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT, bpf_fib_lookup, xdp_action},
-    helpers::generated::{bpf_fib_lookup as fib_lookup, bpf_xdp_adjust_head, bpf_xdp_adjust_meta},
+    helpers::generated::{bpf_fib_lookup as fib_lookup, bpf_xdp_adjust_head},
     macros::xdp,
     programs::XdpContext,
 };
 use aya_log_ebpf::debug;
 use shoal_ebpf_common::{
-    Classified, Direction, ETH_HDR_LEN, ETH_P_IP, MESH_HOOK_XDP, MESH_META_MAGIC, MESH_NODE_ROW,
-    MeshConfig, MeshMeta, MeshVerdict, Verdict, classify, ip_next_offset,
+    Classified, Direction, ETH_HDR_LEN, ETH_P_IP, MESH_HOOK_XDP, MESH_NODE_ROW, MeshConfig,
+    MeshVerdict, Verdict, classify, ip_next_offset,
 };
 
 use crate::{
@@ -66,7 +67,7 @@ pub fn xdp_underlay(ctx: XdpContext) -> u32 {
 
 /// The mesh's XDP part: anything not for a published port passes
 /// untouched; a packet for one is balanced and rewritten, then tunnelled
-/// to its backend's node from here, or passed up with its metadata for
+/// to its backend's node from here, or passed up to
 /// `tc_underlay_ingress`; or it is dropped and counted.
 #[inline(always)]
 fn routing_mesh(ctx: &XdpContext, config: &MeshConfig) -> u32 {
@@ -104,8 +105,8 @@ fn routing_mesh(ctx: &XdpContext, config: &MeshConfig) -> u32 {
 
 /// Balances `hit` and rewrites it; a packet for a backend on another node
 /// is tunnelled there from here when the configuration allows and the
-/// next hop is known (`XDP_TX`), any other gets [`MeshMeta`] in front of
-/// it (`XDP_PASS`). Returns whether the flow is new, and the action.
+/// next hop is known (`XDP_TX`), any other goes up to tc (`XDP_PASS`).
+/// Returns whether the flow is new, and the action.
 #[inline(always)]
 fn balance_and_send(
     ctx: &XdpContext,
@@ -120,29 +121,7 @@ fn balance_and_send(
     {
         return Ok((new, xdp_action::XDP_TX));
     }
-    mark(ctx, hit)?;
     Ok((new, xdp_action::XDP_PASS))
-}
-
-/// Puts [`MeshMeta`] in front of a balanced packet for
-/// `tc_underlay_ingress`.
-#[inline(always)]
-fn mark(ctx: &XdpContext, hit: &mesh::Hit) -> Result<(), MeshVerdict> {
-    #[expect(clippy::cast_possible_wrap, reason = "8 bytes")]
-    let delta = -(core::mem::size_of::<MeshMeta>() as i32);
-    // SAFETY: the context pointer the kernel passed in.
-    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, delta) } != 0 {
-        return Err(MeshVerdict::DropHelperFailed);
-    }
-    let meta =
-        ptr_at::<MeshMeta>(ctx.metadata(), ctx.data(), 0).ok_or(MeshVerdict::DropHelperFailed)?;
-    let value = MeshMeta {
-        magic: MESH_META_MAGIC,
-        vni: hit.port.vni,
-    };
-    // SAFETY: `ptr_at` checked that the metadata area holds a `MeshMeta`.
-    unsafe { (meta as *mut MeshMeta).write_unaligned(value) };
-    Ok(())
 }
 
 /// Wraps the frame in VXLAN (network `hit.port.vni`) for `node` (host

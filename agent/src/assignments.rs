@@ -34,20 +34,10 @@ use tracing::{debug, warn};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
-    executor::{Assignments, logs, runner::TaskPaths},
+    desired::{Assignments, Directory},
+    executor::{logs, runner::TaskPaths},
     session::SessionState,
 };
-
-/// What the swarm's overlays hold, as the managers announce it: every task
-/// address and every service VIP. The overlay data plane and the task DNS
-/// resolvers read it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Directory {
-    /// Every overlay endpoint, by [`OverlayEndpoint::key`].
-    pub endpoints: BTreeMap<String, OverlayEndpoint>,
-    /// Every service VIP, by [`ServiceVip::key`].
-    pub vips: BTreeMap<String, ServiceVip>,
-}
 
 /// Pause before reconnecting after a broken stream or a failed report.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);

@@ -48,7 +48,7 @@ use tokio::{
 };
 use tracing::debug;
 
-use crate::assignments::Directory;
+use crate::desired::Directory;
 
 /// Where a task's resolver listens, as Docker's.
 pub const RESOLVER_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);

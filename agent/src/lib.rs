@@ -1,19 +1,28 @@
-//! The shoal node agent: everything a node does locally. Today that is the
-//! data plane (eBPF programs and maps, [`dataplane`]), the image store
-//! ([`images`]) and registry pulls into it ([`registry`]), the session with
-//! the managers ([`session`]), the task assignments and status reports
-//! ([`assignments`]), the runc executor ([`executor`]), the tasks' network
-//! namespaces and veths ([`task_network`]) and their wiring into the overlay
-//! data plane ([`overlay`]), and the tasks' DNS resolvers ([`dns`]);
-//! WireGuard comes next.
+//! The shoal node agent: everything a node does locally, owned by one
+//! [`node::Agent`] that `shoald` starts once and attaches to a swarm.
+//!
+//! Module map, top down (each imports only modules below it):
+//!
+//! | layer | modules |
+//! | --- | --- |
+//! | owner | [`node`]: `Agent::start`, `Agent::join` → `Attachment` |
+//! | loops | [`session`] (heartbeats), [`assignments`] (assignment stream, status reports, log subscriptions), [`executor`] (one runc runner per task) |
+//! | node parts | [`overlay`] (VXLAN device, task interfaces, service VIPs; writes the overlay maps) and its [`mesh`] (published ports; writes the mesh maps), [`dns`] (a resolver per task), [`task_network`] (namespaces, veths, addresses over netlink), [`images`] and [`registry`] |
+//! | kernel | [`dataplane`]: loads, attaches and pins the eBPF programs, typed map access, counters |
+//! | leaves | [`desired`] (what the managers want: assignments, overlay directory), [`prerequisites`] (what the node must have) |
+//!
+//! WireGuard encryption of overlays is not built yet.
 
 pub mod assignments;
 pub mod dataplane;
+pub mod desired;
 pub mod dns;
 pub mod executor;
 pub mod images;
 pub mod mesh;
+pub mod node;
 pub mod overlay;
+pub mod prerequisites;
 pub mod registry;
 pub mod session;
 pub mod task_network;

@@ -35,11 +35,11 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use crate::{
-    assignments::Directory,
     dataplane::{
         self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, OverlayMaps,
         maglev::{self, Backend, NO_BACKEND},
     },
+    desired::Directory,
     mesh::{MeshSettings, RoutingMesh},
     task_network::{self, AttachedInterface, TaskNetworkError},
 };

@@ -4,12 +4,7 @@
 //! shoal's own `/shoal/v1/status`. Errors use Docker's body,
 //! `{"message": "..."}`.
 
-use std::{
-    io,
-    os::unix::fs::PermissionsExt,
-    path::Path,
-    sync::{Arc, Mutex, PoisonError},
-};
+use std::{io, os::unix::fs::PermissionsExt, path::Path, sync::Arc};
 
 use anyhow::{Context, Result, bail};
 use axum::{
@@ -19,7 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use shoal_agent::{dataplane::Dataplane, images::ImageStore};
+use shoal_agent::{images::ImageStore, node::Agent};
 
 use crate::{docker_api::error, swarm::Swarm};
 use shoal_api::{
@@ -44,29 +39,23 @@ pub struct NodeInfo {
 #[derive(Debug)]
 pub struct NodeState {
     info: NodeInfo,
-    dataplane: Mutex<Option<Dataplane>>,
+    agent: Arc<Agent>,
     swarm: Arc<Swarm>,
-    images: ImageStore,
 }
 
 impl NodeState {
-    pub fn new(
-        info: NodeInfo,
-        dataplane: Dataplane,
-        swarm: Arc<Swarm>,
-        images: ImageStore,
-    ) -> Self {
-        Self {
-            info,
-            dataplane: Mutex::new(Some(dataplane)),
-            swarm,
-            images,
-        }
+    pub fn new(info: NodeInfo, agent: Arc<Agent>, swarm: Arc<Swarm>) -> Self {
+        Self { info, agent, swarm }
     }
 
     /// This node's image store.
     pub fn images(&self) -> &ImageStore {
-        &self.images
+        self.agent.images()
+    }
+
+    /// This node's agent.
+    pub fn agent(&self) -> &Agent {
+        &self.agent
     }
 
     /// Static facts about this node.
@@ -77,14 +66,6 @@ impl NodeState {
     /// This node's swarm membership.
     pub fn swarm(&self) -> &Swarm {
         &self.swarm
-    }
-
-    /// Takes the data plane out for shutdown; handlers then answer 503.
-    pub fn take_dataplane(&self) -> Option<Dataplane> {
-        self.dataplane
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
     }
 }
 
@@ -113,14 +94,10 @@ async fn ping() -> impl IntoResponse {
 }
 
 async fn status(state: axum::extract::State<Arc<NodeState>>) -> Response {
-    let guard = state
-        .dataplane
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let Some(dataplane) = guard.as_ref() else {
+    let Some(dataplane) = state.agent.dataplane_status() else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shoald is shutting down");
     };
-    match dataplane.status() {
+    match dataplane {
         Ok(dataplane) => Json(NodeStatus {
             node_id: state.info.node_id.clone(),
             hostname: state.info.hostname.clone(),
@@ -128,7 +105,7 @@ async fn status(state: axum::extract::State<Arc<NodeState>>) -> Response {
             underlay_iface: state.info.underlay_iface.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             dataplane,
-            mesh: state.swarm.mesh().status(),
+            mesh: state.agent.mesh().status(),
         })
         .into_response(),
         Err(e) => error(

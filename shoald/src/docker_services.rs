@@ -171,7 +171,7 @@ async fn inspect_service(
         .map_err(ManagerError::from)?;
     if let Some(service_id) = service.get("ID").and_then(Value::as_str).map(str::to_owned) {
         let counters: Vec<_> = state
-            .swarm()
+            .agent()
             .mesh()
             .status()
             .ports

@@ -1,10 +1,11 @@
 //! `shoald`, the shoal node daemon: argument parsing and wiring only.
 //!
-//! It brings up the node's data plane (`shoal_agent::dataplane`), resumes its
-//! swarm membership ([`swarm`]: the manager role and the agent's session),
-//! serves the node's API on a unix socket ([`api`], [`docker_api`],
-//! [`image_api`]), and on SIGTERM or SIGINT stops serving and detaches the
-//! data plane (unless `--keep-pins`).
+//! It starts the node's agent (`shoal_agent::node::Agent`: data plane,
+//! overlay, routing mesh, DNS, images, executor), resumes its swarm
+//! membership ([`swarm`]: the manager role, and the agent attached to the
+//! managers), serves the node's API on a unix socket ([`api`],
+//! [`docker_api`], [`image_api`]), and on SIGTERM or SIGINT stops serving
+//! and detaches the data plane (unless `--keep-pins`).
 
 mod api;
 mod docker_api;
@@ -19,15 +20,11 @@ use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use shoal_agent::{
-    dataplane::{self, Dataplane, DataplaneConfig, MeshHook, XdpAttachMode},
-    dns::{self, Dns},
-    executor::{ExecutorConfig, runc},
-    images::ImageStore,
-    mesh::MeshSettings,
-    overlay::Overlay,
-    task_network,
+    dataplane::{MeshHook, XdpAttachMode},
+    executor::runc,
+    node::{Agent, AgentConfig, XdpTunnel},
 };
-use shoal_api::{grpc::VXLAN_PORT, paths::DEFAULT_SOCKET};
+use shoal_api::paths::DEFAULT_SOCKET;
 use shoal_manager::runtime::RaftTiming;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info};
@@ -134,9 +131,15 @@ impl From<XdpModeArg> for XdpAttachMode {
     }
 }
 
-/// Bytes VXLAN adds to a frame over IPv4 (outer IP, UDP, VXLAN and inner
-/// Ethernet headers): overlay interfaces get the underlay MTU minus this.
-const VXLAN_OVERHEAD: u32 = 50;
+impl From<XdpTunnelArg> for XdpTunnel {
+    fn from(tunnel: XdpTunnelArg) -> Self {
+        match tunnel {
+            XdpTunnelArg::Auto => Self::Auto,
+            XdpTunnelArg::On => Self::On,
+            XdpTunnelArg::Off => Self::Off,
+        }
+    }
+}
 
 /// `shoald task-shim …`: the process that starts one task's container and
 /// outlives the daemon (see `shoal_agent::executor::runc`). Not for people.
@@ -182,38 +185,6 @@ fn main() -> Result<()> {
         .block_on(run(args))
 }
 
-/// Wires the overlay (VXLAN device, its programs) and the routing mesh,
-/// which answers on the advertise address. Returns it and the underlay's
-/// MTU.
-async fn start_overlay(
-    args: &Args,
-    pin_dir: &std::path::Path,
-    node_id: &str,
-    advertise_addr: IpAddr,
-) -> Result<(Overlay, u32)> {
-    let IpAddr::V4(address) = advertise_addr else {
-        anyhow::bail!("the advertise address {advertise_addr} is not IPv4: the data plane is IPv4");
-    };
-    let underlay = task_network::link_facts(&args.underlay_iface)
-        .await
-        .context("reading the underlay's MTU")?;
-    let mesh = MeshSettings {
-        node_ip: address,
-        underlay_iface: args.underlay_iface.clone(),
-        hook: args.mesh_hook.into(),
-        xdp_tunnel: match args.mesh_xdp_tunnel {
-            XdpTunnelArg::Auto => !underlay.is_veth,
-            XdpTunnelArg::On => true,
-            XdpTunnelArg::Off => false,
-        },
-    };
-    let underlay_mtu = underlay.mtu;
-    let overlay = Overlay::start(pin_dir, node_id, VXLAN_PORT, underlay_mtu, &mesh)
-        .await
-        .context("wiring the overlay (VXLAN device and programs)")?;
-    Ok((overlay, underlay_mtu))
-}
-
 async fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
@@ -225,24 +196,26 @@ async fn run(args: Args) -> Result<()> {
     };
     info!(%node_id, %hostname, %advertise_addr, iface = %args.underlay_iface, "starting shoald");
 
-    let dataplane_config = DataplaneConfig {
+    let IpAddr::V4(underlay_ip) = advertise_addr else {
+        anyhow::bail!("the advertise address {advertise_addr} is not IPv4: the data plane is IPv4");
+    };
+    let agent = Agent::start(AgentConfig {
         node_id: node_id.to_string(),
+        hostname: hostname.clone(),
+        advertise_addr: underlay_ip,
+        data_dir: args.data_dir.clone(),
         bpffs: args.bpffs.clone(),
         underlay_iface: args.underlay_iface.clone(),
         xdp_mode: args.xdp_mode.into(),
-        record_file: args.data_dir.join("dataplane.json"),
-    };
-    let pin_dir = dataplane_config.pin_dir();
-    let mut dataplane = Dataplane::start(dataplane_config).context("starting the data plane")?;
-    let (overlay, underlay_mtu) =
-        start_overlay(&args, &pin_dir, &node_id.to_string(), advertise_addr).await?;
-    let log_forwarder = dataplane.take_logs().map(|logs| {
-        tokio::spawn(async move {
-            if let Err(error) = dataplane::forward_ebpf_logs(logs).await {
-                error!(%error, "eBPF log forwarding stopped");
-            }
-        })
-    });
+        mesh_hook: args.mesh_hook.into(),
+        mesh_xdp_tunnel: args.mesh_xdp_tunnel.into(),
+        insecure_registries: args.insecure_registries.clone(),
+        dns_ttl: args.dns_ttl,
+        shim_program: std::env::current_exe().context("locating shoald's executable")?,
+    })
+    .await
+    .context("starting the node agent")?;
+    let agent = Arc::new(agent);
 
     let swarm = swarm::Swarm::open(swarm::NodeFacts {
         node_id: node_id.to_string(),
@@ -253,16 +226,7 @@ async fn run(args: Args) -> Result<()> {
             heartbeat: Duration::from_millis(args.raft_heartbeat_ms),
             election_timeout: Duration::from_millis(args.raft_election_timeout_ms),
         },
-        executor: ExecutorConfig {
-            data_dir: args.data_dir.clone(),
-            node_id: node_id.to_string(),
-            images: ImageStore::new(args.data_dir.join("images")),
-            shim_program: std::env::current_exe().context("locating shoald's executable")?,
-            insecure_registries: args.insecure_registries.clone(),
-            overlay_mtu: underlay_mtu.saturating_sub(VXLAN_OVERHEAD),
-            overlay: Arc::new(overlay),
-            dns: Arc::new(Dns::new(args.dns_ttl, dns::node_upstreams())),
-        },
+        agent: Arc::clone(&agent),
     })
     .await
     .context("resuming swarm membership")?;
@@ -286,27 +250,22 @@ async fn run(args: Args) -> Result<()> {
             underlay_iface: args.underlay_iface.clone(),
             insecure_registries: args.insecure_registries.clone(),
         },
-        dataplane,
+        agent,
         swarm,
-        ImageStore::new(args.data_dir.join("images")),
     ));
     let listener = api::bind(&args.socket)?;
     info!(socket = %args.socket.display(), "serving the node API");
     let served = api::serve(listener, Arc::clone(&state), shutdown_signal()?).await;
 
-    if let Some(task) = log_forwarder {
-        task.abort();
-    }
     if let Err(error) = std::fs::remove_file(&args.socket) {
         error!(%error, socket = %args.socket.display(), "removing the socket");
     }
     reconciler.abort();
     state.swarm().shutdown().await;
-    if let Some(dataplane) = state.take_dataplane() {
-        dataplane
-            .shutdown(args.keep_pins)
-            .context("stopping the data plane")?;
-    }
+    state
+        .agent()
+        .shutdown(args.keep_pins)
+        .context("stopping the data plane")?;
     served.context("serving the node API")?;
     info!("shoald stopped");
     Ok(())

@@ -16,12 +16,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use shoal_agent::{
-    assignments,
-    executor::{self, ExecutorConfig},
-    overlay,
-    session::{self, SessionConfig, SessionState},
-};
+use shoal_agent::node::{Agent, Attachment};
 use shoal_api::{
     docker,
     grpc::{
@@ -36,10 +31,7 @@ use shoal_manager::{
     runtime::{Manager, ManagerConfig, ManagerError, RaftTiming},
     state::{self, Availability, Command, NewNode, NodeRole, Platform, RootCaRecord},
 };
-use tokio::{
-    sync::{Mutex, mpsc, watch},
-    task::JoinHandle,
-};
+use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 /// Errors with the messages the docker CLI prints.
@@ -116,8 +108,8 @@ pub struct NodeFacts {
     pub dir: PathBuf,
     /// Raft timing for the manager role.
     pub timing: RaftTiming,
-    /// Where and how this node runs tasks.
-    pub executor: ExecutorConfig,
+    /// The node's agent, attached to the swarm while the node is in one.
+    pub agent: Arc<Agent>,
 }
 
 /// Where this node serves and is reached, from `init`/`join`.
@@ -147,11 +139,8 @@ struct Active {
     identity: NodeIdentity,
     trust: TrustRoot,
     manager: Option<Manager>,
-    session: JoinHandle<()>,
-    session_state: watch::Receiver<SessionState>,
-    session_stop: watch::Sender<bool>,
-    /// The executor and its assignment and report loops.
-    task_loops: Vec<JoinHandle<()>>,
+    /// The agent's session and task loops (stopped when dropped).
+    agent: Attachment,
 }
 
 /// The node's swarm membership.
@@ -207,12 +196,6 @@ fn with_port(addr: &str, default_port: u16) -> String {
 }
 
 impl Swarm {
-    /// The node's routing mesh (its counters, for status and inspect).
-    #[must_use]
-    pub fn mesh(&self) -> &shoal_agent::mesh::RoutingMesh {
-        self.facts.executor.overlay.mesh()
-    }
-
     /// Resumes the membership recorded in the data dir, if any.
     pub async fn open(facts: NodeFacts) -> Result<Self, SwarmError> {
         let swarm = Self {
@@ -263,7 +246,7 @@ impl Swarm {
         .await?)
     }
 
-    /// Starts the agent's session and bundles the running parts.
+    /// Attaches the agent to the swarm and bundles the running parts.
     fn activate(
         &self,
         membership: Membership,
@@ -271,64 +254,17 @@ impl Swarm {
         creds: &NodeCredentials,
         trust: &TrustRoot,
     ) -> Result<Active, SwarmError> {
-        let (state_tx, session_state) = watch::channel(SessionState::default());
-        let (session_stop, stop_rx) = watch::channel(false);
-        let tls = ca::client_config(creds, trust)?;
-        let config = SessionConfig {
-            managers: membership.managers.clone(),
-            tls: Arc::clone(&tls),
-            hostname: self.facts.hostname.clone(),
-            addr: self.facts.advertise_ip.to_string(),
-            resources: session::node_resources(),
-        };
-        let session = tokio::spawn(session::run(config, state_tx, stop_rx.clone()));
-        let (assignments_tx, assignments_rx) = watch::channel(None);
-        let (directory_tx, directory_rx) = watch::channel(assignments::Directory::default());
-        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-        let task_loops = vec![
-            tokio::spawn(assignments::follow(
-                Arc::clone(&tls),
-                session_state.clone(),
-                assignments_tx,
-                directory_tx,
-                stop_rx.clone(),
-            )),
-            tokio::spawn(overlay::run_endpoint_sync(
-                Arc::clone(&self.facts.executor.overlay),
-                directory_rx.clone(),
-                stop_rx.clone(),
-            )),
-            tokio::spawn(
-                Arc::clone(&self.facts.executor.dns).follow(directory_rx, stop_rx.clone()),
-            ),
-            tokio::spawn(assignments::report(
-                Arc::clone(&tls),
-                session_state.clone(),
-                reports_rx,
-            )),
-            tokio::spawn(assignments::serve_logs(
-                tls,
-                session_state.clone(),
-                self.facts.executor.tasks_dir(),
-                stop_rx.clone(),
-            )),
-            tokio::spawn(executor::run(
-                self.facts.executor.clone(),
-                assignments_rx,
-                reports_tx,
-                stop_rx,
-            )),
-        ];
+        let agent = self.facts.agent.join(
+            ca::client_config(creds, trust)?,
+            membership.managers.clone(),
+        );
         Ok(Active {
             membership,
             identity: creds.identity()?,
             creds: creds.clone(),
             trust: trust.clone(),
             manager,
-            session,
-            session_state,
-            session_stop,
-            task_loops,
+            agent,
         })
     }
 
@@ -650,7 +586,7 @@ impl Swarm {
         let Some(current) = active.as_ref() else {
             return Ok(());
         };
-        let session = current.session_state.borrow().clone();
+        let session = current.agent.session();
         let is_manager = current.manager.is_some();
         let wants_manager = match session.desired_role.as_str() {
             "manager" => session.raft_id != 0,
@@ -739,7 +675,7 @@ impl Swarm {
         if let Some(current) = active.take() {
             stop(current).await;
         }
-        executor::remove_all(&self.facts.executor).await;
+        self.facts.agent.remove_all_tasks().await;
         self.forget();
         info!("left the swarm");
         Ok(())
@@ -843,7 +779,7 @@ impl Swarm {
                 ..docker::SwarmInfo::default()
             };
         };
-        let session = current.session_state.borrow().clone();
+        let session = current.agent.session();
         let mut info = docker::SwarmInfo {
             node_id: self.facts.node_id.clone(),
             node_addr: self.facts.advertise_ip.to_string(),
@@ -946,11 +882,7 @@ fn explain(status: &tonic::Status) -> String {
 }
 
 async fn stop(active: Active) {
-    let _ = active.session_stop.send(true);
-    active.session.abort();
-    for task_loop in active.task_loops {
-        task_loop.abort();
-    }
+    drop(active.agent);
     if let Some(manager) = active.manager {
         manager.shutdown().await;
     }

@@ -31,7 +31,7 @@ use self::{
     runc::Runc,
     runner::{RunnerContext, TaskPaths},
 };
-use crate::{dns::Dns, images::ImageStore, overlay::Overlay, task_network};
+use crate::{desired::Assignments, dns::Dns, images::ImageStore, overlay::Overlay, task_network};
 
 /// What the executor needs to know about the node.
 #[derive(Clone, Debug)]
@@ -67,10 +67,6 @@ impl ExecutorConfig {
         self.data_dir.join("tasks")
     }
 }
-
-/// The node's assignments as the managers last sent them: `None` until the
-/// first full set arrived.
-pub type Assignments = Option<BTreeMap<String, TaskAssignment>>;
 
 /// Runs until `shutdown`: follows `assignments`, sends status changes to
 /// `reports`. Containers keep running when it stops (they belong to their

@@ -936,7 +936,7 @@ mod tests {
         assert_eq!(names, map_names::PINNED);
         assert_eq!(PINNED_LAYOUTS[8].key_size, 20);
         assert_eq!(PINNED_LAYOUTS[5].max_entries, 48);
-        assert_eq!(PINNED_LAYOUTS[10].value_size, 20);
+        assert_eq!(PINNED_LAYOUTS[10].value_size, 24);
         assert_eq!(PINNED_LAYOUTS[12].max_entries, 1025 * 10);
     }
 

@@ -2,11 +2,14 @@
 //! lives in its own module under [`commands`]; tables come from [`output`].
 
 mod commands;
+mod daemon;
 mod docker_error;
 mod duration;
+mod filters;
+mod flag_values;
 mod output;
-mod progress;
 mod units;
+mod views;
 
 use std::path::PathBuf;
 

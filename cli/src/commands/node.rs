@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use shoal_api::{Client, docker};
 
-use crate::{commands::swarm::info, output::Table};
+use crate::{daemon::swarm_info, output::Table};
 
 /// `shoal node` verbs.
 #[derive(Debug, Subcommand)]
@@ -121,7 +121,7 @@ pub async fn run(client: &Client, command: NodeCommand) -> Result<()> {
 /// `self` means this node, as in docker.
 async fn resolve(client: &Client, node: &str) -> Result<String> {
     if node == "self" {
-        Ok(info(client).await?.node_id)
+        Ok(swarm_info(client).await?.node_id)
     } else {
         Ok(node.to_owned())
     }
@@ -202,7 +202,7 @@ async fn ls(client: &Client, quiet: bool, filters: &[String]) -> Result<()> {
         }
         return Ok(());
     }
-    let me = info(client).await?.node_id;
+    let me = swarm_info(client).await?.node_id;
     let mut table = Table::new([
         "ID",
         "HOSTNAME",

@@ -10,7 +10,7 @@ use shoal_api::service::PortConfig;
 /// Parses one `--publish` value as docker's `PortOpt.Set` does: the long
 /// form when the value has a `word=word` pair, else the short form.
 /// Defaults are spelled out (`tcp`, `ingress`), as docker sends them.
-pub(crate) fn parse_publish(value: &str) -> Result<PortConfig, String> {
+pub(super) fn parse_publish(value: &str) -> Result<PortConfig, String> {
     if is_long_form(value) {
         parse_long(value)
     } else {
@@ -142,7 +142,7 @@ fn port_key(port: &PortConfig) -> String {
 /// those `rm` names by target, protocol and mode (an empty protocol is
 /// `tcp`, an empty mode `ingress`), plus `add`'s not already there;
 /// sorted by [`port_key`] as text.
-pub(crate) fn edit_ports(
+pub(super) fn edit_ports(
     ports: &[PortConfig],
     rm: &[PortConfig],
     add: &[PortConfig],

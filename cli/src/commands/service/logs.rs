@@ -9,10 +9,13 @@
 use std::{collections::BTreeMap, io::Write};
 
 use clap::Args;
-use shoal_api::{Client, docker};
+use shoal_api::Client;
 
-use super::service::{ServiceView, TaskView};
-use crate::docker_error::DockerError;
+use crate::{
+    daemon::node_names,
+    docker_error::DockerError,
+    views::{ServiceView, TaskView},
+};
 
 /// `shoal service logs` arguments.
 #[derive(Debug, Args)]
@@ -49,7 +52,7 @@ struct Names {
 }
 
 /// Runs `shoal service logs`.
-pub async fn logs(client: &Client, args: &LogsArgs) -> Result<(), DockerError> {
+pub(super) async fn logs(client: &Client, args: &LogsArgs) -> Result<(), DockerError> {
     if args.tail != "all" && args.tail.parse::<u32>().is_err() {
         return Err(DockerError(format!(
             "invalid value {:?} for --tail: a number or \"all\"",
@@ -103,15 +106,7 @@ async fn names(client: &Client, service_id: &str) -> Result<Names, DockerError> 
     names
         .slots
         .extend(tasks.into_iter().map(|t| (t.id, t.slot)));
-    let nodes: Vec<docker::Node> = client.get_json("/nodes").await?;
-    names.nodes.extend(nodes.into_iter().map(|n| {
-        let name = if n.spec.name.is_empty() {
-            n.description.hostname
-        } else {
-            n.spec.name
-        };
-        (n.id, name)
-    }));
+    names.nodes = node_names(client).await?;
     Ok(names)
 }
 

@@ -10,24 +10,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::Args;
-use serde::Deserialize;
 use shoal_api::{
     Client,
     network::NetworkAttachmentConfig,
     service::{PlacementPreference, PortConfig, ServiceMode, ServiceSpec},
 };
 
-use crate::{
-    commands::{
-        network::{network_id, parse_attachment},
-        service::{
-            ServiceFlags, Words, env_name, inspect_service, local_env_entry, nullable_strings,
-            parse_label, parse_placement_pref, parse_words,
-        },
-        service_ports::{edit_ports, parse_publish},
-    },
-    docker_error::DockerError,
+use super::{
+    flags::{ServiceFlags, parse_placement_pref},
+    networks::{network_id, parse_attachment},
+    ports::{edit_ports, parse_publish},
     progress::wait_on_service,
+};
+use crate::{
+    daemon::inspect_service,
+    docker_error::DockerError,
+    flag_values::{Words, env_name, local_env_entry, parse_label, parse_words},
+    views::ServiceUpdated,
 };
 
 /// `shoal service update` flags, as docker's.
@@ -226,16 +225,8 @@ fn edit_networks(
     Ok(())
 }
 
-/// `POST /services/{id}/update`'s answer.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Updated {
-    #[serde(default, deserialize_with = "nullable_strings")]
-    warnings: Vec<String>,
-}
-
 /// Runs `shoal service update`.
-pub async fn update(client: &Client, args: &UpdateArgs) -> Result<(), DockerError> {
+pub(super) async fn update(client: &Client, args: &UpdateArgs) -> Result<(), DockerError> {
     args.common.check()?;
     let current = inspect_service(client, &args.service).await?;
     let mut network_ids = BTreeMap::new();
@@ -246,7 +237,7 @@ pub async fn update(client: &Client, args: &UpdateArgs) -> Result<(), DockerErro
     }
     let mut spec = current.spec;
     args.edit(&mut spec, &network_ids)?;
-    let updated: Updated = client
+    let updated: ServiceUpdated = client
         .post_json(
             &format!(
                 "/services/{}/update?version={}",

@@ -6,14 +6,18 @@
 //! each line is printed behind `<service>.<slot>.<task>@<node>    | ` on the
 //! stream it was written to.
 
-use std::{collections::BTreeMap, io::Write};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::Write,
+};
 
 use clap::Args;
 use shoal_api::Client;
 
 use crate::{
-    daemon::node_names,
+    daemon::{list_tasks, node_names},
     docker_error::DockerError,
+    filters::Filters,
     views::{ServiceView, TaskView},
 };
 
@@ -98,11 +102,11 @@ async fn names(client: &Client, service_id: &str) -> Result<Names, DockerError> 
     names
         .services
         .extend(services.into_iter().map(|s| (s.id, s.spec.name)));
-    let filters =
-        shoal_api::client::query_value(&format!(r#"{{"service":{{"{service_id}":true}}}}"#));
-    let tasks: Vec<TaskView> = client
-        .get_json(&format!("/tasks?filters={filters}"))
-        .await?;
+    let filters = Filters::from([(
+        "service".to_owned(),
+        BTreeSet::from([service_id.to_owned()]),
+    )]);
+    let tasks = list_tasks(client, &filters).await?;
     names
         .slots
         .extend(tasks.into_iter().map(|t| (t.id, t.slot)));

@@ -17,7 +17,7 @@ use super::{
     flags::{ServiceFlags, parse_placement_pref},
     networks::{parse_attachment, resolve_attachments},
     ports::parse_publish,
-    progress::wait_on_service,
+    progress::report_and_wait,
 };
 use crate::{
     docker_error::DockerError,
@@ -144,14 +144,14 @@ pub(super) async fn create(client: &Client, args: &CreateArgs) -> Result<(), Doc
     let mut spec = args.spec()?;
     resolve_attachments(client, &mut spec.task_template.networks).await?;
     let created: ServiceCreated = client.post_json("/services/create", &spec).await?;
-    for warning in &created.warnings {
-        eprintln!("{warning}");
-    }
-    println!("{}", created.id);
-    if args.common.detach {
-        return Ok(());
-    }
-    wait_on_service(client, &created.id, args.common.quiet).await
+    report_and_wait(
+        client,
+        &created.id,
+        &created.warnings,
+        args.common.detach,
+        args.common.quiet,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -103,6 +103,27 @@ pub(super) async fn wait_on_service(
     }
 }
 
+/// What `create` and `update` show once the daemon took the spec, as
+/// docker's CLI does: the daemon's warnings on stderr, the service on
+/// stdout, then, unless `detach`, the progress until it converges
+/// ([`wait_on_service`], silent when `quiet`).
+pub(super) async fn report_and_wait(
+    client: &Client,
+    service: &str,
+    warnings: &[String],
+    detach: bool,
+    quiet: bool,
+) -> Result<(), DockerError> {
+    for warning in warnings {
+        eprintln!("{warning}");
+    }
+    println!("{service}");
+    if detach {
+        return Ok(());
+    }
+    wait_on_service(client, service, quiet).await
+}
+
 /// Filters for the up-to-date tasks of a service, as docker's progress
 /// asks for them.
 fn up_to_date_filters(service_id: &str) -> Filters {

@@ -20,7 +20,7 @@ use super::{
     flags::{ServiceFlags, parse_placement_pref},
     networks::{network_id, parse_attachment},
     ports::{edit_ports, parse_publish},
-    progress::wait_on_service,
+    progress::report_and_wait,
 };
 use crate::{
     daemon::inspect_service,
@@ -246,14 +246,14 @@ pub(super) async fn update(client: &Client, args: &UpdateArgs) -> Result<(), Doc
             &spec,
         )
         .await?;
-    for warning in &updated.warnings {
-        eprintln!("{warning}");
-    }
-    println!("{}", args.service);
-    if args.common.detach {
-        return Ok(());
-    }
-    wait_on_service(client, &args.service, args.common.quiet).await
+    report_and_wait(
+        client,
+        &args.service,
+        &updated.warnings,
+        args.common.detach,
+        args.common.quiet,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ mod duration;
 mod filters;
 mod flag_values;
 mod output;
+#[cfg(test)]
+mod test_support;
 mod units;
 mod views;
 

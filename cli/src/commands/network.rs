@@ -365,21 +365,12 @@ async fn rm(client: &Client, force: bool, networks: &[String]) -> Result<(), Doc
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
+    use crate::test_support::parse_flags;
 
-    /// Parses `shoal network create …` flags.
-    #[derive(Debug, Parser)]
-    struct Create {
-        #[command(flatten)]
-        args: CreateArgs,
-    }
-
+    /// The body of `shoal network create <args>`.
     fn create(args: &[&str]) -> Result<NetworkSpec, String> {
-        let parsed = Create::try_parse_from(std::iter::once("create").chain(args.iter().copied()))
-            .map_err(|e| e.to_string())?;
-        parsed.args.spec()
+        parse_flags::<CreateArgs>("create", args)?.spec()
     }
 
     #[test]

@@ -158,22 +158,14 @@ pub(super) async fn create(client: &Client, args: &CreateArgs) -> Result<(), Doc
 mod tests {
     use std::collections::BTreeMap;
 
-    use clap::Parser;
     use shoal_api::service::{RestartCondition, RestartPolicy};
 
     use super::*;
+    use crate::test_support::{attachments, parse_flags};
 
-    /// Parses `shoal service create …` flags.
-    #[derive(Debug, Parser)]
-    struct Create {
-        #[command(flatten)]
-        args: CreateArgs,
-    }
-
+    /// The spec of `shoal service create <args>`.
     fn create(args: &[&str]) -> Result<ServiceSpec, String> {
-        let parsed = Create::try_parse_from(std::iter::once("create").chain(args.iter().copied()))
-            .map_err(|e| e.to_string())?;
-        parsed.args.spec()
+        parse_flags::<CreateArgs>("create", args)?.spec()
     }
 
     #[test]
@@ -293,14 +285,8 @@ mod tests {
             "img",
         ])
         .expect("valid");
-        let networks: Vec<(&str, &[String])> = spec
-            .task_template
-            .networks
-            .iter()
-            .map(|n| (n.target.as_str(), n.aliases.as_slice()))
-            .collect();
         assert_eq!(
-            networks,
+            attachments(&spec),
             [("front", &[][..]), ("back", &["api".to_owned()][..])],
             "resolved to IDs and sorted when sent"
         );

@@ -119,20 +119,7 @@ pub(super) async fn ps(client: &Client, args: &PsArgs) -> Result<(), DockerError
             println!("{}", row[0]);
         }
     } else {
-        let mut table = Table::new([
-            "ID",
-            "NAME",
-            "IMAGE",
-            "NODE",
-            "DESIRED STATE",
-            "CURRENT STATE",
-            "ERROR",
-            "PORTS",
-        ]);
-        for row in rows {
-            table.row(row);
-        }
-        print!("{}", table.render());
+        print!("{}", ps_table(rows));
     }
     if missing.is_empty() {
         Ok(())
@@ -237,6 +224,24 @@ fn ps_rows(
         .collect()
 }
 
+/// The `docker service ps` table of [`ps_rows`].
+fn ps_table(rows: Vec<[String; 8]>) -> String {
+    let mut table = Table::new([
+        "ID",
+        "NAME",
+        "IMAGE",
+        "NODE",
+        "DESIRED STATE",
+        "CURRENT STATE",
+        "ERROR",
+        "PORTS",
+    ]);
+    for row in rows {
+        table.row(row);
+    }
+    table.render()
+}
+
 /// Docker's `formatter.Ellipsis`: at most `width` characters, the last one
 /// `…` when cut.
 fn ellipsis(text: &str, width: usize) -> String {
@@ -260,41 +265,30 @@ mod tests {
 
     const NOW: &str = "2025-06-01T12:00:00Z";
 
+    /// Tasks of service `svc1`, one row each: the ID (a letter 25 times),
+    /// node, slot, creation, desired state, then the status's time, state
+    /// and error.
     fn ps_fixture() -> Vec<TaskView> {
-        let image = "whoami:latest@sha256:0123456789abcdef";
-        vec![
-            task(serde_json::json!({
-                "ID": "aaaaaaaaaaaaaaaaaaaaaaaaa", "ServiceID": "svc1", "NodeID": "n1", "Slot": 2,
-                "CreatedAt": "2025-06-01T11:59:00Z", "DesiredState": "running",
-                "Spec": {"ContainerSpec": {"Image": image}},
-                "Status": {"Timestamp": "2025-06-01T11:59:55Z", "State": "running"}
-            })),
-            task(serde_json::json!({
-                "ID": "bbbbbbbbbbbbbbbbbbbbbbbbb", "ServiceID": "svc1", "NodeID": "n2", "Slot": 10,
-                "CreatedAt": "2025-06-01T11:00:00Z", "DesiredState": "running",
-                "Spec": {"ContainerSpec": {"Image": image}},
-                "Status": {"Timestamp": "2025-06-01T11:58:30.5Z", "State": "preparing"}
-            })),
-            task(serde_json::json!({
-                "ID": "ccccccccccccccccccccccccc", "ServiceID": "svc1", "NodeID": "n1", "Slot": 2,
-                "CreatedAt": "2025-06-01T11:58:00Z", "DesiredState": "shutdown",
-                "Spec": {"ContainerSpec": {"Image": image}},
-                "Status": {"Timestamp": "2025-06-01T11:58:59Z", "State": "failed",
-                           "Err": "task: non-zero exit (1) and then some more words"}
-            })),
-            task(serde_json::json!({
-                "ID": "ddddddddddddddddddddddddd", "ServiceID": "svc1", "NodeID": "gone", "Slot": 2,
-                "CreatedAt": "2025-06-01T10:00:00.250Z", "DesiredState": "shutdown",
-                "Spec": {"ContainerSpec": {"Image": image}},
-                "Status": {"Timestamp": "2025-06-01T10:00:01Z", "State": "shutdown"}
-            })),
-            task(serde_json::json!({
-                "ID": "eeeeeeeeeeeeeeeeeeeeeeeee", "ServiceID": "svc1", "NodeID": "n2", "Slot": 9,
-                "CreatedAt": "2025-06-01T11:59:59.999Z", "DesiredState": "running",
-                "Spec": {"ContainerSpec": {"Image": image}},
-                "Status": {"Timestamp": "2025-06-01T11:59:59.999Z", "State": "new"}
-            })),
-        ]
+        let failed = "task: non-zero exit (1) and then some more words";
+        #[rustfmt::skip]
+        let rows = [
+            ('a', "n1", 2, "11:59:00", "running", "11:59:55", "running", ""),
+            ('b', "n2", 10, "11:00:00", "running", "11:58:30.5", "preparing", ""),
+            ('c', "n1", 2, "11:58:00", "shutdown", "11:58:59", "failed", failed),
+            ('d', "gone", 2, "10:00:00.250", "shutdown", "10:00:01", "shutdown", ""),
+            ('e', "n2", 9, "11:59:59.999", "running", "11:59:59.999", "new", ""),
+        ];
+        rows.into_iter()
+            .map(|(letter, node, slot, created, desired, at, state, err)| {
+                task(serde_json::json!({
+                    "ID": letter.to_string().repeat(25), "ServiceID": "svc1", "NodeID": node,
+                    "Slot": slot, "CreatedAt": format!("2025-06-01T{created}Z"),
+                    "DesiredState": desired,
+                    "Spec": {"ContainerSpec": {"Image": "whoami:latest@sha256:0123456789abcdef"}},
+                    "Status": {"Timestamp": format!("2025-06-01T{at}Z"), "State": state, "Err": err}
+                }))
+            })
+            .collect()
     }
 
     fn render_ps(trunc: bool) -> String {
@@ -304,20 +298,7 @@ mod tests {
             ("n2".to_owned(), "node-2".to_owned()),
         ]);
         let now = parse_time(NOW).expect("time");
-        let mut table = Table::new([
-            "ID",
-            "NAME",
-            "IMAGE",
-            "NODE",
-            "DESIRED STATE",
-            "CURRENT STATE",
-            "ERROR",
-            "PORTS",
-        ]);
-        for row in ps_rows(ps_fixture(), &services, &nodes, now, trunc) {
-            table.row(row);
-        }
-        table.render()
+        ps_table(ps_rows(ps_fixture(), &services, &nodes, now, trunc))
     }
 
     #[test]

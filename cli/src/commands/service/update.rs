@@ -258,28 +258,17 @@ pub(super) async fn update(client: &Client, args: &UpdateArgs) -> Result<(), Doc
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use shoal_api::service::{
         GlobalService, HealthConfig, RestartCondition, RestartPolicy, SpreadOver,
     };
 
     use super::*;
+    use crate::test_support::{attachments, parse_flags};
 
-    /// Parses `shoal service update …` flags.
-    #[derive(Debug, Parser)]
-    struct Update {
-        #[command(flatten)]
-        args: UpdateArgs,
-    }
-
+    /// Parses `shoal service update <args> web`.
     fn parse(args: &[&str]) -> Result<UpdateArgs, String> {
-        Update::try_parse_from(
-            std::iter::once("update")
-                .chain(args.iter().copied())
-                .chain(["web"]),
-        )
-        .map(|u| u.args)
-        .map_err(|e| e.to_string())
+        let with_service: Vec<&str> = args.iter().copied().chain(["web"]).collect();
+        parse_flags("update", &with_service)
     }
 
     /// The spec docker's CLI leaves after `update <args> web` of `spec`.
@@ -424,14 +413,8 @@ mod tests {
     fn networks_by_name_or_id_sorted_by_id() {
         let spec =
             update(&web(), &["--network-add", "name=back,alias=api,alias=v1"]).expect("valid");
-        let targets: Vec<(&str, &[String])> = spec
-            .task_template
-            .networks
-            .iter()
-            .map(|n| (n.target.as_str(), n.aliases.as_slice()))
-            .collect();
         assert_eq!(
-            targets,
+            attachments(&spec),
             [
                 ("id-back", &["api".to_owned(), "v1".to_owned()][..]),
                 ("id-front", &["www".to_owned()][..])
@@ -658,11 +641,11 @@ mod tests {
             "--no-healthcheck conflicts with --health-* options",
         );
         assert!(
-            Update::try_parse_from(["update"]).is_err(),
+            parse_flags::<UpdateArgs>("update", &[]).is_err(),
             "a service is required"
         );
         assert!(
-            Update::try_parse_from(["update", "a", "b"]).is_err(),
+            parse_flags::<UpdateArgs>("update", &["a", "b"]).is_err(),
             "one service only"
         );
     }

@@ -1,8 +1,9 @@
 //! Flag values more than one verb takes, read as docker's CLI reads them:
 //! `key=value` labels ([`parse_label`]), environment entries
-//! ([`local_env_entry`], [`make_env`]) and command words
-//! ([`parse_words`]: the POSIX-shell quoting docker applies to
-//! `--entrypoint` and `update --args`).
+//! ([`local_env_entry`], [`make_env`]), command words ([`parse_words`]:
+//! the POSIX-shell quoting docker applies to `--entrypoint` and `update
+//! --args`) and the test that tells the long form of `--publish` and
+//! `--network` from the short one ([`is_long_syntax`]).
 
 /// A `key=value` label (a bare key has an empty value), as docker's
 /// `--label`, `--container-label` and their `-add` forms take it.
@@ -133,6 +134,16 @@ fn shell_words(text: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
+/// Docker's test for the long (`key=value,…`) form of a flag such as
+/// `--publish` or `--network`, the regular expression `\w+=\w+`
+/// unanchored: somewhere a word character, `=`, a word character.
+pub fn is_long_syntax(value: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    value
+        .char_indices()
+        .any(|(i, c)| c == '=' && value[..i].ends_with(word) && value[i + 1..].starts_with(word))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +171,14 @@ mod tests {
         );
         assert_eq!(shell_words("  "), Ok(vec![]));
         assert_eq!(shell_words("''"), Ok(vec![String::new()]));
+    }
+
+    #[test]
+    fn long_syntax_has_a_word_on_each_side_of_an_equals_sign() {
+        assert!(is_long_syntax("published=8080,target=80"));
+        assert!(is_long_syntax("front,alias=x"));
+        assert!(!is_long_syntax("8080:80/udp"));
+        assert!(!is_long_syntax(r#"name="a"#));
+        assert!(!is_long_syntax("=x"));
     }
 }

@@ -5,7 +5,7 @@
 
 use shoal_api::{Client, network::NetworkAttachmentConfig};
 
-use crate::{docker_error::DockerError, views::NetworkView};
+use crate::{docker_error::DockerError, flag_values::is_long_syntax, views::NetworkView};
 
 /// A `--network` (or `--network-add`) value as docker's `NetworkOpt` reads
 /// it: a network name or ID, or the long form, comma-separated
@@ -39,14 +39,6 @@ pub(super) fn parse_attachment(value: &str) -> Result<NetworkAttachmentConfig, S
         return Err("network name/id is not specified".into());
     }
     Ok(attachment)
-}
-
-/// Docker's test for the long form: somewhere a word, `=`, a word.
-fn is_long_syntax(value: &str) -> bool {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    value
-        .char_indices()
-        .any(|(i, c)| c == '=' && value[..i].ends_with(word) && value[i + 1..].starts_with(word))
 }
 
 /// The fields of one CSV record, as Go's `encoding/csv` reads them:

@@ -1,4 +1,6 @@
-//! One module per `shoal` verb.
+//! One module per `shoal` verb. No verb imports another: what several
+//! share lives in the crate's leaf modules (`daemon`, `views`, `filters`,
+//! `flag_values`, `output`, `docker_error`).
 
 pub mod image;
 pub mod network;

@@ -1,6 +1,7 @@
 //! Errors worded as docker's CLI prints them: the daemon's refusals as
 //! `Error response from daemon: <message>`, the client's own as docker
-//! phrases them, printed without shoal's `Error: ` prefix.
+//! phrases them, printed without shoal's `Error: ` prefix; and which of the
+//! client's errors is the daemon's "not found" ([`is_not_found`]).
 
 use std::fmt;
 
@@ -33,4 +34,9 @@ impl From<String> for DockerError {
     fn from(message: String) -> Self {
         Self(message)
     }
+}
+
+/// Whether the daemon answered 404 (no such object).
+pub fn is_not_found(error: &ClientError) -> bool {
+    matches!(error, ClientError::Status { status, .. } if status.as_u16() == 404)
 }

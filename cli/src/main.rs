@@ -1,12 +1,37 @@
-//! `shoal`, the command-line client: argument parsing and dispatch. Each verb
-//! lives in its own module under [`commands`]; tables come from [`output`].
+//! `shoal`, the command-line client: argument parsing and dispatch, with
+//! docker's flags, columns and messages.
+//!
+//! Module map (each module imports only from those listed below it):
+//!
+//! - [`commands`]: one module per verb (`status`, `swarm`, `node`, `image`,
+//!   `network`, `service`); no verb imports another. `service` is a tree:
+//!   one child per subcommand (`create`, `update`, `ls`, `ps`, `logs`,
+//!   `inspect`, `scale`, `rm`) over its shared children (`flags`, `ports`,
+//!   `networks`, `progress`).
+//! - [`daemon`]: reads of the daemon more than one verb makes (swarm info,
+//!   node names, a service, tasks).
+//! - [`views`]: what the daemon answers, as the verbs read it (services,
+//!   tasks, networks), in one module.
+//! - [`filters`]: `-f key=value` flags and the `filters` query parameter.
+//! - [`flag_values`]: flag values several verbs take (labels, environment
+//!   entries, command words).
+//! - [`output`]: tables, short IDs, natural order, image names and
+//!   `inspect`'s JSON, as docker prints them.
+//! - [`docker_error`]: errors worded as docker's CLI words them.
+//! - [`duration`], [`units`]: Go durations, CPU and memory sizes, ages.
+//! - `test_support` (tests only): parsing a verb's flags as clap does.
 
 mod commands;
+mod daemon;
 mod docker_error;
 mod duration;
+mod filters;
+mod flag_values;
 mod output;
-mod progress;
+#[cfg(test)]
+mod test_support;
 mod units;
+mod views;
 
 use std::path::PathBuf;
 

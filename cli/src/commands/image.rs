@@ -7,7 +7,7 @@ use std::{io::Read as _, path::Path};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use shoal_api::{Client, paths::IMAGE_LOAD_LAYOUT};
+use shoal_api::{Client, client::query_value, paths::IMAGE_LOAD_LAYOUT};
 
 use crate::output::Table;
 
@@ -68,8 +68,8 @@ async fn pull(client: &Client, reference: &str) -> Result<()> {
     let (image, tag) = split_reference(reference);
     let path = format!(
         "/images/create?fromImage={}&tag={}",
-        query_escape(image),
-        query_escape(tag)
+        query_value(image),
+        query_value(tag)
     );
     let answer = client
         .post_bytes(&path, Vec::new(), "application/json")
@@ -88,18 +88,6 @@ async fn pull(client: &Client, reference: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn query_escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Whether `tarball` is a tar archive of an OCI image layout (has an
@@ -141,7 +129,7 @@ async fn import(client: &Client, file: &str, reference: &str, changes: &[String]
         if !changes.is_empty() {
             bail!("--change applies to root filesystem tarballs, not to OCI image layouts");
         }
-        let path = format!("{IMAGE_LOAD_LAYOUT}?reference={}", query_escape(reference));
+        let path = format!("{IMAGE_LOAD_LAYOUT}?reference={}", query_value(reference));
         return print_status(
             client
                 .post_bytes(&path, tarball, "application/x-tar")
@@ -156,12 +144,12 @@ async fn import(client: &Client, file: &str, reference: &str, changes: &[String]
     };
     let mut path = format!(
         "/images/create?fromSrc=-&repo={}&tag={}",
-        query_escape(repo),
-        query_escape(tag)
+        query_value(repo),
+        query_value(tag)
     );
     for change in changes {
         path.push_str("&changes=");
-        path.push_str(&query_escape(change));
+        path.push_str(&query_value(change));
     }
     print_status(
         client
@@ -244,7 +232,7 @@ mod tests {
         assert_eq!(human_size(4_300_000), "4.3MB");
         assert_eq!(human_size(123_456_789), "123MB");
         assert_eq!(human_size(1_234_000), "1.23MB");
-        assert_eq!(query_escape("shoal/whoami"), "shoal%2Fwhoami");
+        assert_eq!(query_value("shoal/whoami"), "shoal%2Fwhoami");
     }
 
     #[test]

@@ -1,11 +1,10 @@
-//! One module per `shoal` verb.
+//! One module per `shoal` verb. No verb imports another: what several
+//! share lives in the crate's leaf modules (`daemon`, `views`, `filters`,
+//! `flag_values`, `output`, `docker_error`).
 
 pub mod image;
 pub mod network;
 pub mod node;
 pub mod service;
-pub mod service_logs;
-pub mod service_ports;
-pub mod service_update;
 pub mod status;
 pub mod swarm;

@@ -1,32 +1,28 @@
 //! `shoal network …`: create, ls, inspect, rm for swarm-scoped overlay
-//! networks, with the flags, columns and messages of `docker network …`;
-//! and the network references of `service create --network` and `service
-//! update --network-add|--network-rm` ([`parse_attachment`],
-//! [`network_id`]), resolved to IDs as docker's CLI resolves them.
+//! networks, with the flags, columns and messages of `docker network …`.
+//! (The networks of services are `service`'s: its `networks` module.)
 //!
 //! The pure parts are apart from the requests so they can be tested: the
 //! flags → [`NetworkSpec`] translation ([`CreateArgs::spec`], with
-//! docker's IPAM checks in [`ipam_config`]), the `ls` table ([`ls_table`])
-//! and the `--network` syntax ([`parse_attachment`]).
+//! docker's IPAM checks in [`ipam_config`]) and the `ls` table
+//! ([`ls_table`]).
 
 use std::net::IpAddr;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use serde::Deserialize;
 use serde_json::Value;
 use shoal_api::{
     Client,
-    network::{Ipam, IpamConfig, NetworkAttachmentConfig, NetworkSpec, OVERLAY_DRIVER},
+    network::{Ipam, IpamConfig, NetworkSpec, OVERLAY_DRIVER},
 };
 
 use crate::{
-    commands::service::{
-        is_not_found, json_indented, natural_cmp, parse_filters, parse_label, truncate_id,
-        with_filters,
-    },
-    docker_error::DockerError,
-    output::Table,
+    docker_error::{DockerError, is_not_found},
+    filters::{parse_filters, with_filters},
+    flag_values::parse_label,
+    output::{Table, json_indented, natural_cmp, truncate_id},
+    views::{NetworkCreated, NetworkView},
 };
 
 /// `shoal network` verbs.
@@ -113,20 +109,6 @@ pub async fn run(client: &Client, command: NetworkCommand) -> Result<()> {
         NetworkCommand::Rm { force, networks } => rm(client, force, &networks).await?,
     }
     Ok(())
-}
-
-/// A network as `GET /networks` and `GET /networks/{id}` show it, the
-/// fields the CLI reads.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct NetworkView {
-    #[serde(rename = "Id")]
-    id: String,
-    name: String,
-    #[serde(default)]
-    driver: String,
-    #[serde(default)]
-    scope: String,
 }
 
 // ---------------------------------------------------------------------------
@@ -262,16 +244,9 @@ fn ipam_config(subnets: &[String], gateways: &[String]) -> Result<Vec<IpamConfig
     Ok(configs.into_iter().map(|(_, config)| config).collect())
 }
 
-/// `POST /networks/create`'s answer.
-#[derive(Debug, Deserialize)]
-struct Created {
-    #[serde(rename = "Id")]
-    id: String,
-}
-
 async fn create(client: &Client, args: &CreateArgs) -> Result<(), DockerError> {
     let spec = args.spec()?;
-    let created: Created = client.post_json("/networks/create", &spec).await?;
+    let created: NetworkCreated = client.post_json("/networks/create", &spec).await?;
     println!("{}", created.id);
     Ok(())
 }
@@ -341,9 +316,6 @@ async fn inspect(client: &Client, networks: &[String]) -> Result<(), DockerError
     }
 }
 
-/// Removes each network, printing its name; the errors come after, then
-/// docker's `exit status 1`. With `force`, a network not found is no
-/// error.
 /// Docker's warning before removing the routing-mesh network.
 const INGRESS_WARNING: &str = "WARNING! Before removing the routing-mesh network, make sure all the nodes in your swarm run the same docker engine version. Otherwise, removal may not be effective and functionality of newly create ingress networks will be impaired.\nAre you sure you want to continue?";
 
@@ -366,6 +338,9 @@ fn confirm_ingress_removal() -> Result<(), DockerError> {
     }
 }
 
+/// Removes each network, printing its name; the errors come after, then
+/// docker's `exit status 1`. With `force`, a network not found is no
+/// error.
 async fn rm(client: &Client, force: bool, networks: &[String]) -> Result<(), DockerError> {
     let mut errors = Vec::new();
     for network in networks {
@@ -388,129 +363,14 @@ async fn rm(client: &Client, force: bool, networks: &[String]) -> Result<(), Doc
     }
 }
 
-// ---------------------------------------------------------------------------
-// Service attachments
-
-/// A `--network` (or `--network-add`) value as docker's `NetworkOpt` reads
-/// it: a network name or ID, or the long form, comma-separated
-/// `name=NETWORK` and `alias=ALIAS` fields (CSV, so a field may be quoted).
-pub(crate) fn parse_attachment(value: &str) -> Result<NetworkAttachmentConfig, String> {
-    if !is_long_syntax(value) {
-        return Ok(NetworkAttachmentConfig {
-            target: value.to_owned(),
-            aliases: Vec::new(),
-        });
-    }
-    let mut attachment = NetworkAttachmentConfig::default();
-    for field in csv_fields(value)? {
-        let Some((key, field_value)) = field.split_once('=').filter(|(key, _)| !key.is_empty())
-        else {
-            return Err(format!("invalid field {field}"));
-        };
-        let field_value = field_value.trim().to_owned();
-        match key.trim() {
-            "name" => attachment.target = field_value,
-            "alias" => attachment.aliases.push(field_value),
-            key @ ("driver-opt" | "ip" | "ip6") => {
-                return Err(format!(
-                    "network field {key} is not supported by shoal (name and alias are)"
-                ));
-            }
-            key => return Err(format!("invalid field key {key}")),
-        }
-    }
-    if attachment.target.is_empty() {
-        return Err("network name/id is not specified".into());
-    }
-    Ok(attachment)
-}
-
-/// Docker's test for the long form: somewhere a word, `=`, a word.
-fn is_long_syntax(value: &str) -> bool {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    value
-        .char_indices()
-        .any(|(i, c)| c == '=' && value[..i].ends_with(word) && value[i + 1..].starts_with(word))
-}
-
-/// The fields of one CSV record, as Go's `encoding/csv` reads them:
-/// comma-separated; a field that starts with a double quote ends at the
-/// next lone one and may hold commas, `""` standing for a quote.
-fn csv_fields(value: &str) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut chars = value.chars().peekable();
-    loop {
-        let mut field = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next() {
-                    Some('"') if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    Some('"') => break,
-                    Some(c) => field.push(c),
-                    None => {
-                        return Err(format!("extraneous or missing \" in quoted-field: {value}"));
-                    }
-                }
-            }
-            if chars.peek().is_some_and(|c| *c != ',') {
-                return Err(format!("extraneous or missing \" in quoted-field: {value}"));
-            }
-        } else {
-            while let Some(c) = chars.next_if(|c| *c != ',') {
-                if c == '"' {
-                    return Err(format!("bare \" in non-quoted-field: {value}"));
-                }
-                field.push(c);
-            }
-        }
-        fields.push(field);
-        if chars.next().is_none() {
-            return Ok(fields);
-        }
-    }
-}
-
-/// The ID of a network given by name, ID or ID prefix, as docker's CLI
-/// resolves `--network` values (`GET /networks/{name}`).
-pub(crate) async fn network_id(client: &Client, network: &str) -> Result<String, DockerError> {
-    let view: NetworkView = client.get_json(&format!("/networks/{network}")).await?;
-    Ok(view.id)
-}
-
-/// Resolves the targets of service attachments to network IDs and sorts
-/// them by ID, as docker's `service create` does.
-pub(crate) async fn resolve_attachments(
-    client: &Client,
-    attachments: &mut [NetworkAttachmentConfig],
-) -> Result<(), DockerError> {
-    for attachment in attachments.iter_mut() {
-        attachment.target = network_id(client, &attachment.target).await?;
-    }
-    attachments.sort_by(|a, b| a.target.cmp(&b.target));
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
+    use crate::test_support::parse_flags;
 
-    /// Parses `shoal network create …` flags.
-    #[derive(Debug, Parser)]
-    struct Create {
-        #[command(flatten)]
-        args: CreateArgs,
-    }
-
+    /// The body of `shoal network create <args>`.
     fn create(args: &[&str]) -> Result<NetworkSpec, String> {
-        let parsed = Create::try_parse_from(std::iter::once("create").chain(args.iter().copied()))
-            .map_err(|e| e.to_string())?;
-        parsed.args.spec()
+        parse_flags::<CreateArgs>("create", args)?.spec()
     }
 
     #[test]
@@ -650,56 +510,6 @@ eax7kk3ziysl   net10     overlay   swarm
             ls_table(Vec::new(), false, true),
             "NETWORK ID   NAME      DRIVER    SCOPE\n"
         );
-    }
-
-    #[test]
-    fn network_flags_short_and_long() {
-        let attachment = |target: &str, aliases: &[&str]| NetworkAttachmentConfig {
-            target: target.into(),
-            aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
-        };
-        assert_eq!(parse_attachment("front"), Ok(attachment("front", &[])));
-        assert_eq!(
-            parse_attachment("name=back,alias=be,alias=b2"),
-            Ok(attachment("back", &["be", "b2"]))
-        );
-        assert_eq!(
-            parse_attachment(r#""alias=a,b", name = back "#),
-            Ok(attachment("back", &["a,b"]))
-        );
-        assert_eq!(
-            parse_attachment(r#"name=x,"alias=say ""hi""""#),
-            Ok(attachment("x", &["say \"hi\""]))
-        );
-        assert_eq!(
-            parse_attachment("name=,alias=x"),
-            Err("network name/id is not specified".into())
-        );
-        assert_eq!(
-            parse_attachment("alias=x"),
-            Err("network name/id is not specified".into())
-        );
-        assert_eq!(
-            parse_attachment("name=a,foo=x"),
-            Err("invalid field key foo".into())
-        );
-        assert_eq!(
-            parse_attachment("name=a,oops"),
-            Err("invalid field oops".into())
-        );
-        assert!(
-            parse_attachment("name=a,driver-opt=x=y")
-                .expect_err("refused")
-                .contains("not supported")
-        );
-        assert!(parse_attachment(r#"name=a"b"#).is_err());
-        assert_eq!(
-            parse_attachment(r#"name="a"#).map(|a| a.target),
-            Ok(r#"name="a"#.to_owned()),
-            "no word after =: a name, as docker reads it"
-        );
-        assert!(parse_attachment(r#""name=a"x"#).is_err());
-        assert!(parse_attachment(r#""name=a"#).is_err());
     }
 
     #[test]

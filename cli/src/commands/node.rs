@@ -1,13 +1,17 @@
 //! `shoal node …`: ls, inspect, update, rm, promote, demote, with docker's
 //! flags and columns.
 
-use std::{collections::BTreeMap, fmt::Write as _};
+use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use shoal_api::{Client, docker};
 
-use crate::{commands::swarm::info, output::Table};
+use crate::{
+    daemon::swarm_info,
+    filters::{Filters, with_filters},
+    output::Table,
+};
 
 /// `shoal node` verbs.
 #[derive(Debug, Subcommand)]
@@ -121,7 +125,7 @@ pub async fn run(client: &Client, command: NodeCommand) -> Result<()> {
 /// `self` means this node, as in docker.
 async fn resolve(client: &Client, node: &str) -> Result<String> {
     if node == "self" {
-        Ok(info(client).await?.node_id)
+        Ok(swarm_info(client).await?.node_id)
     } else {
         Ok(node.to_owned())
     }
@@ -168,32 +172,23 @@ fn capitalize(word: &str) -> String {
     })
 }
 
-/// Docker's `filters` query value for `key=value` flags.
-fn filters_query(filters: &[String]) -> Result<String> {
-    let mut map: BTreeMap<&str, BTreeMap<&str, bool>> = BTreeMap::new();
-    for filter in filters {
+/// `-f key=value` flags as filters, keys and values as given.
+fn parse_node_filters(flags: &[String]) -> Result<Filters> {
+    let mut filters = Filters::new();
+    for filter in flags {
         let Some((key, value)) = filter.split_once('=') else {
             bail!("bad format of filter (expected name=value): {filter}");
         };
-        map.entry(key).or_default().insert(value, true);
+        filters
+            .entry(key.to_owned())
+            .or_default()
+            .insert(value.to_owned());
     }
-    let json = serde_json::to_string(&map)?;
-    Ok(json.bytes().fold(String::new(), |mut out, b| {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-        out
-    }))
+    Ok(filters)
 }
 
 async fn ls(client: &Client, quiet: bool, filters: &[String]) -> Result<()> {
-    let path = if filters.is_empty() {
-        "/nodes".to_owned()
-    } else {
-        format!("/nodes?filters={}", filters_query(filters)?)
-    };
+    let path = with_filters("/nodes", &parse_node_filters(filters)?);
     let mut nodes: Vec<docker::Node> = client.get_json(&path).await?;
     nodes.sort_by(|a, b| (&a.description.hostname, &a.id).cmp(&(&b.description.hostname, &b.id)));
     if quiet {
@@ -202,7 +197,7 @@ async fn ls(client: &Client, quiet: bool, filters: &[String]) -> Result<()> {
         }
         return Ok(());
     }
-    let me = info(client).await?.node_id;
+    let me = swarm_info(client).await?.node_id;
     let mut table = Table::new([
         "ID",
         "HOSTNAME",
@@ -290,4 +285,24 @@ async fn inspect(client: &Client, pretty: bool, nodes: &[String]) -> Result<()> 
         bail!("no such node");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_filters_travel_as_given() {
+        let filters =
+            parse_node_filters(&["role=manager".into(), "Name= n1 ".into()]).expect("valid");
+        assert_eq!(
+            with_filters("/nodes", &filters),
+            "/nodes?filters=%7B%22Name%22%3A%7B%22%20n1%20%22%3Atrue%7D%2C%22role%22%3A%7B%22manager%22%3Atrue%7D%7D"
+        );
+        assert_eq!(
+            with_filters("/nodes", &parse_node_filters(&[]).expect("valid")),
+            "/nodes"
+        );
+        assert!(parse_node_filters(&["nonsense".into()]).is_err());
+    }
 }

@@ -1,11 +1,11 @@
 //! `shoal swarm …`: init, join, join-token, leave, inspect, update, with
 //! docker's flags and messages.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use shoal_api::{Client, docker};
 
-use crate::duration::parse_go_duration;
+use crate::{daemon::swarm_info, duration::parse_go_duration};
 
 /// `shoal swarm` verbs.
 #[derive(Debug, Subcommand)]
@@ -183,7 +183,7 @@ async fn join(client: &Client, args: JoinArgs) -> Result<()> {
         ..docker::SwarmJoinRequest::default()
     };
     client.post("/swarm/join", &request).await?;
-    let info = info(client).await?;
+    let info = swarm_info(client).await?;
     let role = if info.control_available {
         "manager"
     } else {
@@ -193,15 +193,9 @@ async fn join(client: &Client, args: JoinArgs) -> Result<()> {
     Ok(())
 }
 
-/// `GET /info`'s `Swarm` section.
-pub async fn info(client: &Client) -> Result<docker::SwarmInfo> {
-    let info: serde_json::Value = client.get_json("/info").await?;
-    serde_json::from_value(info["Swarm"].clone()).context("reading /info")
-}
-
 async fn print_join_command(client: &Client, role: Role) -> Result<()> {
     let swarm: docker::Swarm = client.get_json("/swarm").await?;
-    let info = info(client).await?;
+    let info = swarm_info(client).await?;
     let addr = info
         .remote_managers
         .unwrap_or_default()

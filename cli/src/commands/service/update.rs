@@ -10,24 +10,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::Args;
-use serde::Deserialize;
 use shoal_api::{
     Client,
     network::NetworkAttachmentConfig,
     service::{PlacementPreference, PortConfig, ServiceMode, ServiceSpec},
 };
 
+use super::{
+    flags::{ServiceFlags, parse_placement_pref},
+    networks::{network_id, parse_attachment},
+    ports::{edit_ports, parse_publish},
+    progress::report_and_wait,
+};
 use crate::{
-    commands::{
-        network::{network_id, parse_attachment},
-        service::{
-            ServiceFlags, Words, env_name, inspect_service, local_env_entry, nullable_strings,
-            parse_label, parse_placement_pref, parse_words,
-        },
-        service_ports::{edit_ports, parse_publish},
-    },
+    daemon::inspect_service,
     docker_error::DockerError,
-    progress::wait_on_service,
+    flag_values::{Words, env_name, local_env_entry, parse_label, parse_words},
+    views::ServiceUpdated,
 };
 
 /// `shoal service update` flags, as docker's.
@@ -226,16 +225,8 @@ fn edit_networks(
     Ok(())
 }
 
-/// `POST /services/{id}/update`'s answer.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Updated {
-    #[serde(default, deserialize_with = "nullable_strings")]
-    warnings: Vec<String>,
-}
-
 /// Runs `shoal service update`.
-pub async fn update(client: &Client, args: &UpdateArgs) -> Result<(), DockerError> {
+pub(super) async fn update(client: &Client, args: &UpdateArgs) -> Result<(), DockerError> {
     args.common.check()?;
     let current = inspect_service(client, &args.service).await?;
     let mut network_ids = BTreeMap::new();
@@ -246,7 +237,7 @@ pub async fn update(client: &Client, args: &UpdateArgs) -> Result<(), DockerErro
     }
     let mut spec = current.spec;
     args.edit(&mut spec, &network_ids)?;
-    let updated: Updated = client
+    let updated: ServiceUpdated = client
         .post_json(
             &format!(
                 "/services/{}/update?version={}",
@@ -255,40 +246,29 @@ pub async fn update(client: &Client, args: &UpdateArgs) -> Result<(), DockerErro
             &spec,
         )
         .await?;
-    for warning in &updated.warnings {
-        eprintln!("{warning}");
-    }
-    println!("{}", args.service);
-    if args.common.detach {
-        return Ok(());
-    }
-    wait_on_service(client, &args.service, args.common.quiet).await
+    report_and_wait(
+        client,
+        &args.service,
+        &updated.warnings,
+        args.common.detach,
+        args.common.quiet,
+    )
+    .await
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use shoal_api::service::{
         GlobalService, HealthConfig, RestartCondition, RestartPolicy, SpreadOver,
     };
 
     use super::*;
+    use crate::test_support::{attachments, parse_flags};
 
-    /// Parses `shoal service update …` flags.
-    #[derive(Debug, Parser)]
-    struct Update {
-        #[command(flatten)]
-        args: UpdateArgs,
-    }
-
+    /// Parses `shoal service update <args> web`.
     fn parse(args: &[&str]) -> Result<UpdateArgs, String> {
-        Update::try_parse_from(
-            std::iter::once("update")
-                .chain(args.iter().copied())
-                .chain(["web"]),
-        )
-        .map(|u| u.args)
-        .map_err(|e| e.to_string())
+        let with_service: Vec<&str> = args.iter().copied().chain(["web"]).collect();
+        parse_flags("update", &with_service)
     }
 
     /// The spec docker's CLI leaves after `update <args> web` of `spec`.
@@ -433,14 +413,8 @@ mod tests {
     fn networks_by_name_or_id_sorted_by_id() {
         let spec =
             update(&web(), &["--network-add", "name=back,alias=api,alias=v1"]).expect("valid");
-        let targets: Vec<(&str, &[String])> = spec
-            .task_template
-            .networks
-            .iter()
-            .map(|n| (n.target.as_str(), n.aliases.as_slice()))
-            .collect();
         assert_eq!(
-            targets,
+            attachments(&spec),
             [
                 ("id-back", &["api".to_owned(), "v1".to_owned()][..]),
                 ("id-front", &["www".to_owned()][..])
@@ -667,11 +641,11 @@ mod tests {
             "--no-healthcheck conflicts with --health-* options",
         );
         assert!(
-            Update::try_parse_from(["update"]).is_err(),
+            parse_flags::<UpdateArgs>("update", &[]).is_err(),
             "a service is required"
         );
         assert!(
-            Update::try_parse_from(["update", "a", "b"]).is_err(),
+            parse_flags::<UpdateArgs>("update", &["a", "b"]).is_err(),
             "one service only"
         );
     }

@@ -6,13 +6,20 @@
 //! each line is printed behind `<service>.<slot>.<task>@<node>    | ` on the
 //! stream it was written to.
 
-use std::{collections::BTreeMap, io::Write};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::Write,
+};
 
 use clap::Args;
-use shoal_api::{Client, docker};
+use shoal_api::Client;
 
-use super::service::{ServiceView, TaskView};
-use crate::docker_error::DockerError;
+use crate::{
+    daemon::{list_tasks, node_names},
+    docker_error::DockerError,
+    filters::Filters,
+    views::{ServiceView, TaskView},
+};
 
 /// `shoal service logs` arguments.
 #[derive(Debug, Args)]
@@ -49,7 +56,7 @@ struct Names {
 }
 
 /// Runs `shoal service logs`.
-pub async fn logs(client: &Client, args: &LogsArgs) -> Result<(), DockerError> {
+pub(super) async fn logs(client: &Client, args: &LogsArgs) -> Result<(), DockerError> {
     if args.tail != "all" && args.tail.parse::<u32>().is_err() {
         return Err(DockerError(format!(
             "invalid value {:?} for --tail: a number or \"all\"",
@@ -95,23 +102,15 @@ async fn names(client: &Client, service_id: &str) -> Result<Names, DockerError> 
     names
         .services
         .extend(services.into_iter().map(|s| (s.id, s.spec.name)));
-    let filters =
-        shoal_api::client::query_value(&format!(r#"{{"service":{{"{service_id}":true}}}}"#));
-    let tasks: Vec<TaskView> = client
-        .get_json(&format!("/tasks?filters={filters}"))
-        .await?;
+    let filters = Filters::from([(
+        "service".to_owned(),
+        BTreeSet::from([service_id.to_owned()]),
+    )]);
+    let tasks = list_tasks(client, &filters).await?;
     names
         .slots
         .extend(tasks.into_iter().map(|t| (t.id, t.slot)));
-    let nodes: Vec<docker::Node> = client.get_json("/nodes").await?;
-    names.nodes.extend(nodes.into_iter().map(|n| {
-        let name = if n.spec.name.is_empty() {
-            n.description.hostname
-        } else {
-            n.spec.name
-        };
-        (n.id, name)
-    }));
+    names.nodes = node_names(client).await?;
     Ok(names)
 }
 

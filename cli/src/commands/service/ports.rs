@@ -7,25 +7,17 @@
 
 use shoal_api::service::PortConfig;
 
+use crate::flag_values::is_long_syntax;
+
 /// Parses one `--publish` value as docker's `PortOpt.Set` does: the long
 /// form when the value has a `word=word` pair, else the short form.
 /// Defaults are spelled out (`tcp`, `ingress`), as docker sends them.
-pub(crate) fn parse_publish(value: &str) -> Result<PortConfig, String> {
-    if is_long_form(value) {
+pub(super) fn parse_publish(value: &str) -> Result<PortConfig, String> {
+    if is_long_syntax(value) {
         parse_long(value)
     } else {
         parse_short(value)
     }
-}
-
-/// Docker's test `\w+=\w+(,\w+=\w+)*` (unanchored): somewhere a word
-/// character, `=`, a word character.
-fn is_long_form(value: &str) -> bool {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let chars: Vec<char> = value.chars().collect();
-    chars
-        .windows(3)
-        .any(|w| word(w[0]) && w[1] == '=' && word(w[2]))
 }
 
 /// `strconv.ParseUint(text, 10, 16)`'s errors, in Go's words.
@@ -142,7 +134,7 @@ fn port_key(port: &PortConfig) -> String {
 /// those `rm` names by target, protocol and mode (an empty protocol is
 /// `tcp`, an empty mode `ingress`), plus `add`'s not already there;
 /// sorted by [`port_key`] as text.
-pub(crate) fn edit_ports(
+pub(super) fn edit_ports(
     ports: &[PortConfig],
     rm: &[PortConfig],
     add: &[PortConfig],

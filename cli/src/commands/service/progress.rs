@@ -1,4 +1,4 @@
-//! Convergence progress after `shoal service create|scale`, as docker's
+//! Convergence progress after `shoal service create|update|scale`, as docker's
 //! CLI shows it: `overall progress: 2 out of 3 tasks`, one line per slot
 //! (`1/3: running   [=====>]`) or per node for global services, a task's
 //! error in its place (`1/3: task: non-zero exit (1)`), then
@@ -18,15 +18,15 @@ use std::{
 };
 
 use shoal_api::{
-    Client,
+    Client, docker,
     service::{ServiceMode, TaskState},
 };
 
 use crate::{
-    commands::service::{
-        ServiceView, TaskView, active_nodes, inspect_service, list_tasks, up_to_date_filters,
-    },
+    daemon::{inspect_service, list_tasks},
     docker_error::DockerError,
+    filters::Filters,
+    views::{ServiceView, TaskView},
 };
 
 /// Above this many tasks only the overall line is shown.
@@ -38,7 +38,7 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// Waits for `service` to converge, showing docker's progress on stdout
 /// (nothing when `quiet`). Returns early, successfully, on Ctrl-C.
-pub async fn wait_on_service(
+pub(super) async fn wait_on_service(
     client: &Client,
     service: &str,
     quiet: bool,
@@ -101,6 +101,52 @@ pub async fn wait_on_service(
             }
         }
     }
+}
+
+/// What `create` and `update` show once the daemon took the spec, as
+/// docker's CLI does: the daemon's warnings on stderr, the service on
+/// stdout, then, unless `detach`, the progress until it converges
+/// ([`wait_on_service`], silent when `quiet`).
+pub(super) async fn report_and_wait(
+    client: &Client,
+    service: &str,
+    warnings: &[String],
+    detach: bool,
+    quiet: bool,
+) -> Result<(), DockerError> {
+    for warning in warnings {
+        eprintln!("{warning}");
+    }
+    println!("{service}");
+    if detach {
+        return Ok(());
+    }
+    wait_on_service(client, service, quiet).await
+}
+
+/// Filters for the up-to-date tasks of a service, as docker's progress
+/// asks for them.
+fn up_to_date_filters(service_id: &str) -> Filters {
+    Filters::from([
+        (
+            "service".to_owned(),
+            BTreeSet::from([service_id.to_owned()]),
+        ),
+        (
+            "_up-to-date".to_owned(),
+            BTreeSet::from(["true".to_owned()]),
+        ),
+    ])
+}
+
+/// The nodes that are not down, by ID.
+async fn active_nodes(client: &Client) -> Result<BTreeSet<String>, DockerError> {
+    let nodes: Vec<docker::Node> = client.get_json("/nodes").await?;
+    Ok(nodes
+        .into_iter()
+        .filter(|n| n.status.state != "down")
+        .map(|n| n.id)
+        .collect())
 }
 
 /// Docker's order of task states for the progress bars (up to running)

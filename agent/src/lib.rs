@@ -3,9 +3,9 @@
 //! ([`images`]) and registry pulls into it ([`registry`]), the session with
 //! the managers ([`session`]), the task assignments and status reports
 //! ([`assignments`]), the runc executor ([`executor`]), the tasks' network
-//! namespaces and veths ([`task_network`]) and their wiring into the overlay
-//! data plane ([`overlay`]), and the tasks' DNS resolvers ([`dns`]);
-//! WireGuard comes next.
+//! namespaces and veths ([`task_network`]) over netlink ([`netlink`]) and
+//! their wiring into the overlay data plane ([`overlay`]), and the tasks'
+//! DNS resolvers ([`dns`]); WireGuard comes next.
 
 pub mod assignments;
 pub mod dataplane;
@@ -13,6 +13,7 @@ pub mod dns;
 pub mod executor;
 pub mod images;
 pub mod mesh;
+pub mod netlink;
 pub mod overlay;
 pub mod registry;
 pub mod session;

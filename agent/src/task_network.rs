@@ -1,5 +1,5 @@
 //! A task's network namespace and its interfaces on overlay networks
-//! (DESIGN.md §4, "Networking, per node"), through rtnetlink.
+//! (DESIGN.md §4, "Networking, per node"), through [`crate::netlink`].
 //!
 //! The agent makes the namespace itself (a bind mount of a fresh network
 //! namespace at `<task dir>/netns`) and gives its path to runc, like a CNI
@@ -10,21 +10,20 @@
 //! the `ingress` network's interface gets a default route: the routing
 //! mesh keeps its clients' addresses, so the replies to them must go back
 //! through it; other overlays carry task-to-task traffic only. Removing the
-//! namespace removes its veths and their host sides with it.
+//! namespace removes its veths and their host sides with it; [`detach`]
+//! removes them without waiting for the namespace to go.
+//!
+//! Every step is idempotent, so that an agent that restarted halfway can
+//! run it again: what is already there is recognised by the kernel's
+//! answer ([`NetlinkErrorKind`]), never by its text. The logic runs on any
+//! [`Netlink`], and its unit tests on the fake.
 
-use std::{
-    fs,
-    net::IpAddr,
-    os::fd::{AsRawFd, OwnedFd},
-    path::{Path, PathBuf},
-};
+use std::{fs, path::Path};
 
-use futures_util::TryStreamExt;
-use rtnetlink::{
-    Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, packet_route::link::LinkAttribute,
-};
 use serde::{Deserialize, Serialize};
 use shoal_api::service::TaskNetwork;
+
+use crate::netlink::{Link, Netlink, NetlinkClient, NetlinkError, NetlinkErrorKind};
 
 /// Why a task's network could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -37,13 +36,19 @@ pub enum TaskNetworkError {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// A netlink request failed.
-    #[error("{op}: {message}")]
+    /// A netlink operation failed.
+    #[error("{op}: {source}")]
     Netlink {
         /// What was being done.
         op: String,
         /// The kernel's answer.
-        message: String,
+        source: NetlinkError,
+    },
+    /// A task's veth has no Ethernet address to give the data plane.
+    #[error("{ifname} has no MAC address")]
+    NoMac {
+        /// The interface's name.
+        ifname: String,
     },
 }
 
@@ -52,12 +57,9 @@ fn io_error(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> TaskNetwork
     move |source| TaskNetworkError::Io { op, source }
 }
 
-fn netlink_error(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> TaskNetworkError {
+fn netlink_error(op: impl Into<String>) -> impl FnOnce(NetlinkError) -> TaskNetworkError {
     let op = op.into();
-    move |e| TaskNetworkError::Netlink {
-        op,
-        message: e.to_string(),
-    }
+    move |source| TaskNetworkError::Netlink { op, source }
 }
 
 /// The host-side name of a task's veth on its `index`-th network: at most
@@ -139,194 +141,23 @@ pub struct AttachedInterface {
 /// one veth each, `eth<n>` inside with the task's address and `mtu` (or the
 /// network's own). Also brings the namespace's loopback up. Returns the
 /// interfaces, in the order of `networks`.
+///
+/// Idempotent: a veth left by an earlier attempt for the same task (an
+/// agent that restarted halfway) is replaced. On failure, the veths made so
+/// far are deleted.
 pub async fn attach(
     netns: &Path,
     task_id: &str,
     networks: &[TaskNetwork],
     mtu: u32,
 ) -> Result<Vec<AttachedInterface>, TaskNetworkError> {
-    let netns_fd: OwnedFd = fs::File::open(netns)
-        .map_err(io_error(format!("opening {}", netns.display())))?
-        .into();
-    let handle = connect()?;
-    let mut inside = Vec::new();
-    let mut host_sides = Vec::new();
-    for (index, network) in networks.iter().enumerate() {
-        let host = host_ifname(task_id, index);
-        let peer = format!("sp{}", &host[2..]);
-        let mtu = network.mtu.unwrap_or(mtu);
-        handle
-            .link()
-            .add(LinkVeth::new(&host, &peer).mtu(mtu).build())
-            .execute()
-            .await
-            .map_err(netlink_error(format!("creating veth {host}")))?;
-        let host_index = link_index(&handle, &host).await?;
-        let peer_index = link_index(&handle, &peer).await?;
-        host_sides.push((
-            host.clone(),
-            host_index,
-            link_mac(&handle, host_index).await?,
-        ));
-        handle
-            .link()
-            .set(
-                LinkUnspec::new_with_index(peer_index)
-                    .setns_by_fd(netns_fd.as_raw_fd())
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(netlink_error(format!("moving {peer} into the task")))?;
-        handle
-            .link()
-            .set(LinkUnspec::new_with_index(host_index).up().build())
-            .execute()
-            .await
-            .map_err(netlink_error(format!("bringing {host} up")))?;
-        inside.push((peer, format!("eth{index}"), network.clone(), mtu));
-    }
-    let netns_path: PathBuf = netns.to_owned();
-    let task_macs = std::thread::spawn(move || configure_inside(&netns_path, inside))
-        .join()
-        .map_err(|_| io_error("the netns thread")(std::io::Error::other("panicked")))??;
-    Ok(networks
-        .iter()
-        .zip(host_sides)
-        .zip(task_macs)
-        .map(
-            |((network, (host_ifname, host_ifindex, host_mac)), task_mac)| AttachedInterface {
-                network: network.clone(),
-                host_ifname,
-                host_ifindex,
-                host_mac,
-                task_mac,
-            },
-        )
-        .collect())
+    attach_with(&connect()?, netns, task_id, networks, mtu).await
 }
 
-/// In the task's namespace (on a thread that joins it): renames each veth
-/// to `eth<n>`, sets its MTU, gives it its address and brings it and
-/// loopback up. Returns each interface's MAC.
-fn configure_inside(
-    netns: &Path,
-    interfaces: Vec<(String, String, TaskNetwork, u32)>,
-) -> Result<Vec<[u8; 6]>, TaskNetworkError> {
-    let file = fs::File::open(netns).map_err(io_error(format!("opening {}", netns.display())))?;
-    // SAFETY: setns takes a valid namespace fd; it moves only this thread.
-    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(io_error("setns into the task")(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(io_error("a runtime for the task's netlink"))?;
-    runtime.block_on(async move {
-        let handle = connect()?;
-        let lo = link_index(&handle, "lo").await?;
-        handle
-            .link()
-            .set(LinkUnspec::new_with_index(lo).up().build())
-            .execute()
-            .await
-            .map_err(netlink_error("bringing lo up"))?;
-        let mut macs = Vec::new();
-        for (peer, name, network, mtu) in interfaces {
-            let index = link_index(&handle, &peer).await?;
-            macs.push(link_mac(&handle, index).await?);
-            handle
-                .link()
-                .set(
-                    LinkUnspec::new_with_index(index)
-                        .name(name.clone())
-                        .mtu(mtu)
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(netlink_error(format!("renaming {peer} to {name}")))?;
-            handle
-                .address()
-                .add(index, IpAddr::V4(network.addr), network.prefix_len)
-                .execute()
-                .await
-                .map_err(netlink_error(format!("addressing {name}")))?;
-            handle
-                .link()
-                .set(LinkUnspec::new_with_index(index).up().build())
-                .execute()
-                .await
-                .map_err(netlink_error(format!("bringing {name} up")))?;
-            if network.ingress {
-                // Replies to the routing mesh's clients, whose addresses
-                // are outside every overlay, go back through it.
-                let route = rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-                    .gateway(network.gateway)
-                    .output_interface(index)
-                    .build();
-                handle
-                    .route()
-                    .add(route)
-                    .execute()
-                    .await
-                    .map_err(netlink_error(format!("a default route through {name}")))?;
-            }
-        }
-        Ok(macs)
-    })
-}
-
-/// A netlink handle in the calling thread's network namespace.
-fn connect() -> Result<Handle, TaskNetworkError> {
-    let (connection, handle, _) =
-        rtnetlink::new_connection().map_err(io_error("opening a netlink socket"))?;
-    tokio::spawn(connection);
-    Ok(handle)
-}
-
-/// The MAC address of link `index`.
-async fn link_mac(handle: &Handle, index: u32) -> Result<[u8; 6], TaskNetworkError> {
-    let link = handle
-        .link()
-        .get()
-        .match_index(index)
-        .execute()
-        .try_next()
-        .await
-        .map_err(netlink_error(format!("reading link {index}")))?
-        .ok_or_else(|| TaskNetworkError::Netlink {
-            op: format!("reading link {index}"),
-            message: "no such link".into(),
-        })?;
-    link.attributes
-        .iter()
-        .find_map(|a| match a {
-            LinkAttribute::Address(mac) => <[u8; 6]>::try_from(mac.as_slice()).ok(),
-            _ => None,
-        })
-        .ok_or_else(|| TaskNetworkError::Netlink {
-            op: format!("reading link {index}"),
-            message: "no MAC address".into(),
-        })
-}
-
-async fn link_index(handle: &Handle, name: &str) -> Result<u32, TaskNetworkError> {
-    let link = handle
-        .link()
-        .get()
-        .match_name(name.to_owned())
-        .execute()
-        .try_next()
-        .await
-        .map_err(netlink_error(format!("looking up {name}")))?
-        .ok_or_else(|| TaskNetworkError::Netlink {
-            op: format!("looking up {name}"),
-            message: "no such link".into(),
-        })?;
-    Ok(link.header.index)
+/// Deletes the host sides of a task's veths, and so their peers, without
+/// waiting for the task's namespace to go. Those already gone are fine.
+pub async fn detach(interfaces: &[AttachedInterface]) -> Result<(), TaskNetworkError> {
+    detach_with(&connect()?, interfaces).await
 }
 
 /// The node's flow-based VXLAN device (`external`): one for every overlay
@@ -336,63 +167,19 @@ pub const VXLAN_DEVICE: &str = "shoal_vxlan";
 /// Creates [`VXLAN_DEVICE`] (UDP `port`, no learning, `mtu`) unless it
 /// exists, brings it up and returns its ifindex. Idempotent.
 pub async fn ensure_vxlan_device(port: u16, mtu: u32) -> Result<u32, TaskNetworkError> {
-    let handle = connect()?;
-    if let Ok(index) = link_index(&handle, VXLAN_DEVICE).await {
-        return Ok(index);
-    }
-    handle
-        .link()
-        .add(
-            LinkMessageBuilder::<LinkVxlan>::new(VXLAN_DEVICE)
-                .port(port)
-                .collect_metadata(true)
-                .learning(false)
-                .mtu(mtu)
-                .up()
-                .build(),
-        )
-        .execute()
-        .await
-        .map_err(netlink_error(format!("creating {VXLAN_DEVICE}")))?;
-    link_index(&handle, VXLAN_DEVICE).await
+    ensure_vxlan_device_with(&connect()?, port, mtu).await
 }
 
 /// The MTU and kind of the link `name` in the calling thread's namespace.
 pub async fn link_facts(name: &str) -> Result<LinkFacts, TaskNetworkError> {
-    let handle = connect()?;
-    let link = handle
-        .link()
-        .get()
-        .match_name(name.to_owned())
-        .execute()
-        .try_next()
+    let link = connect()?
+        .link(name)
         .await
-        .map_err(netlink_error(format!("looking up {name}")))?
-        .ok_or_else(|| TaskNetworkError::Netlink {
-            op: format!("looking up {name}"),
-            message: "no such link".into(),
-        })?;
-    let mut facts = LinkFacts {
-        mtu: 1500,
-        is_veth: false,
-    };
-    for attribute in &link.attributes {
-        match attribute {
-            LinkAttribute::Mtu(mtu) => facts.mtu = *mtu,
-            LinkAttribute::LinkInfo(infos) => {
-                facts.is_veth |= infos.iter().any(|info| {
-                    matches!(
-                        info,
-                        rtnetlink::packet_route::link::LinkInfo::Kind(
-                            rtnetlink::packet_route::link::InfoKind::Veth
-                        )
-                    )
-                });
-            }
-            _ => {}
-        }
-    }
-    Ok(facts)
+        .map_err(netlink_error(format!("looking up {name}")))?;
+    Ok(LinkFacts {
+        mtu: link.mtu,
+        is_veth: link.is_veth,
+    })
 }
 
 /// What the node needs to know about its underlay interface.
@@ -405,9 +192,228 @@ pub struct LinkFacts {
     pub is_veth: bool,
 }
 
+/// A netlink connection in the calling thread's (the node's) namespace.
+fn connect() -> Result<NetlinkClient, TaskNetworkError> {
+    NetlinkClient::connect().map_err(netlink_error("opening a netlink socket"))
+}
+
+/// [`attach`] through `node`, a connection in the node's namespace.
+async fn attach_with<N: Netlink>(
+    node: &N,
+    netns: &Path,
+    task_id: &str,
+    networks: &[TaskNetwork],
+    mtu: u32,
+) -> Result<Vec<AttachedInterface>, TaskNetworkError> {
+    let task = node
+        .enter(netns)
+        .await
+        .map_err(netlink_error(format!("entering {}", netns.display())))?;
+    let lo = find_link(&task, "lo").await?;
+    task.set_up(lo.index)
+        .await
+        .map_err(netlink_error("bringing lo up"))?;
+    let mut attached = Vec::with_capacity(networks.len());
+    for (index, network) in networks.iter().enumerate() {
+        match attach_one(node, &task, netns, task_id, index, network, mtu).await {
+            Ok(interface) => attached.push(interface),
+            Err(error) => {
+                let made: Vec<String> = (0..=index).map(|i| host_ifname(task_id, i)).collect();
+                if let Err(cleanup) = delete_links(node, &made).await {
+                    tracing::warn!(task = %task_id, error = %cleanup, "removing a failed attach's veths");
+                }
+                return Err(error);
+            }
+        }
+    }
+    Ok(attached)
+}
+
+/// Attaches the task to its `index`-th network: a veth from `node`'s
+/// namespace into `task`'s (bound at `netns`), named, sized, addressed and
+/// up, with the default route through it on the `ingress` network. The
+/// task's side is always a new link (see [`add_veth`]), so its address and
+/// route cannot be there already.
+async fn attach_one<N: Netlink>(
+    node: &N,
+    task: &N,
+    netns: &Path,
+    task_id: &str,
+    index: usize,
+    network: &TaskNetwork,
+    mtu: u32,
+) -> Result<AttachedInterface, TaskNetworkError> {
+    let host = host_ifname(task_id, index);
+    let peer = format!("sp{}", &host[2..]);
+    let inside = format!("eth{index}");
+    let mtu = network.mtu.unwrap_or(mtu);
+    add_veth(node, &host, &peer, mtu).await?;
+    let host_link = find_link(node, &host).await?;
+    let peer_index = find_link(node, &peer).await?.index;
+    node.move_link(peer_index, netns)
+        .await
+        .map_err(netlink_error(format!("moving {peer} into the task")))?;
+    node.set_up(host_link.index)
+        .await
+        .map_err(netlink_error(format!("bringing {host} up")))?;
+
+    let task_link = find_link(task, &peer).await?;
+    task.set_name(task_link.index, &inside)
+        .await
+        .map_err(netlink_error(format!("renaming {peer} to {inside}")))?;
+    task.set_mtu(task_link.index, mtu)
+        .await
+        .map_err(netlink_error(format!("setting {inside}'s MTU")))?;
+    task.add_address(task_link.index, network.addr, network.prefix_len)
+        .await
+        .map_err(netlink_error(format!("addressing {inside}")))?;
+    task.set_up(task_link.index)
+        .await
+        .map_err(netlink_error(format!("bringing {inside} up")))?;
+    if network.ingress {
+        // Replies to the routing mesh's clients, whose addresses are
+        // outside every overlay, go back through it.
+        task.add_default_route(network.gateway, task_link.index)
+            .await
+            .map_err(netlink_error(format!("a default route through {inside}")))?;
+    }
+    Ok(AttachedInterface {
+        network: network.clone(),
+        host_ifindex: host_link.index,
+        host_mac: mac(&host_link, &host)?,
+        task_mac: mac(&task_link, &inside)?,
+        host_ifname: host,
+    })
+}
+
+/// Creates the veth pair `host`–`peer`, replacing one an earlier attempt
+/// left (its names are this task's alone).
+async fn add_veth<N: Netlink>(
+    node: &N,
+    host: &str,
+    peer: &str,
+    mtu: u32,
+) -> Result<(), TaskNetworkError> {
+    let op = || format!("creating veth {host}");
+    match node.add_veth(host, peer, mtu).await {
+        Err(error) if error.kind() == NetlinkErrorKind::AlreadyExists => {
+            delete_links(node, &[host, peer]).await?;
+            node.add_veth(host, peer, mtu)
+                .await
+                .map_err(netlink_error(op()))
+        }
+        result => result.map_err(netlink_error(op())),
+    }
+}
+
+/// [`detach`] through `node`.
+async fn detach_with<N: Netlink>(
+    node: &N,
+    interfaces: &[AttachedInterface],
+) -> Result<(), TaskNetworkError> {
+    let names: Vec<&str> = interfaces.iter().map(|i| i.host_ifname.as_str()).collect();
+    delete_links(node, &names).await
+}
+
+/// Deletes the links called `names` in `netlink`'s namespace; those not
+/// there are fine.
+async fn delete_links<N: Netlink>(
+    netlink: &N,
+    names: &[impl AsRef<str>],
+) -> Result<(), TaskNetworkError> {
+    for name in names.iter().map(AsRef::as_ref) {
+        let deleted = match netlink.link(name).await {
+            Ok(link) => netlink.delete_link(link.index).await,
+            Err(error) => Err(error),
+        };
+        match deleted {
+            Err(error) if error.kind() != NetlinkErrorKind::NotFound => {
+                return Err(netlink_error(format!("deleting {name}"))(error));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The link called `name` in `netlink`'s namespace.
+async fn find_link<N: Netlink>(netlink: &N, name: &str) -> Result<Link, TaskNetworkError> {
+    netlink
+        .link(name)
+        .await
+        .map_err(netlink_error(format!("looking up {name}")))
+}
+
+/// The MAC address of `link`, called `ifname`.
+fn mac(link: &Link, ifname: &str) -> Result<[u8; 6], TaskNetworkError> {
+    link.mac.ok_or_else(|| TaskNetworkError::NoMac {
+        ifname: ifname.to_owned(),
+    })
+}
+
+/// [`ensure_vxlan_device`] through `node`.
+async fn ensure_vxlan_device_with<N: Netlink>(
+    node: &N,
+    port: u16,
+    mtu: u32,
+) -> Result<u32, TaskNetworkError> {
+    match node.link(VXLAN_DEVICE).await {
+        Ok(link) => return Ok(link.index),
+        Err(error) if error.kind() == NetlinkErrorKind::NotFound => {}
+        Err(error) => return Err(netlink_error(format!("looking up {VXLAN_DEVICE}"))(error)),
+    }
+    match node.add_vxlan(VXLAN_DEVICE, port, mtu).await {
+        // AlreadyExists: another caller made it since the lookup.
+        Err(error) if error.kind() != NetlinkErrorKind::AlreadyExists => {
+            return Err(netlink_error(format!("creating {VXLAN_DEVICE}"))(error));
+        }
+        _ => {}
+    }
+    Ok(find_link(node, VXLAN_DEVICE).await?.index)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::{
+        net::Ipv4Addr,
+        path::{Path, PathBuf},
+    };
+
     use super::*;
+    use crate::netlink::fake::{FakeKind, FakeNetlink, Netns, Op};
+
+    const TASK: &str = "8cznq21zbj0gs7oq434sbj35t";
+    const NODE: Netns = None;
+
+    fn network(name: &str, vni: u32, third: u8, ingress: bool) -> TaskNetwork {
+        TaskNetwork {
+            network_id: format!("{name}-id"),
+            name: name.to_owned(),
+            vni,
+            addr: Ipv4Addr::new(10, 0, third, 5),
+            prefix_len: 24,
+            gateway: Ipv4Addr::new(10, 0, third, 1),
+            mtu: None,
+            ingress,
+        }
+    }
+
+    /// The node's namespace and a task's, as `create_netns` leaves it.
+    fn node_and_task() -> (FakeNetlink, PathBuf, Netns) {
+        let node = FakeNetlink::new();
+        let path = PathBuf::from("/var/lib/shoal/tasks/t/netns");
+        node.add_netns(&path);
+        let task = Some(path.clone());
+        (node, path, task)
+    }
+
+    async fn attach_to(
+        node: &FakeNetlink,
+        netns: &Path,
+        networks: &[TaskNetwork],
+    ) -> Result<Vec<AttachedInterface>, TaskNetworkError> {
+        attach_with(node, netns, TASK, networks, 1450).await
+    }
 
     #[test]
     fn host_interface_names_fit_ifnamsiz() {
@@ -415,5 +421,211 @@ mod tests {
         assert_eq!(name, "sh8cznq21zbj3");
         assert!(name.len() <= 15);
         assert_ne!(host_ifname("abc", 0), host_ifname("abc", 1));
+    }
+
+    #[tokio::test]
+    async fn attach_makes_eth_n_per_network_with_its_address_and_mtu() {
+        let (node, path, task) = node_and_task();
+        let mut backend = network("backend", 4097, 1, false);
+        backend.mtu = Some(1400);
+        let networks = [network("ingress", 4096, 0, true), backend];
+        let interfaces = attach_to(&node, &path, &networks).await.expect("attached");
+
+        assert_eq!(node.link_names(&task), ["lo", "eth0", "eth1"]);
+        assert!(node.find(&task, "lo").expect("lo").up);
+        for (index, (interface, network)) in interfaces.iter().zip(&networks).enumerate() {
+            let inside = node.find(&task, &format!("eth{index}")).expect("eth<n>");
+            let host = node
+                .find(&NODE, &host_ifname(TASK, index))
+                .expect("host side");
+            assert_eq!(interface.network, *network);
+            assert_eq!(interface.host_ifname, host.name);
+            assert_eq!(interface.host_ifindex, host.index);
+            assert_eq!(interface.host_mac, host.mac);
+            assert_eq!(interface.task_mac, inside.mac);
+            assert!(host.up && inside.up);
+            assert_eq!(inside.addresses, [(network.addr, 24)]);
+            assert_eq!(inside.mtu, host.mtu);
+        }
+        assert_eq!(
+            node.find(&task, "eth0").expect("eth0").mtu,
+            1450,
+            "the node's"
+        );
+        assert_eq!(
+            node.find(&task, "eth1").expect("eth1").mtu,
+            1400,
+            "the network's"
+        );
+        assert_eq!(
+            node.link_names(&NODE),
+            ["lo", "sh8cznq21zbj0", "sh8cznq21zbj1"],
+            "the peers moved into the task"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_ingress_network_gets_the_default_route() {
+        let (node, path, task) = node_and_task();
+        let networks = [
+            network("backend", 4097, 1, false),
+            network("ingress", 4096, 0, true),
+        ];
+        attach_to(&node, &path, &networks).await.expect("attached");
+        assert_eq!(
+            node.default_route(&task),
+            Some((Ipv4Addr::new(10, 0, 0, 1), "eth1".to_owned()))
+        );
+
+        let (node, path, task) = node_and_task();
+        attach_to(&node, &path, &[network("backend", 4097, 1, false)])
+            .await
+            .expect("attached");
+        assert_eq!(node.default_route(&task), None);
+    }
+
+    #[tokio::test]
+    async fn attaching_again_replaces_the_veths_of_an_earlier_attempt() {
+        let (node, path, task) = node_and_task();
+        let networks = [
+            network("ingress", 4096, 0, true),
+            network("backend", 4097, 1, false),
+        ];
+        let first = attach_to(&node, &path, &networks).await.expect("attached");
+        let again = attach_to(&node, &path, &networks)
+            .await
+            .expect("attached again");
+        assert_eq!(node.link_names(&task), ["lo", "eth0", "eth1"]);
+        assert_eq!(node.link_names(&NODE).len(), 3);
+        assert_ne!(first[0].host_ifindex, again[0].host_ifindex, "new veths");
+        assert_eq!(
+            node.default_route(&task),
+            Some((Ipv4Addr::new(10, 0, 0, 1), "eth0".to_owned()))
+        );
+
+        // An agent that stopped between creating a veth and moving its
+        // peer, then made the task a fresh namespace.
+        let (node, path, task) = node_and_task();
+        node.add_veth(&host_ifname(TASK, 0), "sp8cznq21zbj0", 1450)
+            .await
+            .expect("a stale veth");
+        attach_to(&node, &path, &networks).await.expect("attached");
+        assert_eq!(node.link_names(&task), ["lo", "eth0", "eth1"]);
+        assert_eq!(
+            node.link_names(&NODE),
+            ["lo", "sh8cznq21zbj0", "sh8cznq21zbj1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn detach_deletes_the_veths_and_tolerates_their_absence() {
+        let (node, path, task) = node_and_task();
+        let networks = [
+            network("ingress", 4096, 0, true),
+            network("backend", 4097, 1, false),
+        ];
+        let interfaces = attach_to(&node, &path, &networks).await.expect("attached");
+        detach_with(&node, &interfaces).await.expect("detached");
+        assert_eq!(node.link_names(&NODE), ["lo"]);
+        assert_eq!(node.link_names(&task), ["lo"], "the peers went with them");
+        assert_eq!(node.default_route(&task), None);
+        detach_with(&node, &interfaces)
+            .await
+            .expect("detached twice");
+    }
+
+    #[tokio::test]
+    async fn a_failed_attach_leaves_no_veth_and_keeps_the_kernels_answer() {
+        let (node, path, task) = node_and_task();
+        node.refuse(Op::AddDefaultRoute, libc::EPERM);
+        let networks = [
+            network("backend", 4097, 1, false),
+            network("ingress", 4096, 0, true),
+        ];
+        let error = attach_to(&node, &path, &networks)
+            .await
+            .expect_err("the route is refused");
+        let TaskNetworkError::Netlink { op, source } = &error else {
+            panic!("not a netlink error: {error:?}");
+        };
+        assert_eq!(op, "a default route through eth1");
+        assert_eq!(source.errno(), Some(libc::EPERM));
+        assert_eq!(node.link_names(&NODE), ["lo"]);
+        assert_eq!(node.link_names(&task), ["lo"]);
+    }
+
+    #[tokio::test]
+    async fn attach_fails_without_the_tasks_namespace() {
+        let node = FakeNetlink::new();
+        let error = attach_to(&node, Path::new("/nowhere"), &[network("b", 1, 1, false)])
+            .await
+            .expect_err("no namespace");
+        let TaskNetworkError::Netlink { source, .. } = &error else {
+            panic!("not a netlink error: {error:?}");
+        };
+        assert_eq!(source.kind(), NetlinkErrorKind::NotFound);
+        assert_eq!(node.count(Op::AddVeth), 0);
+    }
+
+    #[tokio::test]
+    async fn attach_fails_when_an_earlier_veth_cannot_be_replaced() {
+        let (node, path, _) = node_and_task();
+        node.add_veth(&host_ifname(TASK, 0), "sp8cznq21zbj0", 1450)
+            .await
+            .expect("a stale veth");
+        node.refuse(Op::DeleteLink, libc::EPERM);
+        let error = attach_to(&node, &path, &[network("b", 1, 1, false)])
+            .await
+            .expect_err("the stale veth stays");
+        let expected = format!(
+            "deleting {}: {}",
+            host_ifname(TASK, 0),
+            NetlinkError::from_errno(libc::EPERM)
+        );
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[tokio::test]
+    async fn the_vxlan_device_is_made_once() {
+        let node = FakeNetlink::new();
+        let index = ensure_vxlan_device_with(&node, 4789, 1450)
+            .await
+            .expect("created");
+        let device = node.find(&NODE, VXLAN_DEVICE).expect("the device");
+        assert_eq!(device.index, index);
+        assert_eq!(device.kind, FakeKind::Vxlan { port: 4789 });
+        assert_eq!(device.mtu, 1450);
+        assert!(device.up);
+        let again = ensure_vxlan_device_with(&node, 4789, 1450)
+            .await
+            .expect("found");
+        assert_eq!(again, index);
+        let ops: Vec<(Op, String)> = node
+            .calls()
+            .into_iter()
+            .map(|call| (call.op, call.subject))
+            .collect();
+        let about = |op| (op, VXLAN_DEVICE.to_owned());
+        assert_eq!(
+            ops,
+            [
+                about(Op::Link),
+                about(Op::AddVxlan),
+                about(Op::Link),
+                about(Op::Link)
+            ],
+            "made once, then found"
+        );
+
+        let node = FakeNetlink::new();
+        node.refuse(Op::Link, libc::EPERM);
+        let error = ensure_vxlan_device_with(&node, 4789, 1450)
+            .await
+            .expect_err("the lookup is refused");
+        assert_eq!(node.count(Op::AddVxlan), 0, "only a missing device is made");
+        assert!(
+            error.to_string().starts_with("looking up shoal_vxlan: "),
+            "{error}"
+        );
     }
 }

@@ -181,10 +181,11 @@ pub async fn run(
     // Keep the logs until the managers delete the task.
     let _ = runner.ctx.runc.delete(&runner.id).await;
     runner.resolver = None;
-    runner
-        .ctx
-        .overlay
-        .remove_task(&read_interfaces(&runner.paths));
+    let interfaces = read_interfaces(&runner.paths);
+    runner.ctx.overlay.remove_task(&interfaces);
+    if let Err(error) = task_network::detach(&interfaces).await {
+        warn!(task = %runner.id, %error, "removing the task's veths");
+    }
     task_network::remove_netns(&runner.paths.netns);
     let _ = tokio::fs::remove_dir_all(&runner.paths.bundle).await;
     while updates.changed().await.is_ok() {}

@@ -143,8 +143,9 @@ fn test(cargo_args: &[String]) -> Result<()> {
         println!("==> not root: the netns and eBPF tests will print why they skip");
     }
     println!("==> running the tests");
+    // Every suite runs even after one fails, so a run shows all failures.
     let mut child = cargo()
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(cargo_args)
         .stdout(Stdio::piped())
         .spawn()

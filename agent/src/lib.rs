@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | owner | [`node`]: `Agent::start`, `Agent::join` → `Attachment` |
 //! | loops | [`session`] (heartbeats), [`assignments`] (assignment stream, status reports, log subscriptions), [`executor`] (one runc runner per task) |
-//! | node parts | [`overlay`] (VXLAN device, task interfaces, service VIPs; writes the overlay maps) and its [`mesh`] (published ports; writes the mesh maps), [`dns`] (a resolver per task), [`task_network`] (namespaces, veths, addresses), [`netlink`] (the kernel's netlink behind a trait, with a fake for tests), [`images`] and [`registry`] |
+//! | node parts | [`overlay`] (VXLAN device, task interfaces, service VIPs; writes the overlay maps) and its [`overlay::mesh`] (published ports; writes the mesh maps; encryption of overlays will live beside it), [`dns`] (a resolver per task), [`task_network`] (namespaces, veths, addresses), [`netlink`] (the kernel's netlink behind a trait, with a fake for tests), [`images`] and [`registry`] |
 //! | kernel | [`dataplane`]: loads, attaches and pins the eBPF programs, typed map access, counters |
 //! | leaves | [`desired`] (what the managers want: assignments, overlay directory), [`prerequisites`] (what the node must have) |
 //!
@@ -19,7 +19,6 @@ pub mod desired;
 pub mod dns;
 pub mod executor;
 pub mod images;
-pub mod mesh;
 pub mod netlink;
 pub mod node;
 pub mod overlay;

@@ -4,7 +4,7 @@
 //! [`Agent::start`] checks the node's prerequisites ([`crate::prerequisites`]),
 //! brings up the data plane ([`crate::dataplane`]: programs, links and maps,
 //! pinned), the overlay with its routing mesh ([`crate::overlay`], which
-//! writes the overlay maps, and [`crate::mesh`], which writes the mesh
+//! writes the overlay maps, and its [`crate::overlay::mesh`], which writes the mesh
 //! maps), the tasks' DNS ([`crate::dns`]) and the one image store
 //! ([`crate::images`]) that the executor and the API share.
 //! [`Agent::join`] attaches it to a swarm with the node's mutual-TLS
@@ -34,8 +34,10 @@ use crate::{
     dns::{self, Dns},
     executor::{self, ExecutorConfig},
     images::ImageStore,
-    mesh::{MeshSettings, RoutingMesh},
-    overlay::{self, Overlay, OverlayError},
+    overlay::{
+        self, Overlay, OverlayError,
+        mesh::{MeshSettings, RoutingMesh},
+    },
     prerequisites::{self, PrerequisiteError},
     session::{self, SessionConfig, SessionState},
     task_network::{self, TaskNetworkError},

@@ -1,7 +1,7 @@
 //! Typed access to the routing mesh's maps (`MESH_PORTS`, `MESH_CONFIG`,
 //! `MESH_CONNTRACK`, `MESH_COUNTERS`) that `xdp_underlay`,
 //! `tc_underlay_ingress`, `tc_endpoint_ingress` and `tc_vxlan_ingress` read.
-//! The agent's [`crate::mesh`] module is their only writer (conntrack
+//! The agent's [`crate::overlay::mesh`] module is their only writer (conntrack
 //! aside, which the programs write); writes are idempotent like the
 //! overlay's.
 
@@ -230,7 +230,7 @@ impl MeshMaps {
             .collect()
     }
 
-    /// How many packets of counter row `row` (or [`MESH_NODE_ROW`]) got
+    /// How many packets of counter row `row` (or [`shoal_ebpf_common::MESH_NODE_ROW`]) got
     /// `verdict`, summed over CPUs.
     pub fn count(&self, row: u32, verdict: MeshVerdict) -> Result<u64, DataplaneError> {
         let per_cpu = self

@@ -10,7 +10,7 @@
 //!   task (the scheduler keeps it to one per node and port).
 //!
 //! Each published port has a counter row in `MESH_COUNTERS`, kept while the
-//! port is and zeroed before another port gets it; [`RoutingMesh::counters`]
+//! port is and zeroed before another port gets it; [`RoutingMesh::status`]
 //! reads them per service for `service inspect` and the node's status.
 
 use std::{

@@ -16,11 +16,13 @@
 //!   table (no new flows) but keeps its endpoint, and so its established
 //!   flows, until it is gone (DESIGN §5, "Draining").
 //!
-//! - the routing mesh's published ports ([`crate::mesh`]), after the VIPs
+//! - the routing mesh's published ports ([`mesh`]), after the VIPs
 //!   whose tables they share.
 //!
 //! Links are pinned beside the programs, so traffic keeps flowing while the
 //! agent restarts; writes are idempotent, so a restart replays them.
+
+pub mod mesh;
 
 use std::{
     collections::BTreeMap,
@@ -34,13 +36,13 @@ use shoal_ebpf_common::{OVERLAY_MAGLEV_SIZE, OVERLAY_MAX_SERVICES, program_names
 use tokio::sync::watch;
 use tracing::warn;
 
+use self::mesh::{MeshSettings, RoutingMesh};
 use crate::{
     dataplane::{
         self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, OverlayMaps,
         maglev::{self, Backend, NO_BACKEND},
     },
     desired::Directory,
-    mesh::{MeshSettings, RoutingMesh},
     task_network::{self, AttachedInterface, TaskNetworkError},
 };
 

@@ -75,6 +75,15 @@ pub fn demo_image_tarball() -> PathBuf {
     path
 }
 
+/// The stock docker CLI, when one is installed.
+#[must_use]
+pub fn docker_client() -> Option<&'static Path> {
+    ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .into_iter()
+        .map(Path::new)
+        .find(|path| path.exists())
+}
+
 /// The changes `Node::import_demo_image` gives the demo image: `whoami` by
 /// default, and a `PATH` for busybox.
 pub const DEMO_IMAGE_CHANGES: [&str; 2] = [
@@ -440,9 +449,7 @@ impl Node {
     /// (`docker logs` writes a container's stderr to its own stderr).
     #[must_use]
     pub fn docker_streams(&self, args: &[&str]) -> Option<Result<(String, String), String>> {
-        let docker = ["/usr/local/bin/docker", "/usr/bin/docker"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())?;
+        let docker = docker_client()?;
         let output = Command::new(docker)
             .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
             .env("DOCKER_CONFIG", self.dir.join("docker-config"))

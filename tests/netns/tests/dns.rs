@@ -14,7 +14,9 @@ use std::{
 };
 
 use serde_json::Value;
-use shoal_netns_tests::{CONVERGE, RunningTask, World, eventually, require_privileges, step};
+use shoal_netns_tests::{
+    CONVERGE, RunningTask, World, eventually, require_docker_client, require_privileges, step,
+};
 
 /// The agents' default `--dns-ttl`.
 const TTL: Duration = Duration::from_secs(10);
@@ -110,18 +112,8 @@ fn create_service(world: &World, name: &str, replicas: &str, network: &str, extr
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn task_resolvers_answer_service_names_on_shared_networks() {
     require_privileges!();
-    let mut world = World::new("dns", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
-        .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
+    require_docker_client!();
+    let mut world = World::swarm("dns", 3).form().expect("forming the swarm");
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     world.docker_ok(&["network", "create", "-d", "overlay", "back"]);
     create_service(&world, "web", "3", "front", &[]);

@@ -19,7 +19,9 @@ use nix::sys::socket::{
     sockopt::ReuseAddr,
 };
 use serde_json::Value;
-use shoal_netns_tests::{CONVERGE, World, client::Host, eventually, require_privileges, step};
+use shoal_netns_tests::{
+    CONVERGE, World, client::Host, eventually, require_docker_client, require_privileges, step,
+};
 
 /// The client's address on the underlay switch (outside every node).
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
@@ -28,21 +30,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A 3-node swarm (shoald started with `shoald_args`) with the demo image
 /// on every node and a client host.
-fn world(tag: &str, shoald_args: &[&str]) -> Option<(World, Host)> {
-    let mut world = World::new(tag, 3);
-    for n in 1..=3 {
-        world.node_mut(n).start_with(shoald_args);
-    }
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+fn world(tag: &str, shoald_args: &[&str]) -> (World, Host) {
+    let world = World::swarm(tag, 3)
+        .shoald_args(shoald_args)
+        .form()
         .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return None;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
     let client = world.attach_host("cl", CLIENT);
     // A wire carries complete checksums; a veth would pass the client
     // stack's partial ones, which the XDP rewrite cannot tell apart.
@@ -54,7 +46,7 @@ fn world(tag: &str, shoald_args: &[&str]) -> Option<(World, Host)> {
         status.as_ref().is_ok_and(|o| o.status.success()),
         "ethtool -K eth0 tx off in the client: {status:?}"
     );
-    Some((world, client))
+    (world, client)
 }
 
 /// A TCP connection from the client (from `src_port` when given) to `to`.
@@ -198,14 +190,13 @@ fn inspect(world: &World, service: &str) -> Value {
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
     require_privileges!();
+    require_docker_client!();
     // The test world's switch runs NAPI on its ports, as a NIC's wire
     // would take the frames XDP sends back out.
-    let Some((world, client)) = world(
+    let (world, client) = world(
         "mesh",
         &["--mesh-xdp-tunnel", "on", "--xdp-mode", "generic"],
-    ) else {
-        return;
-    };
+    );
     step("web: 3 replicas on nodes 1 and 2, published on 8080");
     world.docker_ok(&[
         "service",
@@ -344,9 +335,8 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
 #[test]
 fn losing_a_node_moves_its_flows_to_the_remaining_backends() {
     require_privileges!();
-    let Some((mut world, client)) = world("meshloss", &[]) else {
-        return;
-    };
+    require_docker_client!();
+    let (mut world, client) = world("meshloss", &[]);
     world.docker_ok(&[
         "service",
         "create",
@@ -407,9 +397,8 @@ fn losing_a_node_moves_its_flows_to_the_remaining_backends() {
 #[test]
 fn the_tc_hook_serves_the_same_mesh() {
     require_privileges!();
-    let Some((world, client)) = world("meshtc", &["--mesh-hook", "tc"]) else {
-        return;
-    };
+    require_docker_client!();
+    let (world, client) = world("meshtc", &["--mesh-hook", "tc"]);
     world.docker_ok(&[
         "service",
         "create",
@@ -437,9 +426,8 @@ fn the_tc_hook_serves_the_same_mesh() {
 #[test]
 fn udp_auto_allocated_conflicting_and_host_mode_ports() {
     require_privileges!();
-    let Some((world, client)) = world("mesh2", &[]) else {
-        return;
-    };
+    require_docker_client!();
+    let (world, client) = world("mesh2", &[]);
     step("echo: UDP, published port left to the managers");
     world.docker_ok(&[
         "service",

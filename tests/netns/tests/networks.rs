@@ -6,7 +6,9 @@
 use std::{collections::BTreeSet, net::Ipv4Addr, time::Duration};
 
 use serde_json::Value;
-use shoal_netns_tests::{CONVERGE, World, eventually, require_privileges, step};
+use shoal_netns_tests::{
+    CONVERGE, World, eventually, require_docker_client, require_privileges, step,
+};
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -16,18 +18,10 @@ fn json(text: &str) -> Value {
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     require_privileges!();
-    let mut world = World::new("networks", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+    require_docker_client!();
+    let world = World::swarm("networks", 3)
+        .form()
         .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
 
     step(
         "docker network create -d overlay: subnets from the pool or given, VNIs from 4097 (ingress, made at init, has 10.0.0.0/24 and 4096)",
@@ -303,18 +297,10 @@ fn parse_vxlan(frame: &[u8]) -> Option<(u32, Ipv4Addr, Ipv4Addr)> {
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
     require_privileges!();
-    let mut world = World::new("overlay", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+    require_docker_client!();
+    let world = World::swarm("overlay", 3)
+        .form()
         .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     world.docker_ok(&["network", "create", "-d", "overlay", "back"]);
     world.docker_ok(&[
@@ -456,21 +442,10 @@ fn interface_addresses(world: &World, service: &str) -> Vec<BTreeSet<String>> {
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn network_add_and_rm_reattach_a_running_service() {
     require_privileges!();
-    let mut world = World::new("netadd", 2);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2], &["--dispatcher-heartbeat", "1s"])
-        .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
+    require_docker_client!();
+    let world = World::swarm("netadd", 2).form().expect("forming the swarm");
     world.docker_ok(&[
         "network",
         "create",

@@ -7,21 +7,14 @@
 use std::collections::BTreeMap;
 
 use shoal_netns_tests::{
-    CONVERGE, Node, World, eventually, registry::Registry, require_privileges, step,
+    CONVERGE, Node, World, eventually, registry::Registry, require_docker_client,
+    require_privileges, step,
 };
 
 /// A 3-node swarm (node 1 manager, 2 and 3 workers) with the demo image
 /// on every node; dispatcher heartbeat 1 s so lost nodes are seen fast.
 fn three_node_swarm(tag: &str) -> World {
-    let mut world = World::new(tag, 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
-        .expect("forming the swarm");
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
-    world
+    World::swarm(tag, 3).form().expect("forming the swarm")
 }
 
 /// `docker service ps` rows of a service: (name, node, desired, current
@@ -127,11 +120,8 @@ fn replicas_spread_scale_and_replace_killed_containers_with_shoal() {
 #[test]
 fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
     require_privileges!();
+    require_docker_client!();
     let world = three_node_swarm("svc-docker");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
     replicas_scenario(&world, Cli::Docker);
 }
 
@@ -793,14 +783,10 @@ fn invalid_services_are_refused_and_nothing_is_created() {
 #[test]
 fn a_new_leader_takes_over_the_services() {
     require_privileges!();
-    let mut world = World::new("svc-leader", 3);
-    world.start_all();
-    world
-        .form_swarm(&[2, 3], &[], &["--dispatcher-heartbeat", "1s"])
+    let mut world = World::swarm("svc-leader", 3)
+        .managers()
+        .form()
         .expect("forming the swarm");
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
     shoal(
         &world,
         &[

@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use shoal_netns_tests::{CONVERGE, Node, RunningTask, World, eventually, require_privileges, step};
+use shoal_netns_tests::{
+    CONVERGE, Node, RunningTask, World, eventually, require_docker_client, require_privileges, step,
+};
 
 /// Requests sent through the VIP while all three backends run.
 const REQUESTS: usize = 200;
@@ -46,21 +48,10 @@ fn fetch(world: &World, client: &RunningTask, vip: &str) -> Result<String, Strin
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn a_service_vip_balances_new_connections_over_running_tasks() {
     require_privileges!();
-    let mut world = World::new("vip", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
-        .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
+    require_docker_client!();
+    let world = World::swarm("vip", 3).form().expect("forming the swarm");
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     for (name, replicas) in [("web", "3"), ("client", "1")] {
         world.docker_ok(&[

@@ -2,7 +2,7 @@
 //! the stock docker CLI against node 1 ([`World::docker_ok`],
 //! [`World::docker_err`]) and the running tasks of a service as they are on
 //! the nodes ([`World::running_tasks`]: their node, container and overlay
-//! address).
+//! address; [`World::task_hostname`]).
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -91,6 +91,19 @@ impl World {
             }
         }
         tasks
+    }
+
+    /// The hostname of a running task (its name, as whoami answers it).
+    ///
+    /// # Panics
+    /// When `runc exec` fails.
+    #[must_use]
+    pub fn task_hostname(&self, task: &RunningTask) -> String {
+        self.node(task.node)
+            .runc_exec(&task.id, &["hostname"])
+            .unwrap_or_else(|e| panic!("hostname of {}: {e}", task.id))
+            .trim()
+            .to_owned()
     }
 
     /// The running tasks of `service`, once there are exactly `count`.

@@ -170,14 +170,7 @@ fn hostnames(world: &World, service: &str) -> BTreeSet<String> {
     world
         .running_tasks(service)
         .iter()
-        .map(|task| {
-            world
-                .node(task.node)
-                .runc_exec(&task.id, &["hostname"])
-                .unwrap_or_else(|e| panic!("hostname of {}: {e}", task.id))
-                .trim()
-                .to_owned()
-        })
+        .map(|task| world.task_hostname(task))
         .collect()
 }
 

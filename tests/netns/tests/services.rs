@@ -284,6 +284,18 @@ fn task_rows(world: &World, service: &str) -> Vec<[String; 5]> {
     task_rows_on(world.node(1), service).unwrap_or_else(|e| panic!("service ps {service}: {e}"))
 }
 
+/// Waits until the [`task_rows`] of `service` satisfy `done`.
+fn wait_for_rows(world: &World, service: &str, what: &str, done: impl Fn(&[[String; 5]]) -> bool) {
+    eventually(what, CONVERGE, || {
+        let rows = task_rows(world, service);
+        if done(&rows) {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+}
+
 /// [`task_rows`] through `node`; the CLI's error when it fails.
 fn task_rows_on(node: &Node, service: &str) -> Result<Vec<[String; 5]>, String> {
     let out = node.shoal(&["service", "ps", "--no-trunc", service])?;
@@ -365,18 +377,18 @@ fn node_loss_reschedules_and_global_services_follow_nodes() {
     let node3 = world.node_mut(3);
     node3.kill9();
     node3.remove_containers();
-    eventually("web back to 6 running on nodes 1 and 2", CONVERGE, || {
-        let rows = task_rows(&world, "web");
-        let running: Vec<_> = rows
-            .iter()
-            .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
-            .collect();
-        if running.len() == 6 && running.iter().all(|r| r[1] != "node-3") {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
-    });
+    wait_for_rows(
+        &world,
+        "web",
+        "web back to 6 running on nodes 1 and 2",
+        |rows| {
+            let running: Vec<_> = rows
+                .iter()
+                .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
+                .collect();
+            running.len() == 6 && running.iter().all(|r| r[1] != "node-3")
+        },
+    );
     let spread = running_per_node(&world);
     assert_eq!(spread["node-1"] + spread["node-2"], 8, "{spread:?}");
     let agent_rows = task_rows(&world, "agent");
@@ -389,16 +401,9 @@ fn node_loss_reschedules_and_global_services_follow_nodes() {
     step("a node joining gets the global service's task");
     let node3 = world.node_mut(3);
     node3.start();
-    eventually("agent running on node-3 again", CONVERGE, || {
-        let rows = task_rows(&world, "agent");
-        if rows
-            .iter()
+    wait_for_rows(&world, "agent", "agent running on node-3 again", |rows| {
+        rows.iter()
             .any(|r| r[1] == "node-3" && r[2] == "Running" && r[3].starts_with("Running"))
-        {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
     });
     assert_eq!(
         world.node(3).running_containers().len(),
@@ -458,13 +463,8 @@ fn drain_restart_none_and_health_checks() {
             "sleep 1; exit 3",
         ],
     );
-    eventually("the task failed with exit 3", CONVERGE, || {
-        let rows = task_rows(&world, "once");
-        if rows.len() == 1 && rows[0][3].starts_with("Failed") && rows[0][4].contains("(3)") {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
+    wait_for_rows(&world, "once", "the task failed with exit 3", |rows| {
+        rows.len() == 1 && rows[0][3].starts_with("Failed") && rows[0][4].contains("(3)")
     });
     // A canary with the same command under `any` restarts meanwhile: once
     // it has been replaced twice, `once` had every chance to restart.
@@ -486,14 +486,9 @@ fn drain_restart_none_and_health_checks() {
             "sleep 1; exit 3",
         ],
     );
-    eventually("the canary restarted twice", CONVERGE, || {
-        let rows = task_rows(&world, "canary");
+    wait_for_rows(&world, "canary", "the canary restarted twice", |rows| {
         let failed = rows.iter().filter(|r| r[3].starts_with("Failed")).count();
-        if failed >= 3 {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
+        failed >= 3
     });
     let rows = task_rows(&world, "once");
     assert_eq!(rows.len(), 1, "no replacement: {rows:?}");
@@ -525,14 +520,9 @@ fn drain_restart_none_and_health_checks() {
             "whoami:latest",
         ],
     );
-    eventually("an unhealthy task replaced", CONVERGE, || {
-        let rows = task_rows(&world, "sick");
+    wait_for_rows(&world, "sick", "an unhealthy task replaced", |rows| {
         let unhealthy = rows.iter().filter(|r| r[4].contains("unhealthy")).count();
-        if unhealthy >= 1 {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
+        unhealthy >= 1
     });
     let rows = task_rows(&world, "sick");
     assert!(
@@ -562,13 +552,8 @@ fn drain_restart_none_and_health_checks() {
             "whoami:latest",
         ],
     );
-    eventually("the healthy task running", CONVERGE, || {
-        let rows = task_rows(&world, "healthy");
-        if rows.len() == 1 && rows[0][3].starts_with("Running") {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
+    wait_for_rows(&world, "healthy", "the healthy task running", |rows| {
+        rows.len() == 1 && rows[0][3].starts_with("Running")
     });
 }
 
@@ -605,17 +590,12 @@ fn a_restarted_agent_adopts_its_containers() {
     node2.kill9();
     node2.start();
     // The agent reports again and the managers still see 6 running tasks.
-    eventually("6 running tasks after the restart", CONVERGE, || {
-        let rows = task_rows(&world, "web");
+    wait_for_rows(&world, "web", "6 running tasks after the restart", |rows| {
         let running = rows
             .iter()
             .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
             .count();
-        if running == 6 && rows.len() == 6 {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
+        running == 6 && rows.len() == 6
     });
     let after: Vec<Vec<String>> = world
         .nodes()
@@ -634,21 +614,21 @@ fn a_restarted_agent_adopts_its_containers() {
     let victim = world.node(2).running_containers()[0].clone();
     world.node(2).runc_kill(&victim, "KILL");
     world.node_mut(2).start();
-    eventually("the victim failed and was replaced", CONVERGE, || {
-        let rows = task_rows(&world, "web");
-        let running = rows
-            .iter()
-            .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
-            .count();
-        let failed = rows
-            .iter()
-            .any(|r| r[3].starts_with("Failed") && r[4].contains("137"));
-        if running == 6 && failed {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
-    });
+    wait_for_rows(
+        &world,
+        "web",
+        "the victim failed and was replaced",
+        |rows| {
+            let running = rows
+                .iter()
+                .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
+                .count();
+            let failed = rows
+                .iter()
+                .any(|r| r[3].starts_with("Failed") && r[4].contains("137"));
+            running == 6 && failed
+        },
+    );
     assert_eq!(wait_for_containers(&world, 6).iter().sum::<usize>(), 6);
 }
 
@@ -708,16 +688,9 @@ fn tasks_pull_their_image_from_a_registry() {
             "service", "create", "--detach", "--name", "missing", &missing,
         ],
     );
-    eventually("a rejected task", CONVERGE, || {
-        let rows = task_rows(&world, "missing");
-        if rows
-            .iter()
+    wait_for_rows(&world, "missing", "a rejected task", |rows| {
+        rows.iter()
             .any(|r| r[3].starts_with("Rejected") && r[4].contains("not found"))
-        {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
     });
     drop(registry);
 }

@@ -18,16 +18,6 @@ const REQUESTS: usize = 200;
 /// Requests sent after the scale-down.
 const REQUESTS_AFTER_SCALE: usize = 20;
 
-/// The hostname of a running task (its name, as whoami answers it).
-fn hostname(world: &World, task: &RunningTask) -> String {
-    world
-        .node(task.node)
-        .runc_exec(&task.id, &["hostname"])
-        .unwrap_or_else(|e| panic!("hostname of {}: {e}", task.id))
-        .trim()
-        .to_owned()
-}
-
 /// One request from `client` to `vip`: the answering task's hostname,
 /// after checking that it saw the client's own address.
 fn fetch(world: &World, client: &RunningTask, vip: &str) -> Result<String, String> {
@@ -76,7 +66,7 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
         .to_owned();
     let web = world.wait_for_tasks("web", 3);
     let client = world.wait_for_tasks("client", 1).remove(0);
-    let web_hosts: BTreeSet<String> = web.iter().map(|t| hostname(&world, t)).collect();
+    let web_hosts: BTreeSet<String> = web.iter().map(|t| world.task_hostname(t)).collect();
     assert_eq!(web_hosts.len(), 3, "distinct hostnames: {web:?}");
     let web_nodes: BTreeSet<usize> = web.iter().map(|t| t.node).collect();
     eprintln!(
@@ -107,7 +97,7 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
     step("scaled to one task: after convergence no answer comes from a removed one");
     world.docker_ok(&["service", "scale", "--detach", "web=1"]);
     let survivor = world.wait_for_tasks("web", 1).remove(0);
-    let survivor_host = hostname(&world, &survivor);
+    let survivor_host = world.task_hostname(&survivor);
     let removed: BTreeSet<&str> = web
         .iter()
         .map(|t| t.id.as_str())

@@ -25,7 +25,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use shoal_netns_tests::{Node, RunningTask, World};
+use shoal_netns_tests::{Node, RunningTask, World, service_create_args};
 
 use crate::bench_shared::{Background, round_robin_dnat, static_whoami, wait_for_tasks};
 
@@ -69,33 +69,16 @@ pub fn run() -> Result<()> {
     };
     shoal(&["network", "create", "-d", "overlay", "bench"])?;
     let sink_port = SINK_PORT.to_string();
-    shoal(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    shoal(&service_create_args(
         "sink",
-        "--mode",
-        "global",
-        "--network",
-        "bench",
-        "whoami:latest",
-        "whoami",
-        "--sink",
-        &sink_port,
-    ])?;
-    shoal(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+        &["--mode", "global", "--network", "bench"],
+        &["whoami", "--sink", &sink_port],
+    ))?;
+    shoal(&service_create_args(
         "web",
-        "--replicas",
-        "3",
-        "--network",
-        "bench",
-        "whoami:latest",
-    ])?;
+        &["--replicas", "3", "--network", "bench"],
+        &[],
+    ))?;
     let sinks = wait_for_tasks(&world, "sink", 3)?;
     let web = wait_for_tasks(&world, "web", 3)?;
     let inspect: serde_json::Value = serde_json::from_str(&shoal(&["service", "inspect", "web"])?)

@@ -37,7 +37,7 @@ pub mod tasks;
 pub mod wait;
 pub mod world;
 
-pub use tasks::{CONVERGE, RunningTask};
+pub use tasks::{CONVERGE, RunningTask, service_create_args};
 pub use wait::eventually;
 pub use world::{Node, World};
 

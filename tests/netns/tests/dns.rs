@@ -15,7 +15,8 @@ use std::{
 
 use serde_json::Value;
 use shoal_netns_tests::{
-    CONVERGE, RunningTask, World, eventually, require_docker_client, require_privileges, step,
+    CONVERGE, RunningTask, World, eventually, require_docker_client, require_privileges,
+    service_create_args, step,
 };
 
 /// The agents' default `--dns-ttl`.
@@ -92,20 +93,9 @@ fn expect_answer(world: &World, client: (usize, &str), name: &str, tcp: bool, wa
 }
 
 fn create_service(world: &World, name: &str, replicas: &str, network: &str, extra: &[&str]) {
-    let mut args = vec![
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        name,
-        "--replicas",
-        replicas,
-        "--network",
-        network,
-    ];
-    args.extend(extra);
-    args.push("whoami:latest");
-    world.docker_ok(&args);
+    let mut options = vec!["--replicas", replicas, "--network", network];
+    options.extend(extra);
+    world.docker_ok(&service_create_args(name, &options, &[]));
 }
 
 #[test]

@@ -20,7 +20,8 @@ use nix::sys::socket::{
 };
 use serde_json::Value;
 use shoal_netns_tests::{
-    CONVERGE, World, client::Host, eventually, require_docker_client, require_privileges, step,
+    CONVERGE, World, client::Host, eventually, require_docker_client, require_privileges,
+    service_create_args, step,
 };
 
 /// The client's address on the underlay switch (outside every node).
@@ -191,22 +192,20 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
         &["--mesh-xdp-tunnel", "on", "--xdp-mode", "generic"],
     );
     step("web: 3 replicas on nodes 1 and 2, published on 8080");
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "3",
-        "--constraint",
-        "node.hostname!=node-3",
-        "--stop-grace-period",
-        "10s",
-        "-p",
-        "8080:80",
-        "whoami:latest",
-    ]);
+        &[
+            "--replicas",
+            "3",
+            "--constraint",
+            "node.hostname!=node-3",
+            "--stop-grace-period",
+            "10s",
+            "-p",
+            "8080:80",
+        ],
+        &[],
+    ));
     let _ = world.wait_for_tasks("web", 3);
     let web = inspect(&world, "web");
     assert_eq!(
@@ -330,20 +329,18 @@ fn losing_a_node_moves_its_flows_to_the_remaining_backends() {
     require_privileges!();
     require_docker_client!();
     let (mut world, client) = world("meshloss", &[]);
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "3",
-        "--replicas-max-per-node",
-        "1",
-        "-p",
-        "8080:80",
-        "whoami:latest",
-    ]);
+        &[
+            "--replicas",
+            "3",
+            "--replicas-max-per-node",
+            "1",
+            "-p",
+            "8080:80",
+        ],
+        &[],
+    ));
     let _ = world.wait_for_tasks("web", 3);
     let before = hostnames(&world, "web");
     for node in world.nodes() {
@@ -392,20 +389,18 @@ fn the_tc_hook_serves_the_same_mesh() {
     require_privileges!();
     require_docker_client!();
     let (world, client) = world("meshtc", &["--mesh-hook", "tc"]);
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "3",
-        "--constraint",
-        "node.hostname!=node-3",
-        "-p",
-        "8080:80",
-        "whoami:latest",
-    ]);
+        &[
+            "--replicas",
+            "3",
+            "--constraint",
+            "node.hostname!=node-3",
+            "-p",
+            "8080:80",
+        ],
+        &[],
+    ));
     let _ = world.wait_for_tasks("web", 3);
     let backends = hostnames(&world, "web");
     for node in world.nodes() {
@@ -422,21 +417,11 @@ fn udp_auto_allocated_conflicting_and_host_mode_ports() {
     require_docker_client!();
     let (world, client) = world("mesh2", &[]);
     step("echo: UDP, published port left to the managers");
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "echo",
-        "--replicas",
-        "2",
-        "--publish",
-        "target=7,protocol=udp",
-        "whoami:latest",
-        "whoami",
-        "--udp-echo",
-        "7",
-    ]);
+        &["--replicas", "2", "--publish", "target=7,protocol=udp"],
+        &["whoami", "--udp-echo", "7"],
+    ));
     let _ = world.wait_for_tasks("echo", 2);
     let echo = inspect(&world, "echo");
     let port = &echo[0]["Endpoint"]["Ports"][0];
@@ -466,32 +451,28 @@ fn udp_auto_allocated_conflicting_and_host_mode_ports() {
     }
 
     step("a taken port is refused, naming its holder; nothing is created");
-    let refused = world.docker_err(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    let refused = world.docker_err(&service_create_args(
         "clash",
-        "--publish",
-        &format!("published={published},target=9,protocol=udp"),
-        "whoami:latest",
-    ]);
+        &[
+            "--publish",
+            &format!("published={published},target=9,protocol=udp"),
+        ],
+        &[],
+    ));
     assert!(refused.contains("echo"), "{refused}");
     assert!(!world.docker_ok(&["service", "ls"]).contains("clash"));
 
     step("mode=host: only the node running the task answers");
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "edge",
-        "--constraint",
-        "node.hostname==node-2",
-        "--publish",
-        "mode=host,published=9090,target=80",
-        "whoami:latest",
-    ]);
+        &[
+            "--constraint",
+            "node.hostname==node-2",
+            "--publish",
+            "mode=host,published=9090,target=80",
+        ],
+        &[],
+    ));
     let _ = world.wait_for_tasks("edge", 1);
     let on_node_2 = SocketAddrV4::new(world.node(2).addr(), 9090);
     eventually("node-2:9090 answers", CONVERGE, || {

@@ -7,7 +7,8 @@
 //! not leave (EMSGSIZE); a second of full-size TCP segments crosses nodes.
 
 use shoal_netns_tests::{
-    CONVERGE, RunningTask, World, eventually, require_docker_client, require_privileges, step,
+    CONVERGE, RunningTask, World, eventually, require_docker_client, require_privileges,
+    service_create_args, step,
 };
 
 /// VXLAN's overhead over IPv4: outer IP, UDP, VXLAN and inner Ethernet.
@@ -38,21 +39,11 @@ fn df_packets_at_the_task_mtu_cross_nodes_and_one_byte_more_does_not() {
     let world = World::swarm("mtu", 3).form().expect("forming the swarm");
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     for (name, command) in [("echo", ["--udp-echo", "7"]), ("sink", ["--sink", "9"])] {
-        world.docker_ok(&[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        world.docker_ok(&service_create_args(
             name,
-            "--mode",
-            "global",
-            "--network",
-            "front",
-            "whoami:latest",
-            "whoami",
-            command[0],
-            command[1],
-        ]);
+            &["--mode", "global", "--network", "front"],
+            &["whoami", command[0], command[1]],
+        ));
     }
     let echo = one_per_node(&world, "echo");
     let sink = one_per_node(&world, "sink");

@@ -7,7 +7,8 @@ use std::{collections::BTreeSet, net::Ipv4Addr, time::Duration};
 
 use serde_json::Value;
 use shoal_netns_tests::{
-    CONVERGE, World, eventually, require_docker_client, require_privileges, step,
+    CONVERGE, World, eventually, require_docker_client, require_privileges, service_create_args,
+    step,
 };
 
 fn json(text: &str) -> Value {
@@ -96,20 +97,11 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     step(
         "docker service create --network front --network back: a VIP per network, an address per task",
     );
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "3",
-        "--network",
-        "front",
-        "--network",
-        "back",
-        "whoami:latest",
-    ]);
+        &["--replicas", "3", "--network", "front", "--network", "back"],
+        &[],
+    ));
     let service = json(&world.docker_ok(&["service", "inspect", "web"]));
     let vips: Vec<String> = service[0]["Endpoint"]["VirtualIPs"]
         .as_array()
@@ -303,30 +295,16 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
         .expect("forming the swarm");
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     world.docker_ok(&["network", "create", "-d", "overlay", "back"]);
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "4",
-        "--network",
-        "front",
-        "whoami:latest",
-    ]);
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+        &["--replicas", "4", "--network", "front"],
+        &[],
+    ));
+    world.docker_ok(&service_create_args(
         "db",
-        "--replicas",
-        "1",
-        "--network",
-        "back",
-        "whoami:latest",
-    ]);
+        &["--replicas", "1", "--network", "back"],
+        &[],
+    ));
     let web = world.wait_for_tasks("web", 4);
     let db = world.wait_for_tasks("db", 1);
 
@@ -464,18 +442,11 @@ fn network_add_and_rm_reattach_a_running_service() {
         "10.31.0.0/24",
         "back",
     ]);
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "2",
-        "--network",
-        "front",
-        "whoami:latest",
-    ]);
+        &["--replicas", "2", "--network", "front"],
+        &[],
+    ));
     let on = |prefixes: &[&str]| {
         let prefixes: Vec<String> = prefixes.iter().map(|p| (*p).to_owned()).collect();
         move |tasks: &Vec<BTreeSet<String>>| {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use shoal_netns_tests::{
     CONVERGE, Node, World, eventually, registry::Registry, require_docker_client,
-    require_privileges, step,
+    require_privileges, service_create_args, step,
 };
 
 /// A 3-node swarm (node 1 manager, 2 and 3 workers) with the demo image
@@ -132,16 +132,7 @@ fn replicas_scenario(world: &World, cli: Cli) {
     step("service create --replicas 5: 5 containers spread 2/2/1");
     cli.run(
         world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "5",
-            "whoami:latest",
-        ],
+        &service_create_args("web", &["--replicas", "5"], &[]),
     );
     assert_eq!(wait_for_containers(world, 5), [2, 2, 1]);
     eventually("service ls to show 5/5", CONVERGE, || {
@@ -233,18 +224,11 @@ fn replicas_scenario(world: &World, cli: Cli) {
     step("--constraint node.hostname==node-3: both replicas on node-3");
     cli.run(
         world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        &service_create_args(
             "pinned",
-            "--replicas",
-            "2",
-            "--constraint",
-            "node.hostname==node-3",
-            "whoami:latest",
-        ],
+            &["--replicas", "2", "--constraint", "node.hostname==node-3"],
+            &[],
+        ),
     );
     eventually("pinned tasks running on node-3", CONVERGE, || {
         let rows = cli.ps(world, "pinned");
@@ -347,29 +331,11 @@ fn node_loss_reschedules_and_global_services_follow_nodes() {
     step("6 replicas and a global service on 3 nodes");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "6",
-            "whoami:latest",
-        ],
+        &service_create_args("web", &["--replicas", "6"], &[]),
     );
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "agent",
-            "--mode",
-            "global",
-            "whoami:latest",
-        ],
+        &service_create_args("agent", &["--mode", "global"], &[]),
     );
     assert_eq!(wait_for_containers(&world, 9), [3, 3, 3]);
 
@@ -413,7 +379,6 @@ fn node_loss_reschedules_and_global_services_follow_nodes() {
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn drain_restart_none_and_health_checks() {
     require_privileges!();
     let world = three_node_swarm("svc-policies");
@@ -421,16 +386,7 @@ fn drain_restart_none_and_health_checks() {
     step("drain node-2: its tasks move, it gets no new ones");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "3",
-            "whoami:latest",
-        ],
+        &service_create_args("web", &["--replicas", "3"], &[]),
     );
     wait_for_containers(&world, 3);
     shoal(
@@ -449,19 +405,11 @@ fn drain_restart_none_and_health_checks() {
     step("--restart-condition none: a crashed task stays down");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        &service_create_args(
             "once",
-            "--restart-condition",
-            "none",
-            "whoami:latest",
-            "sh",
-            "-c",
-            "sleep 1; exit 3",
-        ],
+            &["--restart-condition", "none"],
+            &["sh", "-c", "sleep 1; exit 3"],
+        ),
     );
     wait_for_rows(&world, "once", "the task failed with exit 3", |rows| {
         rows.len() == 1 && rows[0][3].starts_with("Failed") && rows[0][4].contains("(3)")
@@ -470,21 +418,11 @@ fn drain_restart_none_and_health_checks() {
     // it has been replaced twice, `once` had every chance to restart.
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        &service_create_args(
             "canary",
-            "--restart-delay",
-            "500ms",
-            "--restart-condition",
-            "any",
-            "whoami:latest",
-            "sh",
-            "-c",
-            "sleep 1; exit 3",
-        ],
+            &["--restart-delay", "500ms", "--restart-condition", "any"],
+            &["sh", "-c", "sleep 1; exit 3"],
+        ),
     );
     wait_for_rows(&world, "canary", "the canary restarted twice", |rows| {
         let failed = rows.iter().filter(|r| r[3].starts_with("Failed")).count();
@@ -503,22 +441,20 @@ fn drain_restart_none_and_health_checks() {
     step("a failing health check keeps tasks out of running");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        &service_create_args(
             "sick",
-            "--health-cmd",
-            "exit 1",
-            "--health-interval",
-            "200ms",
-            "--health-retries",
-            "2",
-            "--restart-delay",
-            "1s",
-            "whoami:latest",
-        ],
+            &[
+                "--health-cmd",
+                "exit 1",
+                "--health-interval",
+                "200ms",
+                "--health-retries",
+                "2",
+                "--restart-delay",
+                "1s",
+            ],
+            &[],
+        ),
     );
     wait_for_rows(&world, "sick", "an unhealthy task replaced", |rows| {
         let unhealthy = rows.iter().filter(|r| r[4].contains("unhealthy")).count();
@@ -539,18 +475,11 @@ fn drain_restart_none_and_health_checks() {
     step("a passing health check: running");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        &service_create_args(
             "healthy",
-            "--health-cmd",
-            "true",
-            "--health-interval",
-            "200ms",
-            "whoami:latest",
-        ],
+            &["--health-cmd", "true", "--health-interval", "200ms"],
+            &[],
+        ),
     );
     wait_for_rows(&world, "healthy", "the healthy task running", |rows| {
         rows.len() == 1 && rows[0][3].starts_with("Running")
@@ -563,16 +492,7 @@ fn a_restarted_agent_adopts_its_containers() {
     let mut world = three_node_swarm("svc-adopt");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "6",
-            "whoami:latest",
-        ],
+        &service_create_args("web", &["--replicas", "6"], &[]),
     );
     wait_for_containers(&world, 6);
     let before: Vec<Vec<String>> = world
@@ -699,17 +619,7 @@ fn tasks_pull_their_image_from_a_registry() {
 fn invalid_services_are_refused_and_nothing_is_created() {
     require_privileges!();
     let world = three_node_swarm("svc-invalid");
-    shoal(
-        &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "whoami:latest",
-        ],
-    );
+    shoal(&world, &service_create_args("web", &[], &[]));
     for (args, expected) in [
         (vec!["--replicas", "-1"], "replicas"),
         (vec!["--constraint", "node.colour==red"], "unknown key"),
@@ -762,16 +672,7 @@ fn a_new_leader_takes_over_the_services() {
         .expect("forming the swarm");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "6",
-            "whoami:latest",
-        ],
+        &service_create_args("web", &["--replicas", "6"], &[]),
     );
     assert_eq!(wait_for_containers(&world, 6), [2, 2, 2]);
 

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use shoal_netns_tests::{
-    CONVERGE, Node, RunningTask, World, eventually, require_docker_client, require_privileges, step,
+    CONVERGE, Node, RunningTask, World, eventually, require_docker_client, require_privileges,
+    service_create_args, step,
 };
 
 /// Requests sent through the VIP while all three backends run.
@@ -44,18 +45,11 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
     let world = World::swarm("vip", 3).form().expect("forming the swarm");
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     for (name, replicas) in [("web", "3"), ("client", "1")] {
-        world.docker_ok(&[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        world.docker_ok(&service_create_args(
             name,
-            "--replicas",
-            replicas,
-            "--network",
-            "front",
-            "whoami:latest",
-        ]);
+            &["--replicas", replicas, "--network", "front"],
+            &[],
+        ));
     }
     let inspect: Value = serde_json::from_str(&world.docker_ok(&["service", "inspect", "web"]))
         .expect("service inspect is JSON");

@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::Result;
 use shoal_api::status::NodeStatus;
-use shoal_netns_tests::World;
+use shoal_netns_tests::{World, service_create_args};
 
 use super::{BACKEND_PORT, CLIENT, PUBLISHED, lab::prepare_client, report::Row, wrk::measure};
 use crate::bench_shared::wait_for_tasks;
@@ -94,24 +94,13 @@ fn mesh_world(variant: &MeshVariant, path: &str) -> Result<Row> {
         .form()
         .map_err(anyhow::Error::msg)?;
     let published = format!("published={PUBLISHED},target={BACKEND_PORT}");
-    let mut create = vec![
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        "web",
-        "--replicas",
-        "3",
-        "--publish",
-        &published,
-    ];
+    let mut options = vec!["--replicas", "3", "--publish", &published];
     if let Some(constraint) = variant.constraint {
-        create.extend(["--constraint", constraint]);
+        options.extend(["--constraint", constraint]);
     }
-    create.push("whoami:latest");
     world
         .node(1)
-        .shoal(&create)
+        .shoal(&service_create_args("web", &options, &[]))
         .map_err(|e| anyhow::anyhow!("service create --publish {published}: {}", e.trim()))?;
     wait_for_tasks(&world, "web", 3)?;
     let spread = world

@@ -19,15 +19,15 @@
 //! world or with the guards below.
 
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
-use shoal_netns_tests::{Node, RunningTask, World};
+use shoal_netns_tests::{Node, RunningTask, World, service_create_args};
 
-use crate::interrupt;
+use crate::bench_shared::{Background, round_robin_dnat, static_whoami, wait_for_tasks};
 
 /// Seconds of each throughput run.
 const BLAST_SECONDS: &str = "5";
@@ -41,18 +41,6 @@ const BARE_VXLAN: &str = "benchvx0";
 const BARE_VNI: &str = "4242";
 const BARE_PORT: &str = "4790";
 const BARE_SUBNET: &str = "192.168.242";
-/// How long tasks may take to run.
-const CONVERGE: Duration = Duration::from_mins(2);
-
-/// A process started in a node's namespace, killed and reaped on drop.
-struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The plain VXLAN devices made in the nodes' namespaces, deleted on drop.
 struct BareVxlan<'a>(Vec<&'a Node>);
@@ -70,14 +58,9 @@ impl Drop for BareVxlan<'_> {
 /// Runs the overlay benchmarks and prints their figures.
 pub fn run() -> Result<()> {
     let whoami = static_whoami()?;
-    let mut world = World::new("bench-ovl", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+    let world = World::swarm("bench-ovl", 3)
+        .form()
         .map_err(anyhow::Error::msg)?;
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
     let manager = world.node(1);
     let shoal = |args: &[&str]| {
         manager
@@ -86,33 +69,16 @@ pub fn run() -> Result<()> {
     };
     shoal(&["network", "create", "-d", "overlay", "bench"])?;
     let sink_port = SINK_PORT.to_string();
-    shoal(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    shoal(&service_create_args(
         "sink",
-        "--mode",
-        "global",
-        "--network",
-        "bench",
-        "whoami:latest",
-        "whoami",
-        "--sink",
-        &sink_port,
-    ])?;
-    shoal(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+        &["--mode", "global", "--network", "bench"],
+        &["whoami", "--sink", &sink_port],
+    ))?;
+    shoal(&service_create_args(
         "web",
-        "--replicas",
-        "3",
-        "--network",
-        "bench",
-        "whoami:latest",
-    ])?;
+        &["--replicas", "3", "--network", "bench"],
+        &[],
+    ))?;
     let sinks = wait_for_tasks(&world, "sink", 3)?;
     let web = wait_for_tasks(&world, "web", 3)?;
     let inspect: serde_json::Value = serde_json::from_str(&shoal(&["service", "inspect", "web"])?)
@@ -173,38 +139,23 @@ fn rate_through_dnat(world: &World, from: &RunningTask, backends: &[RunningTask]
         .join("tasks")
         .join(&from.id)
         .join("netns");
-    let count = backends.len();
-    for (i, backend) in backends.iter().enumerate() {
-        let mut rule: Vec<String> = [
-            "-t",
-            "nat",
-            "-A",
-            "OUTPUT",
-            "-d",
-            DNAT_ADDRESS,
-            "-p",
-            "tcp",
-            "--dport",
-            "80",
-        ]
+    let backends: Vec<String> = backends
         .iter()
-        .map(|s| (*s).to_owned())
+        .map(|backend| format!("{}:80", backend.addr))
         .collect();
-        if i + 1 < count {
-            rule.extend(
-                ["-m", "statistic", "--mode", "nth", "--every"]
-                    .iter()
-                    .map(|s| (*s).to_owned()),
-            );
-            rule.push((count - i).to_string());
-            rule.extend(["--packet".to_owned(), "0".to_owned()]);
-        }
-        rule.extend([
-            "-j".to_owned(),
-            "DNAT".to_owned(),
-            "--to-destination".to_owned(),
-            format!("{}:80", backend.addr),
-        ]);
+    let matching = [
+        "-t",
+        "nat",
+        "-A",
+        "OUTPUT",
+        "-d",
+        DNAT_ADDRESS,
+        "-p",
+        "tcp",
+        "--dport",
+        "80",
+    ];
+    for rule in round_robin_dnat(&matching, &backends) {
         let status = Command::new("nsenter")
             .arg(format!("--net={}", netns.display()))
             .arg("iptables")
@@ -266,26 +217,6 @@ fn throughput(world: &World, whoami: &Path, from: &RunningTask, to: &RunningTask
     );
 
     Ok(())
-}
-
-/// The static whoami the demo image holds (built by `demo-image`).
-pub(crate) fn static_whoami() -> Result<PathBuf> {
-    let binary = crate::demo_image::tarball_path()
-        .parent()
-        .and_then(|p| p.parent())
-        .context("the target directory")?
-        .join(format!(
-            "{}-unknown-linux-gnu/release/whoami",
-            std::env::consts::ARCH
-        ));
-    if binary.exists() {
-        Ok(binary)
-    } else {
-        bail!(
-            "{} is missing: run cargo xtask demo-image",
-            binary.display()
-        )
-    }
 }
 
 /// The Gbit/s of a `whoami --blast` answer.
@@ -359,26 +290,4 @@ fn rate(world: &World, from: &RunningTask, addr: &str) -> Result<f64> {
         println!("    ({errors} failed connections to {addr})");
     }
     field(&answer, "per_second=")
-}
-
-/// The `n` running tasks of `service`, by node, once there are that many.
-fn wait_for_tasks(world: &World, service: &str, n: usize) -> Result<Vec<RunningTask>> {
-    let deadline = Instant::now() + CONVERGE;
-    loop {
-        if interrupt::interrupted() {
-            bail!("interrupted");
-        }
-        let mut found = world.running_tasks(service);
-        if found.len() == n {
-            found.sort_by_key(|t| t.node);
-            return Ok(found);
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{} of {n} {service} tasks running after {CONVERGE:?}",
-                found.len()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }

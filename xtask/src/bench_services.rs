@@ -20,14 +20,9 @@ const TIMEOUT: Duration = Duration::from_mins(3);
 
 /// Runs the services benchmarks and prints their figures.
 pub fn run(runtime: &tokio::runtime::Runtime) -> Result<()> {
-    let mut world = World::new("bench-svc", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+    let mut world = World::swarm("bench-svc", 3)
+        .form()
         .map_err(anyhow::Error::msg)?;
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
     let client = Client::new(world.node(1).socket());
 
     println!("==> service create --replicas {REPLICAS} until all run ({RUNS} runs)");

@@ -12,6 +12,7 @@ mod bench;
 mod bench_mesh;
 mod bench_overlay;
 mod bench_services;
+mod bench_shared;
 mod build_ebpf;
 mod demo;
 mod demo_image;

@@ -12,7 +12,10 @@ use std::{
     time::Duration,
 };
 
-use crate::{World, netns::NetNs};
+use crate::{
+    World,
+    netns::{NetNs, plug_into_switch},
+};
 
 /// A namespace with an `eth0` in a switch's bridge `br0`; the namespace
 /// (and with it the veth pair) is deleted on drop.
@@ -32,21 +35,7 @@ impl Host {
     #[must_use]
     pub fn attach(switch: &NetNs, name: &str, port: &str, addr: Ipv4Addr) -> Self {
         let netns = NetNs::new(name);
-        switch.ip(&[
-            "link",
-            "add",
-            port,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            netns.name(),
-        ]);
-        switch.ip(&["link", "set", port, "master", "br0", "up"]);
-        netns.ip(&["addr", "add", &format!("{addr}/15"), "dev", "eth0"]);
-        netns.ip(&["link", "set", "eth0", "up"]);
+        plug_into_switch(switch, port, &netns, addr);
         Self { netns, addr }
     }
 

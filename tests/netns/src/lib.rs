@@ -9,17 +9,35 @@
 //! world's namespaces.
 //!
 //! Tests call [`require_privileges!`] first: without root (or without the
-//! tools and kernel features the harness needs) they print why and skip.
+//! tools and kernel features the harness needs) they print why and skip;
+//! those driving the stock docker CLI call [`require_docker_client!`] next.
+//!
+//! Module map:
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`world`] | a world: its switch, nodes and their `shoald`, the CLIs against them |
+//! | [`swarm`] | the swarm a suite or benchmark starts from ([`World::swarm`]) |
+//! | [`tasks`] | the docker CLI against node 1 and a service's running tasks |
+//! | [`client`] | hosts outside the nodes on a world's switch, HTTP from them |
+//! | [`registry`] | a registry serving images to the nodes |
+//! | [`netns`] | network namespaces as guards, `ip`, code run inside one |
+//! | [`process`] | a `shoald` process inside a node's namespaces |
+//! | [`wait`] | [`eventually`]: waiting on conditions |
+//! | `fixtures` | the packet fixtures' harness: the eBPF object, `BPF_PROG_TEST_RUN`, hand-built frames (feature `fixtures`, on by default) |
 
 pub mod client;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod netns;
 pub mod process;
 pub mod registry;
+pub mod swarm;
 pub mod tasks;
 pub mod wait;
 pub mod world;
 
-pub use tasks::{CONVERGE, RunningTask};
+pub use tasks::{CONVERGE, RunningTask, service_create_args};
 pub use wait::eventually;
 pub use world::{Node, World};
 

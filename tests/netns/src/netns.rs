@@ -1,8 +1,10 @@
-//! Network namespaces as RAII guards, `ip` invocations, and running code
-//! inside a namespace on a dedicated thread.
+//! Network namespaces as RAII guards, `ip` invocations, plugging a
+//! namespace into a switch's bridge, and running code inside a namespace
+//! on a dedicated thread.
 
 use std::{
     fs::File,
+    net::Ipv4Addr,
     process::{Command, Output},
 };
 
@@ -22,6 +24,31 @@ pub fn ip(args: &[&str]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// Plugs `netns` into the bridge `br0` of `switch`: a veth pair whose end
+/// `port` joins the bridge and whose other end is `netns`'s `eth0`, with
+/// `addr/15`; both up.
+///
+/// # Panics
+/// When a device cannot be created (`port` must be a free interface name
+/// of at most 15 bytes in `switch`).
+pub fn plug_into_switch(switch: &NetNs, port: &str, netns: &NetNs, addr: Ipv4Addr) {
+    switch.ip(&[
+        "link",
+        "add",
+        port,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        netns.name(),
+    ]);
+    switch.ip(&["link", "set", port, "master", "br0", "up"]);
+    netns.ip(&["addr", "add", &format!("{addr}/15"), "dev", "eth0"]);
+    netns.ip(&["link", "set", "eth0", "up"]);
 }
 
 /// A named network namespace (`/run/netns/<name>`), deleted on drop.

@@ -1,8 +1,9 @@
 //! What the end-to-end suites and benchmarks share about a running swarm:
 //! the stock docker CLI against node 1 ([`World::docker_ok`],
-//! [`World::docker_err`]) and the running tasks of a service as they are on
+//! [`World::docker_err`]), the arguments that create a service of the demo
+//! image ([`service_create_args`]) and the running tasks of a service as they are on
 //! the nodes ([`World::running_tasks`]: their node, container and overlay
-//! address).
+//! address; [`World::task_hostname`]).
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -10,6 +11,22 @@ use crate::{World, eventually};
 
 /// How long a service may take to converge (pulling nothing, 2 cores).
 pub const CONVERGE: Duration = Duration::from_mins(1);
+
+/// The arguments of `service create --detach --name <name> <options…>
+/// whoami:latest <command…>`: a service of the demo image, for
+/// [`World::docker_ok`] and `shoal` alike.
+#[must_use]
+pub fn service_create_args<'a>(
+    name: &'a str,
+    options: &[&'a str],
+    command: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["service", "create", "--detach", "--name", name];
+    args.extend_from_slice(options);
+    args.push("whoami:latest");
+    args.extend_from_slice(command);
+    args
+}
 
 /// A running task of a service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +108,19 @@ impl World {
             }
         }
         tasks
+    }
+
+    /// The hostname of a running task (its name, as whoami answers it).
+    ///
+    /// # Panics
+    /// When `runc exec` fails.
+    #[must_use]
+    pub fn task_hostname(&self, task: &RunningTask) -> String {
+        self.node(task.node)
+            .runc_exec(&task.id, &["hostname"])
+            .unwrap_or_else(|e| panic!("hostname of {}: {e}", task.id))
+            .trim()
+            .to_owned()
     }
 
     /// The running tasks of `service`, once there are exactly `count`.

@@ -12,7 +12,11 @@ use std::{
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::{eventually, netns::NetNs, process::DaemonProcess};
+use crate::{
+    eventually,
+    netns::{NetNs, plug_into_switch},
+    process::DaemonProcess,
+};
 
 /// Where the bpffs pins of node `id` live (see `shoal_agent::dataplane`).
 #[must_use]
@@ -73,6 +77,15 @@ pub fn demo_image_tarball() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The stock docker CLI, when one is installed.
+#[must_use]
+pub fn docker_client() -> Option<&'static Path> {
+    ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .into_iter()
+        .map(Path::new)
+        .find(|path| path.exists())
 }
 
 /// The changes `Node::import_demo_image` gives the demo image: `whoami` by
@@ -139,25 +152,8 @@ impl World {
         };
         for index in 1..=nodes {
             let netns = NetNs::new(&format!("{prefix}-n{index}"));
-            let port = format!("n{index}");
-            world.switch.ip(&[
-                "link",
-                "add",
-                &port,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                netns.name(),
-            ]);
-            world
-                .switch
-                .ip(&["link", "set", &port, "master", "br0", "up"]);
             let addr = Ipv4Addr::new(198, 18, 0, u8::try_from(index).expect("≤ 250 nodes"));
-            netns.ip(&["addr", "add", &format!("{addr}/15"), "dev", "eth0"]);
-            netns.ip(&["link", "set", "eth0", "up"]);
+            plug_into_switch(&world.switch, &format!("n{index}"), &netns, addr);
             let node_dir = world.dir.join(format!("node-{index}"));
             std::fs::create_dir_all(&node_dir).expect("creating a node directory");
             world.nodes.push(Node {
@@ -440,9 +436,7 @@ impl Node {
     /// (`docker logs` writes a container's stderr to its own stderr).
     #[must_use]
     pub fn docker_streams(&self, args: &[&str]) -> Option<Result<(String, String), String>> {
-        let docker = ["/usr/local/bin/docker", "/usr/bin/docker"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())?;
+        let docker = docker_client()?;
         let output = Command::new(docker)
             .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
             .env("DOCKER_CONFIG", self.dir.join("docker-config"))

@@ -14,7 +14,10 @@ use std::{
 };
 
 use serde_json::Value;
-use shoal_netns_tests::{CONVERGE, RunningTask, World, eventually, require_privileges, step};
+use shoal_netns_tests::{
+    CONVERGE, RunningTask, World, eventually, require_docker_client, require_privileges,
+    service_create_args, step,
+};
 
 /// The agents' default `--dns-ttl`.
 const TTL: Duration = Duration::from_secs(10);
@@ -90,38 +93,17 @@ fn expect_answer(world: &World, client: (usize, &str), name: &str, tcp: bool, wa
 }
 
 fn create_service(world: &World, name: &str, replicas: &str, network: &str, extra: &[&str]) {
-    let mut args = vec![
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        name,
-        "--replicas",
-        replicas,
-        "--network",
-        network,
-    ];
-    args.extend(extra);
-    args.push("whoami:latest");
-    world.docker_ok(&args);
+    let mut options = vec!["--replicas", replicas, "--network", network];
+    options.extend(extra);
+    world.docker_ok(&service_create_args(name, &options, &[]));
 }
 
 #[test]
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn task_resolvers_answer_service_names_on_shared_networks() {
     require_privileges!();
-    let mut world = World::new("dns", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
-        .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
+    require_docker_client!();
+    let mut world = World::swarm("dns", 3).form().expect("forming the swarm");
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     world.docker_ok(&["network", "create", "-d", "overlay", "back"]);
     create_service(&world, "web", "3", "front", &[]);

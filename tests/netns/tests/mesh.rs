@@ -19,7 +19,10 @@ use nix::sys::socket::{
     sockopt::ReuseAddr,
 };
 use serde_json::Value;
-use shoal_netns_tests::{CONVERGE, World, client::Host, eventually, require_privileges, step};
+use shoal_netns_tests::{
+    CONVERGE, World, client::Host, eventually, require_docker_client, require_privileges,
+    service_create_args, step,
+};
 
 /// The client's address on the underlay switch (outside every node).
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
@@ -28,21 +31,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A 3-node swarm (shoald started with `shoald_args`) with the demo image
 /// on every node and a client host.
-fn world(tag: &str, shoald_args: &[&str]) -> Option<(World, Host)> {
-    let mut world = World::new(tag, 3);
-    for n in 1..=3 {
-        world.node_mut(n).start_with(shoald_args);
-    }
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+fn world(tag: &str, shoald_args: &[&str]) -> (World, Host) {
+    let world = World::swarm(tag, 3)
+        .shoald_args(shoald_args)
+        .form()
         .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return None;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
     let client = world.attach_host("cl", CLIENT);
     // A wire carries complete checksums; a veth would pass the client
     // stack's partial ones, which the XDP rewrite cannot tell apart.
@@ -54,7 +47,7 @@ fn world(tag: &str, shoald_args: &[&str]) -> Option<(World, Host)> {
         status.as_ref().is_ok_and(|o| o.status.success()),
         "ethtool -K eth0 tx off in the client: {status:?}"
     );
-    Some((world, client))
+    (world, client)
 }
 
 /// A TCP connection from the client (from `src_port` when given) to `to`.
@@ -178,14 +171,7 @@ fn hostnames(world: &World, service: &str) -> BTreeSet<String> {
     world
         .running_tasks(service)
         .iter()
-        .map(|task| {
-            world
-                .node(task.node)
-                .runc_exec(&task.id, &["hostname"])
-                .unwrap_or_else(|e| panic!("hostname of {}: {e}", task.id))
-                .trim()
-                .to_owned()
-        })
+        .map(|task| world.task_hostname(task))
         .collect()
 }
 
@@ -198,31 +184,28 @@ fn inspect(world: &World, service: &str) -> Value {
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
     require_privileges!();
+    require_docker_client!();
     // The test world's switch runs NAPI on its ports, as a NIC's wire
     // would take the frames XDP sends back out.
-    let Some((world, client)) = world(
+    let (world, client) = world(
         "mesh",
         &["--mesh-xdp-tunnel", "on", "--xdp-mode", "generic"],
-    ) else {
-        return;
-    };
+    );
     step("web: 3 replicas on nodes 1 and 2, published on 8080");
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "3",
-        "--constraint",
-        "node.hostname!=node-3",
-        "--stop-grace-period",
-        "10s",
-        "-p",
-        "8080:80",
-        "whoami:latest",
-    ]);
+        &[
+            "--replicas",
+            "3",
+            "--constraint",
+            "node.hostname!=node-3",
+            "--stop-grace-period",
+            "10s",
+            "-p",
+            "8080:80",
+        ],
+        &[],
+    ));
     let _ = world.wait_for_tasks("web", 3);
     let web = inspect(&world, "web");
     assert_eq!(
@@ -344,23 +327,20 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
 #[test]
 fn losing_a_node_moves_its_flows_to_the_remaining_backends() {
     require_privileges!();
-    let Some((mut world, client)) = world("meshloss", &[]) else {
-        return;
-    };
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    require_docker_client!();
+    let (mut world, client) = world("meshloss", &[]);
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "3",
-        "--replicas-max-per-node",
-        "1",
-        "-p",
-        "8080:80",
-        "whoami:latest",
-    ]);
+        &[
+            "--replicas",
+            "3",
+            "--replicas-max-per-node",
+            "1",
+            "-p",
+            "8080:80",
+        ],
+        &[],
+    ));
     let _ = world.wait_for_tasks("web", 3);
     let before = hostnames(&world, "web");
     for node in world.nodes() {
@@ -407,23 +387,20 @@ fn losing_a_node_moves_its_flows_to_the_remaining_backends() {
 #[test]
 fn the_tc_hook_serves_the_same_mesh() {
     require_privileges!();
-    let Some((world, client)) = world("meshtc", &["--mesh-hook", "tc"]) else {
-        return;
-    };
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    require_docker_client!();
+    let (world, client) = world("meshtc", &["--mesh-hook", "tc"]);
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "3",
-        "--constraint",
-        "node.hostname!=node-3",
-        "-p",
-        "8080:80",
-        "whoami:latest",
-    ]);
+        &[
+            "--replicas",
+            "3",
+            "--constraint",
+            "node.hostname!=node-3",
+            "-p",
+            "8080:80",
+        ],
+        &[],
+    ));
     let _ = world.wait_for_tasks("web", 3);
     let backends = hostnames(&world, "web");
     for node in world.nodes() {
@@ -437,25 +414,14 @@ fn the_tc_hook_serves_the_same_mesh() {
 #[test]
 fn udp_auto_allocated_conflicting_and_host_mode_ports() {
     require_privileges!();
-    let Some((world, client)) = world("mesh2", &[]) else {
-        return;
-    };
+    require_docker_client!();
+    let (world, client) = world("mesh2", &[]);
     step("echo: UDP, published port left to the managers");
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "echo",
-        "--replicas",
-        "2",
-        "--publish",
-        "target=7,protocol=udp",
-        "whoami:latest",
-        "whoami",
-        "--udp-echo",
-        "7",
-    ]);
+        &["--replicas", "2", "--publish", "target=7,protocol=udp"],
+        &["whoami", "--udp-echo", "7"],
+    ));
     let _ = world.wait_for_tasks("echo", 2);
     let echo = inspect(&world, "echo");
     let port = &echo[0]["Endpoint"]["Ports"][0];
@@ -485,32 +451,28 @@ fn udp_auto_allocated_conflicting_and_host_mode_ports() {
     }
 
     step("a taken port is refused, naming its holder; nothing is created");
-    let refused = world.docker_err(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    let refused = world.docker_err(&service_create_args(
         "clash",
-        "--publish",
-        &format!("published={published},target=9,protocol=udp"),
-        "whoami:latest",
-    ]);
+        &[
+            "--publish",
+            &format!("published={published},target=9,protocol=udp"),
+        ],
+        &[],
+    ));
     assert!(refused.contains("echo"), "{refused}");
     assert!(!world.docker_ok(&["service", "ls"]).contains("clash"));
 
     step("mode=host: only the node running the task answers");
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "edge",
-        "--constraint",
-        "node.hostname==node-2",
-        "--publish",
-        "mode=host,published=9090,target=80",
-        "whoami:latest",
-    ]);
+        &[
+            "--constraint",
+            "node.hostname==node-2",
+            "--publish",
+            "mode=host,published=9090,target=80",
+        ],
+        &[],
+    ));
     let _ = world.wait_for_tasks("edge", 1);
     let on_node_2 = SocketAddrV4::new(world.node(2).addr(), 9090);
     eventually("node-2:9090 answers", CONVERGE, || {

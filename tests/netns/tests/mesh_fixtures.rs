@@ -25,38 +25,32 @@
 use std::{
     collections::BTreeMap,
     net::{Ipv4Addr, SocketAddrV4},
-    path::{Path, PathBuf},
 };
 
-use aya::programs::{SchedClassifier, TestRun, TestRunOptions, Xdp};
 use pnet_packet::{
-    MutablePacket, Packet,
-    ethernet::{EtherType, EtherTypes, MutableEthernetPacket},
+    MutablePacket,
+    ethernet::EtherTypes,
     ip::IpNextHeaderProtocols,
-    ipv4::{self, Ipv4Packet, MutableIpv4Packet},
-    ipv6::MutableIpv6Packet,
-    tcp::{self, MutableTcpPacket, TcpFlags, TcpPacket},
-    udp::{self, MutableUdpPacket, UdpPacket},
+    ipv4::{self, MutableIpv4Packet},
+    tcp::{self, MutableTcpPacket, TcpFlags},
+    udp::{self, MutableUdpPacket},
 };
 use shoal_agent::dataplane::{
     Endpoint, EndpointLocation, Flow, FlowDirection, Interface, MeshHook, MeshMaps, OverlayMaps,
-    PortTarget, PublishedPort, ensure_bpffs_mounted, load_object,
+    PortTarget, PublishedPort, load_object,
 };
 use shoal_ebpf_common::{
     MESH_NODE_ROW, MeshVerdict, OVERLAY_MAGLEV_SIZE, OverlayHook, OverlayVerdict, program_names,
 };
-use shoal_netns_tests::require_privileges;
-
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const TC_ACT_SHOT: u32 = 2;
-const TC_ACT_REDIRECT: u32 = 7;
-
-/// `struct xdp_md`: `data`, `data_end`, `data_meta`, `ingress_ifindex`,
-/// `rx_queue_index`, `egress_ifindex`, each a `__u32`.
-const XDP_MD_LEN: usize = 24;
-/// `offsetof(struct __sk_buff, ingress_ifindex)`.
-const INGRESS_IFINDEX_OFFSET: usize = 36;
+use shoal_netns_tests::{
+    fixtures::{
+        PinDir, TC_ACT_REDIRECT, TC_ACT_SHOT, TcRan, XDP_DROP, XDP_PASS, XdpRan, classifier,
+        load_classifier, load_xdp,
+        packets::{L4, assert_checksums, ipv4_packet, ipv6_packet, underlay_frame},
+        run_tc, run_xdp, xdp,
+    },
+    require_privileges,
+};
 
 /// The node's underlay address: published ports answer on it.
 const NODE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -96,18 +90,6 @@ const UDP_ROW: u32 = 1;
 const EMPTY_ROW: u32 = 2;
 const GONE_ROW: u32 = 3;
 
-/// A private pin directory, removed on drop.
-struct PinDir(PathBuf);
-
-impl Drop for PinDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        if let Some(parent) = self.0.parent() {
-            let _ = std::fs::remove_dir(parent);
-        }
-    }
-}
-
 /// One loaded object with `xdp_underlay` and `tc_endpoint_ingress` loaded
 /// and the maps filled as described at [`PORTS`].
 struct Fixture {
@@ -119,31 +101,12 @@ struct Fixture {
 
 impl Fixture {
     fn new(name: &str) -> Self {
-        ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
-        let pins = PinDir(PathBuf::from(format!(
-            "/sys/fs/bpf/shoal/mesh-{name}-{}",
-            std::process::id()
-        )));
-        std::fs::create_dir_all(&pins.0).expect("pin dir");
-        let mut ebpf = load_object(&pins.0).expect("load object");
-        {
-            let xdp: &mut Xdp = ebpf
-                .program_mut(program_names::XDP_UNDERLAY)
-                .expect("xdp program")
-                .try_into()
-                .expect("is XDP");
-            xdp.load().expect("verifier accepts xdp_underlay");
-        }
-        {
-            let tc: &mut SchedClassifier = ebpf
-                .program_mut(program_names::TC_ENDPOINT_INGRESS)
-                .expect("tc program")
-                .try_into()
-                .expect("is a classifier");
-            tc.load().expect("verifier accepts tc_endpoint_ingress");
-        }
-        let mut mesh = MeshMaps::from_pins(&pins.0).expect("mesh maps");
-        let mut overlay = OverlayMaps::from_pins(&pins.0).expect("overlay maps");
+        let pins = PinDir::new(&format!("mesh-{name}"));
+        let mut ebpf = load_object(pins.path()).expect("load object");
+        load_xdp(&mut ebpf, program_names::XDP_UNDERLAY);
+        load_classifier(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
+        let mut mesh = MeshMaps::from_pins(pins.path()).expect("mesh maps");
+        let mut overlay = OverlayMaps::from_pins(pins.path()).expect("overlay maps");
         // The backends are local: XDP hands every balanced packet to tc
         // (tunnelling in XDP is covered end to end in `mesh.rs`).
         mesh.configure(NODE, UNDERLAY_IFINDEX, MeshHook::Xdp, true, 4789)
@@ -207,67 +170,16 @@ impl Fixture {
 
     /// Runs `xdp_underlay` on `frame`.
     fn xdp(&self, frame: &[u8]) -> XdpRan {
-        let xdp: &Xdp = self
-            .ebpf
-            .program(program_names::XDP_UNDERLAY)
-            .expect("program")
-            .try_into()
-            .expect("XDP");
-        let len = u32::try_from(frame.len()).expect("small frame");
-        // data 0, data_end the frame's length: no metadata in.
-        let mut ctx_in = [0u8; XDP_MD_LEN];
-        ctx_in[4..8].copy_from_slice(&len.to_ne_bytes());
-        let mut ctx_out = [0u8; XDP_MD_LEN];
-        let mut out = vec![0u8; frame.len() + 256];
-        let result = xdp
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                ctx_in: Some(&ctx_in),
-                ctx_out: Some(&mut ctx_out),
-                ..TestRunOptions::new()
-            })
-            .expect("BPF_PROG_TEST_RUN");
-        out.truncate(usize::try_from(result.data_size_out).expect("fits"));
-        // The output starts at data_meta; `data` and `data_end` are
-        // relative to it.
-        let word = |i: usize| {
-            usize::try_from(u32::from_ne_bytes(
-                ctx_out[i * 4..i * 4 + 4].try_into().expect("4 bytes"),
-            ))
-            .expect("fits")
-        };
-        let (data, data_end) = (word(0), word(1));
-        assert_eq!(data_end, out.len(), "xdp_md.data_end is the output's end");
-        let frame = out.split_off(data);
-        XdpRan {
-            action: result.return_value,
-            meta: out,
-            frame,
-        }
+        run_xdp(xdp(&self.ebpf, program_names::XDP_UNDERLAY), frame)
     }
 
     /// Runs `tc_endpoint_ingress` on `frame` as if it came from `ifindex`.
-    fn tc(&self, frame: &[u8], ifindex: u32) -> (u32, Vec<u8>) {
-        let tc: &SchedClassifier = self
-            .ebpf
-            .program(program_names::TC_ENDPOINT_INGRESS)
-            .expect("program")
-            .try_into()
-            .expect("classifier");
-        let mut ctx = [0u8; INGRESS_IFINDEX_OFFSET + 4];
-        ctx[INGRESS_IFINDEX_OFFSET..].copy_from_slice(&ifindex.to_ne_bytes());
-        let mut out = vec![0u8; frame.len() + 256];
-        let result = tc
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                ctx_in: Some(&ctx),
-                ..TestRunOptions::new()
-            })
-            .expect("BPF_PROG_TEST_RUN");
-        out.truncate(usize::try_from(result.data_size_out).expect("fits"));
-        (result.return_value, out)
+    fn tc(&self, frame: &[u8], ifindex: u32) -> TcRan {
+        run_tc(
+            classifier(&self.ebpf, program_names::TC_ENDPOINT_INGRESS),
+            frame,
+            Some(ifindex),
+        )
     }
 
     /// The mesh conntrack entry of one direction of a flow.
@@ -284,15 +196,13 @@ impl Fixture {
     }
 }
 
-/// What `xdp_underlay` returned, the metadata in front of the frame and
-/// the frame.
-struct XdpRan {
-    action: u32,
-    meta: Vec<u8>,
-    frame: Vec<u8>,
+/// The checks of what `xdp_underlay` made of a frame.
+trait MeshChecks {
+    fn assert_untouched(&self, sent: &[u8], what: &str);
+    fn assert_balanced(&self, sent: &[u8], to: SocketAddrV4, what: &str);
 }
 
-impl XdpRan {
+impl MeshChecks for XdpRan {
     /// Asserts an `XDP_PASS` with the frame exactly as it was sent and no
     /// metadata.
     fn assert_untouched(&self, sent: &[u8], what: &str) {
@@ -317,80 +227,9 @@ impl XdpRan {
     }
 }
 
-fn ethernet(ethertype: EtherType, l3: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0u8; 14 + l3.len()];
-    let mut eth = MutableEthernetPacket::new(&mut frame).expect("buffer fits");
-    eth.set_destination([2, 0, 0, 0, 0, 2].into());
-    eth.set_source([2, 0, 0, 0, 0, 1].into());
-    eth.set_ethertype(ethertype);
-    eth.payload_mut().copy_from_slice(l3);
-    frame
-}
-
-/// What an IPv4 packet of [`ipv4_frame`] carries.
-#[derive(Clone, Copy)]
-enum L4 {
-    /// A TCP segment with these flags.
-    Tcp(u8),
-    /// A UDP datagram, with a checksum or with zero (none).
-    Udp { checksummed: bool },
-    /// An ICMP echo request.
-    Icmp,
-}
-
-/// An IPv4 packet from `src` to `dst` with IP options `options` (a
-/// multiple of 4 bytes) in an Ethernet frame, every checksum correct.
+/// An IPv4 packet of [`ipv4_packet`] in an underlay frame.
 fn ipv4_frame(l4: L4, src: SocketAddrV4, dst: SocketAddrV4, options: &[u8]) -> Vec<u8> {
-    const PAYLOAD: usize = 16;
-    let header = 20 + options.len();
-    let l4_len = match l4 {
-        L4::Tcp(_) => 20,
-        _ => 8,
-    } + PAYLOAD;
-    let mut l3 = vec![0u8; header + l4_len];
-    l3[20..header].copy_from_slice(options);
-    let mut ip = MutableIpv4Packet::new(&mut l3).expect("buffer fits");
-    ip.set_version(4);
-    ip.set_header_length(u8::try_from(header / 4).expect("small"));
-    ip.set_total_length(u16::try_from(header + l4_len).expect("small"));
-    ip.set_identification(0x4d31);
-    ip.set_ttl(64);
-    ip.set_next_level_protocol(match l4 {
-        L4::Tcp(_) => IpNextHeaderProtocols::Tcp,
-        L4::Udp { .. } => IpNextHeaderProtocols::Udp,
-        L4::Icmp => IpNextHeaderProtocols::Icmp,
-    });
-    ip.set_source(*src.ip());
-    ip.set_destination(*dst.ip());
-    match l4 {
-        L4::Tcp(flags) => {
-            let mut tcp = MutableTcpPacket::new(ip.payload_mut()).expect("buffer fits");
-            tcp.set_source(src.port());
-            tcp.set_destination(dst.port());
-            tcp.set_sequence(0x0102_0304);
-            tcp.set_data_offset(5);
-            tcp.set_flags(flags);
-            tcp.set_window(64_240);
-            tcp.payload_mut().fill(0xab);
-            let checksum = tcp::ipv4_checksum(&tcp.to_immutable(), src.ip(), dst.ip());
-            tcp.set_checksum(checksum);
-        }
-        L4::Udp { checksummed } => {
-            let mut udp = MutableUdpPacket::new(ip.payload_mut()).expect("buffer fits");
-            udp.set_source(src.port());
-            udp.set_destination(dst.port());
-            udp.set_length(u16::try_from(l4_len).expect("small"));
-            udp.payload_mut().fill(0xcd);
-            if checksummed {
-                let checksum = udp::ipv4_checksum(&udp.to_immutable(), src.ip(), dst.ip());
-                udp.set_checksum(checksum);
-            }
-        }
-        L4::Icmp => ip.payload_mut()[0] = 8,
-    }
-    let checksum = ipv4::checksum(&ip.to_immutable());
-    ip.set_checksum(checksum);
-    ethernet(EtherTypes::Ipv4, &l3)
+    underlay_frame(EtherTypes::Ipv4, &ipv4_packet(l4, src, dst, options))
 }
 
 fn tcp_frame(src: SocketAddrV4, dst: SocketAddrV4, flags: u8) -> Vec<u8> {
@@ -448,41 +287,6 @@ fn resourced(sent: &[u8], from: SocketAddrV4) -> Vec<u8> {
     let checksum = tcp::ipv4_checksum(&tcp.to_immutable(), from.ip(), &dst);
     tcp.set_checksum(checksum);
     frame
-}
-
-/// Asserts that `frame`'s IPv4 header checksum and its TCP or UDP checksum
-/// (pseudo header included; a UDP checksum of zero means none) verify.
-fn assert_checksums(frame: &[u8], what: &str) {
-    let ip = Ipv4Packet::new(&frame[14..]).expect("IPv4");
-    assert_eq!(
-        ip.get_checksum(),
-        ipv4::checksum(&ip),
-        "{what}: IPv4 header checksum"
-    );
-    let (src, dst) = (ip.get_source(), ip.get_destination());
-    match ip.get_next_level_protocol() {
-        IpNextHeaderProtocols::Tcp => {
-            let tcp = TcpPacket::new(ip.payload()).expect("TCP");
-            assert_eq!(
-                tcp.get_checksum(),
-                tcp::ipv4_checksum(&tcp, &src, &dst),
-                "{what}: TCP checksum"
-            );
-        }
-        IpNextHeaderProtocols::Udp => {
-            let udp = UdpPacket::new(ip.payload()).expect("UDP");
-            let want = match udp::ipv4_checksum(&udp, &src, &dst) {
-                0 => 0xffff,
-                sum => sum,
-            };
-            assert!(
-                udp.get_checksum() == 0 || udp.get_checksum() == want,
-                "{what}: UDP checksum {:#06x}, expected {want:#06x}",
-                udp.get_checksum()
-            );
-        }
-        other => panic!("{what}: not TCP or UDP: {other}"),
-    }
 }
 
 /// Counts per (row, verdict) that the cases are expected to add.
@@ -623,16 +427,9 @@ fn packets_for_no_published_port_pass_unchanged() {
     let fixture = Fixture::new("miss");
     let mut expected = Expected::default();
 
-    let mut ipv6 = vec![0u8; 40 + 20];
-    {
-        let mut ip = MutableIpv6Packet::new(&mut ipv6).expect("buffer fits");
-        ip.set_version(6);
-        ip.set_payload_length(20);
-        ip.set_next_header(IpNextHeaderProtocols::Tcp);
-        ip.set_hop_limit(64);
-        // TCP ports 40000 → 8080.
-        ip.payload_mut()[..4].copy_from_slice(&[0x9c, 0x40, 0x1f, 0x90]);
-    }
+    let mut ipv6 = ipv6_packet(IpNextHeaderProtocols::Tcp, 20);
+    // TCP ports 40000 → 8080.
+    ipv6[40..44].copy_from_slice(&[0x9c, 0x40, 0x1f, 0x90]);
     // Not IPv4 and TCP or UDP to the node on a published port: passed on as
     // they came, counted in the node's row (IPv6 too: it is IP).
     let misses = [
@@ -669,14 +466,14 @@ fn packets_for_no_published_port_pass_unchanged() {
                 185,
             ),
         ),
-        ("IPv6", ethernet(EtherTypes::Ipv6, &ipv6)),
+        ("IPv6", underlay_frame(EtherTypes::Ipv6, &ipv6)),
     ];
     for (what, frame) in &misses {
         fixture.xdp(frame).assert_untouched(frame, what);
         expected.add(MESH_NODE_ROW, MeshVerdict::PassNotMesh);
     }
     // ARP never reaches the mesh: not counted there.
-    let arp = ethernet(EtherTypes::Arp, &[0u8; 46]);
+    let arp = underlay_frame(EtherTypes::Arp, &[0u8; 46]);
     fixture.xdp(&arp).assert_untouched(&arp, "ARP");
 
     assert_eq!(
@@ -762,7 +559,7 @@ fn backend_replies_get_the_published_address_back_in_tc_endpoint_ingress() {
     // The backend's SYN-ACK from its veth: source back to the node's
     // address and the published port, sent out of the underlay interface.
     let answer = tcp_frame(backend(80), client(40_000), TcpFlags::SYN | TcpFlags::ACK);
-    let (action, frame) = fixture.tc(&answer, BACKEND_IF);
+    let TcRan { action, frame } = fixture.tc(&answer, BACKEND_IF);
     assert_eq!(action, TC_ACT_REDIRECT, "bpf_redirect_neigh");
     assert_checksums(&frame, "reply");
     assert_eq!(
@@ -784,8 +581,11 @@ fn backend_replies_get_the_published_address_back_in_tc_endpoint_ingress() {
 
     // A flow the mesh never balanced: nowhere to go.
     let stray = tcp_frame(backend(80), client(40_009), TcpFlags::SYN | TcpFlags::ACK);
-    let (action, _) = fixture.tc(&stray, BACKEND_IF);
-    assert_eq!(action, TC_ACT_SHOT, "no reply entry");
+    assert_eq!(
+        fixture.tc(&stray, BACKEND_IF).action,
+        TC_ACT_SHOT,
+        "no reply entry"
+    );
     assert_eq!(
         fixture
             .overlay

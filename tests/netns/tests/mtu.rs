@@ -6,7 +6,10 @@
 //! reaches an echo task on another node and comes back, one byte more does
 //! not leave (EMSGSIZE); a second of full-size TCP segments crosses nodes.
 
-use shoal_netns_tests::{CONVERGE, RunningTask, World, eventually, require_privileges, step};
+use shoal_netns_tests::{
+    CONVERGE, RunningTask, World, eventually, require_docker_client, require_privileges,
+    service_create_args, step,
+};
 
 /// VXLAN's overhead over IPv4: outer IP, UDP, VXLAN and inner Ethernet.
 const VXLAN_OVERHEAD: u32 = 50;
@@ -32,35 +35,15 @@ fn mtu(link: &str) -> u32 {
 #[test]
 fn df_packets_at_the_task_mtu_cross_nodes_and_one_byte_more_does_not() {
     require_privileges!();
-    let mut world = World::new("mtu", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
-        .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
+    require_docker_client!();
+    let world = World::swarm("mtu", 3).form().expect("forming the swarm");
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     for (name, command) in [("echo", ["--udp-echo", "7"]), ("sink", ["--sink", "9"])] {
-        world.docker_ok(&[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        world.docker_ok(&service_create_args(
             name,
-            "--mode",
-            "global",
-            "--network",
-            "front",
-            "whoami:latest",
-            "whoami",
-            command[0],
-            command[1],
-        ]);
+            &["--mode", "global", "--network", "front"],
+            &["whoami", command[0], command[1]],
+        ));
     }
     let echo = one_per_node(&world, "echo");
     let sink = one_per_node(&world, "sink");

@@ -6,7 +6,10 @@
 use std::{collections::BTreeSet, net::Ipv4Addr, time::Duration};
 
 use serde_json::Value;
-use shoal_netns_tests::{CONVERGE, World, eventually, require_privileges, step};
+use shoal_netns_tests::{
+    CONVERGE, World, eventually, require_docker_client, require_privileges, service_create_args,
+    step,
+};
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -16,18 +19,10 @@ fn json(text: &str) -> Value {
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     require_privileges!();
-    let mut world = World::new("networks", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+    require_docker_client!();
+    let world = World::swarm("networks", 3)
+        .form()
         .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
 
     step(
         "docker network create -d overlay: subnets from the pool or given, VNIs from 4097 (ingress, made at init, has 10.0.0.0/24 and 4096)",
@@ -102,20 +97,11 @@ fn overlay_networks_allocate_subnets_vips_and_task_addresses() {
     step(
         "docker service create --network front --network back: a VIP per network, an address per task",
     );
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "3",
-        "--network",
-        "front",
-        "--network",
-        "back",
-        "whoami:latest",
-    ]);
+        &["--replicas", "3", "--network", "front", "--network", "back"],
+        &[],
+    ));
     let service = json(&world.docker_ok(&["service", "inspect", "web"]));
     let vips: Vec<String> = service[0]["Endpoint"]["VirtualIPs"]
         .as_array()
@@ -303,44 +289,22 @@ fn parse_vxlan(frame: &[u8]) -> Option<(u32, Ipv4Addr, Ipv4Addr)> {
 #[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
     require_privileges!();
-    let mut world = World::new("overlay", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
+    require_docker_client!();
+    let world = World::swarm("overlay", 3)
+        .form()
         .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     world.docker_ok(&["network", "create", "-d", "overlay", "back"]);
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "4",
-        "--network",
-        "front",
-        "whoami:latest",
-    ]);
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+        &["--replicas", "4", "--network", "front"],
+        &[],
+    ));
+    world.docker_ok(&service_create_args(
         "db",
-        "--replicas",
-        "1",
-        "--network",
-        "back",
-        "whoami:latest",
-    ]);
+        &["--replicas", "1", "--network", "back"],
+        &[],
+    ));
     let web = world.wait_for_tasks("web", 4);
     let db = world.wait_for_tasks("db", 1);
 
@@ -456,21 +420,10 @@ fn interface_addresses(world: &World, service: &str) -> Vec<BTreeSet<String>> {
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn network_add_and_rm_reattach_a_running_service() {
     require_privileges!();
-    let mut world = World::new("netadd", 2);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2], &["--dispatcher-heartbeat", "1s"])
-        .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
+    require_docker_client!();
+    let world = World::swarm("netadd", 2).form().expect("forming the swarm");
     world.docker_ok(&[
         "network",
         "create",
@@ -489,18 +442,11 @@ fn network_add_and_rm_reattach_a_running_service() {
         "10.31.0.0/24",
         "back",
     ]);
-    world.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    world.docker_ok(&service_create_args(
         "web",
-        "--replicas",
-        "2",
-        "--network",
-        "front",
-        "whoami:latest",
-    ]);
+        &["--replicas", "2", "--network", "front"],
+        &[],
+    ));
     let on = |prefixes: &[&str]| {
         let prefixes: Vec<String> = prefixes.iter().map(|p| (*p).to_owned()).collect();
         move |tasks: &Vec<BTreeSet<String>>| {

@@ -24,41 +24,40 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     net::{Ipv4Addr, SocketAddrV4},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::Duration,
 };
 
-use aya::programs::{SchedClassifier, TcAttachType, TestRun, TestRunOptions};
+use aya::programs::TcAttachType;
 use pnet_packet::{
-    MutablePacket, Packet,
+    Packet,
     arp::{ArpHardwareTypes, ArpOperation, ArpOperations, ArpPacket, MutableArpPacket},
-    ethernet::{EtherType, EtherTypes, EthernetPacket, MutableEthernetPacket},
-    ip::{IpNextHeaderProtocol, IpNextHeaderProtocols},
-    ipv4::{self, Ipv4Packet, MutableIpv4Packet},
-    ipv6::MutableIpv6Packet,
-    tcp::{self, MutableTcpPacket, TcpFlags, TcpPacket},
-    udp::{self, MutableUdpPacket, UdpPacket},
+    ethernet::{EtherTypes, EthernetPacket},
+    ip::IpNextHeaderProtocols,
+    ipv4::Ipv4Packet,
+    tcp::{TcpFlags, TcpPacket},
+    udp::UdpPacket,
 };
 use shoal_agent::dataplane::{
-    Endpoint, EndpointLocation, Flow, FlowDirection, Interface, OverlayMaps, ensure_bpffs_mounted,
-    load_object,
+    Endpoint, EndpointLocation, Flow, FlowDirection, Interface, OverlayMaps, load_object,
 };
 use shoal_ebpf_common::{
     OVERLAY_COUNTER_SLOTS, OVERLAY_MAGLEV_SIZE, OverlayHook, OverlayVerdict, PINNED_LAYOUTS,
     map_names, program_names,
 };
-use shoal_netns_tests::{World, eventually, netns::NetNs, require_privileges, step};
-
-const TC_ACT_SHOT: u32 = 2;
-const TC_ACT_REDIRECT: u32 = 7;
-/// `TC_ACT_UNSPEC` (-1) as the kernel reports it.
-const TC_NEXT: u32 = u32::MAX;
-
-/// `offsetof(struct __sk_buff, ingress_ifindex)` (uapi `linux/bpf.h`: ten
-/// `__u32`s in, after `len … priority`). A context that stops right after
-/// it is valid: the kernel zero-fills the rest.
-const INGRESS_IFINDEX_OFFSET: usize = 36;
+use shoal_netns_tests::{
+    World, eventually,
+    fixtures::{
+        PinDir, TC_ACT_REDIRECT, TC_ACT_SHOT, TC_NEXT, TcRan, classifier, load_classifier,
+        packets::{
+            ETHERNET_LEN, L4, assert_checksums, ethernet, ipv4_packet, ipv6_packet, with_tcp_flags,
+        },
+        run_tc,
+    },
+    netns::NetNs,
+    require_privileges, step,
+};
 
 const BLUE: u32 = 4097;
 const RED: u32 = 4098;
@@ -91,28 +90,6 @@ const MISWIRED: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 8);
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
 const NOBODY: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 99);
 
-/// A private pin directory, removed on drop.
-struct PinDir(PathBuf);
-
-impl Drop for PinDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        if let Some(parent) = self.0.parent() {
-            let _ = std::fs::remove_dir(parent);
-        }
-    }
-}
-
-fn ethernet(dst: [u8; 6], src: [u8; 6], ethertype: EtherType, l3: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0u8; 14 + l3.len()];
-    let mut eth = MutableEthernetPacket::new(&mut frame).expect("buffer fits");
-    eth.set_destination(dst.into());
-    eth.set_source(src.into());
-    eth.set_ethertype(ethertype);
-    eth.payload_mut().copy_from_slice(l3);
-    frame
-}
-
 fn arp(
     operation: ArpOperation,
     sender_mac: [u8; 6],
@@ -139,144 +116,58 @@ fn arp(
     )
 }
 
-/// A UDP datagram from `src` to `dst` with a recognisable payload and a
-/// correct IPv4 header checksum.
+/// A UDP datagram without a checksum from `src`:40000 to `dst`:8080 in a
+/// frame from task A.
 fn udp4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
-    const PAYLOAD: usize = 64;
-    let mut l3 = vec![0u8; 20 + 8 + PAYLOAD];
-    {
-        let mut ip = MutableIpv4Packet::new(&mut l3).expect("buffer fits");
-        ip.set_version(4);
-        ip.set_header_length(5);
-        ip.set_total_length(u16::try_from(20 + 8 + PAYLOAD).expect("small"));
-        ip.set_identification(0x1234);
-        ip.set_ttl(64);
-        ip.set_next_level_protocol(IpNextHeaderProtocols::Udp);
-        ip.set_source(src);
-        ip.set_destination(dst);
-        let mut udp = MutableUdpPacket::new(ip.payload_mut()).expect("buffer fits");
-        udp.set_source(40000);
-        udp.set_destination(8080);
-        udp.set_length(u16::try_from(8 + PAYLOAD).expect("small"));
-        for (i, byte) in udp.payload_mut().iter_mut().enumerate() {
-            *byte = u8::try_from(i).expect("small");
-        }
-        let checksum = ipv4::checksum(&ip.to_immutable());
-        ip.set_checksum(checksum);
-    }
-    ethernet(IF_A_MAC, TASK_A_MAC, EtherTypes::Ipv4, &l3)
+    l4(
+        L4::Udp { checksummed: false },
+        SocketAddrV4::new(src, 40000),
+        SocketAddrV4::new(dst, 8080),
+    )
 }
 
 fn ipv6() -> Vec<u8> {
-    let mut l3 = vec![0u8; 40 + 8];
-    let mut ip = MutableIpv6Packet::new(&mut l3).expect("buffer fits");
-    ip.set_version(6);
-    ip.set_payload_length(8);
-    ip.set_next_header(IpNextHeaderProtocols::Udp);
-    ip.set_hop_limit(64);
-    ethernet(IF_A_MAC, TASK_A_MAC, EtherTypes::Ipv6, &l3)
+    ethernet(
+        IF_A_MAC,
+        TASK_A_MAC,
+        EtherTypes::Ipv6,
+        &ipv6_packet(IpNextHeaderProtocols::Udp, 8),
+    )
 }
 
-/// A TCP frame made by [`l4`] (a SYN) given the TCP `flags` instead, its
-/// checksum fixed: a SYN-ACK is a server's answer, an ACK a segment of an
-/// established connection.
-fn with_tcp_flags(mut frame: Vec<u8>, flags: u8) -> Vec<u8> {
-    let (src, dst) = {
-        let ip = pnet_packet::ipv4::Ipv4Packet::new(&frame[14..]).expect("IPv4");
-        (ip.get_source(), ip.get_destination())
-    };
-    let mut tcp = MutableTcpPacket::new(&mut frame[34..]).expect("TCP");
-    tcp.set_flags(flags);
-    let checksum = tcp::ipv4_checksum(&tcp.to_immutable(), &src, &dst);
-    tcp.set_checksum(checksum);
-    frame
+/// An IPv4 packet of [`ipv4_packet`] from `src` to `dst` in a frame from
+/// task A.
+fn l4(l4: L4, src: SocketAddrV4, dst: SocketAddrV4) -> Vec<u8> {
+    ethernet(
+        IF_A_MAC,
+        TASK_A_MAC,
+        EtherTypes::Ipv4,
+        &ipv4_packet(l4, src, dst, &[]),
+    )
 }
 
-/// An IPv4 packet of `protocol` (TCP SYN, UDP or ICMP echo) from
-/// `src` to `dst` in a frame from task A, every checksum correct.
-fn l4(protocol: IpNextHeaderProtocol, src: SocketAddrV4, dst: SocketAddrV4) -> Vec<u8> {
-    const PAYLOAD: usize = 16;
-    let l4_len = match protocol {
-        IpNextHeaderProtocols::Tcp => 20,
-        _ => 8,
-    } + PAYLOAD;
-    let mut l3 = vec![0u8; 20 + l4_len];
-    let mut ip = MutableIpv4Packet::new(&mut l3).expect("buffer fits");
-    ip.set_version(4);
-    ip.set_header_length(5);
-    ip.set_total_length(u16::try_from(20 + l4_len).expect("small"));
-    ip.set_ttl(64);
-    ip.set_next_level_protocol(protocol);
-    ip.set_source(*src.ip());
-    ip.set_destination(*dst.ip());
-    match protocol {
-        IpNextHeaderProtocols::Tcp => {
-            let mut tcp = MutableTcpPacket::new(ip.payload_mut()).expect("buffer fits");
-            tcp.set_source(src.port());
-            tcp.set_destination(dst.port());
-            tcp.set_sequence(0x0102_0304);
-            tcp.set_data_offset(5);
-            tcp.set_flags(TcpFlags::SYN);
-            tcp.set_window(64_240);
-            tcp.payload_mut().fill(0xab);
-            let checksum = tcp::ipv4_checksum(&tcp.to_immutable(), src.ip(), dst.ip());
-            tcp.set_checksum(checksum);
-        }
-        IpNextHeaderProtocols::Udp => {
-            let mut udp = MutableUdpPacket::new(ip.payload_mut()).expect("buffer fits");
-            udp.set_source(src.port());
-            udp.set_destination(dst.port());
-            udp.set_length(u16::try_from(l4_len).expect("small"));
-            udp.payload_mut().fill(0xcd);
-            let checksum = udp::ipv4_checksum(&udp.to_immutable(), src.ip(), dst.ip());
-            udp.set_checksum(checksum);
-        }
-        _ => ip.payload_mut()[0] = 8, // ICMP echo request
-    }
-    let checksum = ipv4::checksum(&ip.to_immutable());
-    ip.set_checksum(checksum);
-    ethernet(IF_A_MAC, TASK_A_MAC, EtherTypes::Ipv4, &l3)
-}
+/// A TCP SYN (a new connection).
+const SYN: L4 = L4::Tcp(TcpFlags::SYN);
+/// A UDP datagram with a checksum.
+const UDP: L4 = L4::Udp { checksummed: true };
 
 /// The addresses and ports of a TCP or UDP frame, after checking that its
-/// IPv4 header checksum and its L4 checksum (pseudo header included) are
-/// correct and that the L4 payload is what was sent.
+/// IPv4 header checksum and its L4 checksum (pseudo header included; a UDP
+/// one present) are correct and that the L4 payload is what was sent.
 fn checked_flow(frame: &[u8], sent: &[u8]) -> (SocketAddrV4, SocketAddrV4) {
-    let ip = Ipv4Packet::new(&frame[14..]).expect("ipv4");
-    assert_eq!(
-        ip.get_checksum(),
-        ipv4::checksum(&ip),
-        "IPv4 header checksum"
-    );
+    assert_checksums(frame, "rewritten");
+    let ip = Ipv4Packet::new(&frame[ETHERNET_LEN..]).expect("ipv4");
     let (src, dst) = (ip.get_source(), ip.get_destination());
-    let ports = match ip.get_next_level_protocol() {
-        IpNextHeaderProtocols::Tcp => {
-            let tcp = TcpPacket::new(ip.payload()).expect("tcp");
-            assert_eq!(
-                tcp.get_checksum(),
-                tcp::ipv4_checksum(&tcp, &src, &dst),
-                "TCP checksum"
-            );
-            (tcp.get_source(), tcp.get_destination())
-        }
-        IpNextHeaderProtocols::Udp => {
-            let udp = UdpPacket::new(ip.payload()).expect("udp");
-            assert_eq!(
-                udp.get_checksum(),
-                udp::ipv4_checksum(&udp, &src, &dst),
-                "UDP checksum"
-            );
-            (udp.get_source(), udp.get_destination())
-        }
-        other => panic!("not TCP or UDP: {other}"),
+    let tcp = ip.get_next_level_protocol() == IpNextHeaderProtocols::Tcp;
+    let ports = if tcp {
+        let tcp = TcpPacket::new(ip.payload()).expect("tcp");
+        (tcp.get_source(), tcp.get_destination())
+    } else {
+        let udp = UdpPacket::new(ip.payload()).expect("udp");
+        assert_ne!(udp.get_checksum(), 0, "UDP checksum");
+        (udp.get_source(), udp.get_destination())
     };
-    let header = 14
-        + 20
-        + if ip.get_next_level_protocol() == IpNextHeaderProtocols::Tcp {
-            16
-        } else {
-            6
-        };
+    let header = ETHERNET_LEN + 20 + if tcp { 16 } else { 6 };
     assert_eq!(
         &frame[header + 2..],
         &sent[header + 2..],
@@ -286,48 +177,6 @@ fn checked_flow(frame: &[u8], sent: &[u8]) -> (SocketAddrV4, SocketAddrV4) {
         SocketAddrV4::new(src, ports.0),
         SocketAddrV4::new(dst, ports.1),
     )
-}
-
-/// What a program returned and the frame it left behind.
-struct Ran {
-    action: u32,
-    frame: Vec<u8>,
-}
-
-/// Runs `program` on `frame` as if it arrived on `ifindex` (`None`: no
-/// context, the ingress ifindex is then 0).
-fn run(program: &SchedClassifier, frame: &[u8], ifindex: Option<u32>) -> Ran {
-    let mut ctx = [0u8; INGRESS_IFINDEX_OFFSET + 4];
-    if let Some(ifindex) = ifindex {
-        ctx[INGRESS_IFINDEX_OFFSET..].copy_from_slice(&ifindex.to_ne_bytes());
-    }
-    let mut out = vec![0u8; frame.len() + 256];
-    let result = program
-        .test_run(TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ctx_in: ifindex.map(|_| &ctx[..]),
-            ..TestRunOptions::new()
-        })
-        .expect("BPF_PROG_TEST_RUN");
-    out.truncate(usize::try_from(result.data_size_out).expect("fits"));
-    Ran {
-        action: result.return_value,
-        frame: out,
-    }
-}
-
-/// Loads a program of the object and returns it ready to run.
-fn loaded<'a>(ebpf: &'a mut aya::Ebpf, name: &str) -> &'a mut SchedClassifier {
-    let program: &mut SchedClassifier = ebpf
-        .program_mut(name)
-        .expect("program in the object")
-        .try_into()
-        .expect("is a classifier");
-    program
-        .load()
-        .unwrap_or_else(|e| panic!("verifier accepts {name}: {e}"));
-    program
 }
 
 fn fill_maps(maps: &mut OverlayMaps) {
@@ -395,7 +244,7 @@ impl Expected {
     }
 }
 
-fn assert_arp_reply(ran: &Ran, asked_for: Ipv4Addr, iface_mac: [u8; 6]) {
+fn assert_arp_reply(ran: &TcRan, asked_for: Ipv4Addr, iface_mac: [u8; 6]) {
     assert_eq!(ran.action, TC_ACT_REDIRECT, "ARP reply sent back");
     let eth = EthernetPacket::new(&ran.frame).expect("ethernet");
     assert_eq!(eth.get_destination().octets(), TASK_A_MAC, "to the asker");
@@ -416,7 +265,7 @@ fn assert_arp_reply(ran: &Ran, asked_for: Ipv4Addr, iface_mac: [u8; 6]) {
 
 /// Asserts a forwarded frame: the action, the new Ethernet addresses and an
 /// IP packet (and everything after it) identical to what was sent.
-fn assert_forwarded(ran: &Ran, sent: &[u8], dst: [u8; 6], src: [u8; 6]) {
+fn assert_forwarded(ran: &TcRan, sent: &[u8], dst: [u8; 6], src: [u8; 6]) {
     assert_eq!(ran.action, TC_ACT_REDIRECT);
     let eth = EthernetPacket::new(&ran.frame).expect("ethernet");
     assert_eq!(eth.get_destination().octets(), dst, "destination MAC");
@@ -425,45 +274,32 @@ fn assert_forwarded(ran: &Ran, sent: &[u8], dst: [u8; 6], src: [u8; 6]) {
     assert_eq!(&ran.frame[12..], &sent[12..], "IP packet unchanged");
 }
 
-fn assert_dropped(ran: &Ran) {
+fn assert_dropped(ran: &TcRan) {
     assert_eq!(ran.action, TC_ACT_SHOT, "dropped");
 }
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one fixture table run against one loaded object, case by case"
-)]
 fn overlay_programs_answer_arp_forward_isolate_and_count() {
     require_privileges!();
-    ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
-    let pins = PinDir(PathBuf::from(format!(
-        "/sys/fs/bpf/shoal/overlay-fixtures-{}",
-        std::process::id()
-    )));
-    std::fs::create_dir_all(&pins.0).expect("pin dir");
-    let mut ebpf = load_object(&pins.0).expect("load object");
-    loaded(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
-    loaded(&mut ebpf, program_names::TC_VXLAN_INGRESS);
+    let pins = PinDir::new("overlay-fixtures");
+    let mut ebpf = load_object(pins.path()).expect("load object");
+    load_classifier(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
+    load_classifier(&mut ebpf, program_names::TC_VXLAN_INGRESS);
     let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
     fill_maps(&mut maps);
-    let endpoint: &SchedClassifier = ebpf
-        .program(program_names::TC_ENDPOINT_INGRESS)
-        .expect("program")
-        .try_into()
-        .expect("classifier");
+    let endpoint = classifier(&ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut expected = Expected::default();
     let ingress = OverlayHook::EndpointIngress;
 
     // Proxy ARP: the gateway and a peer both resolve to the interface's MAC.
     for asked_for in [GATEWAY, TASK_B, NOBODY] {
         let request = arp(ArpOperations::Request, TASK_A_MAC, TASK_A, asked_for);
-        assert_arp_reply(&run(endpoint, &request, Some(IF_A)), asked_for, IF_A_MAC);
+        assert_arp_reply(&run_tc(endpoint, &request, Some(IF_A)), asked_for, IF_A_MAC);
         expected.add(ingress, OverlayVerdict::ArpReply);
     }
     let red_request = arp(ArpOperations::Request, TASK_A_MAC, TASK_A, GATEWAY);
     assert_arp_reply(
-        &run(endpoint, &red_request, Some(IF_RED)),
+        &run_tc(endpoint, &red_request, Some(IF_RED)),
         GATEWAY,
         IF_RED_MAC,
     );
@@ -479,14 +315,14 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
         ),
         arp(ArpOperations::Reply, TASK_A_MAC, TASK_A, GATEWAY),
     ] {
-        assert_dropped(&run(endpoint, &unanswered, Some(IF_A)));
+        assert_dropped(&run_tc(endpoint, &unanswered, Some(IF_A)));
         expected.add(ingress, OverlayVerdict::DropArpNotAnswered);
     }
 
     // Data path 1: A → B on this node, MACs as B resolved them.
     let to_b = udp4(TASK_A, TASK_B);
     assert_forwarded(
-        &run(endpoint, &to_b, Some(IF_A)),
+        &run_tc(endpoint, &to_b, Some(IF_A)),
         &to_b,
         TASK_B_MAC,
         IF_B_MAC,
@@ -497,7 +333,7 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
     // destination MAC is D's, the rest of the frame untouched.
     let to_d = udp4(TASK_A, TASK_D);
     assert_forwarded(
-        &run(endpoint, &to_d, Some(IF_A)),
+        &run_tc(endpoint, &to_d, Some(IF_A)),
         &to_d,
         TASK_D_MAC,
         TASK_A_MAC,
@@ -505,36 +341,36 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
     expected.add(ingress, OverlayVerdict::RedirectRemote);
     // Without a VXLAN device there is nowhere to send it.
     maps.set_vxlan_ifindex(0).expect("clear config");
-    assert_dropped(&run(endpoint, &to_d, Some(IF_A)));
+    assert_dropped(&run_tc(endpoint, &to_d, Some(IF_A)));
     expected.add(ingress, OverlayVerdict::DropNoVxlanDevice);
     maps.set_vxlan_ifindex(VXLAN_IFINDEX).expect("set config");
 
     // Unknown address, and an address that exists only in the red network:
     // blue cannot reach it (isolation), red can.
     for dst in [NOBODY, RED_TASK] {
-        assert_dropped(&run(endpoint, &udp4(TASK_A, dst), Some(IF_A)));
+        assert_dropped(&run_tc(endpoint, &udp4(TASK_A, dst), Some(IF_A)));
         expected.add(ingress, OverlayVerdict::DropNoEndpoint);
     }
     let red_to_red = udp4(TASK_A, RED_TASK);
     assert_forwarded(
-        &run(endpoint, &red_to_red, Some(IF_RED)),
+        &run_tc(endpoint, &red_to_red, Some(IF_RED)),
         &red_to_red,
         RED_TASK_MAC,
         IF_RED_MAC,
     );
     expected.add(ingress, OverlayVerdict::RedirectLocal);
     // A blue endpoint behind a red interface is never delivered to.
-    assert_dropped(&run(endpoint, &udp4(TASK_A, MISWIRED), Some(IF_A)));
+    assert_dropped(&run_tc(endpoint, &udp4(TASK_A, MISWIRED), Some(IF_A)));
     expected.add(ingress, OverlayVerdict::DropNoTargetInterface);
 
     // Not IPv4, and broken IPv4 headers (IHL below 5, version 6), from an
     // overlay interface. (Test runs refuse frames with truncated headers.)
-    assert_dropped(&run(endpoint, &ipv6(), Some(IF_A)));
+    assert_dropped(&run_tc(endpoint, &ipv6(), Some(IF_A)));
     expected.add(ingress, OverlayVerdict::DropNotIpv4);
     for version_ihl in [0x44, 0x65] {
         let mut broken = to_b.clone();
         broken[14] = version_ihl;
-        assert_dropped(&run(endpoint, &broken, Some(IF_A)));
+        assert_dropped(&run_tc(endpoint, &broken, Some(IF_A)));
         expected.add(ingress, OverlayVerdict::DropBadHeader);
     }
 
@@ -544,7 +380,7 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
         (&to_b, None),
         (&red_request, None),
     ] {
-        let ran = run(endpoint, frame, ifindex);
+        let ran = run_tc(endpoint, frame, ifindex);
         assert_eq!(ran.action, TC_NEXT, "passed on");
         assert_eq!(&ran.frame, frame, "unchanged");
         expected.add(ingress, OverlayVerdict::PassNotOurs);
@@ -552,12 +388,8 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
 
     // The VXLAN hook trusts only what the VXLAN device decapsulated: a frame
     // without tunnel metadata (all a test run can make) is dropped.
-    let vxlan: &SchedClassifier = ebpf
-        .program(program_names::TC_VXLAN_INGRESS)
-        .expect("program")
-        .try_into()
-        .expect("classifier");
-    let ran = run(vxlan, &to_b, Some(VXLAN_IFINDEX));
+    let vxlan = classifier(&ebpf, program_names::TC_VXLAN_INGRESS);
+    let ran = run_tc(vxlan, &to_b, Some(VXLAN_IFINDEX));
     assert_dropped(&ran);
     assert_eq!(ran.frame, to_b, "left as it was");
     expected.add(OverlayHook::VxlanIngress, OverlayVerdict::DropNoTunnelKey);
@@ -577,26 +409,15 @@ const VIP_SLOT: u32 = 7;
 )]
 fn service_vips_balance_track_flows_and_translate_replies() {
     require_privileges!();
-    ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
-    let pins = PinDir(PathBuf::from(format!(
-        "/sys/fs/bpf/shoal/overlay-vip-{}",
-        std::process::id()
-    )));
-    std::fs::create_dir_all(&pins.0).expect("pin dir");
-    let mut ebpf = load_object(&pins.0).expect("load object");
-    loaded(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
+    let pins = PinDir::new("overlay-vip");
+    let mut ebpf = load_object(pins.path()).expect("load object");
+    load_classifier(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
     fill_maps(&mut maps);
-    let endpoint: &SchedClassifier = ebpf
-        .program(program_names::TC_ENDPOINT_INGRESS)
-        .expect("program")
-        .try_into()
-        .expect("classifier");
+    let endpoint = classifier(&ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut expected = Expected::default();
     let ingress = OverlayHook::EndpointIngress;
     let size = OVERLAY_MAGLEV_SIZE as usize;
-    let tcp = IpNextHeaderProtocols::Tcp;
-    let udp = IpNextHeaderProtocols::Udp;
     let client = |port| SocketAddrV4::new(TASK_A, port);
     let vip = |port| SocketAddrV4::new(VIP, port);
 
@@ -605,8 +426,8 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     maps.set_maglev_table(VIP_SLOT, &vec![TASK_B; size])
         .expect("table");
     maps.upsert_service(BLUE, VIP, VIP_SLOT).expect("service");
-    let syn = l4(tcp, client(40_001), vip(80));
-    let ran = run(endpoint, &syn, Some(IF_A));
+    let syn = l4(SYN, client(40_001), vip(80));
+    let ran = run_tc(endpoint, &syn, Some(IF_A));
     assert_eq!(ran.action, TC_ACT_REDIRECT);
     assert_eq!(
         &ran.frame[..12],
@@ -644,15 +465,15 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     maps.set_maglev_table(VIP_SLOT, &vec![TASK_D; size])
         .expect("table");
     let segment = with_tcp_flags(syn.clone(), TcpFlags::ACK);
-    let ran = run(endpoint, &segment, Some(IF_A));
+    let ran = run_tc(endpoint, &segment, Some(IF_A));
     assert_eq!(&ran.frame[..6], &TASK_B_MAC, "still B");
     assert_eq!(
         checked_flow(&ran.frame, &segment).1,
         SocketAddrV4::new(TASK_B, 80)
     );
     expected.add(ingress, OverlayVerdict::RedirectLocal);
-    let other = l4(tcp, client(40_002), vip(80));
-    let ran = run(endpoint, &other, Some(IF_A));
+    let other = l4(SYN, client(40_002), vip(80));
+    let ran = run_tc(endpoint, &other, Some(IF_A));
     assert_eq!(ran.action, TC_ACT_REDIRECT);
     assert_eq!(&ran.frame[..6], &TASK_D_MAC, "to D, tunnelled");
     assert_eq!(
@@ -664,13 +485,13 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     // B's reply to the first flow leaves B's veth with the VIP as source.
     let answer = {
         let mut frame = with_tcp_flags(
-            l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_001)),
+            l4(SYN, SocketAddrV4::new(TASK_B, 80), client(40_001)),
             TcpFlags::SYN | TcpFlags::ACK,
         );
         frame[6..12].copy_from_slice(&TASK_B_MAC);
         frame
     };
-    let ran = run(endpoint, &answer, Some(IF_B));
+    let ran = run_tc(endpoint, &answer, Some(IF_B));
     assert_eq!(ran.action, TC_ACT_REDIRECT);
     assert_eq!(
         &ran.frame[..12],
@@ -682,21 +503,21 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     // The same packet from a flow that was never balanced is left alone.
     let direct = {
         let mut frame = with_tcp_flags(
-            l4(tcp, SocketAddrV4::new(TASK_B, 80), client(40_009)),
+            l4(SYN, SocketAddrV4::new(TASK_B, 80), client(40_009)),
             TcpFlags::SYN | TcpFlags::ACK,
         );
         frame[6..12].copy_from_slice(&TASK_B_MAC);
         frame
     };
-    let ran = run(endpoint, &direct, Some(IF_B));
+    let ran = run_tc(endpoint, &direct, Some(IF_B));
     assert_eq!(&ran.frame[12..], &direct[12..], "not translated");
     expected.add(ingress, OverlayVerdict::RedirectLocal);
 
     // A reused client port: A opens a direct connection to B:80 from the
     // port of the balanced flow. Its SYN drops the flow's reply entry, so
     // B's answer to the direct connection keeps B's address.
-    let direct_syn = l4(tcp, client(40_001), SocketAddrV4::new(TASK_B, 80));
-    let ran = run(endpoint, &direct_syn, Some(IF_A));
+    let direct_syn = l4(SYN, client(40_001), SocketAddrV4::new(TASK_B, 80));
+    let ran = run_tc(endpoint, &direct_syn, Some(IF_A));
     assert_eq!(
         &ran.frame[12..],
         &direct_syn[12..],
@@ -709,13 +530,13 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         None,
         "the stale reply entry is gone"
     );
-    let ran = run(endpoint, &answer, Some(IF_B));
+    let ran = run_tc(endpoint, &answer, Some(IF_B));
     assert_eq!(&ran.frame[12..], &answer[12..], "B's own address stays");
     expected.add(ingress, OverlayVerdict::RedirectLocal);
     // Through the VIP again on the same port: a SYN is a new connection,
     // so it takes its backend from the table (D now, not the tracked B),
     // and both entries are written for it.
-    let ran = run(endpoint, &syn, Some(IF_A));
+    let ran = run_tc(endpoint, &syn, Some(IF_A));
     assert_eq!(
         checked_flow(&ran.frame, &syn).1,
         SocketAddrV4::new(TASK_D, 80)
@@ -740,8 +561,8 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     );
 
     // UDP to any port of the VIP is balanced too, the port kept.
-    let datagram = l4(udp, client(53_000), vip(5353));
-    let ran = run(endpoint, &datagram, Some(IF_A));
+    let datagram = l4(UDP, client(53_000), vip(5353));
+    let ran = run_tc(endpoint, &datagram, Some(IF_A));
     assert_eq!(
         checked_flow(&ran.frame, &datagram),
         (client(53_000), SocketAddrV4::new(TASK_D, 5353))
@@ -756,8 +577,8 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     let mut per_backend = BTreeMap::<Ipv4Addr, u32>::new();
     let mut ports_on_b = Vec::new();
     for port in 41_000..41_040 {
-        let ran = run(endpoint, &l4(tcp, client(port), vip(80)), Some(IF_A));
-        let backend = *checked_flow(&ran.frame, &l4(tcp, client(port), vip(80)))
+        let ran = run_tc(endpoint, &l4(SYN, client(port), vip(80)), Some(IF_A));
+        let backend = *checked_flow(&ran.frame, &l4(SYN, client(port), vip(80)))
             .1
             .ip();
         *per_backend.entry(backend).or_default() += 1;
@@ -788,16 +609,16 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     // backend that exists.
     maps.set_maglev_table(VIP_SLOT, &vec![TASK_D; size])
         .expect("table");
-    let on_b = |i: usize| with_tcp_flags(l4(tcp, client(ports_on_b[i]), vip(80)), TcpFlags::ACK);
-    let ran = run(endpoint, &on_b(0), Some(IF_A));
+    let on_b = |i: usize| with_tcp_flags(l4(SYN, client(ports_on_b[i]), vip(80)), TcpFlags::ACK);
+    let ran = run_tc(endpoint, &on_b(0), Some(IF_A));
     assert_eq!(
         checked_flow(&ran.frame, &on_b(0)).1,
         SocketAddrV4::new(TASK_B, 80),
         "an established flow stays on the draining B"
     );
     expected.add(ingress, OverlayVerdict::RedirectLocal);
-    let reused = l4(tcp, client(ports_on_b[0]), vip(80));
-    let ran = run(endpoint, &reused, Some(IF_A));
+    let reused = l4(SYN, client(ports_on_b[0]), vip(80));
+    let ran = run_tc(endpoint, &reused, Some(IF_A));
     assert_eq!(
         checked_flow(&ran.frame, &reused).1,
         SocketAddrV4::new(TASK_D, 80),
@@ -805,7 +626,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     );
     expected.add(ingress, OverlayVerdict::RedirectRemote);
     maps.remove_endpoint(BLUE, TASK_B).expect("remove B");
-    let ran = run(endpoint, &on_b(1), Some(IF_A));
+    let ran = run_tc(endpoint, &on_b(1), Some(IF_A));
     assert_eq!(
         checked_flow(&ran.frame, &on_b(1)).1,
         SocketAddrV4::new(TASK_D, 80)
@@ -824,20 +645,20 @@ fn service_vips_balance_track_flows_and_translate_replies() {
 
     // ICMP to a VIP, and a VIP without backends, are dropped and counted;
     // the VIP is only a VIP in its own network.
-    let echo = l4(IpNextHeaderProtocols::Icmp, client(0), vip(0));
-    assert_dropped(&run(endpoint, &echo, Some(IF_A)));
+    let echo = l4(L4::Icmp, client(0), vip(0));
+    assert_dropped(&run_tc(endpoint, &echo, Some(IF_A)));
     expected.add(ingress, OverlayVerdict::DropVipProtocol);
     maps.set_maglev_table(VIP_SLOT, &vec![Ipv4Addr::UNSPECIFIED; size])
         .expect("table");
-    assert_dropped(&run(
+    assert_dropped(&run_tc(
         endpoint,
-        &l4(tcp, client(40_100), vip(80)),
+        &l4(SYN, client(40_100), vip(80)),
         Some(IF_A),
     ));
     expected.add(ingress, OverlayVerdict::DropVipNoBackend);
-    assert_dropped(&run(
+    assert_dropped(&run_tc(
         endpoint,
-        &l4(tcp, client(40_101), vip(80)),
+        &l4(SYN, client(40_101), vip(80)),
         Some(IF_RED),
     ));
     expected.add(ingress, OverlayVerdict::DropNoEndpoint);
@@ -846,9 +667,9 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     assert!(maps.remove_service(BLUE, VIP).expect("remove"));
     assert!(!maps.remove_service(BLUE, VIP).expect("remove again"));
     assert!(maps.services().expect("services").is_empty());
-    assert_dropped(&run(
+    assert_dropped(&run_tc(
         endpoint,
-        &l4(tcp, client(40_102), vip(80)),
+        &l4(SYN, client(40_102), vip(80)),
         Some(IF_A),
     ));
     expected.add(ingress, OverlayVerdict::DropNoEndpoint);
@@ -876,16 +697,11 @@ fn pinned_layout(path: &Path) -> (u32, u32, u32) {
 #[test]
 fn pinned_maps_have_their_declared_layouts_and_stale_pins_are_recreated() {
     require_privileges!();
-    ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
-    let pins = PinDir(PathBuf::from(format!(
-        "/sys/fs/bpf/shoal/overlay-layouts-{}",
-        std::process::id()
-    )));
-    std::fs::create_dir_all(&pins.0).expect("pin dir");
-    let ebpf = load_object(&pins.0).expect("load object");
+    let pins = PinDir::new("overlay-layouts");
+    let ebpf = load_object(pins.path()).expect("load object");
     for layout in PINNED_LAYOUTS {
         assert_eq!(
-            pinned_layout(&pins.0.join(layout.name)),
+            pinned_layout(&pins.path().join(layout.name)),
             (layout.key_size, layout.value_size, layout.max_entries),
             "{} as the programs declare it",
             layout.name
@@ -893,25 +709,25 @@ fn pinned_maps_have_their_declared_layouts_and_stale_pins_are_recreated() {
     }
     // An older build's counters (another size) pinned under the name, and
     // an endpoint that a reload must keep.
-    let stale = pins.0.join("stale");
+    let stale = pins.path().join("stale");
     ebpf.map(map_names::OVERLAY_CONFIG)
         .expect("map")
         .pin(&stale)
         .expect("pin");
-    let counters = pins.0.join(map_names::OVERLAY_COUNTERS);
+    let counters = pins.path().join(map_names::OVERLAY_COUNTERS);
     std::fs::rename(&stale, &counters).expect("replace the pin");
     assert_eq!(pinned_layout(&counters), (4, 4, 1));
     let endpoint = Endpoint {
         mac: TASK_A_MAC,
         location: EndpointLocation::Local { ifindex: IF_A },
     };
-    OverlayMaps::from_ebpf(&mut load_object(&pins.0).expect("reload"))
+    OverlayMaps::from_ebpf(&mut load_object(pins.path()).expect("reload"))
         .expect("maps")
         .upsert_endpoint(BLUE, TASK_A, endpoint)
         .expect("insert");
     drop(ebpf);
 
-    let mut ebpf = load_object(&pins.0).expect("load again");
+    let mut ebpf = load_object(pins.path()).expect("load again");
     assert_eq!(pinned_layout(&counters), (4, 8, OVERLAY_COUNTER_SLOTS));
     let maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
     let status = maps.hook_counters().expect("every counter slot readable");
@@ -922,18 +738,13 @@ fn pinned_maps_have_their_declared_layouts_and_stale_pins_are_recreated() {
 #[test]
 fn overlay_accessors_round_trip_and_refuse_what_the_programs_cannot_use() {
     require_privileges!();
-    ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
-    let pins = PinDir(PathBuf::from(format!(
-        "/sys/fs/bpf/shoal/overlay-accessors-{}",
-        std::process::id()
-    )));
-    std::fs::create_dir_all(&pins.0).expect("pin dir");
-    let mut ebpf = load_object(&pins.0).expect("load object");
+    let pins = PinDir::new("overlay-accessors");
+    let mut ebpf = load_object(pins.path()).expect("load object");
     let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
     fill_maps(&mut maps);
 
     // The pinned maps are the same maps: what was written is read back.
-    let pinned = OverlayMaps::from_pins(&pins.0).expect("pinned overlay maps");
+    let pinned = OverlayMaps::from_pins(pins.path()).expect("pinned overlay maps");
     assert_eq!(
         pinned.endpoint(BLUE, TASK_D).expect("lookup"),
         Some(Endpoint {
@@ -1099,9 +910,8 @@ struct NodePlane {
 /// to the VXLAN device `vx` (TCX, tc ingress), and registers the tasks'
 /// interfaces and the device in the maps.
 fn start_plane(node: &NetNs, tasks: &[&Task]) -> NodePlane {
-    let pins = PinDir(PathBuf::from(format!("/sys/fs/bpf/shoal/{}", node.name())));
-    std::fs::create_dir_all(&pins.0).expect("pin dir");
-    let pin_dir = pins.0.clone();
+    let pins = PinDir::new(node.name());
+    let pin_dir = pins.path().to_owned();
     let host_ifs: Vec<&'static str> = tasks.iter().map(|t| t.host_if).collect();
     let (ebpf, mut maps) = node.run(move || {
         let mut ebpf = load_object(&pin_dir).expect("load object");
@@ -1110,7 +920,7 @@ fn start_plane(node: &NetNs, tasks: &[&Task]) -> NodePlane {
             (program_names::TC_VXLAN_INGRESS, vec!["vx"]),
         ];
         for (name, ifaces) in attach {
-            let program = loaded(&mut ebpf, name);
+            let program = load_classifier(&mut ebpf, name);
             for iface in ifaces {
                 program
                     .attach(iface, TcAttachType::Ingress)
@@ -1183,7 +993,6 @@ fn fetch_over_tcp(client: &Task, server: &Task) -> String {
 #[test]
 fn pings_and_tcp_cross_the_overlay_on_one_node_and_between_nodes_but_not_between_networks() {
     require_privileges!();
-    ensure_bpffs_mounted(Path::new("/sys/fs/bpf")).expect("bpffs");
     let world = World::new("overlay", 2);
     let (n1, n2) = (world.node(1).netns(), world.node(2).netns());
 

@@ -7,21 +7,14 @@
 use std::collections::BTreeMap;
 
 use shoal_netns_tests::{
-    CONVERGE, Node, World, eventually, registry::Registry, require_privileges, step,
+    CONVERGE, Node, World, eventually, registry::Registry, require_docker_client,
+    require_privileges, service_create_args, step,
 };
 
 /// A 3-node swarm (node 1 manager, 2 and 3 workers) with the demo image
 /// on every node; dispatcher heartbeat 1 s so lost nodes are seen fast.
 fn three_node_swarm(tag: &str) -> World {
-    let mut world = World::new(tag, 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
-        .expect("forming the swarm");
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
-    world
+    World::swarm(tag, 3).form().expect("forming the swarm")
 }
 
 /// `docker service ps` rows of a service: (name, node, desired, current
@@ -127,11 +120,8 @@ fn replicas_spread_scale_and_replace_killed_containers_with_shoal() {
 #[test]
 fn replicas_spread_scale_and_replace_killed_containers_with_docker_cli() {
     require_privileges!();
+    require_docker_client!();
     let world = three_node_swarm("svc-docker");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
     replicas_scenario(&world, Cli::Docker);
 }
 
@@ -142,16 +132,7 @@ fn replicas_scenario(world: &World, cli: Cli) {
     step("service create --replicas 5: 5 containers spread 2/2/1");
     cli.run(
         world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "5",
-            "whoami:latest",
-        ],
+        &service_create_args("web", &["--replicas", "5"], &[]),
     );
     assert_eq!(wait_for_containers(world, 5), [2, 2, 1]);
     eventually("service ls to show 5/5", CONVERGE, || {
@@ -243,18 +224,11 @@ fn replicas_scenario(world: &World, cli: Cli) {
     step("--constraint node.hostname==node-3: both replicas on node-3");
     cli.run(
         world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        &service_create_args(
             "pinned",
-            "--replicas",
-            "2",
-            "--constraint",
-            "node.hostname==node-3",
-            "whoami:latest",
-        ],
+            &["--replicas", "2", "--constraint", "node.hostname==node-3"],
+            &[],
+        ),
     );
     eventually("pinned tasks running on node-3", CONVERGE, || {
         let rows = cli.ps(world, "pinned");
@@ -292,6 +266,18 @@ fn shoal(world: &World, args: &[&str]) -> String {
 /// column starts: (name, node, desired state, current state, error).
 fn task_rows(world: &World, service: &str) -> Vec<[String; 5]> {
     task_rows_on(world.node(1), service).unwrap_or_else(|e| panic!("service ps {service}: {e}"))
+}
+
+/// Waits until the [`task_rows`] of `service` satisfy `done`.
+fn wait_for_rows(world: &World, service: &str, what: &str, done: impl Fn(&[[String; 5]]) -> bool) {
+    eventually(what, CONVERGE, || {
+        let rows = task_rows(world, service);
+        if done(&rows) {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
 }
 
 /// [`task_rows`] through `node`; the CLI's error when it fails.
@@ -345,29 +331,11 @@ fn node_loss_reschedules_and_global_services_follow_nodes() {
     step("6 replicas and a global service on 3 nodes");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "6",
-            "whoami:latest",
-        ],
+        &service_create_args("web", &["--replicas", "6"], &[]),
     );
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "agent",
-            "--mode",
-            "global",
-            "whoami:latest",
-        ],
+        &service_create_args("agent", &["--mode", "global"], &[]),
     );
     assert_eq!(wait_for_containers(&world, 9), [3, 3, 3]);
 
@@ -375,18 +343,18 @@ fn node_loss_reschedules_and_global_services_follow_nodes() {
     let node3 = world.node_mut(3);
     node3.kill9();
     node3.remove_containers();
-    eventually("web back to 6 running on nodes 1 and 2", CONVERGE, || {
-        let rows = task_rows(&world, "web");
-        let running: Vec<_> = rows
-            .iter()
-            .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
-            .collect();
-        if running.len() == 6 && running.iter().all(|r| r[1] != "node-3") {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
-    });
+    wait_for_rows(
+        &world,
+        "web",
+        "web back to 6 running on nodes 1 and 2",
+        |rows| {
+            let running: Vec<_> = rows
+                .iter()
+                .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
+                .collect();
+            running.len() == 6 && running.iter().all(|r| r[1] != "node-3")
+        },
+    );
     let spread = running_per_node(&world);
     assert_eq!(spread["node-1"] + spread["node-2"], 8, "{spread:?}");
     let agent_rows = task_rows(&world, "agent");
@@ -399,16 +367,9 @@ fn node_loss_reschedules_and_global_services_follow_nodes() {
     step("a node joining gets the global service's task");
     let node3 = world.node_mut(3);
     node3.start();
-    eventually("agent running on node-3 again", CONVERGE, || {
-        let rows = task_rows(&world, "agent");
-        if rows
-            .iter()
+    wait_for_rows(&world, "agent", "agent running on node-3 again", |rows| {
+        rows.iter()
             .any(|r| r[1] == "node-3" && r[2] == "Running" && r[3].starts_with("Running"))
-        {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
     });
     assert_eq!(
         world.node(3).running_containers().len(),
@@ -418,7 +379,6 @@ fn node_loss_reschedules_and_global_services_follow_nodes() {
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn drain_restart_none_and_health_checks() {
     require_privileges!();
     let world = three_node_swarm("svc-policies");
@@ -426,16 +386,7 @@ fn drain_restart_none_and_health_checks() {
     step("drain node-2: its tasks move, it gets no new ones");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "3",
-            "whoami:latest",
-        ],
+        &service_create_args("web", &["--replicas", "3"], &[]),
     );
     wait_for_containers(&world, 3);
     shoal(
@@ -454,56 +405,28 @@ fn drain_restart_none_and_health_checks() {
     step("--restart-condition none: a crashed task stays down");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        &service_create_args(
             "once",
-            "--restart-condition",
-            "none",
-            "whoami:latest",
-            "sh",
-            "-c",
-            "sleep 1; exit 3",
-        ],
+            &["--restart-condition", "none"],
+            &["sh", "-c", "sleep 1; exit 3"],
+        ),
     );
-    eventually("the task failed with exit 3", CONVERGE, || {
-        let rows = task_rows(&world, "once");
-        if rows.len() == 1 && rows[0][3].starts_with("Failed") && rows[0][4].contains("(3)") {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
+    wait_for_rows(&world, "once", "the task failed with exit 3", |rows| {
+        rows.len() == 1 && rows[0][3].starts_with("Failed") && rows[0][4].contains("(3)")
     });
     // A canary with the same command under `any` restarts meanwhile: once
     // it has been replaced twice, `once` had every chance to restart.
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        &service_create_args(
             "canary",
-            "--restart-delay",
-            "500ms",
-            "--restart-condition",
-            "any",
-            "whoami:latest",
-            "sh",
-            "-c",
-            "sleep 1; exit 3",
-        ],
+            &["--restart-delay", "500ms", "--restart-condition", "any"],
+            &["sh", "-c", "sleep 1; exit 3"],
+        ),
     );
-    eventually("the canary restarted twice", CONVERGE, || {
-        let rows = task_rows(&world, "canary");
+    wait_for_rows(&world, "canary", "the canary restarted twice", |rows| {
         let failed = rows.iter().filter(|r| r[3].starts_with("Failed")).count();
-        if failed >= 3 {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
+        failed >= 3
     });
     let rows = task_rows(&world, "once");
     assert_eq!(rows.len(), 1, "no replacement: {rows:?}");
@@ -518,31 +441,24 @@ fn drain_restart_none_and_health_checks() {
     step("a failing health check keeps tasks out of running");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        &service_create_args(
             "sick",
-            "--health-cmd",
-            "exit 1",
-            "--health-interval",
-            "200ms",
-            "--health-retries",
-            "2",
-            "--restart-delay",
-            "1s",
-            "whoami:latest",
-        ],
+            &[
+                "--health-cmd",
+                "exit 1",
+                "--health-interval",
+                "200ms",
+                "--health-retries",
+                "2",
+                "--restart-delay",
+                "1s",
+            ],
+            &[],
+        ),
     );
-    eventually("an unhealthy task replaced", CONVERGE, || {
-        let rows = task_rows(&world, "sick");
+    wait_for_rows(&world, "sick", "an unhealthy task replaced", |rows| {
         let unhealthy = rows.iter().filter(|r| r[4].contains("unhealthy")).count();
-        if unhealthy >= 1 {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
+        unhealthy >= 1
     });
     let rows = task_rows(&world, "sick");
     assert!(
@@ -559,26 +475,14 @@ fn drain_restart_none_and_health_checks() {
     step("a passing health check: running");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        &service_create_args(
             "healthy",
-            "--health-cmd",
-            "true",
-            "--health-interval",
-            "200ms",
-            "whoami:latest",
-        ],
+            &["--health-cmd", "true", "--health-interval", "200ms"],
+            &[],
+        ),
     );
-    eventually("the healthy task running", CONVERGE, || {
-        let rows = task_rows(&world, "healthy");
-        if rows.len() == 1 && rows[0][3].starts_with("Running") {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
+    wait_for_rows(&world, "healthy", "the healthy task running", |rows| {
+        rows.len() == 1 && rows[0][3].starts_with("Running")
     });
 }
 
@@ -588,16 +492,7 @@ fn a_restarted_agent_adopts_its_containers() {
     let mut world = three_node_swarm("svc-adopt");
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "6",
-            "whoami:latest",
-        ],
+        &service_create_args("web", &["--replicas", "6"], &[]),
     );
     wait_for_containers(&world, 6);
     let before: Vec<Vec<String>> = world
@@ -615,17 +510,12 @@ fn a_restarted_agent_adopts_its_containers() {
     node2.kill9();
     node2.start();
     // The agent reports again and the managers still see 6 running tasks.
-    eventually("6 running tasks after the restart", CONVERGE, || {
-        let rows = task_rows(&world, "web");
+    wait_for_rows(&world, "web", "6 running tasks after the restart", |rows| {
         let running = rows
             .iter()
             .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
             .count();
-        if running == 6 && rows.len() == 6 {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
+        running == 6 && rows.len() == 6
     });
     let after: Vec<Vec<String>> = world
         .nodes()
@@ -644,21 +534,21 @@ fn a_restarted_agent_adopts_its_containers() {
     let victim = world.node(2).running_containers()[0].clone();
     world.node(2).runc_kill(&victim, "KILL");
     world.node_mut(2).start();
-    eventually("the victim failed and was replaced", CONVERGE, || {
-        let rows = task_rows(&world, "web");
-        let running = rows
-            .iter()
-            .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
-            .count();
-        let failed = rows
-            .iter()
-            .any(|r| r[3].starts_with("Failed") && r[4].contains("137"));
-        if running == 6 && failed {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
-    });
+    wait_for_rows(
+        &world,
+        "web",
+        "the victim failed and was replaced",
+        |rows| {
+            let running = rows
+                .iter()
+                .filter(|r| r[2] == "Running" && r[3].starts_with("Running"))
+                .count();
+            let failed = rows
+                .iter()
+                .any(|r| r[3].starts_with("Failed") && r[4].contains("137"));
+            running == 6 && failed
+        },
+    );
     assert_eq!(wait_for_containers(&world, 6).iter().sum::<usize>(), 6);
 }
 
@@ -718,16 +608,9 @@ fn tasks_pull_their_image_from_a_registry() {
             "service", "create", "--detach", "--name", "missing", &missing,
         ],
     );
-    eventually("a rejected task", CONVERGE, || {
-        let rows = task_rows(&world, "missing");
-        if rows
-            .iter()
+    wait_for_rows(&world, "missing", "a rejected task", |rows| {
+        rows.iter()
             .any(|r| r[3].starts_with("Rejected") && r[4].contains("not found"))
-        {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
     });
     drop(registry);
 }
@@ -736,17 +619,7 @@ fn tasks_pull_their_image_from_a_registry() {
 fn invalid_services_are_refused_and_nothing_is_created() {
     require_privileges!();
     let world = three_node_swarm("svc-invalid");
-    shoal(
-        &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "whoami:latest",
-        ],
-    );
+    shoal(&world, &service_create_args("web", &[], &[]));
     for (args, expected) in [
         (vec!["--replicas", "-1"], "replicas"),
         (vec!["--constraint", "node.colour==red"], "unknown key"),
@@ -793,26 +666,13 @@ fn invalid_services_are_refused_and_nothing_is_created() {
 #[test]
 fn a_new_leader_takes_over_the_services() {
     require_privileges!();
-    let mut world = World::new("svc-leader", 3);
-    world.start_all();
-    world
-        .form_swarm(&[2, 3], &[], &["--dispatcher-heartbeat", "1s"])
+    let mut world = World::swarm("svc-leader", 3)
+        .managers()
+        .form()
         .expect("forming the swarm");
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
     shoal(
         &world,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "6",
-            "whoami:latest",
-        ],
+        &service_create_args("web", &["--replicas", "6"], &[]),
     );
     assert_eq!(wait_for_containers(&world, 6), [2, 2, 2]);
 

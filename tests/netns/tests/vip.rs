@@ -9,22 +9,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use shoal_netns_tests::{CONVERGE, Node, RunningTask, World, eventually, require_privileges, step};
+use shoal_netns_tests::{
+    CONVERGE, Node, RunningTask, World, eventually, require_docker_client, require_privileges,
+    service_create_args, step,
+};
 
 /// Requests sent through the VIP while all three backends run.
 const REQUESTS: usize = 200;
 /// Requests sent after the scale-down.
 const REQUESTS_AFTER_SCALE: usize = 20;
-
-/// The hostname of a running task (its name, as whoami answers it).
-fn hostname(world: &World, task: &RunningTask) -> String {
-    world
-        .node(task.node)
-        .runc_exec(&task.id, &["hostname"])
-        .unwrap_or_else(|e| panic!("hostname of {}: {e}", task.id))
-        .trim()
-        .to_owned()
-}
 
 /// One request from `client` to `vip`: the answering task's hostname,
 /// after checking that it saw the client's own address.
@@ -46,35 +39,17 @@ fn fetch(world: &World, client: &RunningTask, vip: &str) -> Result<String, Strin
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn a_service_vip_balances_new_connections_over_running_tasks() {
     require_privileges!();
-    let mut world = World::new("vip", 3);
-    world.start_all();
-    world
-        .form_swarm(&[], &[2, 3], &["--dispatcher-heartbeat", "1s"])
-        .expect("forming the swarm");
-    if world.node(1).docker(&["version"]).is_none() {
-        eprintln!("skipping: no docker client");
-        return;
-    }
-    for node in world.nodes() {
-        node.import_demo_image();
-    }
+    require_docker_client!();
+    let world = World::swarm("vip", 3).form().expect("forming the swarm");
     world.docker_ok(&["network", "create", "-d", "overlay", "front"]);
     for (name, replicas) in [("web", "3"), ("client", "1")] {
-        world.docker_ok(&[
-            "service",
-            "create",
-            "--detach",
-            "--name",
+        world.docker_ok(&service_create_args(
             name,
-            "--replicas",
-            replicas,
-            "--network",
-            "front",
-            "whoami:latest",
-        ]);
+            &["--replicas", replicas, "--network", "front"],
+            &[],
+        ));
     }
     let inspect: Value = serde_json::from_str(&world.docker_ok(&["service", "inspect", "web"]))
         .expect("service inspect is JSON");
@@ -85,7 +60,7 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
         .to_owned();
     let web = world.wait_for_tasks("web", 3);
     let client = world.wait_for_tasks("client", 1).remove(0);
-    let web_hosts: BTreeSet<String> = web.iter().map(|t| hostname(&world, t)).collect();
+    let web_hosts: BTreeSet<String> = web.iter().map(|t| world.task_hostname(t)).collect();
     assert_eq!(web_hosts.len(), 3, "distinct hostnames: {web:?}");
     let web_nodes: BTreeSet<usize> = web.iter().map(|t| t.node).collect();
     eprintln!(
@@ -116,7 +91,7 @@ fn a_service_vip_balances_new_connections_over_running_tasks() {
     step("scaled to one task: after convergence no answer comes from a removed one");
     world.docker_ok(&["service", "scale", "--detach", "web=1"]);
     let survivor = world.wait_for_tasks("web", 1).remove(0);
-    let survivor_host = hostname(&world, &survivor);
+    let survivor_host = world.task_hostname(&survivor);
     let removed: BTreeSet<&str> = web
         .iter()
         .map(|t| t.id.as_str())

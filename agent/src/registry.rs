@@ -36,6 +36,7 @@ use hyper::{
 use hyper_util::rt::TokioIo;
 use oci_spec::image::{Descriptor, Digest, ImageIndex, ImageManifest, MediaType};
 use sha2::{Digest as _, Sha256};
+use shoal_api::client::query_value;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
@@ -529,7 +530,7 @@ impl Client {
         let query: Vec<String> = params
             .iter()
             .filter(|(k, _)| k == "service" || k == "scope")
-            .map(|(k, v)| format!("{k}={}", query_escape(v)))
+            .map(|(k, v)| format!("{k}={}", query_value(v)))
             .collect();
         let separator = if realm.contains('?') { '&' } else { '?' };
         let url = format!("{realm}{separator}{}", query.join("&"));
@@ -810,18 +811,6 @@ fn error_message(body: &[u8]) -> String {
             .take(200)
             .collect(),
     }
-}
-
-fn query_escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! Flag values more than one verb takes, read as docker's CLI reads them:
 //! `key=value` labels ([`parse_label`]), environment entries
 //! ([`local_env_entry`], [`make_env`]), command words ([`parse_words`]:
-//! the POSIX-shell quoting docker applies to `--entrypoint` and `update
-//! --args`) and the test that tells the long form of `--publish` and
-//! `--network` from the short one ([`is_long_syntax`]).
+//! POSIX-shell quoting for `--entrypoint` and `update --args`, which
+//! docker splits with go-shlex) and the test that tells the long form of
+//! `--publish` and `--network` from the short one ([`is_long_syntax`]).
 
 /// A `key=value` label (a bare key has an empty value), as docker's
 /// `--label`, `--container-label` and their `-add` forms take it.
@@ -70,6 +70,15 @@ pub fn parse_words(text: &str) -> Result<Words, String> {
 
 /// Splits a command flag into words as a POSIX shell would: blanks
 /// separate, quotes group, backslashes escape.
+///
+/// Not the agent's splitter (`agent/src/images/change.rs`) because Docker
+/// reads the two with different grammars: command flags are split by
+/// docker's CLI with go-shlex (whose error messages these are), the words
+/// of a `docker import --change 'ENV …'` by the Dockerfile lexer. Where
+/// this one departs from go-shlex: double quotes are POSIX ones (a
+/// backslash escapes only `"`, `\`, `$`, `` ` `` and a newline, and stays
+/// before anything else, where go-shlex drops it before any character),
+/// and a `#` starting a word is kept, not a comment.
 fn shell_words(text: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word = String::new();

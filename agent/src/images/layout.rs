@@ -7,13 +7,20 @@
 //! A layout may hold several images: shoal takes the only one, or the only
 //! linux/amd64 one, following an image index to its linux/amd64 manifest.
 
-use super::{
-    Arch, Descriptor, File, ImageConfiguration, ImageError, ImageIndex, ImageManifest, ImageStore,
-    ImageSummary, Os, Path, PathBuf, Read, Sha256, TMP_SEQ, Write, check_content, io, io_err,
-    normalize_reference, ref_name, sha256_hex,
+use std::{
+    fs::File,
+    io::{self, Read, Write},
+    path::{Path, PathBuf},
+    sync::atomic::Ordering,
 };
-use sha2::Digest as _;
-use std::sync::atomic::Ordering;
+
+use oci_spec::image::{Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, Os};
+use sha2::{Digest as _, Sha256};
+
+use super::{
+    ImageError, ImageStore, ImageSummary, TMP_SEQ, check_content, io_err, normalize_reference,
+    ref_name, sha256_hex,
+};
 
 /// Media types of a single-platform image manifest (OCI, Docker schema 2).
 pub(crate) const MANIFEST_MEDIA_TYPES: [&str; 2] = [
@@ -316,8 +323,8 @@ fn select_manifest(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{Entry, gzip, layer, store_image};
     use super::*;
+    use crate::images::fixtures::{Entry, gzip, layer, store_image};
     use oci_spec::image::{ImageIndexBuilder, MediaType, PlatformBuilder};
 
     /// A layout (written by a second store) holding `app:1`, one gzip'd

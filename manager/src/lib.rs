@@ -13,6 +13,8 @@ pub mod orchestrator;
 pub mod ports;
 pub mod raft;
 pub mod runtime;
+#[cfg(test)]
+mod scenarios;
 pub mod scheduler;
 mod services;
 pub mod state;

@@ -547,4 +547,6 @@ fn collect_garbage(state: &ClusterState, now_ms: u64, plan: &mut Plan) {
 }
 
 #[cfg(test)]
+pub(crate) mod simulation;
+#[cfg(test)]
 mod tests;

@@ -27,10 +27,6 @@ pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_networks;
-#[cfg(test)]
-mod tests_ports;
-#[cfg(test)]
 mod tests_services;
 
 use std::{

@@ -5,6 +5,7 @@
 //! The manager never imports the agent; both meet through `shoal-api`.
 
 pub mod ca;
+pub mod constraint;
 pub mod dispatcher;
 pub mod docker_view;
 pub mod ipam;

@@ -12,8 +12,9 @@ use shoal_api::{
 use crate::{
     dispatcher, docker_view,
     orchestrator::simulation::Rounds,
+    ports::PortRange,
     state::{
-        Command, PortRange, Rejected, Service, SwarmSpec,
+        Command, Rejected, Service, SwarmSpec,
         test_support::{Sim, node_with, service_with},
     },
 };

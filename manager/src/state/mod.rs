@@ -43,8 +43,7 @@ pub use self::{
     types::{
         Availability, CaConfig, Cluster, DispatcherConfig, JoinTokens, ManagerInfo, Network, Node,
         NodeDescription, NodeResources, NodeRole, NodeSpec, NodeState, NodeStatusRecord,
-        NodeTlsInfo, Platform, PortRange, RaftConfig, Reachability, RootCaRecord, Service,
-        SwarmSpec, Task,
+        NodeTlsInfo, Platform, RaftConfig, Reachability, RootCaRecord, Service, SwarmSpec, Task,
     },
 };
 

@@ -17,6 +17,5 @@ pub mod runtime;
 #[cfg(test)]
 mod scenarios;
 pub mod scheduler;
-mod services;
 pub mod state;
 pub mod transport;

@@ -13,8 +13,9 @@ use shoal_api::grpc::{
     MANAGER_SERVER_NAME, channel,
     proto::{ProposeRequest, ReadIndexRequest, control_client::ControlClient},
 };
+use tonic::transport::Channel;
 
-use super::{Manager, ManagerError};
+use super::{Manager, ManagerError, error::RemoteError};
 use crate::{
     ca::now_unix_ms,
     raft::cluster::{Proposal, TypeConfig},
@@ -48,10 +49,7 @@ impl Manager {
     ) -> Result<(Result<Response, Rejected>, u64), ManagerError> {
         match self.inner.raft.client_write(proposal.clone()).await {
             Ok(written) => {
-                let result = written
-                    .data
-                    .0
-                    .ok_or_else(|| ManagerError::Raft("the entry carried no command".into()))?;
+                let result = written.data.0.ok_or(ManagerError::NoAnswer)?;
                 Ok((result, written.log_id.index))
             }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
@@ -63,39 +61,47 @@ impl Manager {
                     .raft
                     .wait(Some(Duration::from_secs(10)))
                     .applied_index_at_least(Some(index), "applying a forwarded write")
-                    .await
-                    .map_err(|e| ManagerError::Raft(e.to_string()))?;
+                    .await?;
                 Ok((result, index))
             }
-            Err(e) => Err(ManagerError::Raft(e.to_string())),
+            Err(error) => Err(error.into()),
         }
     }
 
+    /// Has the leader at `leader` commit `proposal`.
     async fn forward(
         &self,
         leader: &str,
         proposal: &Proposal,
     ) -> Result<(Result<Response, Rejected>, u64), ManagerError> {
-        let remote = |message: String| ManagerError::Remote {
-            addr: leader.to_owned(),
-            message,
-        };
-        let command_json = serde_json::to_vec(proposal).map_err(|e| remote(e.to_string()))?;
-        let channel = channel(
-            leader,
-            Arc::clone(&self.inner.client_tls),
-            MANAGER_SERVER_NAME,
-            Duration::from_secs(10),
-        )
-        .map_err(|e| remote(e.to_string()))?;
-        let answer = ControlClient::new(channel)
+        let command_json = serde_json::to_vec(proposal)
+            .map_err(|e| ManagerError::remote(leader, RemoteError::Encode(e)))?;
+        let answer = self
+            .control_client(leader, Duration::from_secs(10))?
             .propose(ProposeRequest { command_json })
             .await
-            .map_err(|status| remote(status.message().to_owned()))?
+            .map_err(|status| ManagerError::remote(leader, status))?
             .into_inner();
         let result: Result<Response, Rejected> = serde_json::from_slice(&answer.result_json)
-            .map_err(|e| remote(format!("undecodable answer: {e}")))?;
+            .map_err(|e| ManagerError::remote(leader, RemoteError::Decode(e)))?;
         Ok((result, answer.log_index))
+    }
+
+    /// A client of the `Control` service of the manager at `addr`, each
+    /// call limited to `timeout`. It connects on the first call.
+    pub(super) fn control_client(
+        &self,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<ControlClient<Channel>, ManagerError> {
+        let channel = channel(
+            addr,
+            Arc::clone(&self.inner.client_tls),
+            MANAGER_SERVER_NAME,
+            timeout,
+        )
+        .map_err(|e| ManagerError::remote(addr, e))?;
+        Ok(ControlClient::new(channel))
     }
 
     /// The log index a linearizable read must see: from this manager's own
@@ -108,27 +114,17 @@ impl Manager {
                 let Some(leader) = forward.leader_node else {
                     return Err(ManagerError::NoLeader);
                 };
-                let remote = |message: String| ManagerError::Remote {
-                    addr: leader.addr.clone(),
-                    message,
-                };
-                let channel = channel(
-                    &leader.addr,
-                    Arc::clone(&self.inner.client_tls),
-                    MANAGER_SERVER_NAME,
-                    Duration::from_secs(10),
-                )
-                .map_err(|e| remote(e.to_string()))?;
-                let answer = ControlClient::new(channel)
+                let answer = self
+                    .control_client(&leader.addr, Duration::from_secs(10))?
                     .read_index(ReadIndexRequest {})
                     .await
-                    .map_err(|status| remote(status.message().to_owned()))?;
+                    .map_err(|status| ManagerError::remote(&leader.addr, status))?;
                 Ok(answer.into_inner().index)
             }
             Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
                 Err(ManagerError::NoLeader)
             }
-            Err(e) => Err(ManagerError::Raft(e.to_string())),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -140,8 +136,7 @@ impl Manager {
             .raft
             .wait(Some(Duration::from_secs(10)))
             .applied_index_at_least(Some(index), "a linearizable read")
-            .await
-            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+            .await?;
         Ok(())
     }
 

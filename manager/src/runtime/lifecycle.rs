@@ -4,7 +4,6 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    path::PathBuf,
     sync::Arc,
     time::Duration,
 };
@@ -44,11 +43,11 @@ impl Manager {
             source,
         })?;
         let log_path = raft_dir.join("log.redb");
-        let log = LogStore::<TypeConfig>::open(&log_path).map_err(|e| ManagerError::Io {
-            op: "opening the Raft log",
-            path: log_path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let log =
+            LogStore::<TypeConfig>::open(&log_path).map_err(|source| ManagerError::RaftLog {
+                path: log_path.clone(),
+                source,
+            })?;
         let sm_dir = raft_dir.join("state");
         let store =
             StateMachineStore::<TypeConfig, ClusterState>::open(&sm_dir).map_err(|source| {
@@ -63,11 +62,7 @@ impl Manager {
             .read(|s| s.cluster.as_ref().map(|c| c.spec.raft.snapshot_interval))
             .await
             .unwrap_or(SwarmSpec::default().raft.snapshot_interval);
-        let raft_config = config
-            .timing
-            .raft_config(snapshot_interval)
-            .validate()
-            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        let raft_config = config.timing.raft_config(snapshot_interval).validate()?;
         let raft = Raft::new(
             config.raft_id,
             Arc::new(raft_config),
@@ -75,13 +70,11 @@ impl Manager {
             log,
             store.clone(),
         )
-        .await
-        .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        .await?;
         let listener = TcpListener::bind(config.listen_addr)
             .await
-            .map_err(|source| ManagerError::Io {
-                op: "listening on",
-                path: PathBuf::from(config.listen_addr.to_string()),
+            .map_err(|source| ManagerError::Listen {
+                addr: config.listen_addr,
                 source,
             })?;
         let (shutdown, _) = watch::channel(false);
@@ -132,17 +125,12 @@ impl Manager {
             node_id: self.inner.config.node_id.clone(),
         };
         let members = BTreeMap::from([(self.inner.config.raft_id, me)]);
-        self.inner
-            .raft
-            .initialize(members)
-            .await
-            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        self.inner.raft.initialize(members).await?;
         self.inner
             .raft
             .wait(Some(Duration::from_secs(10)))
             .state(ServerState::Leader, "becoming the first leader")
-            .await
-            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+            .await?;
         self.propose(init).await
     }
 

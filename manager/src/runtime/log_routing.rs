@@ -2,12 +2,9 @@
 //! its [`LogBroker`] to the nodes that ran the tasks; on a follower, the
 //! leader's stream relayed.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
-use shoal_api::grpc::{
-    MANAGER_SERVER_NAME, channel,
-    proto::{LogMessage, LogSubscription, control_client::ControlClient},
-};
+use shoal_api::grpc::proto::{LogMessage, LogSubscription};
 use tokio::sync::mpsc;
 
 use super::{Manager, ManagerError};
@@ -70,21 +67,11 @@ impl Manager {
             .next()
             .filter(|_| self.leader().is_some())
             .ok_or(ManagerError::NoLeader)?;
-        let remote = |message: String| ManagerError::Remote {
-            addr: leader.clone(),
-            message,
-        };
-        let channel = channel(
-            &leader,
-            Arc::clone(&self.inner.client_tls),
-            MANAGER_SERVER_NAME,
-            Duration::from_hours(1),
-        )
-        .map_err(|e| remote(e.to_string()))?;
-        let mut stream = ControlClient::new(channel)
+        let mut stream = self
+            .control_client(&leader, Duration::from_hours(1))?
             .task_logs(request)
             .await
-            .map_err(|status| remote(status.message().to_owned()))?
+            .map_err(|status| ManagerError::remote(&leader, status))?
             .into_inner();
         tokio::spawn(async move {
             while let Ok(Some(message)) = stream.message().await {

@@ -3,13 +3,10 @@
 //! voter); and, on the leader, Raft membership and the managers'
 //! reachability follow the nodes' desired roles (swarmkit's role manager).
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, time::Duration};
 
 use openraft::ChangeMembers;
-use shoal_api::grpc::{
-    MANAGER_SERVER_NAME, channel,
-    proto::{JoinRaftRequest, control_client::ControlClient},
-};
+use shoal_api::grpc::proto::JoinRaftRequest;
 use tracing::info;
 
 use super::{Manager, ManagerError};
@@ -25,33 +22,21 @@ impl Manager {
         let mut last = ManagerError::NoLeader;
         for _ in 0..50 {
             for addr in managers {
-                let result = async {
-                    let channel = channel(
-                        addr,
-                        Arc::clone(&self.inner.client_tls),
-                        MANAGER_SERVER_NAME,
-                        Duration::from_secs(30),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    ControlClient::new(channel)
+                let joined = async {
+                    self.control_client(addr, Duration::from_secs(30))?
                         .join_raft(JoinRaftRequest {
                             addr: self.inner.config.advertise_addr.clone(),
                         })
                         .await
-                        .map_err(|s| s.message().to_owned())
+                        .map_err(|status| ManagerError::remote(addr, status))
                 }
                 .await;
-                match result {
+                match joined {
                     Ok(_) => {
                         info!(leader = %addr, "joined the Raft group");
                         return Ok(());
                     }
-                    Err(message) => {
-                        last = ManagerError::Remote {
-                            addr: addr.clone(),
-                            message,
-                        }
-                    }
+                    Err(error) => last = error,
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -66,8 +51,8 @@ impl Manager {
         let mut info = self
             .read(|s| s.nodes.get(node_id).and_then(|n| n.manager.clone()))
             .await
-            .ok_or_else(|| {
-                ManagerError::Raft(format!("node {node_id} is not a registered manager"))
+            .ok_or_else(|| ManagerError::NotRegisteredManager {
+                node_id: node_id.to_owned(),
             })?;
         let raft_id = info.raft_id;
         if info.addr != addr {
@@ -83,16 +68,11 @@ impl Manager {
             addr: addr.to_owned(),
             node_id: node_id.to_owned(),
         };
-        self.inner
-            .raft
-            .add_learner(raft_id, peer, true)
-            .await
-            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+        self.inner.raft.add_learner(raft_id, peer, true).await?;
         self.inner
             .raft
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([raft_id])), false)
-            .await
-            .map_err(|e| ManagerError::Raft(e.to_string()))?;
+            .await?;
         info!(node_id, raft_id, "manager added to the Raft voters");
         Ok(raft_id)
     }
@@ -161,8 +141,7 @@ pub(super) async fn reconcile_roles(manager: &Manager) -> Result<(), ManagerErro
                     ChangeMembers::RemoveVoters(BTreeSet::from([raft_id])),
                     false,
                 )
-                .await
-                .map_err(|e| ManagerError::Raft(e.to_string()))?;
+                .await?;
         }
         manager
             .propose(Command::SetManagerInfo { id, manager: None })

@@ -41,7 +41,7 @@ use tokio::{
 
 pub use self::{
     config::{ManagerConfig, RaftTiming},
-    error::ManagerError,
+    error::{ManagerError, RemoteError},
 };
 use crate::{
     logs::LogBroker,

@@ -114,8 +114,17 @@ fn a_conflict_names_the_holder_and_changes_nothing() {
         spec: publishing("s2", "api", 1, &[port(8080, 80)]).spec,
     });
     assert_eq!(
+        error,
+        Rejected::PortInUse {
+            port: 8080,
+            service_name: "web".into(),
+            service_id: "s1".into(),
+            host_mode: false,
+        }
+    );
+    assert_eq!(
         error.to_string(),
-        "rpc error: code = InvalidArgument desc = port '8080' is already in use by service 'web' (s1) as an ingress port"
+        "port '8080' is already in use by service 'web' (s1) as an ingress port"
     );
     let error = sim.rejected(Command::CreateService {
         id: "s2".into(),
@@ -151,7 +160,7 @@ fn invalid_endpoint_specs_are_refused() {
     });
     assert_eq!(
         refused(&mut sim, dnsrr),
-        "rpc error: code = InvalidArgument desc = EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
+        "EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
     );
     let twice = publishing("s1", "web", 1, &[port(8080, 80), port(8080, 81)]).spec;
     assert!(refused(&mut sim, twice).contains("duplicate published ports provided"));
@@ -298,8 +307,14 @@ fn ingress_stays_while_a_service_publishes() {
         id: ingress.clone(),
     });
     assert_eq!(
+        error,
+        Rejected::IngressInUse {
+            service_id: "s1".into()
+        }
+    );
+    assert_eq!(
         error.to_string(),
-        "rpc error: code = FailedPrecondition desc = ingress network cannot be removed because service s1 depends on it"
+        "ingress network cannot be removed because service s1 depends on it"
     );
     sim.ok(Command::RemoveService { id: "s1".into() });
     sim.converge();

@@ -522,10 +522,7 @@ pub fn endpoint_spec(field: &str, spec: &ServiceSpec) -> Result {
         match port.publish_mode() {
             "ingress" => {
                 if !spec.uses_vip() {
-                    return Err(Rejected::InvalidArgument(
-                        "EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
-                            .to_owned(),
-                    ));
+                    return Err(Rejected::IngressPortWithDnsrr);
                 }
             }
             "host" => {
@@ -556,9 +553,10 @@ pub fn endpoint_spec(field: &str, spec: &ServiceSpec) -> Result {
         if port.published_port != 0
             && !published.insert((port.protocol().to_owned(), port.published_port))
         {
-            return Err(Rejected::InvalidArgument(
-                "EndpointSpec: duplicate published ports provided".to_owned(),
-            ));
+            return Err(Rejected::DuplicatePublishedPort {
+                port: port.published_port,
+                protocol: port.protocol().to_owned(),
+            });
         }
     }
     Ok(())

@@ -34,7 +34,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use shoal_api::service::{RestartCondition, ServiceMode, TaskSpec, TaskState, nanos};
 
 use crate::{
-    scheduler::{self, Placements, constraint},
+    constraint,
+    scheduler::{self, Placements},
     state::{
         Availability, ClusterState, Command, NewTask, NodeState, Service, Task, TaskChange,
         types::DEFAULT_TASK_HISTORY_RETENTION_LIMIT,
@@ -426,7 +427,7 @@ fn reconcile_global(
         let node_tasks = by_node.remove(node.id.as_str()).unwrap_or_default();
         let wanted = node.status.state != NodeState::Down
             && node.spec.availability != Availability::Drain
-            && constraints.iter().all(|c| c.matches(node));
+            && constraints.iter().all(|c| node.satisfies(c));
         if !wanted {
             for task in node_tasks {
                 plan.stop(task, TaskState::Shutdown);
@@ -546,5 +547,7 @@ fn collect_garbage(state: &ClusterState, now_ms: u64, plan: &mut Plan) {
     plan.update.retain(|id, _| !deleted.contains(id));
 }
 
+#[cfg(test)]
+pub(crate) mod simulation;
 #[cfg(test)]
 mod tests;

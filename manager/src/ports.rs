@@ -1,6 +1,7 @@
 //! Published port allocation (DESIGN.md §3, "Allocator"): a pure function
 //! over what the other services hold, so `apply` can call it and every
-//! manager resolves a spec's ports the same way.
+//! manager resolves a spec's ports the same way; and the swarm's range of
+//! published ports ([`PortRange`]). A leaf: the state machine calls it.
 //!
 //! Rules, as swarmkit's `checkPortConflicts` and port allocator:
 //! - a published port is taken per protocol across every service: a port
@@ -18,8 +19,9 @@
 //!
 //! The spec's ports are expected validated (`state::validate::endpoint_spec`).
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, fmt};
 
+use serde::{Deserialize, Serialize};
 use shoal_api::{
     grpc::{MANAGER_PORT, VXLAN_PORT},
     service::PortConfig,
@@ -30,7 +32,50 @@ use shoal_api::{
 /// VXLAN.
 pub const RESERVED: [(&str, u16); 2] = [("tcp", MANAGER_PORT), ("udp", VXLAN_PORT)];
 
-use crate::state::PortRange;
+/// Docker's range of published ports given when the spec has none
+/// (swarmkit's `dynamicPortStart`–`dynamicPortEnd`).
+pub const DEFAULT_PUBLISHED_PORT_RANGE: PortRange = PortRange {
+    start: 30_000,
+    end: 32_767,
+};
+
+/// An inclusive range of ports, `START-END`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRange {
+    /// The first port.
+    pub start: u16,
+    /// The last port.
+    pub end: u16,
+}
+
+impl Default for PortRange {
+    /// Docker's 30000–32767.
+    fn default() -> Self {
+        DEFAULT_PUBLISHED_PORT_RANGE
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = String;
+
+    /// `START-END`, both 1–65535, `START <= END`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("invalid port range {text:?}: expected START-END, 1-65535");
+        let (start, end) = text.split_once('-').ok_or_else(bad)?;
+        let start: u16 = start.trim().parse().map_err(|_| bad())?;
+        let end: u16 = end.trim().parse().map_err(|_| bad())?;
+        if start == 0 || end < start {
+            return Err(bad());
+        }
+        Ok(Self { start, end })
+    }
+}
 
 /// The ports another service holds.
 #[derive(Clone, Copy, Debug)]

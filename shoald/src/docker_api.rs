@@ -75,6 +75,27 @@ fn rejected_status(rejected: &Rejected) -> StatusCode {
     }
 }
 
+/// What the docker CLI prints for a rejection: swarmkit's gRPC form
+/// (`rpc error: code = … desc = …`) for the refusals Docker's daemon passes
+/// through from swarmkit, the daemon's own sentences for the swarm's
+/// absence or presence, and the rejection's message otherwise.
+fn rejected_message(rejected: &Rejected) -> String {
+    let code = match rejected {
+        Rejected::ClusterExists { .. } => return SwarmError::AlreadyInSwarm.to_string(),
+        Rejected::NoCluster => return "This node is not part of a swarm".to_owned(),
+        Rejected::ServiceExists { .. } => "AlreadyExists",
+        Rejected::PortInUse { .. }
+        | Rejected::IngressPortWithDnsrr
+        | Rejected::DuplicatePublishedPort { .. }
+        | Rejected::IngressAttachment { .. } => "InvalidArgument",
+        Rejected::IngressExists { .. } | Rejected::IngressInUse { .. } | Rejected::NoIngress => {
+            "FailedPrecondition"
+        }
+        _ => return rejected.to_string(),
+    };
+    format!("rpc error: code = {code} desc = {rejected}")
+}
+
 impl IntoResponse for SwarmError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -88,7 +109,11 @@ impl IntoResponse for SwarmError {
             Self::Manager(ManagerError::NoLeader) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Manager(_) | Self::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        error(status, self.to_string())
+        let message = match &self {
+            Self::Manager(ManagerError::Rejected(rejected)) => rejected_message(rejected),
+            other => other.to_string(),
+        };
+        error(status, message)
     }
 }
 
@@ -357,6 +382,67 @@ mod tests {
         assert!(keep(&worker, r#"{"name":["host-abd"]}"#));
         assert!(parse_filters(Some("not json")).is_err());
         assert!(node_matches(&worker, &filters(r#"{"colour":{"red":true}}"#)).is_err());
+    }
+
+    #[test]
+    fn rejections_read_as_docker_prints_them() {
+        for (rejected, expected) in [
+            (
+                Rejected::ServiceExists { name: "web".into() },
+                "rpc error: code = AlreadyExists desc = name conflicts with an existing object: service web exists",
+            ),
+            (
+                Rejected::PortInUse {
+                    port: 8080,
+                    service_name: "web".into(),
+                    service_id: "s1".into(),
+                    host_mode: false,
+                },
+                "rpc error: code = InvalidArgument desc = port '8080' is already in use by service 'web' (s1) as an ingress port",
+            ),
+            (
+                Rejected::IngressPortWithDnsrr,
+                "rpc error: code = InvalidArgument desc = EndpointSpec: port published with ingress mode can't be used with dnsrr mode",
+            ),
+            (
+                Rejected::DuplicatePublishedPort {
+                    port: 8080,
+                    protocol: "tcp".into(),
+                },
+                "rpc error: code = InvalidArgument desc = EndpointSpec: duplicate published ports provided",
+            ),
+            (
+                Rejected::IngressAttachment {
+                    network: "ingress".into(),
+                },
+                "rpc error: code = InvalidArgument desc = Service cannot be explicitly attached to the ingress network \"ingress\"",
+            ),
+            (
+                Rejected::IngressExists { id: "n1".into() },
+                "rpc error: code = FailedPrecondition desc = ingress network (n1) is already present",
+            ),
+            (
+                Rejected::IngressInUse {
+                    service_id: "s1".into(),
+                },
+                "rpc error: code = FailedPrecondition desc = ingress network cannot be removed because service s1 depends on it",
+            ),
+            (
+                Rejected::NoIngress,
+                "rpc error: code = FailedPrecondition desc = service needs ingress network, but no ingress network is present",
+            ),
+            (
+                Rejected::ClusterExists { id: "c1".into() },
+                "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.",
+            ),
+            (Rejected::NoCluster, "This node is not part of a swarm"),
+            (
+                Rejected::NodeNotFound { id: "x".into() },
+                "node x not found",
+            ),
+        ] {
+            assert_eq!(rejected_message(&rejected), expected);
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use shoal_api::service::{
     TaskState,
 };
 
-use super::plan;
+use super::{plan, simulation::Rounds};
 use crate::state::{
     Availability, Command, NodeState, Service, Task,
     test_support::{Sim, node_with, service_with},

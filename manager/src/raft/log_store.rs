@@ -209,12 +209,7 @@ where
                 Ok(())
             })
             .await;
-        callback.log_io_completed(
-            result
-                .as_ref()
-                .copied()
-                .map_err(|e| std::io::Error::other(e.to_string())),
-        );
+        callback.log_io_completed(result.clone().map_err(std::io::Error::other));
         result
     }
 

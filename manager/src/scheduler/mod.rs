@@ -15,15 +15,14 @@
 //! Docker's words (`no suitable node (scheduling constraints not satisfied
 //! on 2 nodes)`).
 
-pub mod constraint;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use shoal_api::service::TaskSpec;
 
-use crate::state::{Availability, ClusterState, Node, NodeState, Task};
-
-use self::constraint::Constraint;
+use crate::{
+    constraint::{self, Constraint},
+    state::{Availability, ClusterState, Node, NodeState, Task},
+};
 
 /// Tasks a round has placed so far, on top of those in the state, and
 /// tasks it stops (which no longer count against their node).
@@ -164,7 +163,7 @@ impl Refusals {
 pub fn accepts_new_tasks(node: &Node, constraints: &[Constraint]) -> bool {
     node.status.state == NodeState::Ready
         && node.spec.availability == Availability::Active
-        && constraints.iter().all(|c| c.matches(node))
+        && constraints.iter().all(|c| node.satisfies(c))
 }
 
 /// Runs the filters on one node: its load when it can take a task of
@@ -182,7 +181,7 @@ fn filter(
         refusals.unavailable += 1;
         return None;
     }
-    if !constraints.iter().all(|c| c.matches(node)) {
+    if !constraints.iter().all(|c| node.satisfies(c)) {
         refusals.constraints += 1;
         return None;
     }

@@ -70,10 +70,9 @@ pub(super) fn create_network(
     if spec.ingress
         && let Some(ingress) = state.ingress_network()
     {
-        return Err(Rejected::FailedPrecondition(format!(
-            "ingress network ({}) is already present",
-            ingress.id
-        )));
+        return Err(Rejected::IngressExists {
+            id: ingress.id.clone(),
+        });
     }
     if state.networks.contains_key(&id) || state.networks.values().any(|n| n.spec.name == spec.name)
     {
@@ -179,10 +178,9 @@ pub(super) fn remove_network(state: &mut ClusterState, id: &str) -> Result {
     if network.spec.ingress
         && let Some(service) = state.services.values().find(|s| s.needs_ingress())
     {
-        return Err(Rejected::FailedPrecondition(format!(
-            "ingress network cannot be removed because service {} depends on it",
-            service.id
-        )));
+        return Err(Rejected::IngressInUse {
+            service_id: service.id.clone(),
+        });
     }
     let mut services: BTreeSet<String> = state
         .services
@@ -271,16 +269,13 @@ pub(super) fn plan_service_addresses(
         if let Some(network) = state.networks.get(&attachment.target)
             && network.spec.ingress
         {
-            return Err(Rejected::InvalidArgument(format!(
-                "Service cannot be explicitly attached to the ingress network {:?}",
-                network.spec.name
-            )));
+            return Err(Rejected::IngressAttachment {
+                network: network.spec.name.clone(),
+            });
         }
     }
     if publishes && state.ingress_network().is_none() {
-        return Err(Rejected::FailedPrecondition(
-            "service needs ingress network, but no ingress network is present".to_owned(),
-        ));
+        return Err(Rejected::NoIngress);
     }
     for network_id in service_networks(state, spec, publishes) {
         let network = state

@@ -1,5 +1,8 @@
-//! Why a command was rejected or a lookup failed: [`Rejected`], phrased like
-//! Docker's errors so the API layer can pass the message through.
+//! Why a command was rejected or a lookup failed: [`Rejected`], one variant
+//! per reason with what it is about, and a plain message (swarmkit's words
+//! where Docker shows them). How Docker presents a rejection (the HTTP
+//! status, swarmkit's `rpc error: code = … desc = …` form, the daemon's
+//! sentences) is the API edge's business, not the state machine's.
 //!
 //! Rejections are results, not failures of the state machine: they are
 //! replicated back to the proposer, so they serialise.
@@ -36,15 +39,13 @@ impl fmt::Display for ObjectRef {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum Rejected {
     /// `InitCluster` while a swarm exists.
-    #[error(
-        "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one."
-    )]
+    #[error("the swarm {id} exists already")]
     ClusterExists {
         /// The existing swarm's ID.
         id: String,
     },
     /// A command that needs a swarm, before `InitCluster`.
-    #[error("This node is not part of a swarm")]
+    #[error("no swarm has been initialised")]
     NoCluster,
     /// No node has this ID (or, for lookups, this name or ID prefix).
     #[error("node {id} not found")]
@@ -137,9 +138,7 @@ pub enum Rejected {
         id: String,
     },
     /// A service (or its ID) exists already.
-    #[error(
-        "rpc error: code = AlreadyExists desc = name conflicts with an existing object: service {name} exists"
-    )]
+    #[error("name conflicts with an existing object: service {name} exists")]
     ServiceExists {
         /// The name or ID in conflict.
         name: String,
@@ -167,7 +166,7 @@ pub enum Rejected {
     /// A published port another service holds (swarmkit's
     /// `checkPortConflicts`, in its words).
     #[error(
-        "rpc error: code = InvalidArgument desc = port '{port}' is already in use by service '{service_name}' ({service_id}) as {}",
+        "port '{port}' is already in use by service '{service_name}' ({service_id}) as {}",
         if *host_mode { "a host-published port" } else { "an ingress port" }
     )]
     PortInUse {
@@ -180,14 +179,41 @@ pub enum Rejected {
         /// Whether the holder publishes it in `host` mode.
         host_mode: bool,
     },
-    /// A request swarmkit refuses as an invalid argument, in its words
-    /// (`EndpointSpec: …`).
-    #[error("rpc error: code = InvalidArgument desc = {0}")]
-    InvalidArgument(String),
-    /// A request that cannot be served in the current state, in
-    /// swarmkit's words (the ingress network is missing or in use).
-    #[error("rpc error: code = FailedPrecondition desc = {0}")]
-    FailedPrecondition(String),
+    /// A port published in `ingress` mode by a service whose endpoint mode
+    /// is `dnsrr` (no VIP for the routing mesh to balance).
+    #[error("EndpointSpec: port published with ingress mode can't be used with dnsrr mode")]
+    IngressPortWithDnsrr,
+    /// Two ports of one spec publish the same number for one protocol.
+    #[error("EndpointSpec: duplicate published ports provided")]
+    DuplicatePublishedPort {
+        /// The published port.
+        port: u16,
+        /// `tcp` or `udp`.
+        protocol: String,
+    },
+    /// A service attaching itself to the ingress network: publishing
+    /// ports attaches it.
+    #[error("Service cannot be explicitly attached to the ingress network {network:?}")]
+    IngressAttachment {
+        /// The ingress network's name.
+        network: String,
+    },
+    /// A second ingress network.
+    #[error("ingress network ({id}) is already present")]
+    IngressExists {
+        /// The existing ingress network's ID.
+        id: String,
+    },
+    /// `RemoveNetwork` of the ingress network while a service publishes
+    /// ports through it.
+    #[error("ingress network cannot be removed because service {service_id} depends on it")]
+    IngressInUse {
+        /// A service publishing ports.
+        service_id: String,
+    },
+    /// A service publishing ports while the swarm has no ingress network.
+    #[error("service needs ingress network, but no ingress network is present")]
+    NoIngress,
     /// An allocation found nothing free: subnets, VNIs or addresses.
     #[error("{0}")]
     Exhausted(String),

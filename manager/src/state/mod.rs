@@ -27,10 +27,6 @@ pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_networks;
-#[cfg(test)]
-mod tests_ports;
-#[cfg(test)]
 mod tests_services;
 
 use std::{
@@ -47,8 +43,7 @@ pub use self::{
     types::{
         Availability, CaConfig, Cluster, DispatcherConfig, JoinTokens, ManagerInfo, Network, Node,
         NodeDescription, NodeResources, NodeRole, NodeSpec, NodeState, NodeStatusRecord,
-        NodeTlsInfo, Platform, PortRange, RaftConfig, Reachability, RootCaRecord, Service,
-        SwarmSpec, Task,
+        NodeTlsInfo, Platform, RaftConfig, Reachability, RootCaRecord, Service, SwarmSpec, Task,
     },
 };
 

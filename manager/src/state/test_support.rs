@@ -1,7 +1,8 @@
-//! Builders for unit tests of the modules that read the state (scheduler,
-//! orchestrator, constraints): objects made directly, without `apply`; and
-//! [`Sim`], which drives `apply` and the orchestrator like the leader and
-//! the agents do.
+//! Builders for unit tests of the state machine and of the modules that
+//! read the state (scheduler, orchestrator, dispatcher): objects made
+//! directly, without `apply`; and [`Sim`], which drives `apply` the way the
+//! Raft log and the agents do. The orchestrator's rounds on a [`Sim`] live
+//! with the orchestrator (`orchestrator::simulation`), which reads the state.
 
 use std::collections::BTreeMap;
 
@@ -116,8 +117,8 @@ pub(crate) fn swarm() -> ClusterState {
 pub(crate) const SIM_T0_MS: u64 = 1_700_000_000_000;
 
 /// A swarm driven the way the leader drives it: every command is applied
-/// at the next log index with the simulated clock, the orchestrator plans
-/// rounds, and agents are simulated by reporting task states.
+/// at the next log index with the simulated clock, and agents are simulated
+/// by reporting task states.
 pub(crate) struct Sim {
     /// The replicated state.
     pub(crate) state: ClusterState,
@@ -125,8 +126,8 @@ pub(crate) struct Sim {
     pub(crate) index: u64,
     /// The leader's clock (Unix ms).
     pub(crate) now_ms: u64,
-    /// Task IDs made so far.
-    next_task: u64,
+    /// Task IDs handed out so far (new tasks are named `task0001`, …).
+    pub(crate) next_task: u64,
 }
 
 impl Sim {
@@ -171,37 +172,6 @@ impl Sim {
             Err(rejected) => rejected,
             Ok(response) => panic!("{kind} accepted: {response:?}"),
         }
-    }
-
-    /// The orchestrator's plan for now, with task IDs `task0001`, ….
-    pub(crate) fn plan(&mut self) -> Option<Command> {
-        let next = &mut self.next_task;
-        crate::orchestrator::plan(&self.state, self.now_ms, &mut || {
-            *next += 1;
-            format!("task{next:04}")
-        })
-    }
-
-    /// One round: plans and applies the plan. Whether there was one.
-    pub(crate) fn round(&mut self) -> bool {
-        match self.plan() {
-            Some(command) => {
-                self.ok(command);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Runs rounds until the orchestrator has nothing to do; returns how
-    /// many changed something. Panics if it does not settle.
-    pub(crate) fn settle(&mut self) -> usize {
-        for rounds in 0..20 {
-            if !self.round() {
-                return rounds;
-            }
-        }
-        panic!("the orchestrator does not settle: {:#?}", self.plan());
     }
 
     /// Moves the clock.
@@ -276,17 +246,6 @@ impl Sim {
             }
         }
         changed
-    }
-
-    /// Rounds and agents until neither has anything to do.
-    pub(crate) fn converge(&mut self) {
-        for _ in 0..50 {
-            let planned = self.round();
-            if !planned && self.agents() == 0 {
-                return;
-            }
-        }
-        panic!("the cluster does not converge: {:#?}", self.plan());
     }
 
     /// Creates `service` (its ID and spec), which must succeed.

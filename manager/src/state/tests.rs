@@ -304,10 +304,7 @@ fn init_twice_is_rejected() {
             id: "swarm0id".to_owned()
         }
     );
-    assert!(
-        err.to_string()
-            .starts_with("This node is already part of a swarm.")
-    );
+    assert_eq!(err.to_string(), "the swarm swarm0id exists already");
 }
 
 #[test]
@@ -462,7 +459,7 @@ fn register_before_init_is_rejected() {
         },
     );
     assert_eq!(err, Rejected::NoCluster);
-    assert_eq!(err.to_string(), "This node is not part of a swarm");
+    assert_eq!(err.to_string(), "no swarm has been initialised");
 }
 
 #[test]

@@ -24,6 +24,11 @@ use shoal_api::{
     service::{PortConfig, ServiceSpec, TaskSpec, TaskState, TaskStatus},
 };
 
+use crate::{
+    constraint::{Constraint, ConstraintKey},
+    ports::PortRange,
+};
+
 /// The swarm's name; Docker's swarm is always called `default` and refuses
 /// to rename it.
 pub const DEFAULT_CLUSTER_NAME: &str = "default";
@@ -44,13 +49,6 @@ pub const DEFAULT_SUBNET_SIZE: u8 = 24;
 pub const DEFAULT_ADDR_POOL: &str = "10.0.0.0/8";
 /// The name of the routing mesh's network, created at `swarm init`.
 pub const INGRESS_NETWORK_NAME: &str = "ingress";
-/// Docker's range of published ports given when the spec has none
-/// (swarmkit's `dynamicPortStart`–`dynamicPortEnd`).
-pub const DEFAULT_PUBLISHED_PORT_RANGE: PortRange = PortRange {
-    start: 30_000,
-    end: 32_767,
-};
-
 /// The swarm: its identity, user-modifiable spec, root CA and join tokens,
 /// and the network settings fixed at `swarm init`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,44 +138,6 @@ pub struct SwarmSpec {
     /// Where published ports without a number come from (shoal's
     /// `--published-port-range`); fixed at init.
     pub published_port_range: PortRange,
-}
-
-/// An inclusive range of ports, `START-END`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortRange {
-    /// The first port.
-    pub start: u16,
-    /// The last port.
-    pub end: u16,
-}
-
-impl Default for PortRange {
-    /// Docker's 30000–32767.
-    fn default() -> Self {
-        DEFAULT_PUBLISHED_PORT_RANGE
-    }
-}
-
-impl fmt::Display for PortRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.start, self.end)
-    }
-}
-
-impl std::str::FromStr for PortRange {
-    type Err = String;
-
-    /// `START-END`, both 1–65535, `START <= END`.
-    fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("invalid port range {text:?}: expected START-END, 1-65535");
-        let (start, end) = text.split_once('-').ok_or_else(bad)?;
-        let start: u16 = start.trim().parse().map_err(|_| bad())?;
-        let end: u16 = end.trim().parse().map_err(|_| bad())?;
-        if start == 0 || end < start {
-            return Err(bad());
-        }
-        Ok(Self { start, end })
-    }
 }
 
 impl Default for SwarmSpec {
@@ -286,6 +246,28 @@ pub struct Node {
     /// without `Leader`). A demoted manager keeps it until Raft has removed
     /// it.
     pub manager: Option<ManagerInfo>,
+}
+
+impl Node {
+    /// The attribute a constraint key reads (`None`: a label the node
+    /// lacks).
+    #[must_use]
+    pub fn constraint_attribute(&self, key: &ConstraintKey) -> Option<&str> {
+        match key {
+            ConstraintKey::Id => Some(&self.id),
+            ConstraintKey::Hostname => Some(&self.description.hostname),
+            ConstraintKey::Role => Some(self.spec.role.as_str()),
+            ConstraintKey::Os => Some(&self.description.platform.os),
+            ConstraintKey::Arch => Some(&self.description.platform.architecture),
+            ConstraintKey::Label(label) => self.spec.labels.get(label).map(String::as_str),
+        }
+    }
+
+    /// Whether the node satisfies a placement constraint.
+    #[must_use]
+    pub fn satisfies(&self, constraint: &Constraint) -> bool {
+        constraint.accepts(self.constraint_attribute(&constraint.key))
+    }
 }
 
 /// The user-modifiable node configuration (Docker's `NodeSpec`).
@@ -581,4 +563,25 @@ pub struct Network {
     pub gateway: Ipv4Addr,
     /// Its VXLAN network identifier.
     pub vni: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{constraint::Constraint, state::test_support::node_with};
+
+    #[test]
+    fn nodes_satisfy_constraints_like_swarmkit() {
+        let node = node_with("n1", "host-1", &[("zone", "East")]);
+        let yes = |t: &str| node.satisfies(&Constraint::parse(t).expect("parses"));
+        assert!(yes("node.hostname==HOST-1"));
+        assert!(yes("node.labels.zone==east"));
+        assert!(!yes("node.labels.zone!=east"));
+        assert!(
+            !yes("node.labels.rack==1"),
+            "a missing label equals nothing"
+        );
+        assert!(yes("node.labels.rack!=1"));
+        assert!(yes("node.role==worker"));
+        assert!(yes("node.id!=n2"));
+    }
 }

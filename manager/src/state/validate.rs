@@ -5,7 +5,6 @@
 //! Every function returns [`Rejected::Invalid`] naming the field by its path
 //! (`field` is the prefix the caller passes, e.g. `spec` or `node`).
 
-use crate::scheduler::constraint;
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -15,7 +14,11 @@ use shoal_api::service::{ContainerSpec, ServiceSpec};
 
 use super::{
     error::Rejected,
-    types::{JoinTokens, NodeSpec, NodeTlsInfo, Platform, PortRange, RootCaRecord, SwarmSpec},
+    types::{JoinTokens, NodeSpec, NodeTlsInfo, Platform, RootCaRecord, SwarmSpec},
+};
+use crate::{
+    constraint,
+    ports::{self, PortRange},
 };
 
 /// Shortest dispatcher heartbeat period accepted: 1 s. Shorter periods turn
@@ -478,7 +481,7 @@ pub fn service_spec(field: &str, spec: &ServiceSpec) -> Result {
 /// has a target (1–65535), a protocol shoal's routing mesh carries (`tcp`,
 /// `udp`; `sctp` is refused), a mode (`ingress`, `host`), a published
 /// number when published in `host` mode (shoal picks none per task), none
-/// of the swarm's own ports ([`crate::ports::RESERVED`]), and no published
+/// of the swarm's own ports ([`ports::RESERVED`]), and no published
 /// port twice per protocol; `dnsrr` takes no `ingress` port
 /// (swarmkit's `validateEndpointSpec`).
 pub fn endpoint_spec(field: &str, spec: &ServiceSpec) -> Result {
@@ -519,10 +522,7 @@ pub fn endpoint_spec(field: &str, spec: &ServiceSpec) -> Result {
         match port.publish_mode() {
             "ingress" => {
                 if !spec.uses_vip() {
-                    return Err(Rejected::InvalidArgument(
-                        "EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
-                            .to_owned(),
-                    ));
+                    return Err(Rejected::IngressPortWithDnsrr);
                 }
             }
             "host" => {
@@ -540,7 +540,7 @@ pub fn endpoint_spec(field: &str, spec: &ServiceSpec) -> Result {
                 ));
             }
         }
-        if crate::ports::RESERVED.contains(&(port.protocol(), port.published_port)) {
+        if ports::RESERVED.contains(&(port.protocol(), port.published_port)) {
             return Err(Rejected::invalid(
                 join(&port_field, "PublishedPort"),
                 format!(
@@ -553,9 +553,10 @@ pub fn endpoint_spec(field: &str, spec: &ServiceSpec) -> Result {
         if port.published_port != 0
             && !published.insert((port.protocol().to_owned(), port.published_port))
         {
-            return Err(Rejected::InvalidArgument(
-                "EndpointSpec: duplicate published ports provided".to_owned(),
-            ));
+            return Err(Rejected::DuplicatePublishedPort {
+                port: port.published_port,
+                protocol: port.protocol().to_owned(),
+            });
         }
     }
     Ok(())

@@ -9,9 +9,12 @@ use shoal_api::{
     service::{ReplicatedService, ServiceMode, TaskState},
 };
 
-use super::{
-    Command, Rejected,
-    test_support::{Sim, node_with, service_with},
+use crate::{
+    orchestrator::simulation::Rounds,
+    state::{
+        Command, Rejected, Service,
+        test_support::{Sim, node_with, service_with},
+    },
 };
 
 fn network(name: &str, subnet: &str) -> NetworkSpec {
@@ -36,7 +39,7 @@ fn create_network(sim: &mut Sim, id: &str, name: &str, subnet: &str) {
     });
 }
 
-fn on_network(replicas: u64, network: &str) -> super::Service {
+fn on_network(replicas: u64, network: &str) -> Service {
     let mut service = service_with(
         "s1",
         "web",

@@ -30,6 +30,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, transport::server::Router};
 use tracing::info;
 
+use super::{Manager, ManagerError};
 use crate::{
     ca::{self, JoinToken, NodeIdentity, RootCa},
     dispatcher::{MapDiff, assignments_for, overlay_endpoints, service_vips},
@@ -37,7 +38,6 @@ use crate::{
         cluster::{Proposal, TypeConfig},
         network::encode_result,
     },
-    runtime::{Manager, ManagerError},
     state::{Availability, Command, NewNode, NodeResources, NodeRole, Platform, Rejected},
     transport::peer_certificate,
 };
@@ -46,7 +46,7 @@ use crate::{
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 
 /// The router serving every manager service.
-pub fn router(manager: Manager) -> Router {
+pub(super) fn router(manager: Manager) -> Router {
     tonic::transport::Server::builder()
         .add_service(
             RaftServer::new(RaftService(manager.clone()))

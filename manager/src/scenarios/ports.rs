@@ -1,19 +1,23 @@
 //! `apply` for published ports: allocation through Raft (lowest free of
 //! the swarm's range, explicit ones checked across services), the
 //! implicit attachment to the ingress network, updates that keep and free
-//! ports, refusals that change nothing; and the dispatcher's and
-//! scheduler's view of them.
+//! ports, refusals that change nothing; and the scheduler's, the
+//! dispatcher's and the Docker views' view of them.
 
 use shoal_api::{
     network::NetworkAttachmentConfig,
     service::{EndpointSpec, PortConfig, ReplicatedService, ServiceMode, ServiceSpec, TaskState},
 };
 
-use super::{
-    Command, PortRange, Rejected, Service,
-    test_support::{Sim, node_with, service_with},
+use crate::{
+    dispatcher, docker_view,
+    orchestrator::simulation::Rounds,
+    ports::PortRange,
+    state::{
+        Command, Rejected, Service, SwarmSpec,
+        test_support::{Sim, node_with, service_with},
+    },
 };
-use crate::dispatcher;
 
 fn port(published: u16, target: u16) -> PortConfig {
     PortConfig {
@@ -110,8 +114,17 @@ fn a_conflict_names_the_holder_and_changes_nothing() {
         spec: publishing("s2", "api", 1, &[port(8080, 80)]).spec,
     });
     assert_eq!(
+        error,
+        Rejected::PortInUse {
+            port: 8080,
+            service_name: "web".into(),
+            service_id: "s1".into(),
+            host_mode: false,
+        }
+    );
+    assert_eq!(
         error.to_string(),
-        "rpc error: code = InvalidArgument desc = port '8080' is already in use by service 'web' (s1) as an ingress port"
+        "port '8080' is already in use by service 'web' (s1) as an ingress port"
     );
     let error = sim.rejected(Command::CreateService {
         id: "s2".into(),
@@ -147,7 +160,7 @@ fn invalid_endpoint_specs_are_refused() {
     });
     assert_eq!(
         refused(&mut sim, dnsrr),
-        "rpc error: code = InvalidArgument desc = EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
+        "EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
     );
     let twice = publishing("s1", "web", 1, &[port(8080, 80), port(8080, 81)]).spec;
     assert!(refused(&mut sim, twice).contains("duplicate published ports provided"));
@@ -294,8 +307,14 @@ fn ingress_stays_while_a_service_publishes() {
         id: ingress.clone(),
     });
     assert_eq!(
+        error,
+        Rejected::IngressInUse {
+            service_id: "s1".into()
+        }
+    );
+    assert_eq!(
         error.to_string(),
-        "rpc error: code = FailedPrecondition desc = ingress network cannot be removed because service s1 depends on it"
+        "ingress network cannot be removed because service s1 depends on it"
     );
     sim.ok(Command::RemoveService { id: "s1".into() });
     sim.converge();
@@ -406,7 +425,7 @@ fn the_docker_view_shows_spec_resolved_ports_and_ingress_first() {
     }];
     sim.create(&web);
     sim.converge();
-    let view = crate::docker_view::service(&sim.state, &sim.state.services["s1"], false);
+    let view = docker_view::service(&sim.state, &sim.state.services["s1"], false);
     let endpoint = &view["Endpoint"];
     assert_eq!(
         endpoint["Spec"],
@@ -427,7 +446,7 @@ fn the_docker_view_shows_spec_resolved_ports_and_ingress_first() {
     assert_eq!(endpoint["VirtualIPs"][1]["NetworkID"], "0front");
 
     let task = sim.wanted_running("s1")[0];
-    let view = crate::docker_view::task(&sim.state, task);
+    let view = docker_view::task(&sim.state, task);
     assert_eq!(
         view["NetworksAttachments"][0]["Network"]["ID"],
         ingress.as_str()
@@ -442,7 +461,7 @@ fn the_docker_view_shows_spec_resolved_ports_and_ingress_first() {
             {"Protocol": "tcp", "TargetPort": 90, "PublishedPort": 9090, "PublishMode": "host"}]}),
         "a running task shows its host-mode ports"
     );
-    let network = crate::docker_view::network(&sim.state.networks[&ingress]);
+    let network = docker_view::network(&sim.state.networks[&ingress]);
     assert_eq!(network["Ingress"], true);
     assert_eq!(network["Name"], "ingress");
 }
@@ -453,8 +472,7 @@ fn the_range_is_read_from_the_init_spec_and_shown() {
         published_port_range: Some("8000-8999".into()),
         ..shoal_api::docker::SwarmSpec::default()
     };
-    let spec = crate::docker_view::swarm_spec_from_docker(&docker, super::SwarmSpec::default())
-        .expect("valid");
+    let spec = docker_view::swarm_spec_from_docker(&docker, SwarmSpec::default()).expect("valid");
     assert_eq!(
         spec.published_port_range,
         PortRange {
@@ -463,9 +481,8 @@ fn the_range_is_read_from_the_init_spec_and_shown() {
         }
     );
     // Absent (the docker CLI's swarm update): kept.
-    let kept =
-        crate::docker_view::swarm_spec_from_docker(&shoal_api::docker::SwarmSpec::default(), spec)
-            .expect("valid");
+    let kept = docker_view::swarm_spec_from_docker(&shoal_api::docker::SwarmSpec::default(), spec)
+        .expect("valid");
     assert_eq!(kept.published_port_range.to_string(), "8000-8999");
     for bad in ["9000-8000", "0-10", "x"] {
         let docker = shoal_api::docker::SwarmSpec {
@@ -473,14 +490,13 @@ fn the_range_is_read_from_the_init_spec_and_shown() {
             ..shoal_api::docker::SwarmSpec::default()
         };
         assert!(
-            crate::docker_view::swarm_spec_from_docker(&docker, super::SwarmSpec::default())
-                .is_err(),
+            docker_view::swarm_spec_from_docker(&docker, SwarmSpec::default()).is_err(),
             "{bad}"
         );
     }
     let sim = Sim::new(&[]);
     let cluster = sim.state.cluster.as_ref().expect("a swarm");
-    let shown = crate::docker_view::swarm(cluster);
+    let shown = docker_view::swarm(cluster);
     assert_eq!(
         shown.spec.published_port_range.as_deref(),
         Some("30000-32767")

@@ -36,11 +36,7 @@ impl Swarm {
     /// or one whose departure loses quorum; otherwise gives up this node's
     /// Raft seat (it demotes itself and waits until the leader has removed
     /// it) so the remaining managers keep a majority of a smaller group.
-    async fn leave_raft(
-        &self,
-        manager: &Manager,
-        force: bool,
-    ) -> Result<(), SwarmError> {
+    async fn leave_raft(&self, manager: &Manager, force: bool) -> Result<(), SwarmError> {
         let me = self.facts.node_id.clone();
         let (total, reachable, node) = manager
             .read(|s| {

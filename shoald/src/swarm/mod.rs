@@ -2,11 +2,10 @@
 //! restart, and `leave`. It owns the credentials the node keeps in
 //! `<data-dir>/swarm/` (CA certificate, node certificate, node key with mode
 //! 0600, `membership.json`), the manager role when the node has it, and the
-//! agent's session with the managers.
+//! agent's attachment to the managers.
 //!
 //! Each operation either completes or leaves the node as it was: a failed
 //! init or join removes what it wrote.
-
 //!
 //! | module | owns |
 //! | --- | --- |

@@ -374,3 +374,335 @@ fn with_prefix(state: &ClusterState, network_id: &str, addr: std::net::Ipv4Addr)
         .unwrap_or_else(|| "32".to_owned());
     format!("{addr}/{prefix}")
 }
+
+#[cfg(test)]
+mod tests {
+    //! The views serialize to exactly the JSON shoald has always served
+    //! (the expected documents are what the `json!`-built views produced).
+
+    use std::{collections::BTreeMap, net::Ipv4Addr};
+
+    use serde_json::json;
+    use shoal_api::{
+        network::NetworkSpec,
+        service::{PortConfig, ServiceMode, ServiceSpec, TaskStatus},
+    };
+
+    use super::*;
+    use crate::state::{
+        NodeState,
+        test_support::{node_with, service_with},
+    };
+
+    /// 2023-11-14T22:13:20.123Z.
+    const T0_MS: u64 = 1_700_000_000_123;
+
+    fn overlay(id: &str, name: &str, subnet: &str, gateway: [u8; 4], ingress: bool) -> Network {
+        let spec: NetworkSpec = serde_json::from_value(json!({
+            "Name": name, "Driver": "overlay", "Ingress": ingress,
+            "Options": {"com.docker.network.driver.mtu": "1400"},
+            "Labels": {"tier": "back"},
+            "IPAM": {"Driver": "default", "Config": [{"Subnet": subnet}]},
+        }))
+        .expect("network spec");
+        Network {
+            id: id.to_owned(),
+            version: 3,
+            created_at_ms: T0_MS,
+            spec,
+            subnet: subnet.to_owned(),
+            gateway: Ipv4Addr::from(gateway),
+            vni: 4097,
+        }
+    }
+
+    /// A swarm with the ingress network, a `back` network, two nodes (one
+    /// down), a `web` service publishing an ingress and a host port, with
+    /// VIPs on both networks and an update config, and three of its tasks.
+    fn state() -> ClusterState {
+        let mut state = ClusterState::default();
+        for network in [
+            overlay("ingressid", "ingress", "10.0.0.0/24", [10, 0, 0, 1], true),
+            overlay("backid", "back", "10.1.0.0/16", [10, 1, 0, 1], false),
+        ] {
+            state.networks.insert(network.id.clone(), network);
+        }
+        state
+            .nodes
+            .insert("n1".into(), node_with("n1", "node-1", &[]));
+        let mut down = node_with("n2", "node-2", &[]);
+        down.status.state = NodeState::Down;
+        state.nodes.insert("n2".into(), down);
+
+        let mut web = service_with("svc1", "web", ServiceMode::default());
+        web.spec = serde_json::from_value(json!({
+            "Name": "web",
+            "Labels": {"tier": "front"},
+            "TaskTemplate": {"ContainerSpec": {"Image": "whoami:latest"}},
+            "Mode": {"Replicated": {"Replicas": 3}},
+            "UpdateConfig": {"Parallelism": 2, "FailureAction": "pause",
+                             "Monitor": 5_000_000_000_i64, "MaxFailureRatio": 0,
+                             "Order": "stop-first"},
+            "RollbackConfig": {"Parallelism": 1, "MaxFailureRatio": 0.25},
+            "EndpointSpec": {"Mode": "vip", "Ports": [
+                {"TargetPort": 80, "PublishedPort": 8080},
+                {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"}]},
+        }))
+        .expect("service spec");
+        web.version = 12;
+        web.created_at_ms = T0_MS;
+        web.updated_at_ms = T0_MS + 1_000;
+        web.ports = web
+            .spec
+            .ports()
+            .iter()
+            .map(PortConfig::with_defaults)
+            .collect();
+        web.virtual_ips = [
+            ("backid".to_owned(), Ipv4Addr::new(10, 1, 0, 2)),
+            ("ingressid".to_owned(), Ipv4Addr::new(10, 0, 0, 2)),
+        ]
+        .into();
+        let mut previous = web.spec.clone();
+        previous.mode = ServiceMode::default();
+        web.previous_spec = Some(previous);
+        state.services.insert(web.id.clone(), web.clone());
+
+        let task = |id: &str, slot: u64, node: &str, state: TaskState| Task {
+            id: id.to_owned(),
+            version: 20,
+            created_at_ms: T0_MS,
+            updated_at_ms: T0_MS + 2_000,
+            service_id: web.id.clone(),
+            slot,
+            node_id: node.to_owned(),
+            spec: web.spec.task_template.clone(),
+            service_version: web.version,
+            desired_state: TaskState::Running,
+            status: TaskStatus {
+                timestamp_ms: T0_MS + 3_000,
+                state,
+                message: "started".to_owned(),
+                ..TaskStatus::default()
+            },
+            addresses: BTreeMap::new(),
+        };
+        let mut running = task("t1", 1, "n1", TaskState::Running);
+        running.status.container_id = "c1".to_owned();
+        running.status.pid = 4242;
+        running.addresses = [
+            ("backid".to_owned(), Ipv4Addr::new(10, 1, 0, 5)),
+            ("ingressid".to_owned(), Ipv4Addr::new(10, 0, 0, 5)),
+            ("goneid".to_owned(), Ipv4Addr::new(10, 9, 0, 5)),
+        ]
+        .into();
+        let mut failed = task("t2", 2, "n1", TaskState::Failed);
+        failed.desired_state = TaskState::Shutdown;
+        failed.status.err = "task: non-zero exit (3)".to_owned();
+        failed.status.exit_code = Some(3);
+        let on_down_node = task("t3", 0, "n2", TaskState::Running);
+        let complete = task("t4", 3, "n1", TaskState::Complete);
+        for task in [running, failed, on_down_node, complete] {
+            state.tasks.insert(task.id.clone(), task);
+        }
+        state
+    }
+
+    fn web_spec() -> serde_json::Value {
+        json!({
+            "Name": "web",
+            "Labels": {"tier": "front"},
+            "TaskTemplate": {
+                "ContainerSpec": {"Image": "whoami:latest", "Labels": {}, "ReadOnly": false},
+                "Resources": {"Limits": {"NanoCPUs": 0, "MemoryBytes": 0},
+                              "Reservations": {"NanoCPUs": 0, "MemoryBytes": 0}},
+                "RestartPolicy": {},
+                "Placement": {"MaxReplicas": 0},
+                "ForceUpdate": 0,
+            },
+            "Mode": {"Replicated": {"Replicas": 3}},
+            "EndpointSpec": {"Mode": "vip", "Ports": [
+                {"TargetPort": 80, "PublishedPort": 8080},
+                {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"}]},
+            "UpdateConfig": {"Parallelism": 2, "FailureAction": "pause",
+                             "Monitor": 5_000_000_000_i64, "MaxFailureRatio": 0,
+                             "Order": "stop-first"},
+            "RollbackConfig": {"Parallelism": 1, "MaxFailureRatio": 0.25},
+        })
+    }
+
+    #[test]
+    fn service_json_is_dockers() {
+        let state = state();
+        let web = &state.services["svc1"];
+        let mut previous = web_spec();
+        previous["Mode"] = json!({"Replicated": {"Replicas": 1}});
+        let mut expected = json!({
+            "ID": "svc1",
+            "Version": {"Index": 12},
+            "CreatedAt": "2023-11-14T22:13:20.123Z",
+            "UpdatedAt": "2023-11-14T22:13:21.123Z",
+            "Spec": web_spec(),
+            "PreviousSpec": previous,
+            "Endpoint": {
+                "Spec": web_spec()["EndpointSpec"],
+                "Ports": [
+                    {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"},
+                    {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"}],
+                "VirtualIPs": [
+                    {"NetworkID": "ingressid", "Addr": "10.0.0.2/24"},
+                    {"NetworkID": "backid", "Addr": "10.1.0.2/16"}],
+            },
+        });
+        let json =
+            |with_status| serde_json::to_value(service(&state, web, with_status)).expect("json");
+        assert_eq!(json(false), expected);
+        expected["ServiceStatus"] =
+            json!({"RunningTasks": 1, "DesiredTasks": 3, "CompletedTasks": 1});
+        assert_eq!(json(true), expected);
+    }
+
+    #[test]
+    fn bare_service_json_omits_what_it_lacks() {
+        let mut state = state();
+        state.tasks.clear();
+        let mut bare = service_with(
+            "svc2",
+            "bare",
+            ServiceMode::Global(shoal_api::service::GlobalService {}),
+        );
+        bare.spec = serde_json::from_value::<ServiceSpec>(json!({
+            "Name": "bare", "TaskTemplate": {"ContainerSpec": {"Image": "whoami:latest"}},
+            "Mode": {"Global": {}},
+        }))
+        .expect("spec");
+        let json = serde_json::to_value(service(&state, &bare, true)).expect("json");
+        assert_eq!(
+            json,
+            json!({
+                "ID": "svc2",
+                "Version": {"Index": 1},
+                "CreatedAt": "1970-01-01T00:00:00Z",
+                "UpdatedAt": "1970-01-01T00:00:00Z",
+                "Spec": {
+                    "Name": "bare", "Labels": {},
+                    "TaskTemplate": {
+                        "ContainerSpec": {"Image": "whoami:latest", "Labels": {}, "ReadOnly": false},
+                        "Resources": {"Limits": {"NanoCPUs": 0, "MemoryBytes": 0},
+                                      "Reservations": {"NanoCPUs": 0, "MemoryBytes": 0}},
+                        "RestartPolicy": {},
+                        "Placement": {"MaxReplicas": 0},
+                        "ForceUpdate": 0,
+                    },
+                    "Mode": {"Global": {}},
+                },
+                "Endpoint": {"Spec": {}},
+                "ServiceStatus": {"RunningTasks": 0, "DesiredTasks": 0, "CompletedTasks": 0},
+            })
+        );
+    }
+
+    #[test]
+    fn task_json_is_dockers() {
+        let state = state();
+        let task_spec = web_spec()["TaskTemplate"].clone();
+        let json = |id: &str| serde_json::to_value(task(&state, &state.tasks[id])).expect("json");
+        let back_spec = json!({
+            "Name": "back", "Driver": "overlay", "Attachable": false, "Internal": false,
+            "Ingress": false, "Options": {"com.docker.network.driver.mtu": "1400"},
+            "Labels": {"tier": "back"},
+            "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.1.0.0/16"}]},
+        });
+        let mut ingress_spec = back_spec.clone();
+        ingress_spec["Name"] = json!("ingress");
+        ingress_spec["Ingress"] = json!(true);
+        ingress_spec["IPAM"]["Config"][0]["Subnet"] = json!("10.0.0.0/24");
+        assert_eq!(
+            json("t1"),
+            json!({
+                "ID": "t1",
+                "Version": {"Index": 20},
+                "CreatedAt": "2023-11-14T22:13:20.123Z",
+                "UpdatedAt": "2023-11-14T22:13:22.123Z",
+                "Labels": {},
+                "Spec": task_spec,
+                "ServiceID": "svc1",
+                "Slot": 1,
+                "NodeID": "n1",
+                "Status": {
+                    "Timestamp": "2023-11-14T22:13:23.123Z",
+                    "State": "running",
+                    "Message": "started",
+                    "ContainerStatus": {"ContainerID": "c1", "PID": 4242},
+                    "PortStatus": {"Ports": [
+                        {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"}]},
+                },
+                "DesiredState": "running",
+                "NetworksAttachments": [
+                    {"Network": {"ID": "ingressid", "Spec": ingress_spec}, "Addresses": ["10.0.0.5/24"]},
+                    {"Network": {"ID": "backid", "Spec": back_spec}, "Addresses": ["10.1.0.5/16"]},
+                    {"Network": {"ID": "goneid"}, "Addresses": ["10.9.0.5/32"]},
+                ],
+            })
+        );
+        assert_eq!(
+            json("t2"),
+            json!({
+                "ID": "t2",
+                "Version": {"Index": 20},
+                "CreatedAt": "2023-11-14T22:13:20.123Z",
+                "UpdatedAt": "2023-11-14T22:13:22.123Z",
+                "Labels": {},
+                "Spec": task_spec,
+                "ServiceID": "svc1",
+                "Slot": 2,
+                "NodeID": "n1",
+                "Status": {
+                    "Timestamp": "2023-11-14T22:13:23.123Z",
+                    "State": "failed",
+                    "Message": "started",
+                    "Err": "task: non-zero exit (3)",
+                    "ContainerStatus": {"ContainerID": "", "PID": 0, "ExitCode": 3},
+                },
+                "DesiredState": "shutdown",
+            })
+        );
+        let global = json("t3");
+        assert!(global.get("Slot").is_none(), "{global}");
+        assert_eq!(global["NodeID"], "n2");
+    }
+
+    #[test]
+    fn network_json_is_dockers() {
+        let state = state();
+        let json = serde_json::to_value(network(&state.networks["backid"])).expect("json");
+        assert_eq!(
+            json,
+            json!({
+                "Name": "back",
+                "Id": "backid",
+                "Created": "2023-11-14T22:13:20.123Z",
+                "Scope": "swarm",
+                "Driver": "overlay",
+                "EnableIPv4": true,
+                "EnableIPv6": false,
+                "IPAM": {
+                    "Driver": "default",
+                    "Options": null,
+                    "Config": [{"Subnet": "10.1.0.0/16", "Gateway": "10.1.0.1"}],
+                },
+                "Internal": false,
+                "Attachable": false,
+                "Ingress": false,
+                "ConfigFrom": {"Network": ""},
+                "ConfigOnly": false,
+                "Containers": {},
+                "Options": {
+                    "com.docker.network.driver.mtu": "1400",
+                    "com.docker.network.driver.overlay.vxlanid_list": "4097",
+                },
+                "Labels": {"tier": "back"},
+            })
+        );
+    }
+}

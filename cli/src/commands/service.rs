@@ -23,9 +23,9 @@ use shoal_api::{
     Client, ClientError, docker,
     network::NetworkAttachmentConfig,
     service::{
-        ContainerSpec, EndpointSpec, GlobalService, HealthConfig, Placement, PlacementPreference,
-        ReplicatedService, RestartCondition, RestartPolicy, ServiceMode, ServiceSpec, SpreadOver,
-        TaskSpec, TaskState,
+        ContainerSpec, DEFAULT_UPDATE_MONITOR, EndpointSpec, GlobalService, HealthConfig,
+        Placement, PlacementPreference, ReplicatedService, RestartCondition, RestartPolicy,
+        ServiceMode, ServiceSpec, SpreadOver, TaskSpec, TaskState, UpdateConfig,
     },
 };
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -293,12 +293,10 @@ impl ServiceView {
     /// How long the tasks must stay up before the service counts as
     /// converged: the update config's monitor, docker's 5 s by default.
     pub fn monitor(&self) -> Duration {
-        let monitor = update_config(self.spec.update_config.as_ref()).map_or(0, |c| c.monitor);
-        if monitor > 0 {
-            shoal_api::service::nanos(monitor)
-        } else {
-            Duration::from_secs(5)
-        }
+        self.spec
+            .update_config
+            .as_ref()
+            .map_or(DEFAULT_UPDATE_MONITOR, UpdateConfig::monitor)
     }
 }
 
@@ -341,22 +339,6 @@ impl PortConfig {
             &self.publish_mode
         }
     }
-}
-
-/// Docker's `UpdateConfig` (and `RollbackConfig`), as far as it is shown.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct UpdateConfigView {
-    parallelism: u64,
-    delay: i64,
-    failure_action: String,
-    monitor: i64,
-    max_failure_ratio: f64,
-    order: String,
-}
-
-fn update_config(value: Option<&Value>) -> Option<UpdateConfigView> {
-    value.and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
 /// A task as `GET /tasks` shows it.
@@ -1395,18 +1377,12 @@ fn pretty(service: &ServiceView) -> String {
         }
     }
     pretty_placement(&mut out, &spec.task_template.placement);
-    pretty_update_config(
-        &mut out,
-        "UpdateConfig",
-        "Update",
-        spec.update_config.as_ref(),
-    );
-    pretty_update_config(
-        &mut out,
-        "RollbackConfig",
-        "Rollback",
-        spec.rollback_config.as_ref(),
-    );
+    if let Some(config) = &spec.update_config {
+        pretty_update_config(&mut out, "UpdateConfig", "Update", config);
+    }
+    if let Some(config) = &spec.rollback_config {
+        pretty_update_config(&mut out, "RollbackConfig", "Rollback", config);
+    }
     pretty_container(&mut out, &spec.task_template.container_spec);
     pretty_resources(&mut out, &spec.task_template);
     pretty_endpoint(&mut out, service);
@@ -1453,29 +1429,33 @@ fn pretty_placement(out: &mut String, placement: &Placement) {
     }
 }
 
-/// `UpdateConfig:` or `RollbackConfig:`, when the spec has one.
-fn pretty_update_config(out: &mut String, title: &str, verb: &str, config: Option<&Value>) {
-    let Some(config) = update_config(config) else {
-        return;
-    };
-    let _ = write!(out, "\n{title}:\n Parallelism:\t{}", config.parallelism);
-    if config.delay > 0 {
-        let _ = write!(out, "\n Delay:\t\t{}", format_go_duration(config.delay));
+/// `UpdateConfig:` or `RollbackConfig:` (absent fields as Go's zero
+/// values, as docker's template prints them).
+fn pretty_update_config(out: &mut String, title: &str, verb: &str, config: &UpdateConfig) {
+    let _ = write!(
+        out,
+        "\n{title}:\n Parallelism:\t{}",
+        config.parallelism.unwrap_or_default()
+    );
+    let delay = config.delay.unwrap_or_default();
+    if delay > 0 {
+        let _ = write!(out, "\n Delay:\t\t{}", format_go_duration(delay));
     }
-    let _ = write!(out, "\n On failure:\t{}", config.failure_action);
-    if config.monitor > 0 {
-        let _ = write!(
-            out,
-            "\n Monitoring Period: {}",
-            format_go_duration(config.monitor)
-        );
+    let _ = write!(
+        out,
+        "\n On failure:\t{}",
+        config.failure_action.as_deref().unwrap_or_default()
+    );
+    let monitor = config.monitor.unwrap_or_default();
+    if monitor > 0 {
+        let _ = write!(out, "\n Monitoring Period: {}", format_go_duration(monitor));
     }
     let _ = write!(
         out,
         "\n Max failure ratio: {}\n {:<18} {}",
-        config.max_failure_ratio,
+        config.max_failure_ratio.unwrap_or_default(),
         format!("{verb} order:"),
-        config.order
+        config.order.as_deref().unwrap_or_default()
     );
 }
 

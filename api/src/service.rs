@@ -12,7 +12,10 @@ use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{docker::nullable, network::NetworkAttachmentConfig};
+use crate::{
+    docker::{is_default, nullable},
+    network::NetworkAttachmentConfig,
+};
 
 /// Docker's default `--stop-grace-period`: 10 s.
 pub const DEFAULT_STOP_GRACE_PERIOD: Duration = Duration::from_secs(10);
@@ -723,17 +726,12 @@ pub struct PortConfig {
     /// The port inside the task.
     pub target_port: u16,
     /// The port on the nodes; `0` in a spec: allocated by the managers.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_default")]
     pub published_port: u16,
     /// `ingress` (empty means ingress: every node, routing mesh) or `host`
     /// (only nodes running a task, straight to that task).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub publish_mode: String,
-}
-
-#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's signature")]
-fn is_zero(port: &u16) -> bool {
-    *port == 0
 }
 
 impl PortConfig {

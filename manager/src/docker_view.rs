@@ -2,10 +2,10 @@
 //! names, enums and times converted, leadership filled in from Raft;
 //! services keep the spec the user sent, with their task counts.
 
-use shoal_api::docker;
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use std::collections::BTreeMap;
 
-use shoal_api::service::TaskState;
+use shoal_api::{docker, network::IpamConfig, service::TaskState};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::state::{self, Cluster, ClusterState, Network, Node, Service, Task};
 
@@ -46,7 +46,7 @@ pub fn node(state: &ClusterState, node: &Node, leader_raft_id: Option<u64>) -> d
             },
             engine: docker::EngineDescription {
                 engine_version: node.description.engine_version.clone(),
-                labels: std::collections::BTreeMap::new(),
+                labels: BTreeMap::new(),
             },
             tls_info: docker::TlsInfo {
                 trust_root: trust_root.to_owned(),
@@ -192,35 +192,27 @@ pub fn swarm_spec_from_docker(
 /// `ServiceStatus`, what `docker service ls` shows as REPLICAS). A global
 /// service desires one task per node that may run it.
 #[must_use]
-pub fn service_status(state: &ClusterState, service: &Service) -> serde_json::Value {
+pub fn service_status(state: &ClusterState, service: &Service) -> docker::ServiceStatus {
     let tasks: Vec<_> = state.service_tasks(&service.id).collect();
-    let running = tasks
-        .iter()
-        .filter(|t| {
+    let count = |keep: &dyn Fn(&Task) -> bool| {
+        u64::try_from(tasks.iter().filter(|t| keep(t)).count()).unwrap_or(u64::MAX)
+    };
+    docker::ServiceStatus {
+        running_tasks: count(&|t| {
             t.status.state == TaskState::Running
                 && t.desired_state == TaskState::Running
                 && state
                     .nodes
                     .get(&t.node_id)
                     .is_some_and(|n| n.status.state != state::NodeState::Down)
-        })
-        .count();
-    let completed = tasks
-        .iter()
-        .filter(|t| t.status.state == TaskState::Complete)
-        .count();
-    let desired = match service.spec.mode.replicas() {
-        Some(replicas) => usize::try_from(replicas).unwrap_or(usize::MAX),
-        None => tasks
-            .iter()
-            .filter(|t| t.desired_state <= TaskState::Running)
-            .count(),
-    };
-    serde_json::json!({
-        "RunningTasks": running,
-        "DesiredTasks": desired,
-        "CompletedTasks": completed,
-    })
+        }),
+        desired_tasks: service
+            .spec
+            .mode
+            .replicas()
+            .unwrap_or_else(|| count(&|t| t.desired_state <= TaskState::Running)),
+        completed_tasks: count(&|t| t.status.state == TaskState::Complete),
+    }
 }
 
 /// A service as `GET /services/{id}` shows it; with its status when asked.
@@ -228,140 +220,135 @@ pub fn service_status(state: &ClusterState, service: &Service) -> serde_json::Va
 /// publishes any) and the virtual IPs, the ingress network's first, as
 /// Docker lists them.
 #[must_use]
-pub fn service(state: &ClusterState, service: &Service, with_status: bool) -> serde_json::Value {
-    let mut endpoint = serde_json::json!({
-        "Spec": service.spec.endpoint_spec.clone().unwrap_or_default(),
-    });
-    if !service.ports.is_empty() {
-        endpoint["Ports"] = serde_json::json!(service.ports);
-    }
-    let ingress = state.ingress_network().map(|n| n.id.as_str());
-    let mut vips: Vec<(&String, &std::net::Ipv4Addr)> = service.virtual_ips.iter().collect();
-    vips.sort_by_key(|(network, _)| Some(network.as_str()) != ingress);
-    if !vips.is_empty() {
-        endpoint["VirtualIPs"] = vips
-            .into_iter()
-            .map(|(network, addr)| {
-                serde_json::json!({
-                    "NetworkID": network,
-                    "Addr": with_prefix(state, network, *addr),
+pub fn service(state: &ClusterState, service: &Service, with_status: bool) -> docker::Service {
+    docker::Service {
+        id: service.id.clone(),
+        version: docker::ObjectVersion {
+            index: service.version,
+        },
+        created_at: rfc3339(service.created_at_ms),
+        updated_at: rfc3339(service.updated_at_ms),
+        spec: service.spec.clone(),
+        previous_spec: service.previous_spec.clone(),
+        endpoint: docker::Endpoint {
+            spec: service.spec.endpoint_spec.clone().unwrap_or_default(),
+            ports: service.ports.clone(),
+            virtual_ips: ingress_first(state, &service.virtual_ips)
+                .map(|(network, addr)| docker::EndpointVirtualIp {
+                    network_id: network.clone(),
+                    addr: with_prefix(state, network, *addr),
                 })
-            })
-            .collect();
+                .collect(),
+        },
+        update_status: None,
+        service_status: with_status.then(|| service_status(state, service)),
+        mesh_counters: Vec::new(),
     }
-    let mut value = serde_json::json!({
-        "ID": service.id,
-        "Version": {"Index": service.version},
-        "CreatedAt": rfc3339(service.created_at_ms),
-        "UpdatedAt": rfc3339(service.updated_at_ms),
-        "Spec": service.spec,
-        "Endpoint": endpoint,
-    });
-    if let Some(previous) = &service.previous_spec {
-        value["PreviousSpec"] = serde_json::json!(previous);
-    }
-    if with_status {
-        value["ServiceStatus"] = service_status(state, service);
-    }
-    value
 }
 
 /// A task as `GET /tasks` shows it, with its addresses on its networks.
 #[must_use]
-pub fn task(state: &ClusterState, task: &Task) -> serde_json::Value {
+pub fn task(state: &ClusterState, task: &Task) -> docker::Task {
     let status = &task.status;
-    let mut container = serde_json::json!({
-        "ContainerID": status.container_id,
-        "PID": status.pid,
-    });
-    if let Some(code) = status.exit_code {
-        container["ExitCode"] = serde_json::json!(code);
-    }
-    let mut value = serde_json::json!({
-        "ID": task.id,
-        "Version": {"Index": task.version},
-        "CreatedAt": rfc3339(task.created_at_ms),
-        "UpdatedAt": rfc3339(task.updated_at_ms),
-        "Labels": {},
-        "Spec": task.spec,
-        "ServiceID": task.service_id,
-        "NodeID": task.node_id,
-        "Status": {
-            "Timestamp": rfc3339(status.timestamp_ms),
-            "State": status.state.as_str(),
-            "Message": status.message,
-            "ContainerStatus": container,
-        },
-        "DesiredState": task.desired_state.as_str(),
-    });
-    if task.slot > 0 {
-        value["Slot"] = serde_json::json!(task.slot);
-    }
-    if !task.addresses.is_empty() {
-        // The ingress network first, as Docker lists it.
-        let ingress = state.ingress_network().map(|n| n.id.as_str());
-        let mut addresses: Vec<_> = task.addresses.iter().collect();
-        addresses.sort_by_key(|(network, _)| Some(network.as_str()) != ingress);
-        value["NetworksAttachments"] = addresses
-            .into_iter()
-            .map(|(id, addr)| {
-                serde_json::json!({
-                    "Network": state.networks.get(id).map_or_else(
-                        || serde_json::json!({"ID": id}),
-                        |n| serde_json::json!({"ID": id, "Spec": n.spec}),
-                    ),
-                    "Addresses": [with_prefix(state, id, *addr)],
-                })
-            })
-            .collect();
-    }
-    if !status.err.is_empty() {
-        value["Status"]["Err"] = serde_json::json!(status.err);
-    }
     // The ports a running task publishes on its node (`host` mode), what
     // `docker service ps` shows as PORTS.
     let host_ports: Vec<_> = state
         .services
         .get(&task.service_id)
         .filter(|_| status.state == TaskState::Running)
-        .map(|s| s.ports.iter().filter(|p| p.is_host_mode()).collect())
+        .map(|s| {
+            s.ports
+                .iter()
+                .filter(|p| p.is_host_mode())
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
-    if !host_ports.is_empty() {
-        value["Status"]["PortStatus"] = serde_json::json!({"Ports": host_ports});
+    docker::Task {
+        id: task.id.clone(),
+        version: docker::ObjectVersion {
+            index: task.version,
+        },
+        created_at: rfc3339(task.created_at_ms),
+        updated_at: rfc3339(task.updated_at_ms),
+        name: String::new(),
+        labels: BTreeMap::new(),
+        spec: task.spec.clone(),
+        service_id: task.service_id.clone(),
+        slot: task.slot,
+        node_id: task.node_id.clone(),
+        status: docker::TaskStatus {
+            timestamp: rfc3339(status.timestamp_ms),
+            state: status.state,
+            message: status.message.clone(),
+            err: status.err.clone(),
+            container_status: docker::ContainerStatus {
+                container_id: status.container_id.clone(),
+                pid: status.pid,
+                exit_code: status.exit_code,
+            },
+            port_status: (!host_ports.is_empty())
+                .then_some(docker::PortStatus { ports: host_ports }),
+        },
+        desired_state: task.desired_state,
+        networks_attachments: ingress_first(state, &task.addresses)
+            .map(|(id, addr)| docker::NetworkAttachment {
+                network: docker::AttachedNetwork {
+                    id: id.clone(),
+                    spec: state.networks.get(id).map(|n| n.spec.clone()),
+                },
+                addresses: vec![with_prefix(state, id, *addr)],
+            })
+            .collect(),
     }
-    value
 }
 
 /// A network as `GET /networks/{id}` shows it (swarm scope, overlay).
 #[must_use]
-pub fn network(network: &Network) -> serde_json::Value {
+pub fn network(network: &Network) -> docker::Network {
     let mut options = network.spec.options.clone();
     options.insert(
         "com.docker.network.driver.overlay.vxlanid_list".to_owned(),
         network.vni.to_string(),
     );
-    serde_json::json!({
-        "Name": network.spec.name,
-        "Id": network.id,
-        "Created": rfc3339(network.created_at_ms),
-        "Scope": "swarm",
-        "Driver": network.spec.driver,
-        "EnableIPv4": true,
-        "EnableIPv6": false,
-        "IPAM": {
-            "Driver": "default",
-            "Options": null,
-            "Config": [{"Subnet": network.subnet, "Gateway": network.gateway.to_string()}],
+    docker::Network {
+        name: network.spec.name.clone(),
+        id: network.id.clone(),
+        created: rfc3339(network.created_at_ms),
+        scope: "swarm".to_owned(),
+        driver: network.spec.driver.clone(),
+        enable_ipv4: true,
+        enable_ipv6: false,
+        ipam: docker::NetworkIpam {
+            driver: "default".to_owned(),
+            options: None,
+            config: vec![IpamConfig {
+                subnet: network.subnet.clone(),
+                gateway: network.gateway.to_string(),
+            }],
         },
-        "Internal": network.spec.internal,
-        "Attachable": network.spec.attachable,
-        "Ingress": network.spec.ingress,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Containers": {},
-        "Options": options,
-        "Labels": network.spec.labels,
-    })
+        internal: network.spec.internal,
+        attachable: network.spec.attachable,
+        ingress: network.spec.ingress,
+        config_from: docker::ConfigReference::default(),
+        config_only: false,
+        containers: BTreeMap::new(),
+        options,
+        labels: network.spec.labels.clone(),
+        peers: Vec::new(),
+    }
+}
+
+/// The entries of a by-network-ID map, the ingress network's first, then
+/// by ID, as Docker lists a service's VIPs and a task's attachments.
+fn ingress_first<'a, T>(
+    state: &ClusterState,
+    by_network: &'a BTreeMap<String, T>,
+) -> impl Iterator<Item = (&'a String, &'a T)> {
+    let ingress = state.ingress_network().map(|n| n.id.as_str());
+    let mut entries: Vec<_> = by_network.iter().collect();
+    entries.sort_by_key(|(network, _)| Some(network.as_str()) != ingress);
+    entries.into_iter()
 }
 
 /// `addr/prefix` of `addr` on `network`, as Docker shows endpoint
@@ -380,7 +367,7 @@ mod tests {
     //! The views serialize to exactly the JSON shoald has always served
     //! (the expected documents are what the `json!`-built views produced).
 
-    use std::{collections::BTreeMap, net::Ipv4Addr};
+    use std::net::Ipv4Addr;
 
     use serde_json::json;
     use shoal_api::{

@@ -2,10 +2,29 @@
 //! `reference/docker-engine-api-v1.56.yaml` defines it (Pascal-case names,
 //! durations in nanoseconds, times as RFC 3339 text). Unknown fields are
 //! ignored on input and absent ones default, as Docker's server does.
+//!
+//! The swarm, nodes and `/info` are here; the service and task documents
+//! in `docker/services.rs`, the network documents in `docker/networks.rs`,
+//! all re-exported here. The specs users send (`ServiceSpec`, `NetworkSpec`) live in
+//! [`crate::service`] and [`crate::network`].
+
+mod networks;
+mod services;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub use self::{
+    networks::{
+        ConfigReference, EndpointResource, Network, NetworkCreateResponse, NetworkIpam, PeerInfo,
+    },
+    services::{
+        AttachedNetwork, ContainerStatus, Endpoint, EndpointVirtualIp, NetworkAttachment,
+        PortStatus, Service, ServiceCreateResponse, ServiceStatus, ServiceUpdateResponse, Task,
+        TaskStatus, UpdateStatus,
+    },
+};
 
 /// Reads `null` (Go's nil slice or map) as the type's default.
 pub(crate) fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -14,6 +33,12 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Whether a field holds its type's default, for the fields Go leaves out
+/// then (`omitempty`).
+pub(crate) fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// `{"message": "..."}`, the body of every error answer.

@@ -2,7 +2,8 @@
 //! service specs and task specs in its Raft state as they are), the agent
 //! (which runs task specs) and the CLI: `ServiceSpec`, `TaskSpec`,
 //! `ContainerSpec`, `HealthConfig`, `ResourceRequirements`, `RestartPolicy`,
-//! `Placement`, `ServiceMode` and `TaskState`, field for field as
+//! `Placement`, `ServiceMode`, `UpdateConfig` and `TaskState`, field for
+//! field as
 //! `reference/docker-engine-api-v1.56.yaml` defines them (Pascal-case names,
 //! durations in nanoseconds). Unknown fields are ignored and absent ones
 //! take Docker's defaults, as dockerd does.
@@ -11,7 +12,10 @@ use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{docker::nullable, network::NetworkAttachmentConfig};
+use crate::{
+    docker::{is_default, nullable},
+    network::NetworkAttachmentConfig,
+};
 
 /// Docker's default `--stop-grace-period`: 10 s.
 pub const DEFAULT_STOP_GRACE_PERIOD: Duration = Duration::from_secs(10);
@@ -21,6 +25,8 @@ pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(5);
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 /// Docker's default health check retries: 3.
 pub const DEFAULT_HEALTH_RETRIES: u32 = 3;
+/// Docker's default `--update-monitor` (and `--rollback-monitor`): 5 s.
+pub const DEFAULT_UPDATE_MONITOR: Duration = Duration::from_secs(5);
 
 /// A Go `time.Duration` (nanoseconds) as a [`Duration`]; negative is zero.
 #[must_use]
@@ -47,10 +53,10 @@ pub struct ServiceSpec {
     pub endpoint_spec: Option<EndpointSpec>,
     /// Rolling update settings, kept as given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub update_config: Option<serde_json::Value>,
+    pub update_config: Option<UpdateConfig>,
     /// Rollback settings, kept as given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rollback_config: Option<serde_json::Value>,
+    pub rollback_config: Option<RollbackConfig>,
 }
 
 impl ServiceSpec {
@@ -364,6 +370,139 @@ impl FromStr for RestartCondition {
     }
 }
 
+/// How a service's tasks are replaced when its spec changes (Docker's
+/// `UpdateConfig`, `--update-*`), kept as sent: a field the user did not
+/// send stays absent, and Docker's default applies. Durations in ns.
+/// `FailureAction` and `Order` stay text so that the spec's validation can
+/// name an unknown value ([`UpdateConfig::failure_action`],
+/// [`UpdateConfig::order`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateConfig {
+    /// Tasks replaced at once; 0 means all at once (Docker's default: 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<u64>,
+    /// Between two batches, ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay: Option<i64>,
+    /// `pause` (the default when empty or absent), `continue` or `rollback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_action: Option<String>,
+    /// How long a new task is watched for failure, ns; 0 means Docker's 5 s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<i64>,
+    /// The fraction of tasks (0 to 1) that may fail before the failure
+    /// action is taken. Whole numbers are written as Go writes them (`0`,
+    /// not `0.0`), so a spec from the docker CLI inspects back as sent.
+    #[serde(serialize_with = "go_float", skip_serializing_if = "Option::is_none")]
+    pub max_failure_ratio: Option<f64>,
+    /// `stop-first` (the default when empty or absent) or `start-first`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+}
+
+/// A JSON number cannot be NaN, and no other value breaks reflexivity of
+/// `max_failure_ratio`, so the equality of configs is total.
+impl Eq for UpdateConfig {}
+
+/// How a failed update is rolled back (Docker's `RollbackConfig`,
+/// `--rollback-*`): the same fields as [`UpdateConfig`].
+pub type RollbackConfig = UpdateConfig;
+
+impl UpdateConfig {
+    /// The failure action, `pause` when empty or absent.
+    ///
+    /// Returns why the value is not one Docker knows.
+    pub fn failure_action(&self) -> Result<UpdateFailureAction, String> {
+        self.failure_action.as_deref().unwrap_or_default().parse()
+    }
+
+    /// The order, `stop-first` when empty or absent.
+    ///
+    /// Returns why the value is not one Docker knows.
+    pub fn order(&self) -> Result<UpdateOrder, String> {
+        self.order.as_deref().unwrap_or_default().parse()
+    }
+
+    /// The monitoring period, Docker's 5 s when unset or 0.
+    #[must_use]
+    pub fn monitor(&self) -> Duration {
+        non_zero_or(self.monitor.unwrap_or(0), DEFAULT_UPDATE_MONITOR)
+    }
+}
+
+/// What an update does when too many new tasks fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateFailureAction {
+    /// Stop updating; the service stays half updated.
+    Pause,
+    /// Go on with the next batch.
+    Continue,
+    /// Go back to the previous spec.
+    Rollback,
+}
+
+impl FromStr for UpdateFailureAction {
+    type Err = String;
+
+    /// Docker's spelling; empty is the default, `pause`, as dockerd reads it.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "" | "pause" => Ok(Self::Pause),
+            "continue" => Ok(Self::Continue),
+            "rollback" => Ok(Self::Rollback),
+            other => Err(format!("{other:?}: expected pause, continue or rollback")),
+        }
+    }
+}
+
+/// Whether a task's replacement starts before or after it stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateOrder {
+    /// Stop the old task, then start the new one.
+    StopFirst,
+    /// Start the new task, then stop the old one (both run for a while).
+    StartFirst,
+}
+
+impl FromStr for UpdateOrder {
+    type Err = String;
+
+    /// Docker's spelling; empty is the default, `stop-first`, as dockerd
+    /// reads it.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "" | "stop-first" => Ok(Self::StopFirst),
+            "start-first" => Ok(Self::StartFirst),
+            other => Err(format!("{other:?}: expected stop-first or start-first")),
+        }
+    }
+}
+
+/// Writes a float as Go's `encoding/json` does: a whole number without a
+/// fraction (`0`, `1`), any other as the shortest decimal that reads back.
+#[expect(clippy::ref_option, reason = "serde's signature")]
+fn go_float<S: serde::Serializer>(value: &Option<f64>, serializer: S) -> Result<S::Ok, S::Error> {
+    match *value {
+        Some(v) => match go_whole_number(v) {
+            Some(whole) => serializer.serialize_i64(whole),
+            None => serializer.serialize_f64(v),
+        },
+        None => serializer.serialize_none(),
+    }
+}
+
+/// `v` as an integer when it is a whole number an f64 holds exactly.
+fn go_whole_number(v: f64) -> Option<i64> {
+    /// 2^53: every whole number up to it is exact in an f64 and an i64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "whole and within ±2^53, so exact"
+    )]
+    (v.fract() == 0.0 && v.abs() <= EXACT).then_some(v as i64)
+}
+
 /// Where tasks may go (Docker's `Placement`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -587,17 +726,12 @@ pub struct PortConfig {
     /// The port inside the task.
     pub target_port: u16,
     /// The port on the nodes; `0` in a spec: allocated by the managers.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_default")]
     pub published_port: u16,
     /// `ingress` (empty means ingress: every node, routing mesh) or `host`
     /// (only nodes running a task, straight to that task).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub publish_mode: String,
-}
-
-#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's signature")]
-fn is_zero(port: &u16) -> bool {
-    *port == 0
 }
 
 impl PortConfig {
@@ -717,6 +851,58 @@ mod tests {
             serde_json::from_str(r#"{"Name":"g","Mode":{"Global":{}}}"#).expect("parses");
         assert_eq!(global.mode.name(), "global");
         assert_eq!(global.mode.replicas(), None);
+    }
+
+    #[test]
+    fn update_configs_read_back_as_sent() {
+        // What docker 28 sends for `service create --update-parallelism 2
+        // --update-delay 3s --update-failure-action rollback
+        // --update-monitor 7s --update-max-failure-ratio 0.2 --update-order
+        // start-first --rollback-…`, for `--update-parallelism 2` alone,
+        // and what a spec with some of the fields (compose) has.
+        for config in [
+            r#"{"Parallelism":2,"Delay":3000000000,"FailureAction":"rollback","Monitor":7000000000,"MaxFailureRatio":0.2,"Order":"start-first"}"#,
+            r#"{"Parallelism":0,"Delay":1000000000,"FailureAction":"continue","Monitor":2000000000,"MaxFailureRatio":0.5,"Order":"stop-first"}"#,
+            r#"{"Parallelism":2,"FailureAction":"pause","Monitor":5000000000,"MaxFailureRatio":0,"Order":"stop-first"}"#,
+            r#"{"Parallelism":1,"MaxFailureRatio":1,"Order":""}"#,
+            r#"{"Delay":1000000000}"#,
+            "{}",
+        ] {
+            let parsed: UpdateConfig = serde_json::from_str(config).expect("parses");
+            assert_eq!(serde_json::to_string(&parsed).expect("json"), config);
+        }
+        let docker: UpdateConfig = serde_json::from_str(
+            r#"{"Parallelism":2,"Delay":3000000000,"FailureAction":"rollback","Monitor":7000000000,"MaxFailureRatio":0.2,"Order":"start-first"}"#,
+        )
+        .expect("parses");
+        assert_eq!(docker.parallelism, Some(2));
+        assert_eq!(docker.max_failure_ratio, Some(0.2));
+        assert_eq!(docker.failure_action(), Ok(UpdateFailureAction::Rollback));
+        assert_eq!(docker.order(), Ok(UpdateOrder::StartFirst));
+        assert_eq!(docker.monitor(), Duration::from_secs(7));
+    }
+
+    #[test]
+    fn update_config_defaults_and_unknown_values() {
+        let absent = UpdateConfig::default();
+        assert_eq!(absent.failure_action(), Ok(UpdateFailureAction::Pause));
+        assert_eq!(absent.order(), Ok(UpdateOrder::StopFirst));
+        assert_eq!(absent.monitor(), DEFAULT_UPDATE_MONITOR);
+        let bogus = UpdateConfig {
+            failure_action: Some("bogus".into()),
+            order: Some("sideways".into()),
+            monitor: Some(0),
+            ..UpdateConfig::default()
+        };
+        assert_eq!(
+            bogus.failure_action(),
+            Err(r#""bogus": expected pause, continue or rollback"#.into())
+        );
+        assert_eq!(
+            bogus.order(),
+            Err(r#""sideways": expected stop-first or start-first"#.into())
+        );
+        assert_eq!(bogus.monitor(), DEFAULT_UPDATE_MONITOR);
     }
 
     #[test]

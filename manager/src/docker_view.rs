@@ -2,10 +2,10 @@
 //! names, enums and times converted, leadership filled in from Raft;
 //! services keep the spec the user sent, with their task counts.
 
-use shoal_api::docker;
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use std::collections::BTreeMap;
 
-use shoal_api::service::TaskState;
+use shoal_api::{docker, network::IpamConfig, service::TaskState};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::state::{self, Cluster, ClusterState, Network, Node, Service, Task};
 
@@ -46,7 +46,7 @@ pub fn node(state: &ClusterState, node: &Node, leader_raft_id: Option<u64>) -> d
             },
             engine: docker::EngineDescription {
                 engine_version: node.description.engine_version.clone(),
-                labels: std::collections::BTreeMap::new(),
+                labels: BTreeMap::new(),
             },
             tls_info: docker::TlsInfo {
                 trust_root: trust_root.to_owned(),
@@ -192,35 +192,27 @@ pub fn swarm_spec_from_docker(
 /// `ServiceStatus`, what `docker service ls` shows as REPLICAS). A global
 /// service desires one task per node that may run it.
 #[must_use]
-pub fn service_status(state: &ClusterState, service: &Service) -> serde_json::Value {
+pub fn service_status(state: &ClusterState, service: &Service) -> docker::ServiceStatus {
     let tasks: Vec<_> = state.service_tasks(&service.id).collect();
-    let running = tasks
-        .iter()
-        .filter(|t| {
+    let count = |keep: &dyn Fn(&Task) -> bool| {
+        u64::try_from(tasks.iter().filter(|t| keep(t)).count()).unwrap_or(u64::MAX)
+    };
+    docker::ServiceStatus {
+        running_tasks: count(&|t| {
             t.status.state == TaskState::Running
                 && t.desired_state == TaskState::Running
                 && state
                     .nodes
                     .get(&t.node_id)
                     .is_some_and(|n| n.status.state != state::NodeState::Down)
-        })
-        .count();
-    let completed = tasks
-        .iter()
-        .filter(|t| t.status.state == TaskState::Complete)
-        .count();
-    let desired = match service.spec.mode.replicas() {
-        Some(replicas) => usize::try_from(replicas).unwrap_or(usize::MAX),
-        None => tasks
-            .iter()
-            .filter(|t| t.desired_state <= TaskState::Running)
-            .count(),
-    };
-    serde_json::json!({
-        "RunningTasks": running,
-        "DesiredTasks": desired,
-        "CompletedTasks": completed,
-    })
+        }),
+        desired_tasks: service
+            .spec
+            .mode
+            .replicas()
+            .unwrap_or_else(|| count(&|t| t.desired_state <= TaskState::Running)),
+        completed_tasks: count(&|t| t.status.state == TaskState::Complete),
+    }
 }
 
 /// A service as `GET /services/{id}` shows it; with its status when asked.
@@ -228,140 +220,135 @@ pub fn service_status(state: &ClusterState, service: &Service) -> serde_json::Va
 /// publishes any) and the virtual IPs, the ingress network's first, as
 /// Docker lists them.
 #[must_use]
-pub fn service(state: &ClusterState, service: &Service, with_status: bool) -> serde_json::Value {
-    let mut endpoint = serde_json::json!({
-        "Spec": service.spec.endpoint_spec.clone().unwrap_or_default(),
-    });
-    if !service.ports.is_empty() {
-        endpoint["Ports"] = serde_json::json!(service.ports);
-    }
-    let ingress = state.ingress_network().map(|n| n.id.as_str());
-    let mut vips: Vec<(&String, &std::net::Ipv4Addr)> = service.virtual_ips.iter().collect();
-    vips.sort_by_key(|(network, _)| Some(network.as_str()) != ingress);
-    if !vips.is_empty() {
-        endpoint["VirtualIPs"] = vips
-            .into_iter()
-            .map(|(network, addr)| {
-                serde_json::json!({
-                    "NetworkID": network,
-                    "Addr": with_prefix(state, network, *addr),
+pub fn service(state: &ClusterState, service: &Service, with_status: bool) -> docker::Service {
+    docker::Service {
+        id: service.id.clone(),
+        version: docker::ObjectVersion {
+            index: service.version,
+        },
+        created_at: rfc3339(service.created_at_ms),
+        updated_at: rfc3339(service.updated_at_ms),
+        spec: service.spec.clone(),
+        previous_spec: service.previous_spec.clone(),
+        endpoint: docker::Endpoint {
+            spec: service.spec.endpoint_spec.clone().unwrap_or_default(),
+            ports: service.ports.clone(),
+            virtual_ips: ingress_first(state, &service.virtual_ips)
+                .map(|(network, addr)| docker::EndpointVirtualIp {
+                    network_id: network.clone(),
+                    addr: with_prefix(state, network, *addr),
                 })
-            })
-            .collect();
+                .collect(),
+        },
+        update_status: None,
+        service_status: with_status.then(|| service_status(state, service)),
+        mesh_counters: Vec::new(),
     }
-    let mut value = serde_json::json!({
-        "ID": service.id,
-        "Version": {"Index": service.version},
-        "CreatedAt": rfc3339(service.created_at_ms),
-        "UpdatedAt": rfc3339(service.updated_at_ms),
-        "Spec": service.spec,
-        "Endpoint": endpoint,
-    });
-    if let Some(previous) = &service.previous_spec {
-        value["PreviousSpec"] = serde_json::json!(previous);
-    }
-    if with_status {
-        value["ServiceStatus"] = service_status(state, service);
-    }
-    value
 }
 
 /// A task as `GET /tasks` shows it, with its addresses on its networks.
 #[must_use]
-pub fn task(state: &ClusterState, task: &Task) -> serde_json::Value {
+pub fn task(state: &ClusterState, task: &Task) -> docker::Task {
     let status = &task.status;
-    let mut container = serde_json::json!({
-        "ContainerID": status.container_id,
-        "PID": status.pid,
-    });
-    if let Some(code) = status.exit_code {
-        container["ExitCode"] = serde_json::json!(code);
-    }
-    let mut value = serde_json::json!({
-        "ID": task.id,
-        "Version": {"Index": task.version},
-        "CreatedAt": rfc3339(task.created_at_ms),
-        "UpdatedAt": rfc3339(task.updated_at_ms),
-        "Labels": {},
-        "Spec": task.spec,
-        "ServiceID": task.service_id,
-        "NodeID": task.node_id,
-        "Status": {
-            "Timestamp": rfc3339(status.timestamp_ms),
-            "State": status.state.as_str(),
-            "Message": status.message,
-            "ContainerStatus": container,
-        },
-        "DesiredState": task.desired_state.as_str(),
-    });
-    if task.slot > 0 {
-        value["Slot"] = serde_json::json!(task.slot);
-    }
-    if !task.addresses.is_empty() {
-        // The ingress network first, as Docker lists it.
-        let ingress = state.ingress_network().map(|n| n.id.as_str());
-        let mut addresses: Vec<_> = task.addresses.iter().collect();
-        addresses.sort_by_key(|(network, _)| Some(network.as_str()) != ingress);
-        value["NetworksAttachments"] = addresses
-            .into_iter()
-            .map(|(id, addr)| {
-                serde_json::json!({
-                    "Network": state.networks.get(id).map_or_else(
-                        || serde_json::json!({"ID": id}),
-                        |n| serde_json::json!({"ID": id, "Spec": n.spec}),
-                    ),
-                    "Addresses": [with_prefix(state, id, *addr)],
-                })
-            })
-            .collect();
-    }
-    if !status.err.is_empty() {
-        value["Status"]["Err"] = serde_json::json!(status.err);
-    }
     // The ports a running task publishes on its node (`host` mode), what
     // `docker service ps` shows as PORTS.
     let host_ports: Vec<_> = state
         .services
         .get(&task.service_id)
         .filter(|_| status.state == TaskState::Running)
-        .map(|s| s.ports.iter().filter(|p| p.is_host_mode()).collect())
+        .map(|s| {
+            s.ports
+                .iter()
+                .filter(|p| p.is_host_mode())
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
-    if !host_ports.is_empty() {
-        value["Status"]["PortStatus"] = serde_json::json!({"Ports": host_ports});
+    docker::Task {
+        id: task.id.clone(),
+        version: docker::ObjectVersion {
+            index: task.version,
+        },
+        created_at: rfc3339(task.created_at_ms),
+        updated_at: rfc3339(task.updated_at_ms),
+        name: String::new(),
+        labels: BTreeMap::new(),
+        spec: task.spec.clone(),
+        service_id: task.service_id.clone(),
+        slot: task.slot,
+        node_id: task.node_id.clone(),
+        status: docker::TaskStatus {
+            timestamp: rfc3339(status.timestamp_ms),
+            state: status.state,
+            message: status.message.clone(),
+            err: status.err.clone(),
+            container_status: docker::ContainerStatus {
+                container_id: status.container_id.clone(),
+                pid: status.pid,
+                exit_code: status.exit_code,
+            },
+            port_status: (!host_ports.is_empty())
+                .then_some(docker::PortStatus { ports: host_ports }),
+        },
+        desired_state: task.desired_state,
+        networks_attachments: ingress_first(state, &task.addresses)
+            .map(|(id, addr)| docker::NetworkAttachment {
+                network: docker::AttachedNetwork {
+                    id: id.clone(),
+                    spec: state.networks.get(id).map(|n| n.spec.clone()),
+                },
+                addresses: vec![with_prefix(state, id, *addr)],
+            })
+            .collect(),
     }
-    value
 }
 
 /// A network as `GET /networks/{id}` shows it (swarm scope, overlay).
 #[must_use]
-pub fn network(network: &Network) -> serde_json::Value {
+pub fn network(network: &Network) -> docker::Network {
     let mut options = network.spec.options.clone();
     options.insert(
         "com.docker.network.driver.overlay.vxlanid_list".to_owned(),
         network.vni.to_string(),
     );
-    serde_json::json!({
-        "Name": network.spec.name,
-        "Id": network.id,
-        "Created": rfc3339(network.created_at_ms),
-        "Scope": "swarm",
-        "Driver": network.spec.driver,
-        "EnableIPv4": true,
-        "EnableIPv6": false,
-        "IPAM": {
-            "Driver": "default",
-            "Options": null,
-            "Config": [{"Subnet": network.subnet, "Gateway": network.gateway.to_string()}],
+    docker::Network {
+        name: network.spec.name.clone(),
+        id: network.id.clone(),
+        created: rfc3339(network.created_at_ms),
+        scope: "swarm".to_owned(),
+        driver: network.spec.driver.clone(),
+        enable_ipv4: true,
+        enable_ipv6: false,
+        ipam: docker::NetworkIpam {
+            driver: "default".to_owned(),
+            options: None,
+            config: vec![IpamConfig {
+                subnet: network.subnet.clone(),
+                gateway: network.gateway.to_string(),
+            }],
         },
-        "Internal": network.spec.internal,
-        "Attachable": network.spec.attachable,
-        "Ingress": network.spec.ingress,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Containers": {},
-        "Options": options,
-        "Labels": network.spec.labels,
-    })
+        internal: network.spec.internal,
+        attachable: network.spec.attachable,
+        ingress: network.spec.ingress,
+        config_from: docker::ConfigReference::default(),
+        config_only: false,
+        containers: BTreeMap::new(),
+        options,
+        labels: network.spec.labels.clone(),
+        peers: Vec::new(),
+    }
+}
+
+/// The entries of a by-network-ID map, the ingress network's first, then
+/// by ID, as Docker lists a service's VIPs and a task's attachments.
+fn ingress_first<'a, T>(
+    state: &ClusterState,
+    by_network: &'a BTreeMap<String, T>,
+) -> impl Iterator<Item = (&'a String, &'a T)> {
+    let ingress = state.ingress_network().map(|n| n.id.as_str());
+    let mut entries: Vec<_> = by_network.iter().collect();
+    entries.sort_by_key(|(network, _)| Some(network.as_str()) != ingress);
+    entries.into_iter()
 }
 
 /// `addr/prefix` of `addr` on `network`, as Docker shows endpoint
@@ -373,4 +360,336 @@ fn with_prefix(state: &ClusterState, network_id: &str, addr: std::net::Ipv4Addr)
         .and_then(|n| n.subnet.split_once('/').map(|(_, len)| len.to_owned()))
         .unwrap_or_else(|| "32".to_owned());
     format!("{addr}/{prefix}")
+}
+
+#[cfg(test)]
+mod tests {
+    //! The views serialize to exactly the JSON shoald has always served
+    //! (the expected documents are what the `json!`-built views produced).
+
+    use std::net::Ipv4Addr;
+
+    use serde_json::json;
+    use shoal_api::{
+        network::NetworkSpec,
+        service::{PortConfig, ServiceMode, ServiceSpec, TaskStatus},
+    };
+
+    use super::*;
+    use crate::state::{
+        NodeState,
+        test_support::{node_with, service_with},
+    };
+
+    /// 2023-11-14T22:13:20.123Z.
+    const T0_MS: u64 = 1_700_000_000_123;
+
+    fn overlay(id: &str, name: &str, subnet: &str, gateway: [u8; 4], ingress: bool) -> Network {
+        let spec: NetworkSpec = serde_json::from_value(json!({
+            "Name": name, "Driver": "overlay", "Ingress": ingress,
+            "Options": {"com.docker.network.driver.mtu": "1400"},
+            "Labels": {"tier": "back"},
+            "IPAM": {"Driver": "default", "Config": [{"Subnet": subnet}]},
+        }))
+        .expect("network spec");
+        Network {
+            id: id.to_owned(),
+            version: 3,
+            created_at_ms: T0_MS,
+            spec,
+            subnet: subnet.to_owned(),
+            gateway: Ipv4Addr::from(gateway),
+            vni: 4097,
+        }
+    }
+
+    /// A swarm with the ingress network, a `back` network, two nodes (one
+    /// down), a `web` service publishing an ingress and a host port, with
+    /// VIPs on both networks and an update config, and three of its tasks.
+    fn state() -> ClusterState {
+        let mut state = ClusterState::default();
+        for network in [
+            overlay("ingressid", "ingress", "10.0.0.0/24", [10, 0, 0, 1], true),
+            overlay("backid", "back", "10.1.0.0/16", [10, 1, 0, 1], false),
+        ] {
+            state.networks.insert(network.id.clone(), network);
+        }
+        state
+            .nodes
+            .insert("n1".into(), node_with("n1", "node-1", &[]));
+        let mut down = node_with("n2", "node-2", &[]);
+        down.status.state = NodeState::Down;
+        state.nodes.insert("n2".into(), down);
+
+        let mut web = service_with("svc1", "web", ServiceMode::default());
+        web.spec = serde_json::from_value(json!({
+            "Name": "web",
+            "Labels": {"tier": "front"},
+            "TaskTemplate": {"ContainerSpec": {"Image": "whoami:latest"}},
+            "Mode": {"Replicated": {"Replicas": 3}},
+            "UpdateConfig": {"Parallelism": 2, "FailureAction": "pause",
+                             "Monitor": 5_000_000_000_i64, "MaxFailureRatio": 0,
+                             "Order": "stop-first"},
+            "RollbackConfig": {"Parallelism": 1, "MaxFailureRatio": 0.25},
+            "EndpointSpec": {"Mode": "vip", "Ports": [
+                {"TargetPort": 80, "PublishedPort": 8080},
+                {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"}]},
+        }))
+        .expect("service spec");
+        web.version = 12;
+        web.created_at_ms = T0_MS;
+        web.updated_at_ms = T0_MS + 1_000;
+        web.ports = web
+            .spec
+            .ports()
+            .iter()
+            .map(PortConfig::with_defaults)
+            .collect();
+        web.virtual_ips = [
+            ("backid".to_owned(), Ipv4Addr::new(10, 1, 0, 2)),
+            ("ingressid".to_owned(), Ipv4Addr::new(10, 0, 0, 2)),
+        ]
+        .into();
+        let mut previous = web.spec.clone();
+        previous.mode = ServiceMode::default();
+        web.previous_spec = Some(previous);
+        state.services.insert(web.id.clone(), web.clone());
+
+        let task = |id: &str, slot: u64, node: &str, state: TaskState| Task {
+            id: id.to_owned(),
+            version: 20,
+            created_at_ms: T0_MS,
+            updated_at_ms: T0_MS + 2_000,
+            service_id: web.id.clone(),
+            slot,
+            node_id: node.to_owned(),
+            spec: web.spec.task_template.clone(),
+            service_version: web.version,
+            desired_state: TaskState::Running,
+            status: TaskStatus {
+                timestamp_ms: T0_MS + 3_000,
+                state,
+                message: "started".to_owned(),
+                ..TaskStatus::default()
+            },
+            addresses: BTreeMap::new(),
+        };
+        let mut running = task("t1", 1, "n1", TaskState::Running);
+        running.status.container_id = "c1".to_owned();
+        running.status.pid = 4242;
+        running.addresses = [
+            ("backid".to_owned(), Ipv4Addr::new(10, 1, 0, 5)),
+            ("ingressid".to_owned(), Ipv4Addr::new(10, 0, 0, 5)),
+            ("goneid".to_owned(), Ipv4Addr::new(10, 9, 0, 5)),
+        ]
+        .into();
+        let mut failed = task("t2", 2, "n1", TaskState::Failed);
+        failed.desired_state = TaskState::Shutdown;
+        failed.status.err = "task: non-zero exit (3)".to_owned();
+        failed.status.exit_code = Some(3);
+        let on_down_node = task("t3", 0, "n2", TaskState::Running);
+        let complete = task("t4", 3, "n1", TaskState::Complete);
+        for task in [running, failed, on_down_node, complete] {
+            state.tasks.insert(task.id.clone(), task);
+        }
+        state
+    }
+
+    fn web_spec() -> serde_json::Value {
+        json!({
+            "Name": "web",
+            "Labels": {"tier": "front"},
+            "TaskTemplate": {
+                "ContainerSpec": {"Image": "whoami:latest", "Labels": {}, "ReadOnly": false},
+                "Resources": {"Limits": {"NanoCPUs": 0, "MemoryBytes": 0},
+                              "Reservations": {"NanoCPUs": 0, "MemoryBytes": 0}},
+                "RestartPolicy": {},
+                "Placement": {"MaxReplicas": 0},
+                "ForceUpdate": 0,
+            },
+            "Mode": {"Replicated": {"Replicas": 3}},
+            "EndpointSpec": {"Mode": "vip", "Ports": [
+                {"TargetPort": 80, "PublishedPort": 8080},
+                {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"}]},
+            "UpdateConfig": {"Parallelism": 2, "FailureAction": "pause",
+                             "Monitor": 5_000_000_000_i64, "MaxFailureRatio": 0,
+                             "Order": "stop-first"},
+            "RollbackConfig": {"Parallelism": 1, "MaxFailureRatio": 0.25},
+        })
+    }
+
+    #[test]
+    fn service_json_is_dockers() {
+        let state = state();
+        let web = &state.services["svc1"];
+        let mut previous = web_spec();
+        previous["Mode"] = json!({"Replicated": {"Replicas": 1}});
+        let mut expected = json!({
+            "ID": "svc1",
+            "Version": {"Index": 12},
+            "CreatedAt": "2023-11-14T22:13:20.123Z",
+            "UpdatedAt": "2023-11-14T22:13:21.123Z",
+            "Spec": web_spec(),
+            "PreviousSpec": previous,
+            "Endpoint": {
+                "Spec": web_spec()["EndpointSpec"],
+                "Ports": [
+                    {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"},
+                    {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"}],
+                "VirtualIPs": [
+                    {"NetworkID": "ingressid", "Addr": "10.0.0.2/24"},
+                    {"NetworkID": "backid", "Addr": "10.1.0.2/16"}],
+            },
+        });
+        let json =
+            |with_status| serde_json::to_value(service(&state, web, with_status)).expect("json");
+        assert_eq!(json(false), expected);
+        expected["ServiceStatus"] =
+            json!({"RunningTasks": 1, "DesiredTasks": 3, "CompletedTasks": 1});
+        assert_eq!(json(true), expected);
+    }
+
+    #[test]
+    fn bare_service_json_omits_what_it_lacks() {
+        let mut state = state();
+        state.tasks.clear();
+        let mut bare = service_with(
+            "svc2",
+            "bare",
+            ServiceMode::Global(shoal_api::service::GlobalService {}),
+        );
+        bare.spec = serde_json::from_value::<ServiceSpec>(json!({
+            "Name": "bare", "TaskTemplate": {"ContainerSpec": {"Image": "whoami:latest"}},
+            "Mode": {"Global": {}},
+        }))
+        .expect("spec");
+        let json = serde_json::to_value(service(&state, &bare, true)).expect("json");
+        assert_eq!(
+            json,
+            json!({
+                "ID": "svc2",
+                "Version": {"Index": 1},
+                "CreatedAt": "1970-01-01T00:00:00Z",
+                "UpdatedAt": "1970-01-01T00:00:00Z",
+                "Spec": {
+                    "Name": "bare", "Labels": {},
+                    "TaskTemplate": {
+                        "ContainerSpec": {"Image": "whoami:latest", "Labels": {}, "ReadOnly": false},
+                        "Resources": {"Limits": {"NanoCPUs": 0, "MemoryBytes": 0},
+                                      "Reservations": {"NanoCPUs": 0, "MemoryBytes": 0}},
+                        "RestartPolicy": {},
+                        "Placement": {"MaxReplicas": 0},
+                        "ForceUpdate": 0,
+                    },
+                    "Mode": {"Global": {}},
+                },
+                "Endpoint": {"Spec": {}},
+                "ServiceStatus": {"RunningTasks": 0, "DesiredTasks": 0, "CompletedTasks": 0},
+            })
+        );
+    }
+
+    #[test]
+    fn task_json_is_dockers() {
+        let state = state();
+        let task_spec = web_spec()["TaskTemplate"].clone();
+        let json = |id: &str| serde_json::to_value(task(&state, &state.tasks[id])).expect("json");
+        let back_spec = json!({
+            "Name": "back", "Driver": "overlay", "Attachable": false, "Internal": false,
+            "Ingress": false, "Options": {"com.docker.network.driver.mtu": "1400"},
+            "Labels": {"tier": "back"},
+            "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.1.0.0/16"}]},
+        });
+        let mut ingress_spec = back_spec.clone();
+        ingress_spec["Name"] = json!("ingress");
+        ingress_spec["Ingress"] = json!(true);
+        ingress_spec["IPAM"]["Config"][0]["Subnet"] = json!("10.0.0.0/24");
+        assert_eq!(
+            json("t1"),
+            json!({
+                "ID": "t1",
+                "Version": {"Index": 20},
+                "CreatedAt": "2023-11-14T22:13:20.123Z",
+                "UpdatedAt": "2023-11-14T22:13:22.123Z",
+                "Labels": {},
+                "Spec": task_spec,
+                "ServiceID": "svc1",
+                "Slot": 1,
+                "NodeID": "n1",
+                "Status": {
+                    "Timestamp": "2023-11-14T22:13:23.123Z",
+                    "State": "running",
+                    "Message": "started",
+                    "ContainerStatus": {"ContainerID": "c1", "PID": 4242},
+                    "PortStatus": {"Ports": [
+                        {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"}]},
+                },
+                "DesiredState": "running",
+                "NetworksAttachments": [
+                    {"Network": {"ID": "ingressid", "Spec": ingress_spec}, "Addresses": ["10.0.0.5/24"]},
+                    {"Network": {"ID": "backid", "Spec": back_spec}, "Addresses": ["10.1.0.5/16"]},
+                    {"Network": {"ID": "goneid"}, "Addresses": ["10.9.0.5/32"]},
+                ],
+            })
+        );
+        assert_eq!(
+            json("t2"),
+            json!({
+                "ID": "t2",
+                "Version": {"Index": 20},
+                "CreatedAt": "2023-11-14T22:13:20.123Z",
+                "UpdatedAt": "2023-11-14T22:13:22.123Z",
+                "Labels": {},
+                "Spec": task_spec,
+                "ServiceID": "svc1",
+                "Slot": 2,
+                "NodeID": "n1",
+                "Status": {
+                    "Timestamp": "2023-11-14T22:13:23.123Z",
+                    "State": "failed",
+                    "Message": "started",
+                    "Err": "task: non-zero exit (3)",
+                    "ContainerStatus": {"ContainerID": "", "PID": 0, "ExitCode": 3},
+                },
+                "DesiredState": "shutdown",
+            })
+        );
+        let global = json("t3");
+        assert!(global.get("Slot").is_none(), "{global}");
+        assert_eq!(global["NodeID"], "n2");
+    }
+
+    #[test]
+    fn network_json_is_dockers() {
+        let state = state();
+        let json = serde_json::to_value(network(&state.networks["backid"])).expect("json");
+        assert_eq!(
+            json,
+            json!({
+                "Name": "back",
+                "Id": "backid",
+                "Created": "2023-11-14T22:13:20.123Z",
+                "Scope": "swarm",
+                "Driver": "overlay",
+                "EnableIPv4": true,
+                "EnableIPv6": false,
+                "IPAM": {
+                    "Driver": "default",
+                    "Options": null,
+                    "Config": [{"Subnet": "10.1.0.0/16", "Gateway": "10.1.0.1"}],
+                },
+                "Internal": false,
+                "Attachable": false,
+                "Ingress": false,
+                "ConfigFrom": {"Network": ""},
+                "ConfigOnly": false,
+                "Containers": {},
+                "Options": {
+                    "com.docker.network.driver.mtu": "1400",
+                    "com.docker.network.driver.overlay.vxlanid_list": "4097",
+                },
+                "Labels": {"tier": "back"},
+            })
+        );
+    }
 }

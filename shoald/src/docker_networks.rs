@@ -10,8 +10,7 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
-use serde_json::{Value, json};
-use shoal_api::{id::ObjectId, network::NetworkSpec};
+use shoal_api::{docker, id::ObjectId, network::NetworkSpec};
 use shoal_manager::{docker_view, runtime::ManagerError, state::Command};
 
 use crate::{
@@ -34,7 +33,7 @@ pub fn routes() -> Router<Arc<NodeState>> {
 async fn create_network(
     State(state): State<Arc<NodeState>>,
     body: axum::body::Bytes,
-) -> Answer<(StatusCode, Json<Value>)> {
+) -> Answer<(StatusCode, Json<docker::NetworkCreateResponse>)> {
     let spec: NetworkSpec = serde_json::from_slice(&body)
         .map_err(|e| SwarmError::InvalidRequest(format!("invalid network spec: {e}")))?;
     let manager = manager(&state).await?;
@@ -45,13 +44,19 @@ async fn create_network(
             spec,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"Id": id, "Warning": ""}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(docker::NetworkCreateResponse {
+            id,
+            warning: String::new(),
+        }),
+    ))
 }
 
 async fn list_networks(
     State(state): State<Arc<NodeState>>,
     Query(query): Query<FiltersQuery>,
-) -> Answer<Json<Vec<Value>>> {
+) -> Answer<Json<Vec<docker::Network>>> {
     let filters = parse_filters(query.filters.as_deref())?;
     for key in filters.keys() {
         let known = ["id", "name", "driver", "scope", "label", "type"];
@@ -90,7 +95,7 @@ async fn list_networks(
 async fn inspect_network(
     State(state): State<Arc<NodeState>>,
     Path(id): Path<String>,
-) -> Answer<Json<Value>> {
+) -> Answer<Json<docker::Network>> {
     let manager = synced_manager(&state).await?;
     let network = manager
         .read(|s| s.network(&id).map(docker_view::network))

@@ -12,9 +12,9 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
 use shoal_agent::images::Reference;
 use shoal_api::{
+    docker,
     grpc::proto::LogSubscription,
     id::ObjectId,
     service::{ServiceMode, ServiceSpec},
@@ -96,7 +96,7 @@ async fn resolve_networks(manager: &Manager, spec: &mut ServiceSpec) -> Answer<(
 async fn create_service(
     State(state): State<Arc<NodeState>>,
     body: axum::body::Bytes,
-) -> Answer<(StatusCode, Json<Value>)> {
+) -> Answer<(StatusCode, Json<docker::ServiceCreateResponse>)> {
     let mut spec = parse_spec(&body)?;
     check_image(&state, &spec)?;
     let manager = manager(&state).await?;
@@ -108,7 +108,13 @@ async fn create_service(
             spec,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"ID": id, "Warnings": []}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(docker::ServiceCreateResponse {
+            id,
+            warnings: Vec::new(),
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,7 +127,7 @@ struct ListServicesQuery {
 async fn list_services(
     State(state): State<Arc<NodeState>>,
     Query(query): Query<ListServicesQuery>,
-) -> Answer<Json<Vec<Value>>> {
+) -> Answer<Json<Vec<docker::Service>>> {
     let filters = parse_filters(query.filters.as_deref())?;
     for key in filters.keys() {
         if !["id", "name", "label", "mode"].contains(&key.as_str()) {
@@ -160,7 +166,7 @@ async fn list_services(
 async fn inspect_service(
     State(state): State<Arc<NodeState>>,
     Path(id): Path<String>,
-) -> Answer<Json<Value>> {
+) -> Answer<Json<docker::Service>> {
     let manager = synced_manager(&state).await?;
     let mut service = manager
         .read(|s| {
@@ -169,19 +175,14 @@ async fn inspect_service(
         })
         .await
         .map_err(ManagerError::from)?;
-    if let Some(service_id) = service.get("ID").and_then(Value::as_str).map(str::to_owned) {
-        let counters: Vec<_> = state
-            .agent()
-            .mesh()
-            .status()
-            .ports
-            .into_iter()
-            .filter(|port| port.service_id == service_id)
-            .collect();
-        if !counters.is_empty() {
-            service["MeshCounters"] = json!(counters);
-        }
-    }
+    service.mesh_counters = state
+        .agent()
+        .mesh()
+        .status()
+        .ports
+        .into_iter()
+        .filter(|port| port.service_id == service.id)
+        .collect();
     Ok(Json(service))
 }
 
@@ -195,7 +196,7 @@ async fn update_service(
     Path(id): Path<String>,
     Query(query): Query<UpdateQuery>,
     body: axum::body::Bytes,
-) -> Answer<Json<Value>> {
+) -> Answer<Json<docker::ServiceUpdateResponse>> {
     let mut spec = parse_spec(&body)?;
     check_image(&state, &spec)?;
     let manager = manager(&state).await?;
@@ -211,7 +212,7 @@ async fn update_service(
             spec,
         })
         .await?;
-    Ok(Json(json!({"Warnings": []})))
+    Ok(Json(docker::ServiceUpdateResponse::default()))
 }
 
 async fn remove_service(
@@ -275,7 +276,7 @@ fn task_matches(
 async fn list_tasks(
     State(state): State<Arc<NodeState>>,
     Query(query): Query<FiltersQuery>,
-) -> Answer<Json<Vec<Value>>> {
+) -> Answer<Json<Vec<docker::Task>>> {
     let filters = parse_filters(query.filters.as_deref())?;
     for key in filters.keys() {
         let known = [
@@ -309,7 +310,7 @@ async fn list_tasks(
 async fn inspect_task(
     State(state): State<Arc<NodeState>>,
     Path(id): Path<String>,
-) -> Answer<Json<Value>> {
+) -> Answer<Json<docker::Task>> {
     let manager = synced_manager(&state).await?;
     manager
         .read(|s| s.tasks.get(&id).map(|t| docker_view::task(s, t)))

@@ -425,7 +425,12 @@ fn the_docker_view_shows_spec_resolved_ports_and_ingress_first() {
     }];
     sim.create(&web);
     sim.converge();
-    let view = docker_view::service(&sim.state, &sim.state.services["s1"], false);
+    let view = serde_json::to_value(docker_view::service(
+        &sim.state,
+        &sim.state.services["s1"],
+        false,
+    ))
+    .expect("json");
     let endpoint = &view["Endpoint"];
     assert_eq!(
         endpoint["Spec"],
@@ -446,7 +451,7 @@ fn the_docker_view_shows_spec_resolved_ports_and_ingress_first() {
     assert_eq!(endpoint["VirtualIPs"][1]["NetworkID"], "0front");
 
     let task = sim.wanted_running("s1")[0];
-    let view = docker_view::task(&sim.state, task);
+    let view = serde_json::to_value(docker_view::task(&sim.state, task)).expect("json");
     assert_eq!(
         view["NetworksAttachments"][0]["Network"]["ID"],
         ingress.as_str()
@@ -461,7 +466,8 @@ fn the_docker_view_shows_spec_resolved_ports_and_ingress_first() {
             {"Protocol": "tcp", "TargetPort": 90, "PublishedPort": 9090, "PublishMode": "host"}]}),
         "a running task shows its host-mode ports"
     );
-    let network = docker_view::network(&sim.state.networks[&ingress]);
+    let network = serde_json::to_value(docker_view::network(&sim.state.networks[&ingress]))
+        .expect("json");
     assert_eq!(network["Ingress"], true);
     assert_eq!(network["Name"], "ingress");
 }

@@ -10,7 +10,7 @@ use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
 };
 
-use shoal_api::service::{ContainerSpec, ServiceSpec};
+use shoal_api::service::{ContainerSpec, ServiceSpec, UpdateConfig};
 
 use super::{
     error::Rejected,
@@ -416,7 +416,8 @@ pub const MAX_RESTART_ATTEMPTS: u64 = 100;
 /// durations are not negative, resources are not negative, constraints
 /// parse, placement preferences spread over a node label, replicas are at
 /// most [`MAX_REPLICAS`], restart attempts at most
-/// [`MAX_RESTART_ATTEMPTS`], health check tests are known.
+/// [`MAX_RESTART_ATTEMPTS`], health check tests are known, update and
+/// rollback configs are valid (see [`update_config`]).
 pub fn service_spec(field: &str, spec: &ServiceSpec) -> Result {
     service_name(&join(field, "Name"), &spec.name)?;
     labels(&join(field, "Labels"), &spec.labels)?;
@@ -474,7 +475,38 @@ pub fn service_spec(field: &str, spec: &ServiceSpec) -> Result {
             ));
         }
     }
+    for (name, config) in [
+        ("UpdateConfig", &spec.update_config),
+        ("RollbackConfig", &spec.rollback_config),
+    ] {
+        if let Some(config) = config {
+            update_config(&join(field, name), config)?;
+        }
+    }
     endpoint_spec(&join(field, "EndpointSpec"), spec)
+}
+
+/// An `UpdateConfig` or `RollbackConfig`, as dockerd and swarmkit check
+/// it: a failure action and an order Docker knows (empty is the default),
+/// durations not negative, a failure ratio from 0 to 1.
+pub fn update_config(field: &str, config: &UpdateConfig) -> Result {
+    config
+        .failure_action()
+        .map_err(|reason| Rejected::invalid(join(field, "FailureAction"), reason))?;
+    config
+        .order()
+        .map_err(|reason| Rejected::invalid(join(field, "Order"), reason))?;
+    non_negative(&join(field, "Delay"), config.delay)?;
+    non_negative(&join(field, "Monitor"), config.monitor)?;
+    if let Some(ratio) = config.max_failure_ratio
+        && !(0.0..=1.0).contains(&ratio)
+    {
+        return Err(Rejected::invalid(
+            join(field, "MaxFailureRatio"),
+            format!("{ratio} is not between 0 and 1"),
+        ));
+    }
+    Ok(())
 }
 
 /// A service's `EndpointSpec`: the mode is `vip` or `dnsrr`, every port
@@ -695,5 +727,56 @@ fn non_negative(field: &str, value: Option<i64>) -> Result {
     match value {
         Some(v) if v < 0 => Err(Rejected::invalid(field, format!("{v} is negative"))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_configs_name_the_field_they_fail_on() {
+        let spec = |update: &str, rollback: &str| -> ServiceSpec {
+            serde_json::from_str(&format!(
+                r#"{{"Name":"web","TaskTemplate":{{"ContainerSpec":{{"Image":"whoami:latest"}}}},"UpdateConfig":{update},"RollbackConfig":{rollback}}}"#
+            ))
+            .expect("spec")
+        };
+        let docker = r#"{"Parallelism":2,"Delay":3000000000,"FailureAction":"rollback","Monitor":7000000000,"MaxFailureRatio":0.2,"Order":"start-first"}"#;
+        assert_eq!(service_spec("spec", &spec(docker, docker)), Ok(()));
+        assert_eq!(
+            service_spec("spec", &spec(r#"{"FailureAction":"","Order":""}"#, "{}")),
+            Ok(())
+        );
+        for (update, rollback, error) in [
+            (
+                r#"{"FailureAction":"bogus"}"#,
+                "{}",
+                r#"invalid spec.UpdateConfig.FailureAction: "bogus": expected pause, continue or rollback"#,
+            ),
+            (
+                "{}",
+                r#"{"Order":"sideways"}"#,
+                r#"invalid spec.RollbackConfig.Order: "sideways": expected stop-first or start-first"#,
+            ),
+            (
+                r#"{"Delay":-1}"#,
+                "{}",
+                "invalid spec.UpdateConfig.Delay: -1 is negative",
+            ),
+            (
+                "{}",
+                r#"{"Monitor":-5}"#,
+                "invalid spec.RollbackConfig.Monitor: -5 is negative",
+            ),
+            (
+                r#"{"MaxFailureRatio":1.5}"#,
+                "{}",
+                "invalid spec.UpdateConfig.MaxFailureRatio: 1.5 is not between 0 and 1",
+            ),
+        ] {
+            let rejected = service_spec("spec", &spec(update, rollback)).expect_err(update);
+            assert_eq!(rejected.to_string(), error);
+        }
     }
 }

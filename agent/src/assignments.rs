@@ -21,6 +21,7 @@ use std::{
 use shoal_api::{
     grpc::{
         MANAGER_SERVER_NAME, channel,
+        convert::try_from_each,
         proto::{
             AssignmentsRequest, LogMessage, LogSubscription, LogSubscriptionsRequest,
             UpdateTaskStatusRequest, dispatcher_client::DispatcherClient,
@@ -109,19 +110,22 @@ async fn follow_once(
                 return;
             }
         };
-        let changed: Vec<TaskAssignment> = match serde_json::from_slice(&message.tasks_json) {
+        let changed: Vec<TaskAssignment> = match try_from_each(message.tasks) {
             Ok(changed) => changed,
             Err(error) => {
                 warn!(%addr, %error, "unreadable assignments");
                 return;
             }
         };
-        let (Ok(changed_endpoints), Ok(changed_vips)) = (
-            serde_json::from_slice::<Vec<OverlayEndpoint>>(&message.endpoints_json),
-            serde_json::from_slice::<Vec<ServiceVip>>(&message.vips_json),
-        ) else {
-            warn!(%addr, "unreadable overlay endpoints or VIPs");
-            return;
+        let (changed_endpoints, changed_vips): (Vec<OverlayEndpoint>, Vec<ServiceVip>) = match (
+            try_from_each(message.endpoints),
+            try_from_each(message.vips),
+        ) {
+            (Ok(endpoints), Ok(vips)) => (endpoints, vips),
+            (Err(error), _) | (_, Err(error)) => {
+                warn!(%addr, %error, "unreadable overlay endpoints or VIPs");
+                return;
+            }
         };
         if message.full {
             tasks = Some(BTreeMap::new());
@@ -188,9 +192,9 @@ pub async fn report(
         }
         let sent = match client.as_mut() {
             Some((_, client)) => {
-                let updates_json = serde_json::to_vec(&pending).unwrap_or_default();
+                let updates = pending.iter().cloned().map(Into::into).collect();
                 client
-                    .update_task_status(UpdateTaskStatusRequest { updates_json })
+                    .update_task_status(UpdateTaskStatusRequest { updates })
                     .await
             }
             None => Err(tonic::Status::unavailable(format!(

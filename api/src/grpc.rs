@@ -1,7 +1,10 @@
-//! Node-to-node gRPC: the generated code of `proto/shoal.proto` and the TLS
+//! Node-to-node gRPC: the generated code of `proto/shoal.proto`, its
+//! conversions to and from the domain types ([`convert`]) and the TLS
 //! channel every client uses. The caller supplies the rustls configuration
 //! (mutual TLS with the node's certificate, or CA pinning while joining), so
 //! this crate stays free of the PKI.
+
+pub mod convert;
 
 use std::{sync::Arc, time::Duration};
 

@@ -647,8 +647,8 @@ pub struct TaskStatus {
 }
 
 /// A task as the dispatcher hands it to its node: what to run and in which
-/// state the managers want it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// state the managers want it (on the wire: `shoal.v1.TaskAssignment`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskAssignment {
     /// The task's ID; also its container's ID.
     pub id: String,
@@ -664,13 +664,13 @@ pub struct TaskAssignment {
     /// The last status the managers recorded.
     pub status: TaskStatus,
     /// The task's endpoint on each of its overlay networks.
-    #[serde(default)]
     pub networks: Vec<TaskNetwork>,
 }
 
 /// Where a task's address on an overlay network lives: what every node's
-/// data plane maps `(VNI, address)` to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// data plane maps `(VNI, address)` to (on the wire:
+/// `shoal.v1.OverlayEndpoint`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OverlayEndpoint {
     /// The network's VXLAN network identifier.
     pub vni: u32,
@@ -691,8 +691,9 @@ pub struct OverlayEndpoint {
     pub running: bool,
 }
 
-/// A service's virtual IP on one overlay network (`vip` endpoint mode).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A service's virtual IP on one overlay network (`vip` endpoint mode; on
+/// the wire: `shoal.v1.ServiceVip`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceVip {
     /// The service.
     pub service_id: String,
@@ -708,7 +709,6 @@ pub struct ServiceVip {
     /// filled in), on its VIP of the ingress network only: what the
     /// routing mesh of every node (`ingress` mode) or of the nodes running
     /// a task (`host` mode) serves.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortConfig>,
 }
 

@@ -1,11 +1,16 @@
 //! The dispatcher's task side (DESIGN.md §3): what each node is told to run
 //! ([`assignments_for`]), where every overlay endpoint lives
-//! ([`overlay_endpoints`]) and every service's VIPs ([`service_vips`]); [`MapDiff`] turns successive views into the
-//! stream's messages (everything first, then only changes and removals).
+//! ([`overlay_endpoints`]) and every service's VIPs ([`service_vips`]);
+//! [`MapDiff`] turns successive views into changes (everything first, then
+//! only changes and removals) and [`assignments_message`] into the stream's
+//! protobuf messages.
 
 use std::collections::BTreeMap;
 
-use shoal_api::service::{OverlayEndpoint, ServiceVip, TaskAssignment, TaskNetwork, TaskState};
+use shoal_api::{
+    grpc::{convert::ConvertError, proto::AssignmentsMessage},
+    service::{OverlayEndpoint, ServiceVip, TaskAssignment, TaskNetwork, TaskState},
+};
 
 use crate::{
     ipam::Subnet,
@@ -194,6 +199,34 @@ impl<V: Clone + PartialEq> MapDiff<V> {
     }
 }
 
+/// The `Assignments` stream message for one round of [`MapDiff::next`]:
+/// `None` when none of the three sets changed; an error when a task's spec
+/// cannot be encoded.
+pub fn assignments_message(
+    tasks: Option<DiffMessage<TaskAssignment>>,
+    endpoints: Option<DiffMessage<OverlayEndpoint>>,
+    vips: Option<DiffMessage<ServiceVip>>,
+) -> Result<Option<AssignmentsMessage>, ConvertError> {
+    if tasks.is_none() && endpoints.is_none() && vips.is_none() {
+        return Ok(None);
+    }
+    let (full, tasks, removed) = tasks.unwrap_or_default();
+    let (_, endpoints, removed_endpoints) = endpoints.unwrap_or_default();
+    let (_, vips, removed_vips) = vips.unwrap_or_default();
+    Ok(Some(AssignmentsMessage {
+        full,
+        tasks: tasks
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<_, _>>()?,
+        removed,
+        endpoints: endpoints.into_iter().map(Into::into).collect(),
+        removed_endpoints,
+        vips: vips.into_iter().map(Into::into).collect(),
+        removed_vips,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use shoal_api::service::{ServiceMode, TaskState, TaskStatus};
@@ -250,6 +283,43 @@ mod tests {
             ["t1"]
         );
         assert_eq!(removed, ["t3"]);
+    }
+
+    #[test]
+    fn each_round_of_changes_is_one_protobuf_message() {
+        let mut state = ClusterState::default();
+        state.services.insert(
+            "s1".into(),
+            service_with("s1", "web", ServiceMode::default()),
+        );
+        state.tasks.insert("t1".into(), task("t1", "n1", 1));
+        let (mut tasks, mut endpoints, mut vips) =
+            (MapDiff::default(), MapDiff::default(), MapDiff::default());
+        let mut round = |state: &ClusterState| {
+            assignments_message(
+                tasks.next(assignments_for(state, "n1")),
+                endpoints.next(overlay_endpoints(state)),
+                vips.next(service_vips(state)),
+            )
+            .expect("encodes")
+        };
+
+        let first = round(&state).expect("the first round is a message");
+        assert!(first.full);
+        let sent: Vec<TaskAssignment> = first
+            .tasks
+            .into_iter()
+            .map(|t| t.try_into().expect("decodes"))
+            .collect();
+        assert_eq!(sent, [assignments_for(&state, "n1")["t1"].clone()]);
+        assert!(first.endpoints.is_empty() && first.vips.is_empty());
+        assert_eq!(round(&state), None, "no change, no message");
+
+        state.tasks.remove("t1");
+        let removal = round(&state).expect("a change");
+        assert!(!removal.full);
+        assert!(removal.tasks.is_empty());
+        assert_eq!(removal.removed, ["t1"]);
     }
 
     #[test]

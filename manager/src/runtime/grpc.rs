@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
-use shoal_api::service::TaskStatus;
+use shoal_api::{grpc::convert::try_from_each, service::TaskStatus};
 use shoal_api::{
     grpc::proto::{
         AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse,
@@ -28,12 +28,12 @@ use shoal_api::{
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, transport::server::Router};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{Manager, ManagerError};
 use crate::{
     ca::{self, JoinToken, NodeIdentity, RootCa},
-    dispatcher::{MapDiff, assignments_for, overlay_endpoints, service_vips},
+    dispatcher::{MapDiff, assignments_for, assignments_message, overlay_endpoints, service_vips},
     raft::{
         cluster::{Proposal, TypeConfig},
         network::encode_result,
@@ -422,28 +422,22 @@ impl Dispatcher for DispatcherService {
                         )
                     })
                     .await;
-                let tasks = tasks_diff.next(tasks_now);
-                let endpoints = endpoints_diff.next(endpoints_now);
-                let vips = vips_diff.next(vips_now);
-                if tasks.is_some() || endpoints.is_some() || vips.is_some() {
-                    let (full, tasks, removed) = tasks.unwrap_or_default();
-                    let (_, endpoints, removed_endpoints) = endpoints.unwrap_or_default();
-                    let (_, vips, removed_vips) = vips.unwrap_or_default();
-                    let message = serde_json::to_vec(&tasks).and_then(|tasks_json| {
-                        Ok(AssignmentsMessage {
-                            full,
-                            tasks_json,
-                            removed,
-                            endpoints_json: serde_json::to_vec(&endpoints)?,
-                            removed_endpoints,
-                            vips_json: serde_json::to_vec(&vips)?,
-                            removed_vips,
-                        })
-                    });
-                    let Ok(message) = message else { return };
-                    if tx.send(Ok(message)).await.is_err() {
-                        return; // the node hung up
+                let message = assignments_message(
+                    tasks_diff.next(tasks_now),
+                    endpoints_diff.next(endpoints_now),
+                    vips_diff.next(vips_now),
+                );
+                let message = match message {
+                    Ok(message) => message,
+                    Err(error) => {
+                        warn!(node = %identity.node_id, %error, "cannot encode assignments");
+                        return;
                     }
+                };
+                if let Some(message) = message
+                    && tx.send(Ok(message)).await.is_err()
+                {
+                    return; // the node hung up
                 }
                 tokio::select! {
                     changed = metrics.wait_for(|m| m.last_applied != applied) => {
@@ -463,9 +457,8 @@ impl Dispatcher for DispatcherService {
         request: Request<UpdateTaskStatusRequest>,
     ) -> Result<Response<UpdateTaskStatusResponse>, Status> {
         let identity = authorize(&self.0, &request, false).await?;
-        let updates: Vec<(String, TaskStatus)> =
-            serde_json::from_slice(&request.into_inner().updates_json)
-                .map_err(|e| Status::invalid_argument(format!("task status updates: {e}")))?;
+        let updates: Vec<(String, TaskStatus)> = try_from_each(request.into_inner().updates)
+            .map_err(|e| Status::invalid_argument(format!("task status updates: {e}")))?;
         self.0
             .propose(Command::ReportTaskStatus {
                 node_id: identity.node_id,

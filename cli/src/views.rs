@@ -10,10 +10,9 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
 use shoal_api::{
     docker,
-    service::{ServiceSpec, TaskSpec, TaskState},
+    service::{DEFAULT_UPDATE_MONITOR, ServiceSpec, TaskSpec, TaskState, UpdateConfig},
 };
 
 /// A service as `GET /services` and `GET /services/{id}` show it.
@@ -39,12 +38,10 @@ impl ServiceView {
     /// How long the tasks must stay up before the service counts as
     /// converged: the update config's monitor, docker's 5 s by default.
     pub fn monitor(&self) -> Duration {
-        let monitor = update_config(self.spec.update_config.as_ref()).map_or(0, |c| c.monitor);
-        if monitor > 0 {
-            shoal_api::service::nanos(monitor)
-        } else {
-            Duration::from_secs(5)
-        }
+        self.spec
+            .update_config
+            .as_ref()
+            .map_or(DEFAULT_UPDATE_MONITOR, UpdateConfig::monitor)
     }
 
     /// The service's published ports as the managers resolved them
@@ -104,29 +101,6 @@ impl PortConfig {
             &self.publish_mode
         }
     }
-}
-
-/// Docker's `UpdateConfig` (and `RollbackConfig`), as far as it is shown.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct UpdateConfigView {
-    /// Tasks updated at once.
-    pub parallelism: u64,
-    /// Between updates, in nanoseconds.
-    pub delay: i64,
-    /// What to do when an update fails.
-    pub failure_action: String,
-    /// How long a task is watched after its update, in nanoseconds.
-    pub monitor: i64,
-    /// The failure ratio tolerated.
-    pub max_failure_ratio: f64,
-    /// `stop-first` or `start-first`.
-    pub order: String,
-}
-
-/// The update (or rollback) config of a spec, when it has one that reads.
-pub fn update_config(value: Option<&Value>) -> Option<UpdateConfigView> {
-    value.and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
 /// A task as `GET /tasks` shows it.

@@ -466,8 +466,8 @@ fn the_docker_view_shows_spec_resolved_ports_and_ingress_first() {
             {"Protocol": "tcp", "TargetPort": 90, "PublishedPort": 9090, "PublishMode": "host"}]}),
         "a running task shows its host-mode ports"
     );
-    let network = serde_json::to_value(docker_view::network(&sim.state.networks[&ingress]))
-        .expect("json");
+    let network =
+        serde_json::to_value(docker_view::network(&sim.state.networks[&ingress])).expect("json");
     assert_eq!(network["Ingress"], true);
     assert_eq!(network["Name"], "ingress");
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 use shoal_api::{
     Client,
-    service::{ContainerSpec, Placement, ServiceMode, TaskSpec},
+    service::{ContainerSpec, Placement, ServiceMode, TaskSpec, UpdateConfig},
 };
 
 use crate::{
@@ -15,7 +15,7 @@ use crate::{
     duration::format_go_duration,
     output::json_indented,
     units::bytes_size,
-    views::{ServiceView, update_config},
+    views::ServiceView,
 };
 
 /// Runs `shoal service inspect`.
@@ -85,18 +85,12 @@ fn pretty(service: &ServiceView) -> String {
         }
     }
     pretty_placement(&mut out, &spec.task_template.placement);
-    pretty_update_config(
-        &mut out,
-        "UpdateConfig",
-        "Update",
-        spec.update_config.as_ref(),
-    );
-    pretty_update_config(
-        &mut out,
-        "RollbackConfig",
-        "Rollback",
-        spec.rollback_config.as_ref(),
-    );
+    if let Some(config) = &spec.update_config {
+        pretty_update_config(&mut out, "UpdateConfig", "Update", config);
+    }
+    if let Some(config) = &spec.rollback_config {
+        pretty_update_config(&mut out, "RollbackConfig", "Rollback", config);
+    }
     pretty_container(&mut out, &spec.task_template.container_spec);
     pretty_resources(&mut out, &spec.task_template);
     pretty_endpoint(&mut out, service);
@@ -143,29 +137,33 @@ fn pretty_placement(out: &mut String, placement: &Placement) {
     }
 }
 
-/// `UpdateConfig:` or `RollbackConfig:`, when the spec has one.
-fn pretty_update_config(out: &mut String, title: &str, verb: &str, config: Option<&Value>) {
-    let Some(config) = update_config(config) else {
-        return;
-    };
-    let _ = write!(out, "\n{title}:\n Parallelism:\t{}", config.parallelism);
-    if config.delay > 0 {
-        let _ = write!(out, "\n Delay:\t\t{}", format_go_duration(config.delay));
+/// `UpdateConfig:` or `RollbackConfig:` (absent fields as Go's zero
+/// values, as docker's template prints them).
+fn pretty_update_config(out: &mut String, title: &str, verb: &str, config: &UpdateConfig) {
+    let _ = write!(
+        out,
+        "\n{title}:\n Parallelism:\t{}",
+        config.parallelism.unwrap_or_default()
+    );
+    let delay = config.delay.unwrap_or_default();
+    if delay > 0 {
+        let _ = write!(out, "\n Delay:\t\t{}", format_go_duration(delay));
     }
-    let _ = write!(out, "\n On failure:\t{}", config.failure_action);
-    if config.monitor > 0 {
-        let _ = write!(
-            out,
-            "\n Monitoring Period: {}",
-            format_go_duration(config.monitor)
-        );
+    let _ = write!(
+        out,
+        "\n On failure:\t{}",
+        config.failure_action.as_deref().unwrap_or_default()
+    );
+    let monitor = config.monitor.unwrap_or_default();
+    if monitor > 0 {
+        let _ = write!(out, "\n Monitoring Period: {}", format_go_duration(monitor));
     }
     let _ = write!(
         out,
         "\n Max failure ratio: {}\n {:<18} {}",
-        config.max_failure_ratio,
+        config.max_failure_ratio.unwrap_or_default(),
         format!("{verb} order:"),
-        config.order
+        config.order.as_deref().unwrap_or_default()
     );
 }
 

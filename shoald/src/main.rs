@@ -1,18 +1,28 @@
-//! `shoald`, the shoal node daemon: argument parsing and wiring only.
+//! `shoald`, the shoal node daemon: flags and wiring only.
 //!
 //! It starts the node's agent (`shoal_agent::node::Agent`: data plane,
 //! overlay, routing mesh, DNS, images, executor), resumes its swarm
 //! membership ([`swarm`]: the manager role, and the agent attached to the
-//! managers), serves the node's API on a unix socket ([`api`],
-//! [`docker_api`], [`image_api`]), and on SIGTERM or SIGINT stops serving
-//! and detaches the data plane (unless `--keep-pins`).
+//! managers), serves the node's API on a unix socket ([`server`]), and on
+//! SIGTERM or SIGINT stops serving and detaches the data plane (unless
+//! `--keep-pins`).
+//!
+//! Module map, top down (each imports only modules below it):
+//!
+//! | layer | modules |
+//! | --- | --- |
+//! | HTTP server | [`server`]: the socket, `/_ping`, shoal's `/shoal/v1/status`, the `/v1.NN` prefix |
+//! | Docker Engine API | [`docker`]: one module per resource (swarm, nodes, services and tasks, networks, images) |
+//! | API edge | [`node_state`] (what handlers share), [`query`] (Docker's query parameters), [`errors`] (Docker's error bodies and wire text) |
+//! | roles | [`swarm`]: membership, credentials, init/join/leave, promotion and demotion |
+//! | leaves | [`identity`]: the node's ID, hostname and first address |
 
-mod api;
-mod docker_api;
-mod docker_networks;
-mod docker_services;
+mod docker;
+mod errors;
 mod identity;
-mod image_api;
+mod node_state;
+mod query;
+mod server;
 mod swarm;
 
 use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -242,8 +252,8 @@ async fn run(args: Args) -> Result<()> {
             }
         }
     });
-    let state = Arc::new(api::NodeState::new(
-        api::NodeInfo {
+    let state = Arc::new(node_state::NodeState::new(
+        node_state::NodeInfo {
             node_id: node_id.to_string(),
             hostname,
             advertise_addr: advertise_addr.to_string(),
@@ -253,9 +263,9 @@ async fn run(args: Args) -> Result<()> {
         agent,
         swarm,
     ));
-    let listener = api::bind(&args.socket)?;
+    let listener = server::bind(&args.socket)?;
     info!(socket = %args.socket.display(), "serving the node API");
-    let served = api::serve(listener, Arc::clone(&state), shutdown_signal()?).await;
+    let served = server::serve(listener, Arc::clone(&state), shutdown_signal()?).await;
 
     if let Err(error) = std::fs::remove_file(&args.socket) {
         error!(%error, socket = %args.socket.display(), "removing the socket");

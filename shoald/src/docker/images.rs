@@ -22,7 +22,7 @@ use shoal_api::paths::IMAGE_LOAD_LAYOUT;
 use shoal_manager::docker_view;
 use tokio_stream::StreamExt as _;
 
-use crate::{api::NodeState, docker_api::error};
+use crate::{errors::error, node_state::NodeState};
 
 /// Routes of this module.
 pub fn routes() -> Router<Arc<NodeState>> {

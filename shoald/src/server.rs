@@ -1,11 +1,12 @@
 //! The node's HTTP API on its unix socket: the Docker Engine API (`/_ping`
-//! for version negotiation, and the swarm subset in [`crate::docker_api`]),
+//! for version negotiation, and the swarm subset in [`crate::docker`]),
 //! with or without the `/v1.NN` prefix the docker CLI puts in front, and
 //! shoal's own `/shoal/v1/status`. Errors use Docker's body,
 //! `{"message": "..."}`.
 
 use std::{io, os::unix::fs::PermissionsExt, path::Path, sync::Arc};
 
+use crate::{errors::error, node_state::NodeState};
 use anyhow::{Context, Result, bail};
 use axum::{
     Json, Router,
@@ -14,60 +15,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use shoal_agent::{images::ImageStore, node::Agent};
-
-use crate::{docker_api::error, swarm::Swarm};
 use shoal_api::{
     paths::{DOCKER_API_VERSION, NODE_STATUS, PING},
     status::NodeStatus,
 };
 use tokio::net::UnixListener;
-
-/// Static facts about this node.
-#[derive(Clone, Debug)]
-pub struct NodeInfo {
-    pub node_id: String,
-    pub hostname: String,
-    pub advertise_addr: String,
-    pub underlay_iface: String,
-    /// Registries (`host[:port]`) pulled from over plain HTTP
-    /// (`--insecure-registry`).
-    pub insecure_registries: Vec<String>,
-}
-
-/// What the handlers share.
-#[derive(Debug)]
-pub struct NodeState {
-    info: NodeInfo,
-    agent: Arc<Agent>,
-    swarm: Arc<Swarm>,
-}
-
-impl NodeState {
-    pub fn new(info: NodeInfo, agent: Arc<Agent>, swarm: Arc<Swarm>) -> Self {
-        Self { info, agent, swarm }
-    }
-
-    /// This node's image store.
-    pub fn images(&self) -> &ImageStore {
-        self.agent.images()
-    }
-
-    /// This node's agent.
-    pub fn agent(&self) -> &Agent {
-        &self.agent
-    }
-
-    /// Static facts about this node.
-    pub fn info(&self) -> &NodeInfo {
-        &self.info
-    }
-
-    /// This node's swarm membership.
-    pub fn swarm(&self) -> &Swarm {
-        &self.swarm
-    }
-}
 
 async fn ping() -> impl IntoResponse {
     (
@@ -94,18 +46,18 @@ async fn ping() -> impl IntoResponse {
 }
 
 async fn status(state: axum::extract::State<Arc<NodeState>>) -> Response {
-    let Some(dataplane) = state.agent.dataplane_status() else {
+    let Some(dataplane) = state.agent().dataplane_status() else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shoald is shutting down");
     };
     match dataplane {
         Ok(dataplane) => Json(NodeStatus {
-            node_id: state.info.node_id.clone(),
-            hostname: state.info.hostname.clone(),
-            advertise_addr: state.info.advertise_addr.clone(),
-            underlay_iface: state.info.underlay_iface.clone(),
+            node_id: state.info().node_id.clone(),
+            hostname: state.info().hostname.clone(),
+            advertise_addr: state.info().advertise_addr.clone(),
+            underlay_iface: state.info().underlay_iface.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             dataplane,
-            mesh: state.agent.mesh().status(),
+            mesh: state.agent().mesh().status(),
         })
         .into_response(),
         Err(e) => error(
@@ -152,7 +104,7 @@ pub async fn serve(
     let router = Router::new()
         .route(PING, get(ping).head(ping))
         .route(NODE_STATUS, get(status))
-        .merge(crate::docker_api::routes())
+        .merge(crate::docker::routes())
         .fallback(not_found)
         .with_state(state);
     let app = tower::ServiceBuilder::new()

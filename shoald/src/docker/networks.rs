@@ -14,8 +14,9 @@ use shoal_api::{docker, id::ObjectId, network::NetworkSpec};
 use shoal_manager::{docker_view, runtime::ManagerError, state::Command};
 
 use crate::{
-    api::NodeState,
-    docker_api::{Answer, FiltersQuery, label_matches, manager, parse_filters, synced_manager},
+    errors::Answer,
+    node_state::{NodeState, manager, synced_manager},
+    query::{FiltersQuery, label_matches, parse_filters},
     swarm::SwarmError,
 };
 

@@ -27,8 +27,9 @@ use shoal_manager::{
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
-    api::NodeState,
-    docker_api::{Answer, FiltersQuery, label_matches, manager, parse_filters, synced_manager},
+    errors::Answer,
+    node_state::{NodeState, manager, synced_manager},
+    query::{FiltersQuery, label_matches, parse_filters},
     swarm::SwarmError,
 };
 

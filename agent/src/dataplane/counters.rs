@@ -4,12 +4,13 @@ use std::{collections::BTreeMap, path::Path};
 
 use aya::{
     Ebpf,
-    maps::{Map, MapData, MapError, PerCpuArray},
+    maps::{MapData, PerCpuArray},
 };
 use shoal_api::status::{HookCounters, PacketCount as StatusCount, protocol_name};
 use shoal_ebpf_common::{Direction, PacketCount, Verdict, map_names, protocol_slot, verdict_slot};
 
 use super::DataplaneError;
+use super::map_source::{MapSource, map_error};
 
 /// Read access to the counter maps.
 pub struct Counters {
@@ -23,47 +24,21 @@ impl std::fmt::Debug for Counters {
     }
 }
 
-fn map_error(map: &'static str) -> impl FnOnce(MapError) -> DataplaneError {
-    move |source| DataplaneError::Map { map, source }
-}
-
 impl Counters {
     /// Takes the counter maps out of a freshly loaded object.
     pub fn from_ebpf(ebpf: &mut Ebpf) -> Result<Self, DataplaneError> {
-        let take = |ebpf: &mut Ebpf, name: &'static str| {
-            ebpf.take_map(name).ok_or(DataplaneError::Map {
-                map: name,
-                source: MapError::InvalidName {
-                    name: name.to_owned(),
-                },
-            })
-        };
-        let protocols = take(ebpf, map_names::PROTOCOL_COUNTERS)?;
-        let verdicts = take(ebpf, map_names::VERDICT_COUNTERS)?;
-        Self::from_maps(protocols, verdicts)
+        Self::open(&mut MapSource::Loaded(ebpf))
     }
 
     /// Opens the counter maps pinned in `pin_dir`.
     pub fn from_pins(pin_dir: &Path) -> Result<Self, DataplaneError> {
-        let open = |name: &'static str| {
-            MapData::from_pin(pin_dir.join(name))
-                .map(Map::PerCpuArray)
-                .map_err(map_error(name))
-        };
-        Self::from_maps(
-            open(map_names::PROTOCOL_COUNTERS)?,
-            open(map_names::VERDICT_COUNTERS)?,
-        )
+        Self::open(&mut MapSource::Pinned(pin_dir))
     }
 
-    fn from_maps(protocols: Map, verdicts: Map) -> Result<Self, DataplaneError> {
+    fn open(source: &mut MapSource<'_>) -> Result<Self, DataplaneError> {
         Ok(Self {
-            protocols: protocols
-                .try_into()
-                .map_err(map_error(map_names::PROTOCOL_COUNTERS))?,
-            verdicts: verdicts
-                .try_into()
-                .map_err(map_error(map_names::VERDICT_COUNTERS))?,
+            protocols: source.open(map_names::PROTOCOL_COUNTERS)?,
+            verdicts: source.open(map_names::VERDICT_COUNTERS)?,
         })
     }
 

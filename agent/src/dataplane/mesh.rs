@@ -7,12 +7,13 @@
 
 use std::{collections::BTreeMap, net::Ipv4Addr, path::Path};
 
-use aya::maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray};
+use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray};
 use shoal_ebpf_common::{
     FLOW_FORWARD, FLOW_REPLY, MESH_HOOK_TC, MESH_HOOK_XDP, MESH_MAX_PORTS, MESH_PORT_HOST,
     MeshConfig, MeshFlow, MeshPort, MeshPortKey, MeshVerdict, OverlayFlowKey, map_names, mesh_slot,
 };
 
+use super::map_source::{MapSource, map_error};
 use super::{DataplaneError, Flow, FlowDirection};
 
 /// Which hook runs the routing mesh on the underlay interface.
@@ -69,10 +70,6 @@ impl std::fmt::Debug for MeshMaps {
     }
 }
 
-fn map_error(map: &'static str) -> impl FnOnce(MapError) -> DataplaneError {
-    move |source| DataplaneError::Map { map, source }
-}
-
 fn be(ip: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(ip.octets())
 }
@@ -88,32 +85,12 @@ fn port_key(protocol: u8, port: u16) -> MeshPortKey {
 impl MeshMaps {
     /// Opens the mesh maps pinned in `pin_dir`.
     pub fn from_pins(pin_dir: &Path) -> Result<Self, DataplaneError> {
-        let open = |name: &'static str| {
-            MapData::from_pin(pin_dir.join(name))
-                .and_then(Map::from_map_data)
-                .map_err(map_error(name))
-        };
-        Self::from_maps([
-            open(map_names::MESH_PORTS)?,
-            open(map_names::MESH_CONFIG)?,
-            open(map_names::MESH_CONNTRACK)?,
-            open(map_names::MESH_COUNTERS)?,
-        ])
-    }
-
-    fn from_maps(maps: [Map; 4]) -> Result<Self, DataplaneError> {
-        let [ports, config, conntrack, counters] = maps;
+        let mut source = MapSource::Pinned(pin_dir);
         Ok(Self {
-            ports: ports.try_into().map_err(map_error(map_names::MESH_PORTS))?,
-            config: config
-                .try_into()
-                .map_err(map_error(map_names::MESH_CONFIG))?,
-            conntrack: conntrack
-                .try_into()
-                .map_err(map_error(map_names::MESH_CONNTRACK))?,
-            counters: counters
-                .try_into()
-                .map_err(map_error(map_names::MESH_COUNTERS))?,
+            ports: source.open(map_names::MESH_PORTS)?,
+            config: source.open(map_names::MESH_CONFIG)?,
+            conntrack: source.open(map_names::MESH_CONNTRACK)?,
+            counters: source.open(map_names::MESH_COUNTERS)?,
         })
     }
 

@@ -25,6 +25,7 @@
 mod bpffs;
 mod counters;
 pub mod maglev;
+mod map_source;
 mod mesh;
 mod object;
 mod overlay;

@@ -15,7 +15,7 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray},
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray},
     sys::SyscallError,
 };
 use shoal_api::status::HookCounters;
@@ -26,6 +26,7 @@ use shoal_ebpf_common::{
 };
 
 use super::DataplaneError;
+use super::map_source::{MapSource, map_error};
 
 /// Largest VXLAN network identifier (24 bits).
 pub const MAX_VNI: u32 = (1 << 24) - 1;
@@ -100,10 +101,6 @@ impl std::fmt::Debug for OverlayMaps {
     }
 }
 
-fn map_error(map: &'static str) -> impl FnOnce(MapError) -> DataplaneError {
-    move |source| DataplaneError::Map { map, source }
-}
-
 fn invalid(reason: &'static str) -> DataplaneError {
     DataplaneError::InvalidOverlayEntry { reason }
 }
@@ -148,75 +145,23 @@ fn found<V>(result: Result<V, MapError>, map: &'static str) -> Result<Option<V>,
 impl OverlayMaps {
     /// Takes the overlay maps out of a freshly loaded object.
     pub fn from_ebpf(ebpf: &mut Ebpf) -> Result<Self, DataplaneError> {
-        let mut take = |name: &'static str| {
-            ebpf.take_map(name).ok_or(DataplaneError::Map {
-                map: name,
-                source: MapError::InvalidName {
-                    name: name.to_owned(),
-                },
-            })
-        };
-        Self::from_maps([
-            take(map_names::OVERLAY_ENDPOINTS)?,
-            take(map_names::OVERLAY_INTERFACES)?,
-            take(map_names::OVERLAY_CONFIG)?,
-            take(map_names::OVERLAY_COUNTERS)?,
-            take(map_names::OVERLAY_SERVICES)?,
-            take(map_names::OVERLAY_MAGLEV)?,
-            take(map_names::OVERLAY_CONNTRACK)?,
-        ])
+        Self::open(&mut MapSource::Loaded(ebpf))
     }
 
     /// Opens the overlay maps pinned in `pin_dir`.
     pub fn from_pins(pin_dir: &Path) -> Result<Self, DataplaneError> {
-        let open = |name: &'static str| {
-            MapData::from_pin(pin_dir.join(name))
-                .and_then(Map::from_map_data)
-                .map_err(map_error(name))
-        };
-        Self::from_maps([
-            open(map_names::OVERLAY_ENDPOINTS)?,
-            open(map_names::OVERLAY_INTERFACES)?,
-            open(map_names::OVERLAY_CONFIG)?,
-            open(map_names::OVERLAY_COUNTERS)?,
-            open(map_names::OVERLAY_SERVICES)?,
-            open(map_names::OVERLAY_MAGLEV)?,
-            open(map_names::OVERLAY_CONNTRACK)?,
-        ])
+        Self::open(&mut MapSource::Pinned(pin_dir))
     }
 
-    fn from_maps(maps: [Map; 7]) -> Result<Self, DataplaneError> {
-        let [
-            endpoints,
-            interfaces,
-            config,
-            counters,
-            services,
-            maglev,
-            conntrack,
-        ] = maps;
+    fn open(source: &mut MapSource<'_>) -> Result<Self, DataplaneError> {
         Ok(Self {
-            endpoints: endpoints
-                .try_into()
-                .map_err(map_error(map_names::OVERLAY_ENDPOINTS))?,
-            interfaces: interfaces
-                .try_into()
-                .map_err(map_error(map_names::OVERLAY_INTERFACES))?,
-            config: config
-                .try_into()
-                .map_err(map_error(map_names::OVERLAY_CONFIG))?,
-            counters: counters
-                .try_into()
-                .map_err(map_error(map_names::OVERLAY_COUNTERS))?,
-            services: services
-                .try_into()
-                .map_err(map_error(map_names::OVERLAY_SERVICES))?,
-            maglev: maglev
-                .try_into()
-                .map_err(map_error(map_names::OVERLAY_MAGLEV))?,
-            conntrack: conntrack
-                .try_into()
-                .map_err(map_error(map_names::OVERLAY_CONNTRACK))?,
+            endpoints: source.open(map_names::OVERLAY_ENDPOINTS)?,
+            interfaces: source.open(map_names::OVERLAY_INTERFACES)?,
+            config: source.open(map_names::OVERLAY_CONFIG)?,
+            counters: source.open(map_names::OVERLAY_COUNTERS)?,
+            services: source.open(map_names::OVERLAY_SERVICES)?,
+            maglev: source.open(map_names::OVERLAY_MAGLEV)?,
+            conntrack: source.open(map_names::OVERLAY_CONNTRACK)?,
         })
     }
 

@@ -44,6 +44,16 @@ pub fn parse_filters(raw: Option<&str>) -> Answer<BTreeMap<String, Vec<String>>>
     Ok(filters)
 }
 
+/// Refuses, as Docker does, a filter key the endpoint does not know.
+pub fn accept_filters(filters: &BTreeMap<String, Vec<String>>, known: &[&str]) -> Answer<()> {
+    match filters.keys().find(|key| !known.contains(&key.as_str())) {
+        Some(key) => Err(SwarmError::InvalidRequest(format!(
+            "invalid filter '{key}'"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Whether `labels` match a `label` filter value: `key` (present) or
 /// `key=value`.
 pub fn label_matches(labels: &BTreeMap<String, String>, wanted: &str) -> bool {

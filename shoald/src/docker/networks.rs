@@ -16,7 +16,7 @@ use shoal_manager::{docker_view, runtime::ManagerError, state::Command};
 use crate::{
     errors::Answer,
     node_state::{NodeState, manager, synced_manager},
-    query::{FiltersQuery, label_matches, parse_filters},
+    query::{FiltersQuery, accept_filters, label_matches, parse_filters},
     swarm::SwarmError,
 };
 
@@ -59,14 +59,10 @@ async fn list_networks(
     Query(query): Query<FiltersQuery>,
 ) -> Answer<Json<Vec<docker::Network>>> {
     let filters = parse_filters(query.filters.as_deref())?;
-    for key in filters.keys() {
-        let known = ["id", "name", "driver", "scope", "label", "type"];
-        if !known.contains(&key.as_str()) {
-            return Err(SwarmError::InvalidRequest(format!(
-                "invalid filter '{key}'"
-            )));
-        }
-    }
+    accept_filters(
+        &filters,
+        &["id", "name", "driver", "scope", "label", "type"],
+    )?;
     let manager = synced_manager(&state).await?;
     let networks = manager
         .read(|s| {

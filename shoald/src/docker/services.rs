@@ -29,7 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::{
     errors::Answer,
     node_state::{NodeState, manager, synced_manager},
-    query::{FiltersQuery, label_matches, parse_filters},
+    query::{FiltersQuery, accept_filters, label_matches, parse_filters},
     swarm::SwarmError,
 };
 
@@ -130,13 +130,7 @@ async fn list_services(
     Query(query): Query<ListServicesQuery>,
 ) -> Answer<Json<Vec<docker::Service>>> {
     let filters = parse_filters(query.filters.as_deref())?;
-    for key in filters.keys() {
-        if !["id", "name", "label", "mode"].contains(&key.as_str()) {
-            return Err(SwarmError::InvalidRequest(format!(
-                "invalid filter '{key}'"
-            )));
-        }
-    }
+    accept_filters(&filters, &["id", "name", "label", "mode"])?;
     let manager = synced_manager(&state).await?;
     let services = manager
         .read(|s| {
@@ -279,8 +273,9 @@ async fn list_tasks(
     Query(query): Query<FiltersQuery>,
 ) -> Answer<Json<Vec<docker::Task>>> {
     let filters = parse_filters(query.filters.as_deref())?;
-    for key in filters.keys() {
-        let known = [
+    accept_filters(
+        &filters,
+        &[
             "id",
             "name",
             "service",
@@ -288,13 +283,8 @@ async fn list_tasks(
             "desired-state",
             "label",
             "_up-to-date",
-        ];
-        if !known.contains(&key.as_str()) {
-            return Err(SwarmError::InvalidRequest(format!(
-                "invalid filter '{key}'"
-            )));
-        }
-    }
+        ],
+    )?;
     let manager = synced_manager(&state).await?;
     let tasks = manager
         .read(|s| {

@@ -26,20 +26,7 @@ pub use self::{
     },
 };
 
-/// Reads `null` (Go's nil slice or map) as the type's default.
-pub(crate) fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-/// Whether a field holds its type's default, for the fields Go leaves out
-/// then (`omitempty`).
-pub(crate) fn is_default<T: Default + PartialEq>(value: &T) -> bool {
-    *value == T::default()
-}
+pub(crate) use crate::go_json::{is_default, nullable};
 
 /// `{"message": "..."}`, the body of every error answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,9 +14,11 @@
 //! | [`grpc`] | the node-to-node gRPC protocol (protobuf messages, checked conversions to the types above, channels) |
 //! | [`client`] | the HTTP client for `shoald`'s unix socket |
 //! | [`status`], [`paths`], [`id`] | shoal's own status document, API paths, object IDs |
+//! | `go_json` | JSON as Docker's Go code writes it (`null` slices, `omitempty`) |
 
 pub mod client;
 pub mod docker;
+mod go_json;
 pub mod grpc;
 pub mod id;
 pub mod network;

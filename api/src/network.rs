@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::docker::nullable;
+use crate::go_json::nullable;
 
 /// The option that sets a network's MTU (`--opt
 /// com.docker.network.driver.mtu=N`).

@@ -13,7 +13,7 @@ use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    docker::{is_default, nullable},
+    go_json::{is_default, nullable},
     network::NetworkAttachmentConfig,
 };
 

@@ -10,7 +10,6 @@ use shoal_api::{Client, ClientError, docker};
 use crate::{
     docker_error::DockerError,
     filters::{Filters, with_filters},
-    views::{ServiceView, TaskView},
 };
 
 /// `GET /info`'s `Swarm` section.
@@ -37,11 +36,17 @@ pub async fn node_names(client: &Client) -> Result<BTreeMap<String, String>, Doc
 }
 
 /// `GET /services/{id}`.
-pub async fn inspect_service(client: &Client, service: &str) -> Result<ServiceView, ClientError> {
+pub async fn inspect_service(
+    client: &Client,
+    service: &str,
+) -> Result<docker::Service, ClientError> {
     client.get_json(&format!("/services/{service}")).await
 }
 
 /// The tasks matching `filters`.
-pub async fn list_tasks(client: &Client, filters: &Filters) -> Result<Vec<TaskView>, DockerError> {
+pub async fn list_tasks(
+    client: &Client,
+    filters: &Filters,
+) -> Result<Vec<docker::Task>, DockerError> {
     Ok(client.get_json(&with_filters("/tasks", filters)).await?)
 }

@@ -10,8 +10,6 @@
 //!   `networks`, `progress`).
 //! - [`daemon`]: reads of the daemon more than one verb makes (swarm info,
 //!   node names, a service, tasks).
-//! - [`views`]: what the daemon answers, as the verbs read it (services,
-//!   tasks, networks), in one module.
 //! - [`filters`]: `-f key=value` flags and the `filters` query parameter.
 //! - [`flag_values`]: flag values several verbs take (labels, environment
 //!   entries, command words).
@@ -31,7 +29,6 @@ mod output;
 #[cfg(test)]
 mod test_support;
 mod units;
-mod views;
 
 use std::path::PathBuf;
 

@@ -14,6 +14,7 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 use shoal_api::{
     Client,
+    docker::{Network, NetworkCreateResponse},
     network::{Ipam, IpamConfig, NetworkSpec, OVERLAY_DRIVER},
 };
 
@@ -22,7 +23,6 @@ use crate::{
     filters::{parse_filters, with_filters},
     flag_values::parse_label,
     output::{Table, json_indented, natural_cmp, truncate_id},
-    views::{NetworkCreated, NetworkView},
 };
 
 /// `shoal network` verbs.
@@ -246,7 +246,7 @@ fn ipam_config(subnets: &[String], gateways: &[String]) -> Result<Vec<IpamConfig
 
 async fn create(client: &Client, args: &CreateArgs) -> Result<(), DockerError> {
     let spec = args.spec()?;
-    let created: NetworkCreated = client.post_json("/networks/create", &spec).await?;
+    let created: NetworkCreateResponse = client.post_json("/networks/create", &spec).await?;
     println!("{}", created.id);
     Ok(())
 }
@@ -261,7 +261,7 @@ async fn ls(
     filter: &[String],
 ) -> Result<(), DockerError> {
     let filters = parse_filters(filter)?;
-    let networks: Vec<NetworkView> = client
+    let networks: Vec<Network> = client
         .get_json(&with_filters("/networks", &filters))
         .await?;
     print!("{}", ls_table(networks, quiet, !no_trunc));
@@ -270,9 +270,9 @@ async fn ls(
 
 /// `docker network ls`: sorted by name, IDs cut to 12 characters when
 /// `trunc`; only the IDs when `quiet`.
-fn ls_table(mut networks: Vec<NetworkView>, quiet: bool, trunc: bool) -> String {
+fn ls_table(mut networks: Vec<Network>, quiet: bool, trunc: bool) -> String {
     networks.sort_by(|a, b| natural_cmp(&a.name, &b.name));
-    let id = |network: &NetworkView| {
+    let id = |network: &Network| {
         if trunc {
             truncate_id(&network.id).to_owned()
         } else {
@@ -344,9 +344,8 @@ fn confirm_ingress_removal() -> Result<(), DockerError> {
 async fn rm(client: &Client, force: bool, networks: &[String]) -> Result<(), DockerError> {
     let mut errors = Vec::new();
     for network in networks {
-        let inspected: Result<serde_json::Value, _> =
-            client.get_json(&format!("/networks/{network}")).await;
-        if inspected.is_ok_and(|n| n["Ingress"] == true) {
+        let inspected: Result<Network, _> = client.get_json(&format!("/networks/{network}")).await;
+        if inspected.is_ok_and(|n| n.ingress) {
             confirm_ingress_removal()?;
         }
         match client.delete(&format!("/networks/{network}")).await {
@@ -473,12 +472,13 @@ mod tests {
         assert!(Cidr::parse("10.0.0.0").is_err());
     }
 
-    fn view(id: &str, name: &str) -> NetworkView {
-        NetworkView {
+    fn view(id: &str, name: &str) -> Network {
+        Network {
             id: id.into(),
             name: name.into(),
             driver: "overlay".into(),
             scope: "swarm".into(),
+            ..Network::default()
         }
     }
 

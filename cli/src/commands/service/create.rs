@@ -6,6 +6,7 @@
 use clap::Args;
 use shoal_api::{
     Client,
+    docker::ServiceCreateResponse,
     network::NetworkAttachmentConfig,
     service::{
         ContainerSpec, EndpointSpec, GlobalService, Placement, PlacementPreference, PortConfig,
@@ -22,7 +23,6 @@ use super::{
 use crate::{
     docker_error::DockerError,
     flag_values::{make_env, parse_label},
-    views::ServiceCreated,
 };
 
 /// `shoal service create` flags, as docker's.
@@ -143,7 +143,7 @@ impl CreateArgs {
 pub(super) async fn create(client: &Client, args: &CreateArgs) -> Result<(), DockerError> {
     let mut spec = args.spec()?;
     resolve_attachments(client, &mut spec.task_template.networks).await?;
-    let created: ServiceCreated = client.post_json("/services/create", &spec).await?;
+    let created: ServiceCreateResponse = client.post_json("/services/create", &spec).await?;
     report_and_wait(
         client,
         &created.id,

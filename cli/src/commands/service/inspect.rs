@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 use shoal_api::{
     Client,
+    docker::Service,
     service::{ContainerSpec, Placement, ServiceMode, TaskSpec, UpdateConfig},
 };
 
@@ -15,7 +16,6 @@ use crate::{
     duration::format_go_duration,
     output::json_indented,
     units::bytes_size,
-    views::ServiceView,
 };
 
 /// Runs `shoal service inspect`.
@@ -40,7 +40,7 @@ pub(super) async fn inspect(
     }
     if pretty_text {
         for value in found {
-            let service: ServiceView = serde_json::from_value(value)
+            let service: Service = serde_json::from_value(value)
                 .map_err(|e| DockerError(format!("unexpected service from shoald: {e}")))?;
             println!("{}", pretty(&service));
         }
@@ -61,7 +61,7 @@ fn go_list(items: &[String]) -> String {
 
 /// `docker service inspect --pretty` of one service (docker's template,
 /// for the fields shoal has), without the final newline.
-fn pretty(service: &ServiceView) -> String {
+fn pretty(service: &Service) -> String {
     let spec = &service.spec;
     let mut out = String::new();
     let _ = write!(out, "\nID:\t\t{}\nName:\t\t{}", service.id, spec.name);
@@ -216,17 +216,17 @@ fn pretty_resources(out: &mut String, task: &TaskSpec) {
     }
 }
 
-fn pretty_endpoint(out: &mut String, service: &ServiceView) {
+fn pretty_endpoint(out: &mut String, service: &Service) {
     let endpoint_mode = service
         .spec
         .endpoint_spec
         .as_ref()
         .map_or("", |e| e.mode.as_str());
     let _ = write!(out, "\nEndpoint Mode:\t{endpoint_mode}");
-    let ports = service.published_ports();
+    let ports = &service.endpoint.ports;
     if !ports.is_empty() {
         out.push_str("\nPorts:");
-        for port in &ports {
+        for port in ports {
             let _ = write!(
                 out,
                 "\n PublishedPort = {}\n  Protocol = {}\n  TargetPort = {}\n  PublishMode = {}",
@@ -244,7 +244,7 @@ fn pretty_endpoint(out: &mut String, service: &ServiceView) {
 mod tests {
     use super::*;
 
-    fn service(json: Value) -> ServiceView {
+    fn service(json: Value) -> Service {
         serde_json::from_value(json).expect("a service")
     }
 

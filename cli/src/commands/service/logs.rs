@@ -12,13 +12,15 @@ use std::{
 };
 
 use clap::Args;
-use shoal_api::Client;
+use shoal_api::{
+    Client,
+    docker::{Service, Task},
+};
 
 use crate::{
     daemon::{list_tasks, node_names},
     docker_error::DockerError,
     filters::Filters,
-    views::{ServiceView, TaskView},
 };
 
 /// `shoal service logs` arguments.
@@ -65,12 +67,12 @@ pub(super) async fn logs(client: &Client, args: &LogsArgs) -> Result<(), DockerE
     }
     let target = shoal_api::client::query_value(&args.target);
     let (path, service_id) = if let Ok(service) = client
-        .get_json::<ServiceView>(&format!("/services/{target}"))
+        .get_json::<Service>(&format!("/services/{target}"))
         .await
     {
         (format!("/services/{}/logs", service.id), service.id)
     } else {
-        let task: TaskView = client
+        let task: Task = client
             .get_json(&format!("/tasks/{target}"))
             .await
             .map_err(|_| DockerError(format!("no such task or service: {}", args.target)))?;
@@ -98,7 +100,7 @@ pub(super) async fn logs(client: &Client, args: &LogsArgs) -> Result<(), DockerE
 
 async fn names(client: &Client, service_id: &str) -> Result<Names, DockerError> {
     let mut names = Names::default();
-    let services: Vec<ServiceView> = client.get_json("/services").await?;
+    let services: Vec<Service> = client.get_json("/services").await?;
     names
         .services
         .extend(services.into_iter().map(|s| (s.id, s.spec.name)));

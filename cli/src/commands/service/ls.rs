@@ -1,13 +1,16 @@
 //! `shoal service ls`: the services as `docker service ls` lists them,
 //! sorted by name, published ports merged into ranges ([`ls_table`]).
 
-use shoal_api::{Client, service::ServiceMode};
+use shoal_api::{
+    Client,
+    docker::Service,
+    service::{PortConfig, ServiceMode},
+};
 
 use crate::{
     docker_error::DockerError,
     filters::{parse_filters, with_filters},
     output::{Table, display_image, natural_cmp, truncate_id},
-    views::{PortConfig, ServiceView},
 };
 
 /// Runs `shoal service ls`.
@@ -18,7 +21,7 @@ pub(super) async fn ls(client: &Client, quiet: bool, filter: &[String]) -> Resul
     } else {
         "/services?status=true"
     };
-    let mut services: Vec<ServiceView> = client.get_json(&with_filters(path, &filters)).await?;
+    let mut services: Vec<Service> = client.get_json(&with_filters(path, &filters)).await?;
     if quiet {
         services.sort_by(|a, b| natural_cmp(&a.spec.name, &b.spec.name));
         for service in services {
@@ -31,13 +34,12 @@ pub(super) async fn ls(client: &Client, quiet: bool, filter: &[String]) -> Resul
 }
 
 /// The `docker service ls` table, sorted by name.
-fn ls_table(mut services: Vec<ServiceView>) -> String {
+fn ls_table(mut services: Vec<Service>) -> String {
     services.sort_by(|a, b| natural_cmp(&a.spec.name, &b.spec.name));
     let mut table = Table::new(["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]);
     for service in &services {
         let (running, desired) = service
             .service_status
-            .as_ref()
             .map_or((0, 0), |s| (s.running_tasks, s.desired_tasks));
         let max = match service.spec.mode {
             ServiceMode::Replicated(_) => service.spec.task_template.placement.max_replicas,
@@ -54,7 +56,7 @@ fn ls_table(mut services: Vec<ServiceView>) -> String {
             service.spec.mode.name().to_owned(),
             replicas,
             display_image(&service.spec.task_template.container_spec.image),
-            ports_text(&service.published_ports()),
+            ports_text(&service.endpoint.ports),
         ]);
     }
     table.render()
@@ -100,27 +102,28 @@ fn ports_text(ports: &[PortConfig]) -> String {
         protocol: "",
     };
     for port in sorted.into_iter().filter(|p| p.publish_mode() == "ingress") {
+        let (published, target) = (u32::from(port.published_port), u32::from(port.target_port));
         let is_range = range.t_end != range.t_start;
-        let overlaps = port.target_port <= range.t_end;
+        let overlaps = target <= range.t_end;
         if port.protocol() != range.protocol
-            || port.published_port.wrapping_sub(range.p_end) > 1
-            || port.target_port.wrapping_sub(range.t_end) > 1
+            || published.wrapping_sub(range.p_end) > 1
+            || target.wrapping_sub(range.t_end) > 1
             || (is_range && overlaps)
         {
             if range.p_start > 0 {
                 out.push(text(&range));
             }
             range = Range {
-                p_start: port.published_port,
-                p_end: port.published_port,
-                t_start: port.target_port,
-                t_end: port.target_port,
+                p_start: published,
+                p_end: published,
+                t_start: target,
+                t_end: target,
                 protocol: port.protocol(),
             };
             continue;
         }
-        range.p_end = port.published_port;
-        range.t_end = port.target_port;
+        range.p_end = published;
+        range.t_end = target;
     }
     if range.p_start > 0 {
         out.push(text(&range));
@@ -134,7 +137,7 @@ mod tests {
 
     use super::*;
 
-    fn service(json: Value) -> ServiceView {
+    fn service(json: Value) -> Service {
         serde_json::from_value(json).expect("a service")
     }
 
@@ -185,7 +188,7 @@ zzzzzzzzzzzz   web       replicated   2/3                    nginx:1.27      *:8
             protocol: "tcp".into(),
             target_port: target,
             published_port: published,
-            publish_mode: String::new(),
+            ..PortConfig::default()
         };
         assert_eq!(
             ports_text(&[port(80, 80), port(81, 81), port(82, 80)]),

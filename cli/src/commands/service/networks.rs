@@ -3,9 +3,9 @@
 //! ([`parse_attachment`]) and the resolution of network names to IDs, as
 //! docker's CLI resolves them ([`network_id`], [`resolve_attachments`]).
 
-use shoal_api::{Client, network::NetworkAttachmentConfig};
+use shoal_api::{Client, docker::Network, network::NetworkAttachmentConfig};
 
-use crate::{docker_error::DockerError, flag_values::is_long_syntax, views::NetworkView};
+use crate::{docker_error::DockerError, flag_values::is_long_syntax};
 
 /// A `--network` (or `--network-add`) value as docker's `NetworkOpt` reads
 /// it: a network name or ID, or the long form, comma-separated
@@ -85,8 +85,8 @@ fn csv_fields(value: &str) -> Result<Vec<String>, String> {
 /// The ID of a network given by name, ID or ID prefix, as docker's CLI
 /// resolves `--network` values (`GET /networks/{name}`).
 pub(super) async fn network_id(client: &Client, network: &str) -> Result<String, DockerError> {
-    let view: NetworkView = client.get_json(&format!("/networks/{network}")).await?;
-    Ok(view.id)
+    let found: Network = client.get_json(&format!("/networks/{network}")).await?;
+    Ok(found.id)
 }
 
 /// Resolves the targets of service attachments to network IDs and sorts

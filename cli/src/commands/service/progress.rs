@@ -18,15 +18,15 @@ use std::{
 };
 
 use shoal_api::{
-    Client, docker,
-    service::{ServiceMode, TaskState},
+    Client,
+    docker::{self, Service, Task},
+    service::{DEFAULT_UPDATE_MONITOR, ServiceMode, ServiceSpec, TaskState, UpdateConfig},
 };
 
 use crate::{
     daemon::{inspect_service, list_tasks},
     docker_error::DockerError,
     filters::Filters,
-    views::{ServiceView, TaskView},
 };
 
 /// Above this many tasks only the overall line is shown.
@@ -58,7 +58,7 @@ pub(super) async fn wait_on_service(
     let mut converged_at: Option<Instant> = None;
     loop {
         let current = inspect_service(client, service).await?;
-        let monitor = current.monitor();
+        let monitor = monitor_period(&current.spec);
         let updater = updater.get_or_insert_with(|| Updater::new(&current.spec.mode));
         if converged && converged_at.is_some_and(|at| at.elapsed() >= monitor) {
             board.set("verify", &format!("Service {service} converged"));
@@ -124,6 +124,14 @@ pub(super) async fn report_and_wait(
     wait_on_service(client, service, quiet).await
 }
 
+/// How long the tasks must stay up before the service counts as
+/// converged: the update config's monitor, docker's 5 s by default.
+fn monitor_period(spec: &ServiceSpec) -> Duration {
+    spec.update_config
+        .as_ref()
+        .map_or(DEFAULT_UPDATE_MONITOR, UpdateConfig::monitor)
+}
+
 /// Filters for the up-to-date tasks of a service, as docker's progress
 /// asks for them.
 fn up_to_date_filters(service_id: &str) -> Filters {
@@ -178,7 +186,7 @@ fn terminal(state: TaskState) -> bool {
 /// Whether `task` should stand for its slot (or node) rather than
 /// `existing`: the one with the lowest desired state, then the lowest
 /// observed state.
-fn replaces(existing: Option<&&TaskView>, task: &TaskView) -> bool {
+fn replaces(existing: Option<&&Task>, task: &Task) -> bool {
     existing.is_none_or(|e| {
         let (ed, td) = (numbered(e.desired_state), numbered(task.desired_state));
         ed > td || (ed == td && numbered(e.status.state) > numbered(task.status.state))
@@ -186,7 +194,7 @@ fn replaces(existing: Option<&&TaskView>, task: &TaskView) -> bool {
 }
 
 /// `state   [=====>     ]`, or the task's error.
-fn task_line(task: &TaskView) -> Option<String> {
+fn task_line(task: &Task) -> Option<String> {
     if !task.status.err.is_empty() {
         return Some(trunc_error(&task.status.err));
     }
@@ -243,8 +251,8 @@ impl Updater {
     /// tasks run.
     fn update(
         &mut self,
-        service: &ServiceView,
-        tasks: &[TaskView],
+        service: &Service,
+        tasks: &[Task],
         active: &BTreeSet<String>,
         lines: &mut Vec<(String, String)>,
     ) -> Result<bool, DockerError> {
@@ -263,7 +271,7 @@ impl Updater {
 }
 
 /// Whether the task takes part in the progress at all.
-fn counted(task: &TaskView) -> bool {
+fn counted(task: &Task) -> bool {
     numbered(task.desired_state) != 0 && numbered(task.status.state) != 0
 }
 
@@ -280,7 +288,7 @@ impl ReplicatedProgress {
     fn update(
         &mut self,
         replicas: u64,
-        tasks: &[TaskView],
+        tasks: &[Task],
         active: &BTreeSet<String>,
         lines: &mut Vec<(String, String)>,
     ) -> bool {
@@ -294,7 +302,7 @@ impl ReplicatedProgress {
             }
             self.initialized = true;
         }
-        let mut by_slot: BTreeMap<u64, &TaskView> = BTreeMap::new();
+        let mut by_slot: BTreeMap<u64, &Task> = BTreeMap::new();
         for task in tasks.iter().filter(|t| counted(t)) {
             if replaces(by_slot.get(&task.slot), task)
                 && (task.node_id.is_empty() || active.contains(&task.node_id))
@@ -341,11 +349,11 @@ struct GlobalProgress {
 impl GlobalProgress {
     fn update(
         &mut self,
-        tasks: &[TaskView],
+        tasks: &[Task],
         active: &BTreeSet<String>,
         lines: &mut Vec<(String, String)>,
     ) -> bool {
-        let mut by_node: BTreeMap<&str, &TaskView> = BTreeMap::new();
+        let mut by_node: BTreeMap<&str, &Task> = BTreeMap::new();
         for task in tasks.iter().filter(|t| counted(t)) {
             if replaces(by_node.get(task.node_id.as_str()), task) {
                 by_node.insert(&task.node_id, task);
@@ -462,7 +470,7 @@ mod tests {
 
     use super::*;
 
-    fn service(mode: &serde_json::Value) -> ServiceView {
+    fn service(mode: &serde_json::Value) -> Service {
         serde_json::from_value(json!({
             "ID": "svc", "Version": {"Index": 1},
             "Spec": {"Name": "web", "Mode": mode, "TaskTemplate": {"ContainerSpec": {"Image": "img"}}}
@@ -470,7 +478,7 @@ mod tests {
         .expect("a service")
     }
 
-    fn task(slot: u64, node: &str, desired: &str, state: &str, err: &str) -> TaskView {
+    fn task(slot: u64, node: &str, desired: &str, state: &str, err: &str) -> Task {
         serde_json::from_value(json!({
             "ID": format!("t{slot}{node}{state}"), "ServiceID": "svc", "NodeID": node,
             "Slot": slot, "DesiredState": desired,

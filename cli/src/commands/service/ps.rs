@@ -5,7 +5,10 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use clap::Args;
-use shoal_api::Client;
+use shoal_api::{
+    Client,
+    docker::{Service, Task},
+};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
@@ -14,7 +17,6 @@ use crate::{
     filters::{Filters, parse_filters, with_filters},
     output::{Table, display_image, natural_cmp, truncate_id},
     units::human_duration,
-    views::{ServiceView, TaskView},
 };
 
 /// `shoal service ps` flags.
@@ -46,10 +48,10 @@ async fn resolve_services(
     wanted: &[String],
 ) -> Result<(BTreeMap<String, String>, Vec<String>), DockerError> {
     let set = |key: &str| Filters::from([(key.to_owned(), wanted.iter().cloned().collect())]);
-    let by_id: Vec<ServiceView> = client
+    let by_id: Vec<Service> = client
         .get_json(&with_filters("/services", &set("id")))
         .await?;
-    let by_name: Vec<ServiceView> = client
+    let by_name: Vec<Service> = client
         .get_json(&with_filters("/services", &set("name")))
         .await?;
     let mut found = BTreeMap::new();
@@ -62,7 +64,7 @@ async fn resolve_services(
         let service = if let Some(service) = exact {
             service
         } else {
-            let prefixed: Vec<&ServiceView> = by_id
+            let prefixed: Vec<&Service> = by_id
                 .iter()
                 .filter(|s| s.id.starts_with(name.as_str()))
                 .collect();
@@ -138,13 +140,13 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
 /// through the maps when they hold them. `trunc` shortens IDs, images and
 /// errors as docker does without `--no-trunc`.
 fn ps_rows(
-    tasks: Vec<TaskView>,
+    tasks: Vec<Task>,
     service_names: &BTreeMap<String, String>,
     node_names: &BTreeMap<String, String>,
     now: OffsetDateTime,
     trunc: bool,
 ) -> Vec<[String; 8]> {
-    let mut named: Vec<(String, Option<OffsetDateTime>, TaskView)> = tasks
+    let mut named: Vec<(String, Option<OffsetDateTime>, Task)> = tasks
         .into_iter()
         .map(|task| {
             let service = service_names
@@ -193,9 +195,8 @@ fn ps_rows(
             let ports = task
                 .status
                 .port_status
-                .ports
                 .iter()
-                .flatten()
+                .flat_map(|status| &status.ports)
                 .map(|p| format!("*:{}->{}/{}", p.published_port, p.target_port, p.protocol()))
                 .collect::<Vec<_>>()
                 .join(",");
@@ -259,7 +260,7 @@ mod tests {
 
     use super::*;
 
-    fn task(json: Value) -> TaskView {
+    fn task(json: Value) -> Task {
         serde_json::from_value(json).expect("a task")
     }
 
@@ -268,7 +269,7 @@ mod tests {
     /// Tasks of service `svc1`, one row each: the ID (a letter 25 times),
     /// node, slot, creation, desired state, then the status's time, state
     /// and error.
-    fn ps_fixture() -> Vec<TaskView> {
+    fn ps_fixture() -> Vec<Task> {
         let failed = "task: non-zero exit (1) and then some more words";
         #[rustfmt::skip]
         let rows = [

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use clap::Args;
 use shoal_api::{
     Client,
+    docker::ServiceUpdateResponse,
     network::NetworkAttachmentConfig,
     service::{PlacementPreference, PortConfig, ServiceMode, ServiceSpec},
 };
@@ -26,7 +27,6 @@ use crate::{
     daemon::inspect_service,
     docker_error::DockerError,
     flag_values::{Words, env_name, local_env_entry, parse_label, parse_words},
-    views::ServiceUpdated,
 };
 
 /// `shoal service update` flags, as docker's.
@@ -237,7 +237,7 @@ pub(super) async fn update(client: &Client, args: &UpdateArgs) -> Result<(), Doc
     }
     let mut spec = current.spec;
     args.edit(&mut spec, &network_ids)?;
-    let updated: ServiceUpdated = client
+    let updated: ServiceUpdateResponse = client
         .post_json(
             &format!(
                 "/services/{}/update?version={}",

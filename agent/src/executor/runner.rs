@@ -17,16 +17,91 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::{
-    bundle,
+    bundle::{self, BundleError},
     runc::{ExitRecord, Runc, read_exit},
 };
 use crate::{
     dns::{Dns, TaskResolver},
-    images::{ImageStore, Reference},
-    overlay::Overlay,
-    registry,
-    task_network::{self, AttachedInterface},
+    images::{ImageError, ImageStore, Reference},
+    overlay::{Overlay, OverlayError},
+    registry::{self, PullError},
+    task_network::{self, AttachedInterface, TaskNetworkError},
 };
+
+/// Why a task did not start. Its status gets [`StartError::state`] and this
+/// error's text, which `docker service ps` shows.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    /// The image is not on the node and names no registry to pull from.
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    /// The image store failed, or the reference is malformed.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// Pulling the image failed.
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    /// The task's network namespace or interfaces could not be made.
+    #[error(transparent)]
+    Network(#[from] TaskNetworkError),
+    /// The task's interfaces could not be wired into the overlay.
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
+    /// The task's resolver could not start.
+    #[error("starting the task's DNS: {0}")]
+    Dns(#[source] std::io::Error),
+    /// A file of the task could not be written.
+    #[error("{op} {path}: {source}", path = path.display())]
+    Io {
+        /// What was attempted.
+        op: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The task's interfaces could not be recorded.
+    #[error("recording the task's interfaces: {0}")]
+    Interfaces(#[source] serde_json::Error),
+    /// The OCI bundle could not be written.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The blocking preparation of the bundle did not finish.
+    #[error("preparing the bundle: {0}")]
+    Preparing(#[from] tokio::task::JoinError),
+    /// The shim could not be started.
+    #[error("starting the task shim: {0}")]
+    Shim(#[source] std::io::Error),
+    /// The shim recorded that runc could not start the container.
+    #[error("{0}")]
+    Runc(String),
+    /// The container did not appear in time.
+    #[error("the container did not start in time")]
+    Timeout,
+}
+
+impl StartError {
+    /// `rejected` when the task could not be prepared on this node,
+    /// `failed` when its container did not start.
+    fn state(&self) -> TaskState {
+        match self {
+            Self::Shim(_) | Self::Runc(_) | Self::Timeout => TaskState::Failed,
+            _ => TaskState::Rejected,
+        }
+    }
+}
+
+fn io_error<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> StartError + 'a {
+    move |source| StartError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
 
 /// How often a runner looks for its container's exit record.
 const EXIT_POLL: Duration = Duration::from_millis(100);
@@ -168,9 +243,9 @@ pub async fn run(
     } else {
         match prepare_and_start(&mut runner, &task).await {
             Ok(()) => true,
-            Err((state, err)) => {
-                warn!(task = %task.id, %err, "task did not start");
-                runner.report(state, "failed to start", &err);
+            Err(error) => {
+                warn!(task = %task.id, %error, "task did not start");
+                runner.report(error.state(), "failed to start", &error.to_string());
                 false
             }
         }
@@ -217,28 +292,18 @@ fn read_interfaces(paths: &TaskPaths) -> Vec<AttachedInterface> {
         .unwrap_or_default()
 }
 
-async fn prepare_and_start(
-    runner: &mut Runner,
-    task: &TaskAssignment,
-) -> Result<(), (TaskState, String)> {
+async fn prepare_and_start(runner: &mut Runner, task: &TaskAssignment) -> Result<(), StartError> {
     runner.report(TaskState::Accepted, "accepted", "");
     runner.report(TaskState::Preparing, "preparing", "");
     let image = task.spec.container_spec.image.clone();
     let store = runner.ctx.images.clone();
     let bundle = runner.paths.bundle.clone();
-    let present = store
-        .contains(&image)
-        .map_err(|e| (TaskState::Rejected, e.to_string()))?;
-    if !present {
-        let reference =
-            Reference::parse(&image).map_err(|e| (TaskState::Rejected, e.to_string()))?;
-        if reference.registry.is_none() {
-            return Err((TaskState::Rejected, format!("No such image: {image}")));
+    if !store.contains(&image)? {
+        if Reference::parse(&image)?.registry.is_none() {
+            return Err(StartError::NoSuchImage(image));
         }
         runner.report(TaskState::Preparing, &format!("pulling {image}"), "");
-        registry::pull(&store, &image, &runner.ctx.insecure_registries)
-            .await
-            .map_err(|e| (TaskState::Rejected, e.to_string()))?;
+        registry::pull(&store, &image, &runner.ctx.insecure_registries).await?;
     }
     let netns = if task.networks.is_empty() {
         None
@@ -246,47 +311,34 @@ async fn prepare_and_start(
         let path = runner.paths.netns.clone();
         task_network::remove_netns(&path);
         std::fs::create_dir_all(&runner.paths.dir)
-            .map_err(|e| (TaskState::Rejected, e.to_string()))?;
-        task_network::create_netns(&path).map_err(|e| (TaskState::Rejected, e.to_string()))?;
+            .map_err(io_error("creating", &runner.paths.dir))?;
+        task_network::create_netns(&path)?;
         let interfaces =
-            task_network::attach(&path, &task.id, &task.networks, runner.ctx.overlay_mtu)
-                .await
-                .map_err(|e| (TaskState::Rejected, e.to_string()))?;
-        let json =
-            serde_json::to_vec(&interfaces).map_err(|e| (TaskState::Rejected, e.to_string()))?;
+            task_network::attach(&path, &task.id, &task.networks, runner.ctx.overlay_mtu).await?;
+        let json = serde_json::to_vec(&interfaces).map_err(StartError::Interfaces)?;
         std::fs::write(&runner.paths.interfaces, json)
-            .map_err(|e| (TaskState::Rejected, e.to_string()))?;
-        runner
-            .ctx
-            .overlay
-            .add_task(&interfaces)
-            .map_err(|e| (TaskState::Rejected, e.to_string()))?;
-        runner.resolver = Some(
-            start_resolver(&runner.ctx, &runner.paths, &interfaces)
-                .map_err(|e| (TaskState::Rejected, format!("starting the task's DNS: {e}")))?,
-        );
+            .map_err(io_error("writing", &runner.paths.interfaces))?;
+        runner.ctx.overlay.add_task(&interfaces)?;
+        runner.resolver =
+            Some(start_resolver(&runner.ctx, &runner.paths, &interfaces).map_err(StartError::Dns)?);
         Some(path)
     };
     let cgroup_parent = runner.ctx.cgroup_parent.clone();
     let assignment = task.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
+    tokio::task::spawn_blocking(move || -> Result<(), StartError> {
         let _ = std::fs::remove_dir_all(&bundle);
-        std::fs::create_dir_all(&bundle).map_err(|e| e.to_string())?;
-        let config = store
-            .unpack(&image, &bundle.join("rootfs"))
-            .map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&bundle).map_err(io_error("creating", &bundle))?;
+        let config = store.unpack(&image, &bundle.join("rootfs"))?;
         bundle::write(
             &bundle,
             &assignment,
             &config,
             &cgroup_parent,
             netns.as_deref(),
-        )
-        .map_err(|e| e.to_string())
+        )?;
+        Ok(())
     })
-    .await
-    .map_err(|e| (TaskState::Rejected, e.to_string()))?
-    .map_err(|e| (TaskState::Rejected, e))?;
+    .await??;
     runner.report(TaskState::Ready, "prepared", "");
     runner.report(TaskState::Starting, "starting", "");
     let _ = std::fs::remove_file(&runner.paths.exit);
@@ -300,22 +352,19 @@ async fn prepare_and_start(
             &runner.paths.log,
             &runner.paths.exit,
         )
-        .map_err(|e| (TaskState::Failed, format!("starting the task shim: {e}")))?;
+        .map_err(StartError::Shim)?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Some(exit) = read_exit(&runner.paths.exit)
             && exit.exit_code.is_none()
         {
-            return Err((TaskState::Failed, exit.error));
+            return Err(StartError::Runc(exit.error));
         }
         if runner.paths.bundle.join("init.pid").exists() || runner.paths.exit.exists() {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err((
-                TaskState::Failed,
-                "the container did not start in time".into(),
-            ));
+            return Err(StartError::Timeout);
         }
         tokio::time::sleep(EXIT_POLL).await;
     }

@@ -1,9 +1,9 @@
 //! Docker's query parameters shared by several endpoints: `filters` (every
-//! list) and `force` (leave, remove).
+//! list), `force` (leave, remove), and booleans read as Docker reads them.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::{errors::Answer, swarm::SwarmError};
 
@@ -66,6 +66,66 @@ pub fn label_matches(labels: &BTreeMap<String, String>, wanted: &str) -> bool {
 /// `?force=…` of `swarm/leave` and the remove endpoints.
 #[derive(Debug, Deserialize)]
 pub struct ForceQuery {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "docker_bool")]
     pub force: bool,
+}
+
+/// Whether a boolean query parameter is set, as Docker's daemon reads one
+/// (`httputils.BoolValue`): absent, empty, `0`, `no`, `false` and `none`,
+/// in any case and with blanks around, are false; anything else is true.
+/// Clients send `True`, `1`, `false`…
+pub fn is_true(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "no" | "false" | "none"
+        )
+    })
+}
+
+/// Deserializes a boolean query parameter with [`is_true`]; with
+/// `#[serde(default, deserialize_with = "docker_bool")]`.
+pub fn docker_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(is_true(
+        Option::<String>::deserialize(deserializer)?.as_deref(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_read_as_docker_reads_them() {
+        for falsy in [
+            None,
+            Some(""),
+            Some("0"),
+            Some("no"),
+            Some("false"),
+            Some("False"),
+            Some(" NONE "),
+            Some("No"),
+        ] {
+            assert!(!is_true(falsy), "{falsy:?} is false");
+        }
+        for truthy in ["1", "true", "True", "TRUE", "yes", "on", "2"] {
+            assert!(is_true(Some(truthy)), "{truthy:?} is true");
+        }
+    }
+
+    #[test]
+    fn force_query_takes_any_docker_boolean() {
+        let parse = |query: &str| -> ForceQuery {
+            let uri: axum::http::Uri = format!("/swarm/leave?{query}").parse().expect("uri");
+            axum::extract::Query::try_from_uri(&uri)
+                .expect("valid query")
+                .0
+        };
+        assert!(parse("force=True").force);
+        assert!(parse("force=1").force);
+        assert!(!parse("force=False").force);
+        assert!(!parse("force=0").force);
+        assert!(!parse("").force);
+    }
 }

@@ -29,7 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::{
     errors::Answer,
     node_state::{NodeState, manager, synced_manager},
-    query::{FiltersQuery, accept_filters, label_matches, parse_filters},
+    query::{FiltersQuery, accept_filters, docker_bool, is_true, label_matches, parse_filters},
     swarm::SwarmError,
 };
 
@@ -121,7 +121,7 @@ async fn create_service(
 #[derive(Debug, Deserialize)]
 struct ListServicesQuery {
     filters: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "docker_bool")]
     status: bool,
 }
 
@@ -326,11 +326,6 @@ struct LogsQuery {
     tail: Option<String>,
 }
 
-/// Docker's boolean query parameters: `1`, `true`, `True`…
-fn flag(value: Option<&String>) -> bool {
-    value.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
-}
-
 impl LogsQuery {
     /// Lines per task from the end: `all` (or absent) is everything.
     fn tail(&self) -> Answer<i64> {
@@ -376,15 +371,18 @@ async fn logs_response(
     task_ids: Vec<String>,
     query: &LogsQuery,
 ) -> Answer<axum::response::Response> {
-    let (stdout, stderr) = (flag(query.stdout.as_ref()), flag(query.stderr.as_ref()));
+    let (stdout, stderr) = (
+        is_true(query.stdout.as_deref()),
+        is_true(query.stderr.as_deref()),
+    );
     if !stdout && !stderr {
         return Err(SwarmError::InvalidRequest(
             "Bad parameters: you must choose at least one stream".into(),
         ));
     }
     let (timestamps, details) = (
-        flag(query.timestamps.as_ref()),
-        flag(query.details.as_ref()),
+        is_true(query.timestamps.as_deref()),
+        is_true(query.details.as_deref()),
     );
     let manager = synced_manager(state).await?;
     let owners: BTreeMap<String, (String, String)> = manager
@@ -400,7 +398,7 @@ async fn logs_response(
         .task_logs(LogSubscription {
             id: String::new(),
             task_ids: owners.keys().cloned().collect(),
-            follow: flag(query.follow.as_ref()),
+            follow: is_true(query.follow.as_deref()),
             tail: query.tail()?,
         })
         .await?;

@@ -22,7 +22,7 @@ use shoal_manager::{
 use crate::{
     errors::{Answer, error},
     node_state::{NodeState, manager, synced_manager},
-    query::ForceQuery,
+    query::{ForceQuery, docker_bool},
     swarm::SwarmError,
 };
 
@@ -116,9 +116,9 @@ async fn inspect_swarm(State(state): State<Arc<NodeState>>) -> Answer<Json<docke
 #[serde(rename_all = "camelCase")]
 struct SwarmUpdateQuery {
     version: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "docker_bool")]
     rotate_worker_token: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "docker_bool")]
     rotate_manager_token: bool,
 }
 

@@ -8,6 +8,7 @@
 //! all re-exported here. The specs users send (`ServiceSpec`, `NetworkSpec`) live in
 //! [`crate::service`] and [`crate::network`].
 
+mod images;
 mod networks;
 mod services;
 
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use self::{
+    images::{ImageConfig, ImageInspect, RootFs},
     networks::{
         ConfigReference, EndpointResource, Network, NetworkCreateResponse, NetworkIpam, PeerInfo,
     },

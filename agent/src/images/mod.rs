@@ -36,8 +36,9 @@ use std::{
 };
 
 use oci_spec::image::{
-    ANNOTATION_CREATED, ANNOTATION_REF_NAME, Arch, Descriptor, ImageConfigurationBuilder,
-    ImageIndex, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+    ANNOTATION_CREATED, ANNOTATION_REF_NAME, Arch, Descriptor, ImageConfiguration,
+    ImageConfigurationBuilder, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder,
+    MediaType, Os, RootFsBuilder,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -148,6 +149,18 @@ pub struct ImageSummary {
     pub size: u64,
     /// RFC 3339 creation time, when recorded.
     pub created: String,
+}
+
+/// An image as `image inspect` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageDetails {
+    /// The image as `image ls` lists it, under the reference it was found by
+    /// (or its first, when found by ID).
+    pub summary: ImageSummary,
+    /// Every reference naming the same image.
+    pub references: Vec<String>,
+    /// Its OCI image configuration (runtime config, platform, layers' diff IDs).
+    pub config: ImageConfiguration,
 }
 
 /// The store of one node. Clones share one lock, which serialises updates
@@ -379,6 +392,47 @@ impl ImageStore {
     fn read_verified(&self, descriptor: &Descriptor) -> Result<Vec<u8>, ImageError> {
         let path = self.verified_blob(descriptor)?;
         std::fs::read(&path).map_err(io_err("reading", &path))
+    }
+
+    /// The image `name` names, as `docker image inspect` looks it up: a
+    /// reference (normalized as [`normalize_reference`] does), or an image
+    /// ID, whole (`sha256:…`) or a prefix of its hex digits. `None` when
+    /// the store has no such image.
+    pub fn inspect(&self, name: &str) -> Result<Option<ImageDetails>, ImageError> {
+        let images = self.list()?;
+        let by_reference = normalize_reference(name)
+            .ok()
+            .and_then(|reference| images.iter().find(|i| i.reference == reference));
+        let by_id = || {
+            let hex = name.strip_prefix("sha256:").unwrap_or(name);
+            (!hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| {
+                    images.iter().find(|i| {
+                        i.id.strip_prefix("sha256:")
+                            .is_some_and(|id| id.starts_with(hex))
+                    })
+                })
+                .flatten()
+        };
+        let Some(summary) = by_reference.or_else(by_id).cloned() else {
+            return Ok(None);
+        };
+        let Some(manifest) = self.manifest_descriptor(&summary.reference)? else {
+            return Ok(None);
+        };
+        let manifest = ImageManifest::from_reader(self.read_verified(&manifest)?.as_slice())?;
+        let config =
+            ImageConfiguration::from_reader(self.read_verified(manifest.config())?.as_slice())?;
+        let references = images
+            .iter()
+            .filter(|i| i.id == summary.id)
+            .map(|i| i.reference.clone())
+            .collect();
+        Ok(Some(ImageDetails {
+            summary,
+            references,
+            config,
+        }))
     }
 
     /// Every tagged image, sorted by reference.

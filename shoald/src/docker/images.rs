@@ -1,6 +1,7 @@
 //! The node's images over the API: `docker import`, `docker pull` and
 //! `docker images` (`POST /images/create?fromSrc=-`,
-//! `POST /images/create?fromImage=…`, `GET /images/json`), and shoal's own
+//! `POST /images/create?fromImage=…`, `GET /images/json`), `docker image
+//! inspect` (`GET /images/{name}/json`), and shoal's own
 //! `POST /shoal/v1/images/load`, which copies in an OCI image layout sent as
 //! a tar archive (`shoal image import DIR NAME:TAG`).
 
@@ -8,17 +9,17 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, Query, State},
+    extract::{DefaultBodyLimit, Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
 use shoal_agent::{
-    images::{ImageError, ImageRuntimeConfig, ImageSummary, Reference},
+    images::{ImageDetails, ImageError, ImageRuntimeConfig, ImageSummary, Reference},
     registry::{self, PullEvent},
 };
-use shoal_api::paths::IMAGE_LOAD_LAYOUT;
+use shoal_api::{docker, paths::IMAGE_LOAD_LAYOUT};
 use shoal_manager::docker_view;
 use tokio_stream::StreamExt as _;
 
@@ -32,6 +33,9 @@ pub fn routes() -> Router<Arc<NodeState>> {
             post(create_image).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
         )
         .route("/images/json", get(list_images))
+        // A name may hold slashes (`registry:5000/app:tag`): the rest of the
+        // path is the name and `/json`.
+        .route("/images/{*name_json}", get(inspect_image))
         .route(
             IMAGE_LOAD_LAYOUT,
             post(load_layout).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
@@ -295,6 +299,73 @@ async fn list_images(State(state): State<Arc<NodeState>>) -> Response {
         .into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("list task: {e}")),
+    }
+}
+
+/// `GET /images/{name}/json`: `docker image inspect NAME`, by reference
+/// or image ID; 404 "No such image: NAME" as Docker answers.
+async fn inspect_image(
+    State(state): State<Arc<NodeState>>,
+    Path(name_json): Path<String>,
+) -> Response {
+    let Some(name) = name_json.strip_suffix("/json").filter(|n| !n.is_empty()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("page not found: /images/{name_json}"),
+        );
+    };
+    let store = state.images().clone();
+    let lookup = name.to_owned();
+    match tokio::task::spawn_blocking(move || store.inspect(&lookup)).await {
+        Ok(Ok(Some(details))) => Json(image_inspect(details)).into_response(),
+        Ok(Ok(None)) => error(StatusCode::NOT_FOUND, format!("No such image: {name}")),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("inspect task: {e}"),
+        ),
+    }
+}
+
+/// Docker's `ImageInspect` of an image in the store.
+fn image_inspect(details: ImageDetails) -> docker::ImageInspect {
+    let ImageDetails {
+        summary,
+        references,
+        config,
+    } = details;
+    // Pulled by digest: no tag, as Docker shows them.
+    let (repo_digests, repo_tags) = references.into_iter().partition(|r| r.contains('@'));
+    let runtime = config.config().clone().unwrap_or_default();
+    let list = |items: &Option<Vec<String>>| items.clone().unwrap_or_default();
+    docker::ImageInspect {
+        id: summary.id,
+        repo_tags,
+        repo_digests,
+        created: config.created().clone().unwrap_or(summary.created),
+        author: config.author().clone().unwrap_or_default(),
+        config: docker::ImageConfig {
+            user: runtime.user().clone().unwrap_or_default(),
+            env: list(runtime.env()),
+            cmd: list(runtime.cmd()),
+            entrypoint: list(runtime.entrypoint()),
+            working_dir: runtime.working_dir().clone().unwrap_or_default(),
+            labels: runtime
+                .labels()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            stop_signal: runtime.stop_signal().clone().unwrap_or_default(),
+        },
+        architecture: config.architecture().to_string(),
+        os: config.os().to_string(),
+        size: summary.size,
+        root_fs: docker::RootFs {
+            kind: config.rootfs().typ().clone(),
+            layers: config.rootfs().diff_ids().clone(),
+        },
+        ..docker::ImageInspect::default()
     }
 }
 

@@ -141,6 +141,33 @@ fn the_demo_image_imports_with_its_command() {
         .expect("unpack");
     assert_eq!(config.cmd, ["/bin/sleep", "60"]);
     assert_eq!(config.working_dir, "/tmp");
+
+    step("docker image inspect, by reference and by ID; a missing image is Docker's 404");
+    let format = "{{.Id}} {{json .RepoTags}} {{json .Config.Cmd}} {{.Config.WorkingDir}} {{.RootFS.Type}} {{len .RootFS.Layers}} {{.Os}}";
+    let inspected = node
+        .docker(&["image", "inspect", "sleeper:1", "--format", format])
+        .expect("docker client")
+        .unwrap_or_else(|e| panic!("docker image inspect: {e}"));
+    let (sleeper_id, rest) = inspected.trim().split_once(' ').expect("fields");
+    assert!(
+        sleeper_id.starts_with("sha256:") && sleeper_id != id,
+        "{inspected}"
+    );
+    assert_eq!(
+        rest, r#"["sleeper:1"] ["/bin/sleep","60"] /tmp layers 1 linux"#,
+        "{inspected}"
+    );
+    let short = &sleeper_id["sha256:".len().."sha256:".len() + 12];
+    let by_id = node
+        .docker(&["image", "inspect", short, "--format", "{{.Id}}"])
+        .expect("docker client")
+        .unwrap_or_else(|e| panic!("docker image inspect {short}: {e}"));
+    assert_eq!(by_id.trim(), sleeper_id);
+    let missing = node
+        .docker(&["image", "inspect", "nothing:here"])
+        .expect("docker client")
+        .expect_err("no such image");
+    assert!(missing.contains("No such image: nothing:here"), "{missing}");
 }
 
 #[test]

@@ -263,7 +263,10 @@ fn a_published_port_answers_on_every_node_and_keeps_the_client_address() {
     }
 
     step("the same client port through two nodes reaches the same backend");
-    for port in 41_000..41_006_u16 {
+    // Above the kernel's ephemeral range (32768-60999): a port the earlier
+    // requests used, still in TIME_WAIT without SO_REUSEADDR, would refuse
+    // the bind (EADDRINUSE), as it once did.
+    for port in 61_000..61_006_u16 {
         let mut seen = Vec::new();
         for node in [1, 3] {
             let to = SocketAddrV4::new(world.node(node).addr(), 8080);

@@ -513,7 +513,9 @@ pub struct Placement {
     /// `spread=node.labels.X`, in order of precedence.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub preferences: Vec<PlacementPreference>,
-    /// Tasks of the service a node may hold; 0 means unlimited.
+    /// Tasks of the service a node may hold; 0 means unlimited (and is
+    /// left out, as Docker leaves it out).
+    #[serde(skip_serializing_if = "is_default")]
     pub max_replicas: u64,
 }
 

@@ -4,21 +4,11 @@
 //! fail in runc ("no cgroup mount found in mountinfo").
 
 use std::{
-    path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
 use shoal_netns_tests::{eventually, netns::NetNs, require_privileges, world::bin_dir};
-
-/// The test's directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A child that is killed (by PID) if the test ends while it runs.
 struct Guard(Child);
@@ -37,15 +27,17 @@ fn shoald_under_ip_netns_exec_refuses_to_start_without_cgroups() {
     require_privileges!();
     let prefix = format!("shoal-prereq-{}", std::process::id());
     let netns = NetNs::new(&prefix);
-    let dir = TempDir(std::env::temp_dir().join(&prefix));
-    std::fs::create_dir_all(&dir.0).expect("creating the test's directory");
-    let socket = dir.0.join("shoald.sock");
+    let dir = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempdir()
+        .expect("creating the test's directory");
+    let socket = dir.path().join("shoald.sock");
     let mut shoald = Guard(
         Command::new("ip")
             .args(["netns", "exec", netns.name()])
             .arg(bin_dir().join("shoald"))
             .arg("--data-dir")
-            .arg(dir.0.join("data"))
+            .arg(dir.path().join("data"))
             .arg("--socket")
             .arg(&socket)
             .args(["--advertise-addr", "198.18.0.1", "--underlay-iface", "lo"])

@@ -171,6 +171,13 @@ impl Agent {
         })
     }
 
+    /// What the agent was started with: the node's ID, hostname, address,
+    /// underlay and registries.
+    #[must_use]
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
     /// The node's image store (the executor's too: one lock for both).
     #[must_use]
     pub fn images(&self) -> &ImageStore {

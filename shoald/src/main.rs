@@ -252,17 +252,7 @@ async fn run(args: Args) -> Result<()> {
             }
         }
     });
-    let state = Arc::new(node_state::NodeState::new(
-        node_state::NodeInfo {
-            node_id: node_id.to_string(),
-            hostname,
-            advertise_addr: advertise_addr.to_string(),
-            underlay_iface: args.underlay_iface.clone(),
-            insecure_registries: args.insecure_registries.clone(),
-        },
-        agent,
-        swarm,
-    ));
+    let state = Arc::new(node_state::NodeState::new(agent, swarm));
     let listener = server::bind(&args.socket)?;
     info!(socket = %args.socket.display(), "serving the node API");
     let served = server::serve(listener, Arc::clone(&state), shutdown_signal()?).await;

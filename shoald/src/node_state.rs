@@ -1,5 +1,6 @@
-//! What the API handlers share: static facts about the node, its agent and
-//! its swarm membership, and the manager role for control requests.
+//! What the API handlers share: the node's agent (and the facts it was
+//! started with), its swarm membership, and the manager role for control
+//! requests.
 
 use std::sync::Arc;
 
@@ -8,29 +9,16 @@ use shoal_manager::runtime::Manager;
 
 use crate::{errors::Answer, swarm::Swarm};
 
-/// Static facts about this node.
-#[derive(Clone, Debug)]
-pub struct NodeInfo {
-    pub node_id: String,
-    pub hostname: String,
-    pub advertise_addr: String,
-    pub underlay_iface: String,
-    /// Registries (`host[:port]`) pulled from over plain HTTP
-    /// (`--insecure-registry`).
-    pub insecure_registries: Vec<String>,
-}
-
 /// What the handlers share.
 #[derive(Debug)]
 pub struct NodeState {
-    info: NodeInfo,
     agent: Arc<Agent>,
     swarm: Arc<Swarm>,
 }
 
 impl NodeState {
-    pub fn new(info: NodeInfo, agent: Arc<Agent>, swarm: Arc<Swarm>) -> Self {
-        Self { info, agent, swarm }
+    pub fn new(agent: Arc<Agent>, swarm: Arc<Swarm>) -> Self {
+        Self { agent, swarm }
     }
 
     /// This node's image store.
@@ -41,11 +29,6 @@ impl NodeState {
     /// This node's agent.
     pub fn agent(&self) -> &Agent {
         &self.agent
-    }
-
-    /// Static facts about this node.
-    pub fn info(&self) -> &NodeInfo {
-        &self.info
     }
 
     /// This node's swarm membership.

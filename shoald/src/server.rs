@@ -49,12 +49,13 @@ async fn status(state: axum::extract::State<Arc<NodeState>>) -> Response {
     let Some(dataplane) = state.agent().dataplane_status() else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shoald is shutting down");
     };
+    let node = state.agent().config();
     match dataplane {
         Ok(dataplane) => Json(NodeStatus {
-            node_id: state.info().node_id.clone(),
-            hostname: state.info().hostname.clone(),
-            advertise_addr: state.info().advertise_addr.clone(),
-            underlay_iface: state.info().underlay_iface.clone(),
+            node_id: node.node_id.clone(),
+            hostname: node.hostname.clone(),
+            advertise_addr: node.advertise_addr.to_string(),
+            underlay_iface: node.underlay_iface.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             dataplane,
             mesh: state.agent().mesh().status(),

@@ -157,7 +157,7 @@ fn pull(state: Arc<NodeState>, image: &str, tag: &str) -> Response {
     })));
     tokio::spawn(async move {
         let store = state.images().clone();
-        let insecure = state.info().insecure_registries.clone();
+        let insecure = state.agent().config().insecure_registries.clone();
         let resolved = std::sync::Mutex::new((String::new(), false));
         let progress = |event: PullEvent| {
             let line = match event {

@@ -41,7 +41,7 @@ pub fn routes() -> Router<Arc<NodeState>> {
 
 async fn info(State(state): State<Arc<NodeState>>) -> Json<serde_json::Value> {
     let swarm = state.swarm().info().await;
-    let node = state.info();
+    let node = state.agent().config();
     Json(serde_json::json!({
         "ID": node.node_id,
         "Name": node.hostname,

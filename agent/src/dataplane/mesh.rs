@@ -94,28 +94,19 @@ impl MeshMaps {
         })
     }
 
-    /// Turns the mesh on: published ports answer on `node_ip`, replies
-    /// leave through `underlay_ifindex`, and `hook` runs the mesh; with
-    /// `xdp_tunnel`, XDP sends packets for other nodes' backends straight
-    /// back out, in VXLAN on UDP `vxlan_port`. The ingress network's VNI
-    /// a previous run wrote stays until [`Self::set_ingress_vni`].
-    pub fn configure(
-        &mut self,
-        node_ip: Ipv4Addr,
-        underlay_ifindex: u32,
-        hook: MeshHook,
-        xdp_tunnel: bool,
-        vxlan_port: u16,
-    ) -> Result<(), DataplaneError> {
+    /// Turns the mesh on: `hook` runs it; with `xdp_tunnel`, XDP sends
+    /// packets for other nodes' backends straight back out in VXLAN. The
+    /// address published ports answer on, the underlay interface and the
+    /// VXLAN port are the overlay's ([`super::OverlayMaps::set_underlay`]).
+    /// The ingress network's VNI a previous run wrote stays until
+    /// [`Self::set_ingress_vni`].
+    pub fn configure(&mut self, hook: MeshHook, xdp_tunnel: bool) -> Result<(), DataplaneError> {
         let config = MeshConfig {
-            node_ip_be: be(node_ip),
-            underlay_ifindex,
             hook: match hook {
                 MeshHook::Xdp => MESH_HOOK_XDP,
                 MeshHook::Tc => MESH_HOOK_TC,
             },
             xdp_tunnel: u32::from(xdp_tunnel),
-            vxlan_port: u32::from(vxlan_port),
             ingress_vni: self.config()?.ingress_vni,
         };
         self.config

@@ -54,7 +54,7 @@ pub use counters::Counters;
 pub use mesh::{MeshHook, MeshMaps, PortTarget, PublishedPort};
 pub use object::{EBPF_OBJECT, object_digest};
 pub use overlay::{
-    Endpoint, EndpointLocation, Flow, FlowDirection, Interface, MAX_VNI, OverlayMaps,
+    Endpoint, EndpointLocation, Flow, FlowDirection, Interface, MAX_VNI, OverlayMaps, Underlay,
 };
 use record::AttachRecord;
 use shoal_api::status::{DataplaneStart, DataplaneStatus, ProgramStatus};

@@ -64,6 +64,21 @@ pub struct Interface {
     pub mac: [u8; 6],
 }
 
+/// `OVERLAY_CONFIG`: the node's underlay, which the programs tunnel over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Underlay {
+    /// The flow-based VXLAN device (`0`: none), for frames the programs
+    /// leave to the kernel's VXLAN path.
+    pub vxlan_ifindex: u32,
+    /// The underlay interface, where tunnelled frames leave and arrive.
+    pub underlay_ifindex: u32,
+    /// The node's underlay address: the tunnels' source, and where
+    /// published ports answer.
+    pub node_ip: Ipv4Addr,
+    /// The VXLAN UDP port.
+    pub vxlan_port: u16,
+}
+
 /// Which of a balanced flow's two conntrack entries to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowDirection {
@@ -266,26 +281,36 @@ impl OverlayMaps {
         }))
     }
 
-    /// Sets the ifindex of the node's flow-based VXLAN device (`0`: none,
-    /// frames for remote endpoints are then dropped).
-    pub fn set_vxlan_ifindex(&mut self, ifindex: u32) -> Result<(), DataplaneError> {
+    /// Writes the node's underlay, which the programs tunnel over.
+    pub fn set_underlay(&mut self, underlay: &Underlay) -> Result<(), DataplaneError> {
         self.config
             .set(
                 0,
                 OverlayConfig {
-                    vxlan_ifindex: ifindex,
+                    vxlan_ifindex: underlay.vxlan_ifindex,
+                    underlay_ifindex: underlay.underlay_ifindex,
+                    node_ip_be: u32::from_ne_bytes(underlay.node_ip.octets()),
+                    vxlan_port: u32::from(underlay.vxlan_port),
                 },
                 0,
             )
             .map_err(map_error(map_names::OVERLAY_CONFIG))
     }
 
-    /// The configured VXLAN device's ifindex, `0` when none.
-    pub fn vxlan_ifindex(&self) -> Result<u32, DataplaneError> {
-        self.config
+    /// The node's underlay as written (all zero before
+    /// [`Self::set_underlay`]).
+    pub fn underlay(&self) -> Result<Underlay, DataplaneError> {
+        let config = self
+            .config
             .get(&0, 0)
-            .map(|config| config.vxlan_ifindex)
-            .map_err(map_error(map_names::OVERLAY_CONFIG))
+            .map_err(map_error(map_names::OVERLAY_CONFIG))?;
+        Ok(Underlay {
+            vxlan_ifindex: config.vxlan_ifindex,
+            underlay_ifindex: config.underlay_ifindex,
+            node_ip: Ipv4Addr::from(config.node_ip_be.to_ne_bytes()),
+            #[expect(clippy::cast_possible_truncation, reason = "written from a u16")]
+            vxlan_port: config.vxlan_port as u16,
+        })
     }
 
     /// Writes the Maglev table of service slot `slot`: exactly

@@ -88,24 +88,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl RoutingMesh {
     /// Opens the mesh maps pinned under `pin_dir` and turns the mesh on
-    /// as `settings` say, `underlay_ifindex` being the underlay's and
-    /// `vxlan_port` the VXLAN device's.
+    /// as `settings` say (the overlay has written the node's underlay).
     pub fn start(
         pin_dir: &Path,
         node_id: &str,
         settings: &MeshSettings,
-        underlay_ifindex: u32,
-        vxlan_port: u16,
     ) -> Result<Self, DataplaneError> {
         let mut maps = MeshMaps::from_pins(pin_dir)?;
         let xdp_tunnel = settings.xdp_tunnel && enable_forwarding(&settings.underlay_iface);
-        maps.configure(
-            settings.node_ip,
-            underlay_ifindex,
-            settings.hook,
-            xdp_tunnel,
-            vxlan_port,
-        )?;
+        maps.configure(settings.hook, xdp_tunnel)?;
         // Ports a previous run wrote keep their rows (and counters) until
         // the first sync says whether they are still wanted.
         let written = maps

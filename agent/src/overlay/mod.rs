@@ -1,8 +1,10 @@
 //! The node's overlay wiring (DESIGN.md §4–5, data paths 1 and 2), and the
 //! only writer of the overlay maps:
 //!
-//! - the flow-based VXLAN device, with `tc_vxlan_ingress` on its ingress
-//!   and its ifindex in `OVERLAY_CONFIG`;
+//! - the node's underlay in `OVERLAY_CONFIG` (its address and interface,
+//!   the VXLAN port), over which the programs tunnel themselves, and the
+//!   flow-based VXLAN device for what they leave to the kernel, with
+//!   `tc_vxlan_ingress` on its ingress;
 //! - each local task interface (the host side of its veth), with
 //!   `tc_endpoint_ingress` on its ingress, its VNI and MAC in
 //!   `OVERLAY_INTERFACES` and the task's address as a local endpoint;
@@ -40,6 +42,7 @@ use self::mesh::{MeshSettings, RoutingMesh};
 use crate::{
     dataplane::{
         self, DataplaneError, Endpoint as MapEndpoint, EndpointLocation, Interface, OverlayMaps,
+        Underlay,
         maglev::{self, Backend, NO_BACKEND},
     },
     desired::Directory,
@@ -93,7 +96,12 @@ impl Overlay {
     ) -> Result<Self, OverlayError> {
         let vxlan = task_network::ensure_vxlan_device(port, mtu).await?;
         let mut maps = OverlayMaps::from_pins(pin_dir)?;
-        maps.set_vxlan_ifindex(vxlan)?;
+        maps.set_underlay(&Underlay {
+            vxlan_ifindex: vxlan,
+            underlay_ifindex: dataplane::ifindex(&mesh.underlay_iface)?,
+            node_ip: mesh.node_ip,
+            vxlan_port: port,
+        })?;
         let services = maps
             .services()?
             .into_iter()
@@ -111,13 +119,7 @@ impl Overlay {
             task_network::VXLAN_DEVICE,
             &pin_dir.join("link_overlay_vxlan"),
         )?;
-        let mesh = RoutingMesh::start(
-            pin_dir,
-            node_id,
-            mesh,
-            dataplane::ifindex(&mesh.underlay_iface)?,
-            port,
-        )?;
+        let mesh = RoutingMesh::start(pin_dir, node_id, mesh)?;
         Ok(Self {
             pin_dir: pin_dir.to_owned(),
             node_id: node_id.to_owned(),

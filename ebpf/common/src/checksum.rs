@@ -1,5 +1,6 @@
 //! Incremental Internet checksum updates (RFC 1624) for the address and
-//! port rewrites of service VIPs and the routing mesh.
+//! port rewrites of service VIPs and the routing mesh, and the full
+//! checksum of the IPv4 headers the tunnels build.
 
 /// Folds a one's-complement sum to 16 bits.
 const fn fold(mut sum: u64) -> u16 {
@@ -25,6 +26,20 @@ pub const fn csum_replace4(check: u16, old: u32, new: u32) -> u16 {
             + (new >> 16) as u64
             + (new & 0xffff) as u64,
     )
+}
+
+/// The checksum of an IPv4 header without options, computed over all its
+/// words as they are (the checksum field included: a header whose field
+/// holds its checksum gives `0`).
+#[must_use]
+pub fn ipv4_header_checksum(header: &[u8; 20]) -> u16 {
+    let mut sum = 0u64;
+    let mut i = 0;
+    while i < header.len() {
+        sum += u64::from(u16::from_be_bytes([header[i], header[i + 1]]));
+        i += 2;
+    }
+    !fold(sum)
 }
 
 /// [`csum_replace4`] for a 16-bit field.

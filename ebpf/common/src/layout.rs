@@ -68,8 +68,8 @@ mod tests {
         let names: [&str; 13] = core::array::from_fn(|i| PINNED_LAYOUTS[i].name);
         assert_eq!(names, map_names::PINNED);
         assert_eq!(PINNED_LAYOUTS[8].key_size, 20);
-        assert_eq!(PINNED_LAYOUTS[5].max_entries, 48);
-        assert_eq!(PINNED_LAYOUTS[10].value_size, 24);
+        assert_eq!(PINNED_LAYOUTS[5].max_entries, 3 * 17);
+        assert_eq!(PINNED_LAYOUTS[10].value_size, 12);
         assert_eq!(PINNED_LAYOUTS[12].max_entries, 1025 * 10);
     }
 }

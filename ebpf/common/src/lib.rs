@@ -19,8 +19,9 @@
 //! | `overlay` | overlay endpoints, interfaces, config, [`OverlayHook`] × [`OverlayVerdict`] counters |
 //! | `maglev` | service VIPs' Maglev table sizes and [`flow_hash`] |
 //! | `conntrack` | [`OverlayFlowKey`], the flow key of both conntrack maps |
-//! | `checksum` | incremental checksum updates ([`csum_replace4`], [`csum_replace2`]) |
-//! | `mesh` | the routing mesh's ports, config, flows, XDP metadata and [`MeshVerdict`] counters |
+//! | `checksum` | incremental checksum updates ([`csum_replace4`], [`csum_replace2`]), [`ipv4_header_checksum`] |
+//! | `vxlan` | VXLAN header lengths and the outer headers the programs build ([`vxlan_outer_headers`]) |
+//! | `mesh` | the routing mesh's ports, config, flows and [`MeshVerdict`] counters |
 #![no_std]
 
 mod checksum;
@@ -33,6 +34,7 @@ mod mesh;
 mod overlay;
 pub mod program_names;
 mod underlay_counters;
+mod vxlan;
 
 pub use checksum::*;
 pub use conntrack::*;
@@ -42,3 +44,4 @@ pub use maglev::*;
 pub use mesh::*;
 pub use overlay::*;
 pub use underlay_counters::*;
+pub use vxlan::*;

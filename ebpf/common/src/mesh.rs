@@ -59,23 +59,22 @@ pub struct MeshPort {
 
 const _: () = assert!(core::mem::size_of::<MeshPort>() == 20);
 
+/// [`MeshConfig::hook`]: the mesh is off (nothing written yet).
+pub const MESH_HOOK_OFF: u32 = 0;
 /// [`MeshConfig::hook`]: the XDP program runs the mesh and leaves the
 /// balanced packets it does not tunnel itself to `tc_underlay_ingress` for
 /// delivery, which knows them by their conntrack reply entry.
-pub const MESH_HOOK_XDP: u32 = 0;
+pub const MESH_HOOK_XDP: u32 = 1;
 /// [`MeshConfig::hook`]: `tc_underlay_ingress` runs the whole mesh.
-pub const MESH_HOOK_TC: u32 = 1;
+pub const MESH_HOOK_TC: u32 = 2;
 
-/// The only value of `MESH_CONFIG` (index 0): node-wide mesh settings.
+/// The only value of `MESH_CONFIG` (index 0): node-wide mesh settings. The
+/// address published ports answer on, the underlay interface and the VXLAN
+/// port are the overlay's (`OverlayConfig`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MeshConfig {
-    /// The node's underlay address, network byte order: published ports
-    /// answer on it. `0` while unset: the mesh is off.
-    pub node_ip_be: u32,
-    /// ifindex of the underlay interface, where replies leave.
-    pub underlay_ifindex: u32,
-    /// [`MESH_HOOK_XDP`] or [`MESH_HOOK_TC`].
+    /// [`MESH_HOOK_XDP`] or [`MESH_HOOK_TC`]; [`MESH_HOOK_OFF`] while unset.
     pub hook: u32,
     /// With the XDP hook: non-zero to tunnel packets for a backend on
     /// another node straight back out of the underlay interface from XDP
@@ -83,15 +82,13 @@ pub struct MeshConfig {
     /// `tc_underlay_ingress`, for underlays where `XDP_TX` cannot be
     /// relied on (a veth whose peer runs no NAPI drops such frames).
     pub xdp_tunnel: u32,
-    /// The VXLAN UDP port, host byte order.
-    pub vxlan_port: u32,
     /// The ingress network's VNI, host byte order (`0` until a port is
     /// published): `tc_underlay_ingress` looks the flows `xdp_underlay`
     /// balanced up on it.
     pub ingress_vni: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<MeshConfig>() == 24);
+const _: () = assert!(core::mem::size_of::<MeshConfig>() == 12);
 
 /// Value of `MESH_CONNTRACK`. A forward entry (client → node address and
 /// published port, on the entry node) holds the backend and target port; a

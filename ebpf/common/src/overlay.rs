@@ -68,16 +68,28 @@ pub struct OverlayInterface {
 
 const _: () = assert!(core::mem::size_of::<OverlayInterface>() == 12);
 
-/// The only value of `OVERLAY_CONFIG` (index 0): node-wide overlay settings.
+/// The only value of `OVERLAY_CONFIG` (index 0): the node's underlay, which
+/// the programs tunnel over themselves (`vxlan` in the programs), with the
+/// kernel's VXLAN device for what they leave to the stack.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OverlayConfig {
     /// ifindex of the node's flow-based (`external`) VXLAN device; `0` while
     /// there is none, in which case frames for remote endpoints are dropped.
     pub vxlan_ifindex: u32,
+    /// ifindex of the underlay interface: frames the programs encapsulate
+    /// leave through it, and VXLAN arriving on it is decapsulated by
+    /// `tc_underlay_ingress`.
+    pub underlay_ifindex: u32,
+    /// The node's underlay address, network byte order: the tunnels' source
+    /// and where VXLAN (and the routing mesh's published ports) arrive. `0`
+    /// while unset: the programs then tunnel only through the VXLAN device.
+    pub node_ip_be: u32,
+    /// The VXLAN UDP port, host byte order.
+    pub vxlan_port: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<OverlayConfig>() == 4);
+const _: () = assert!(core::mem::size_of::<OverlayConfig>() == 16);
 
 /// An overlay program's hook. Each counts into its own range of
 /// `OVERLAY_COUNTERS` slots.
@@ -88,8 +100,9 @@ pub enum OverlayHook {
     EndpointIngress = 0,
     /// `tc_vxlan_ingress`: frames decapsulated by the VXLAN device.
     VxlanIngress = 1,
-    /// `tc_underlay_ingress`: frames the routing mesh balanced, delivered
-    /// to a local task or tunnelled to the backend's node.
+    /// `tc_underlay_ingress`: VXLAN from other nodes, decapsulated and
+    /// delivered, and frames the routing mesh balanced, delivered to a
+    /// local task or tunnelled to the backend's node.
     UnderlayIngress = 2,
 }
 
@@ -124,7 +137,8 @@ pub enum OverlayVerdict {
     ArpReply = 1,
     /// Delivered into a task on this node (`bpf_redirect_peer`).
     RedirectLocal = 2,
-    /// Tunnelled to the endpoint's node through the VXLAN device.
+    /// Tunnelled to the endpoint's node: encapsulated in VXLAN by the
+    /// program and sent out of the underlay interface.
     RedirectRemote = 3,
     /// No endpoint has the destination address in this network (also what an
     /// address of another network looks like: isolation).
@@ -155,11 +169,16 @@ pub enum OverlayVerdict {
     /// A backend's reply to a client outside the swarm, reverse-translated
     /// by the routing mesh and sent out of the underlay interface.
     RedirectUnderlay = 15,
+    /// Tunnelled to the endpoint's node through the kernel's VXLAN device:
+    /// the frame would not fit the underlay's MTU once encapsulated (the
+    /// device's path fragments the outer packet), or tc could not
+    /// encapsulate it.
+    RedirectRemoteDevice = 16,
 }
 
 impl OverlayVerdict {
     /// Every verdict, in slot order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::PassNotOurs,
         Self::ArpReply,
         Self::RedirectLocal,
@@ -176,6 +195,7 @@ impl OverlayVerdict {
         Self::DropVipNoBackend,
         Self::DropVipProtocol,
         Self::RedirectUnderlay,
+        Self::RedirectRemoteDevice,
     ];
 
     /// Stable snake-case name used in status output.
@@ -198,6 +218,7 @@ impl OverlayVerdict {
             Self::DropVipNoBackend => "drop_vip_no_backend",
             Self::DropVipProtocol => "drop_vip_protocol",
             Self::RedirectUnderlay => "redirect_underlay",
+            Self::RedirectRemoteDevice => "redirect_remote_device",
         }
     }
 
@@ -242,7 +263,7 @@ unsafe impl aya::Pod for OverlayEndpoint {}
 unsafe impl aya::Pod for OverlayInterface {}
 
 #[cfg(feature = "user")]
-// SAFETY: `#[repr(C)]`, `Copy`, one u32; any bits are valid.
+// SAFETY: `#[repr(C)]`, `Copy`, four u32s; any bits are valid.
 unsafe impl aya::Pod for OverlayConfig {}
 
 #[cfg(test)]
@@ -256,7 +277,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<OverlayEndpoint>(), 16);
         assert_eq!(core::mem::align_of::<OverlayEndpoint>(), 4);
         assert_eq!(core::mem::size_of::<OverlayInterface>(), 12);
-        assert_eq!(core::mem::size_of::<OverlayConfig>(), 4);
+        assert_eq!(core::mem::size_of::<OverlayConfig>(), 16);
         assert_eq!(core::mem::offset_of!(OverlayEndpoint, mac), 8);
         assert_eq!(core::mem::offset_of!(OverlayInterface, mac), 4);
         assert_eq!(core::mem::size_of::<OverlayFlowKey>(), 20);
@@ -274,7 +295,7 @@ mod tests {
         assert_eq!(
             overlay_slot(
                 OverlayHook::UnderlayIngress,
-                OverlayVerdict::RedirectUnderlay
+                OverlayVerdict::RedirectRemoteDevice
             ),
             OVERLAY_COUNTER_SLOTS - 1
         );
@@ -287,6 +308,7 @@ mod tests {
         assert!(!OverlayVerdict::RedirectRemote.is_drop());
         assert!(OverlayVerdict::DropNoEndpoint.is_drop());
         assert!(!OverlayVerdict::RedirectUnderlay.is_drop());
+        assert!(!OverlayVerdict::RedirectRemoteDevice.is_drop());
         assert!(OverlayEndpoint::default().is_local());
     }
 }

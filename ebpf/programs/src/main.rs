@@ -12,6 +12,7 @@ mod service;
 mod tc_endpoint;
 mod tc_underlay;
 mod tc_vxlan;
+mod vxlan;
 mod xdp_underlay;
 
 #[cfg(not(test))]

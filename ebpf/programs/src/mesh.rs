@@ -11,13 +11,15 @@
 //! address and the published port back as their source.
 //!
 //! Hooks: `xdp_underlay` (parse, balance, rewrite with incremental
-//! checksums, then hand the packet to `tc_underlay_ingress` in its XDP
-//! metadata) or, with `--mesh-hook tc`, `tc_underlay_ingress` alone;
-//! `tc_endpoint_ingress` and `tc_vxlan_ingress` for replies
+//! checksums, then tunnel the packet itself or leave it to
+//! `tc_underlay_ingress`, which knows it by its conntrack reply entry) or,
+//! with `--mesh-hook tc`, `tc_underlay_ingress` alone;
+//! `tc_endpoint_ingress` and the VXLAN receive path for replies
 //! ([`reply`]) and for learning which node a tunnelled flow entered at
 //! ([`learn_entry_node`]).
 //!
-//! Maps: `MESH_PORTS` and `MESH_CONFIG` (written by the agent),
+//! Maps: `MESH_PORTS` and `MESH_CONFIG` (written by the agent; the node's
+//! address and underlay are the overlay's `OVERLAY_CONFIG`),
 //! `MESH_CONNTRACK` (by the programs), `MESH_COUNTERS` (per published port
 //! and per verdict, per CPU).
 
@@ -29,16 +31,17 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use shoal_ebpf_common::{
-    ETH_HDR_LEN, ETH_P_IP, FLOW_FORWARD, FLOW_REPLY, MESH_COUNTER_SLOTS, MESH_MAX_CONNTRACK,
-    MESH_MAX_PORTS, MESH_NODE_ROW, MESH_PORT_HOST, MeshConfig, MeshFlow, MeshPort, MeshPortKey,
-    MeshVerdict, OverlayEndpoint, OverlayFlowKey, OverlayVerdict, csum_replace2, csum_replace4,
-    flow_hash, mesh_slot,
+    ETH_HDR_LEN, ETH_P_IP, FLOW_FORWARD, FLOW_REPLY, MESH_COUNTER_SLOTS, MESH_HOOK_OFF,
+    MESH_MAX_CONNTRACK, MESH_MAX_PORTS, MESH_NODE_ROW, MESH_PORT_HOST, MeshConfig, MeshFlow,
+    MeshPort, MeshPortKey, MeshVerdict, OverlayConfig, OverlayEndpoint, OverlayFlowKey,
+    OverlayVerdict, csum_replace2, csum_replace4, flow_hash, mesh_slot,
 };
 
 use crate::{
-    overlay::{Outcome, endpoint, redirected, tunnel},
+    overlay::{self, Outcome, endpoint, redirected},
     parse::ptr_at,
     service,
+    vxlan::tunnel,
 };
 
 #[map]
@@ -75,13 +78,23 @@ pub fn count(row: u32, verdict: MeshVerdict) {
     }
 }
 
-/// The node's mesh settings, once the agent has written its address.
+/// What the mesh's hooks need to know: the mesh's settings and the node's
+/// underlay (its address, where published ports answer).
+pub struct Settings {
+    pub mesh: MeshConfig,
+    pub node: OverlayConfig,
+}
+
+/// The mesh's settings, once the agent has turned it on and written the
+/// node's address.
 #[inline(always)]
-pub fn config() -> Option<MeshConfig> {
-    MESH_CONFIG
+pub fn settings() -> Option<Settings> {
+    let mesh = MESH_CONFIG
         .get(0)
         .copied()
-        .filter(|config| config.node_ip_be != 0)
+        .filter(|config| config.hook != MESH_HOOK_OFF)?;
+    let node = overlay::config().filter(|config| config.node_ip_be != 0)?;
+    Some(Settings { mesh, node })
 }
 
 /// A packet for a published port of this node.
@@ -414,16 +427,18 @@ pub fn rewrite_forward_skb(
 /// connected to. XDP hands nothing else over: some kernels refuse
 /// `bpf_xdp_adjust_meta` to XDP programs.
 #[inline(always)]
-pub fn balanced_by_xdp(ctx: &TcContext, config: &MeshConfig) -> Option<u32> {
-    if config.ingress_vni == 0
+pub fn balanced_by_xdp(ctx: &TcContext, settings: &Settings) -> Option<u32> {
+    let vni = settings.mesh.ingress_vni;
+    let node_ip_be = settings.node.node_ip_be;
+    if vni == 0
         || ctx.load::<u16>(12).map(u16::from_be) != Ok(ETH_P_IP)
-        || ctx.load::<u32>(IPV4_DST_OFFSET) == Ok(config.node_ip_be)
+        || ctx.load::<u32>(IPV4_DST_OFFSET) == Ok(node_ip_be)
     {
         return None;
     }
     let flow = service::flow(ctx).ok()??;
     let reply = flow_key(
-        config.ingress_vni,
+        vni,
         (flow.dst_be, flow.src_be),
         (flow.dport_be, flow.sport_be),
         flow.protocol,
@@ -431,7 +446,7 @@ pub fn balanced_by_xdp(ctx: &TcContext, config: &MeshConfig) -> Option<u32> {
     );
     // SAFETY: copied out at once, as in `classify`.
     let entry = MESH_CONNTRACK.get_ptr(&reply).map(|p| unsafe { *p })?;
-    (entry.entry_node == 0 && entry.addr_be == config.node_ip_be).then_some(config.ingress_vni)
+    (entry.entry_node == 0 && entry.addr_be == node_ip_be).then_some(vni)
 }
 
 /// A backend's packet to a client outside the swarm, on network `vni`:
@@ -463,7 +478,7 @@ pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
         };
         return tunnel(ctx, vni, &entry_node);
     }
-    let config = config().ok_or(OverlayVerdict::DropNoEndpoint)?;
+    let node = overlay::config().ok_or(OverlayVerdict::DropNoEndpoint)?;
     rewrite_skb(
         ctx,
         flow.protocol,
@@ -476,7 +491,7 @@ pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
     )?;
     count(MESH_NODE_ROW, MeshVerdict::Reply);
     // SAFETY: no parameters (null, 0): the helper looks the next hop up.
-    let ret = unsafe { bpf_redirect_neigh(config.underlay_ifindex, core::ptr::null_mut(), 0, 0) };
+    let ret = unsafe { bpf_redirect_neigh(node.underlay_ifindex, core::ptr::null_mut(), 0, 0) };
     redirected(ret, OverlayVerdict::RedirectUnderlay)
 }
 

@@ -1,15 +1,16 @@
-//! The overlay's maps, its per-CPU verdict counters and the helpers both
+//! The overlay's maps, its per-CPU verdict counters and the helpers the
 //! overlay hooks share (DESIGN §5, data paths 1 and 2): endpoint and
-//! interface lookups keyed by VNI, Ethernet rewrites and delivery into a
-//! local task with `bpf_redirect_peer`. The agent is the only writer of the
+//! interface lookups keyed by VNI, the node's underlay settings, Ethernet
+//! rewrites and delivery into a local task with `bpf_redirect_peer`
+//! (tunnels are [`crate::vxlan`]'s). The agent is the only writer of the
 //! maps; every map is pinned by name and survives an agent restart.
 //!
 //! Frames are read and written with `bpf_skb_load_bytes`/`store_bytes`, which
 //! also work on non-linear skbs (a GSO super-packet from a task).
 
 use aya_ebpf::{
-    bindings::{BPF_F_ZERO_CSUM_TX, TC_ACT_REDIRECT, TC_ACT_SHOT, bpf_tunnel_key},
-    helpers::generated::{bpf_redirect, bpf_redirect_peer, bpf_skb_set_tunnel_key},
+    bindings::{TC_ACT_REDIRECT, TC_ACT_SHOT},
+    helpers::generated::{bpf_redirect, bpf_redirect_peer},
     macros::map,
     maps::{Array, HashMap, PerCpuArray},
     programs::TcContext,
@@ -33,9 +34,6 @@ static OVERLAY_CONFIG: Array<OverlayConfig> = Array::pinned(1, 0);
 
 #[map]
 static OVERLAY_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(OVERLAY_COUNTER_SLOTS, 0);
-
-/// TTL of the outer IPv4 header of tunnelled frames.
-const TUNNEL_TTL: u8 = 64;
 
 /// Offset of the IPv4 destination address in an Ethernet frame.
 pub const IPV4_DST_OFFSET: usize = ETH_HDR_LEN + 16;
@@ -79,13 +77,10 @@ pub fn endpoint(vni: u32, ip_be: u32) -> Option<OverlayEndpoint> {
     OVERLAY_ENDPOINTS.get_ptr(&key).map(|p| unsafe { *p })
 }
 
-/// ifindex of the node's VXLAN device, if one is configured.
+/// The node's underlay and VXLAN settings, once the agent has written them.
 #[inline(always)]
-pub fn vxlan_ifindex() -> Option<u32> {
-    OVERLAY_CONFIG
-        .get(0)
-        .map(|config| config.vxlan_ifindex)
-        .filter(|&ifindex| ifindex != 0)
+pub fn config() -> Option<OverlayConfig> {
+    OVERLAY_CONFIG.get(0).copied()
 }
 
 /// Reads the IPv4 destination address (network byte order) of an Ethernet
@@ -150,39 +145,4 @@ pub fn deliver_local(
     // SAFETY: a helper without pointer arguments.
     let ret = unsafe { bpf_redirect_peer(endpoint.ifindex, 0) };
     redirected(ret, OverlayVerdict::RedirectLocal)
-}
-
-/// Sends the frame to `target`'s node: the tunnel key (VNI, remote node,
-/// TTL) for the flow-based VXLAN device, the inner destination MAC the
-/// receiving task's, then out of the VXLAN device. The outer UDP checksum is
-/// left zero, as RFC 7348 allows over IPv4 and cilium does: the inner
-/// packet keeps its own checksums.
-#[inline(always)]
-pub fn tunnel(
-    ctx: &TcContext,
-    vni: u32,
-    target: &OverlayEndpoint,
-) -> Result<Outcome, OverlayVerdict> {
-    let vxlan = vxlan_ifindex().ok_or(OverlayVerdict::DropNoVxlanDevice)?;
-    // SAFETY: plain data; all zeroes is a valid (IPv4, no options) key.
-    let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
-    key.tunnel_id = vni;
-    key.__bindgen_anon_1.remote_ipv4 = target.node_ip;
-    key.tunnel_ttl = TUNNEL_TTL;
-    // SAFETY: `key` is a live, fully initialised `bpf_tunnel_key` and the
-    // size passed is its size.
-    let ret = unsafe {
-        bpf_skb_set_tunnel_key(
-            ctx.skb.skb,
-            &raw mut key,
-            core::mem::size_of::<bpf_tunnel_key>() as u32,
-            u64::from(BPF_F_ZERO_CSUM_TX),
-        )
-    };
-    if ret != 0 {
-        return Err(OverlayVerdict::DropHelperFailed);
-    }
-    ctx.store(0, &target.mac, 0)
-        .map_err(|_| OverlayVerdict::DropHelperFailed)?;
-    redirect(vxlan, OverlayVerdict::RedirectRemote)
 }

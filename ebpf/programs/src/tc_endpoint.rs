@@ -8,8 +8,8 @@
 //! - an IPv4 packet is looked up in `OVERLAY_ENDPOINTS` under the VNI of the
 //!   interface it came from, so networks are isolated by construction: a
 //!   local endpoint gets it with `bpf_redirect_peer` (data path 1), a remote
-//!   one through the node's flow-based VXLAN device with the tunnel key set
-//!   to (VNI, the endpoint's node) (data path 2);
+//!   one is encapsulated in VXLAN for the endpoint's node and sent out of
+//!   the underlay ([`crate::vxlan::tunnel`], data path 2);
 //! - a packet to a service VIP of the interface's network is first balanced
 //!   to a backend and its destination rewritten (data path 4, [`service`]);
 //!   a local backend's reply to a balanced flow gets the VIP back as its
@@ -27,10 +27,9 @@ use shoal_ebpf_common::{
 
 use crate::{
     mesh,
-    overlay::{
-        Outcome, deliver_local, endpoint, finish, interface, ipv4_destination, redirect, tunnel,
-    },
+    overlay::{Outcome, deliver_local, endpoint, finish, interface, ipv4_destination, redirect},
     service,
+    vxlan::tunnel,
 };
 
 /// Runs on tc ingress (TCX or clsact) of a task's host-side veth. Returns

@@ -2,11 +2,14 @@
 //!
 //! - Egress counts what the node sends per IP protocol and never drops: the
 //!   stack built these packets.
-//! - Ingress delivers the routing mesh's packets (DESIGN §5, data path 5):
-//!   those `xdp_underlay` balanced and left to tc ([`mesh::balanced_by_xdp`]), or, with
-//!   `--mesh-hook tc`, those it balances itself ([`mesh`]). A backend on
-//!   this node gets the packet with `bpf_redirect_peer`, one on another
-//!   node through the VXLAN device, on the ingress network.
+//! - Ingress decapsulates the VXLAN other nodes send this node and delivers
+//!   the inner frame ([`vxlan::decapsulate`], [`vxlan::receive`]; DESIGN
+//!   §5, data path 2), and delivers the routing mesh's packets (data path
+//!   5): those `xdp_underlay` balanced and left to tc
+//!   ([`mesh::balanced_by_xdp`]), or, with `--mesh-hook tc`, those it
+//!   balances itself ([`mesh`]). A backend on this node gets the packet
+//!   with `bpf_redirect_peer`, one on another node tunnelled there
+//!   ([`vxlan::tunnel`]), on the ingress network.
 
 use aya_ebpf::{bindings::TC_ACT_UNSPEC, macros::classifier, programs::TcContext};
 use shoal_ebpf_common::{
@@ -17,7 +20,8 @@ use shoal_ebpf_common::{
 use crate::{
     counters::{count_protocol, count_verdict},
     mesh,
-    overlay::{Outcome, deliver_local, endpoint, finish, ipv4_destination, tunnel},
+    overlay::{self, Outcome, deliver_local, endpoint, finish, ipv4_destination},
+    vxlan::{self, tunnel},
 };
 
 /// Returns `TC_ACT_UNSPEC` (TCX "next") so that programs attached after ours
@@ -54,22 +58,28 @@ const NOT_OURS: Outcome = Outcome {
 };
 
 fn try_underlay_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
-    let Some(config) = mesh::config() else {
+    let Some(node) = overlay::config() else {
         return Ok(NOT_OURS);
     };
-    if config.hook == MESH_HOOK_XDP {
-        return match mesh::balanced_by_xdp(ctx, &config) {
+    if let Some(tunnelled) = vxlan::decapsulate(ctx, &node)? {
+        return vxlan::receive(ctx, tunnelled.vni, tunnelled.remote_node);
+    }
+    let Some(settings) = mesh::settings() else {
+        return Ok(NOT_OURS);
+    };
+    if settings.mesh.hook == MESH_HOOK_XDP {
+        return match mesh::balanced_by_xdp(ctx, &settings) {
             Some(vni) => deliver(ctx, vni),
             None => Ok(NOT_OURS),
         };
     }
-    if config.hook != MESH_HOOK_TC {
+    if settings.mesh.hook != MESH_HOOK_TC {
         return Ok(NOT_OURS);
     }
     // Direct reads need the headers in the linear part; a shorter packet
     // is pulled whole (and then fails `classify`'s bounds checks).
     let _ = ctx.pull_data(mesh::MESH_HEADERS_LEN.min(ctx.len()));
-    let hit = match mesh::classify(ctx.data(), ctx.data_end(), config.node_ip_be) {
+    let hit = match mesh::classify(ctx.data(), ctx.data_end(), node.node_ip_be) {
         Ok(Some(hit)) => hit,
         Ok(None) => {
             mesh::count(MESH_NODE_ROW, MeshVerdict::PassNotMesh);

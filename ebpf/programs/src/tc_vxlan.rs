@@ -1,7 +1,11 @@
 //! tc ingress on the node's flow-based VXLAN device: frames other nodes
-//! tunnelled to a task here (DESIGN §5, data path 2, receiving side). The
-//! tunnel key gives the VNI; (VNI, inner IPv4 destination) must be a local
-//! endpoint, which gets the frame with `bpf_redirect_peer`. A remote
+//! tunnelled to a task here (DESIGN §5, data path 2, receiving side) that
+//! `tc_underlay_ingress` left to the stack (outer fragments, GRO
+//! super-packets) and those of nodes still tunnelling through their device.
+//! The tunnel key gives the VNI and the sending node, and
+//! [`vxlan::receive`] does the rest, as for the frames tc decapsulates: (VNI,
+//! inner IPv4 destination) must be a local endpoint, which gets the frame
+//! with `bpf_redirect_peer`. A remote
 //! backend's reply to a flow this node balanced to a service VIP gets the
 //! VIP back as its source first (data path 4). For the routing mesh
 //! (data path 5), a flow from a client outside the swarm records which node
@@ -18,9 +22,8 @@ use aya_ebpf::{
 use shoal_ebpf_common::{ETH_P_IP, OverlayHook, OverlayVerdict};
 
 use crate::{
-    mesh,
-    overlay::{Outcome, deliver_local, endpoint, finish, ipv4_destination},
-    service,
+    overlay::{Outcome, finish},
+    vxlan,
 };
 
 /// Runs on tc ingress of the VXLAN device. Returns `TC_ACT_REDIRECT` for
@@ -45,7 +48,6 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
     if ret != 0 {
         return Err(OverlayVerdict::DropNoTunnelKey);
     }
-    let vni = key.tunnel_id;
     let ethertype = ctx
         .load::<u16>(12)
         .map(u16::from_be)
@@ -53,18 +55,7 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
     if ethertype != ETH_P_IP {
         return Err(OverlayVerdict::DropNotIpv4);
     }
-    let dst = ipv4_destination(ctx)?;
-    let Some(target) = endpoint(vni, dst) else {
-        // A remote backend's reply to a client that entered the routing
-        // mesh here, or nothing.
-        return mesh::reply(ctx, vni);
-    };
-    if !target.is_local() {
-        return Err(OverlayVerdict::DropNotLocal);
-    }
-    service::reverse(ctx, vni)?;
     // SAFETY: the key was filled by the helper; IPv4 is its only use here.
-    let entry_node = unsafe { key.__bindgen_anon_1.remote_ipv4 };
-    mesh::learn_entry_node(ctx, vni, entry_node)?;
-    deliver_local(ctx, vni, &target)
+    let remote_node = unsafe { key.__bindgen_anon_1.remote_ipv4 };
+    vxlan::receive(ctx, key.tunnel_id, remote_node)
 }

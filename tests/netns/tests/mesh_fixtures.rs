@@ -37,7 +37,7 @@ use pnet_packet::{
 };
 use shoal_agent::dataplane::{
     Endpoint, EndpointLocation, Flow, FlowDirection, Interface, MeshHook, MeshMaps, OverlayMaps,
-    PortTarget, PublishedPort, load_object,
+    PortTarget, PublishedPort, Underlay, load_object,
 };
 use shoal_ebpf_common::{
     MESH_NODE_ROW, MeshVerdict, OVERLAY_MAGLEV_SIZE, OverlayHook, OverlayVerdict, program_names,
@@ -109,8 +109,15 @@ impl Fixture {
         let mut overlay = OverlayMaps::from_pins(pins.path()).expect("overlay maps");
         // The backends are local: XDP hands every balanced packet to tc
         // (tunnelling in XDP is covered end to end in `mesh.rs`).
-        mesh.configure(NODE, UNDERLAY_IFINDEX, MeshHook::Xdp, true, 4789)
-            .expect("mesh config");
+        mesh.configure(MeshHook::Xdp, true).expect("mesh config");
+        overlay
+            .set_underlay(&Underlay {
+                vxlan_ifindex: 0,
+                underlay_ifindex: UNDERLAY_IFINDEX,
+                node_ip: NODE,
+                vxlan_port: 4789,
+            })
+            .expect("underlay");
         let size = OVERLAY_MAGLEV_SIZE as usize;
         overlay
             .set_maglev_table(0, &vec![BACKEND; size])

@@ -10,7 +10,8 @@
 //!   fragments the outer packet, as does one tc cannot encapsulate.
 //! - [`decapsulate`] strips the VXLAN a node's underlay receives for this
 //!   node (UDP to its address and VXLAN port, no outer options or
-//!   fragments, not a GRO super-packet), and [`receive`] delivers the
+//!   fragments; a GSO packet stays one, its segment size kept, so a bulk
+//!   transfer reaches the task unsegmented), and [`receive`] delivers the
 //!   inner frame: to a local task, reverse-translated first when it
 //!   answers a flow this node balanced, or back out to a client of the
 //!   routing mesh. `tc_vxlan_ingress` runs [`receive`] for what the stack
@@ -51,6 +52,8 @@ const ENCAP_FLAGS: u64 = BPF_F_ADJ_ROOM_FIXED_GSO as u64
     | BPF_F_ADJ_ROOM_ENCAP_L4_UDP as u64
     | BPF_F_ADJ_ROOM_ENCAP_L2_ETH as u64
     | ENCAP_L2_ETH_LEN;
+/// Flags of the decapsulating `bpf_skb_adjust_room`.
+const DECAP_FLAGS: u64 = BPF_F_ADJ_ROOM_FIXED_GSO as u64;
 #[expect(clippy::cast_possible_wrap, reason = "50 bytes")]
 const ENCAP_GROWTH: i32 = VXLAN_ENCAP_LEN as i32;
 /// Offsets in an underlay frame: the outer IPv4 header, the UDP header
@@ -177,8 +180,7 @@ pub struct Decapsulated {
 /// Ethernet header in front of the inner IPv4 packet, as the VXLAN device
 /// would hand the inner frame on. `Ok(None)`, with the frame untouched,
 /// for anything else (and for what the stack's path handles better: outer
-/// IPv4 options or fragments, GRO super-packets, inner frames that are not
-/// IPv4).
+/// IPv4 options or fragments, packets the kernel cannot shrink in place).
 #[inline(always)]
 pub fn decapsulate(
     ctx: &TcContext,
@@ -201,10 +203,6 @@ pub fn decapsulate(
     {
         return Ok(None);
     }
-    // SAFETY: the context pointer the kernel passed in.
-    if unsafe { (*ctx.skb.skb).gso_size } != 0 {
-        return Ok(None);
-    }
     let vxlan = VXLAN_HEADER - OUTER_IP;
     if outer[vxlan] & VXLAN_FLAG_VNI == 0
         || ctx.load::<u16>(INNER_FRAME + 12).map(u16::from_be) != Ok(ETH_P_IP)
@@ -213,8 +211,15 @@ pub fn decapsulate(
     }
     let vni = u32::from_be_bytes([0, outer[vxlan + 4], outer[vxlan + 5], outer[vxlan + 6]]);
     let remote_node = u32::from_be_bytes([outer[12], outer[13], outer[14], outer[15]]);
-    ctx.adjust_room(-ENCAP_GROWTH, BPF_ADJ_ROOM_MAC, 0)
-        .map_err(|_| OverlayVerdict::DropHelperFailed)?;
+    // A GRO super-packet keeps its segment size: the inner segments are
+    // what they were on the wire. The room cannot always be taken (a
+    // packet the kernel cannot shrink there): the stack's path then has it.
+    if ctx
+        .adjust_room(-ENCAP_GROWTH, BPF_ADJ_ROOM_MAC, DECAP_FLAGS)
+        .is_err()
+    {
+        return Ok(None);
+    }
     Ok(Some(Decapsulated { vni, remote_node }))
 }
 

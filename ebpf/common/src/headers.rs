@@ -1,5 +1,6 @@
-//! Ethernet, IP and ARP header constants, and the classification of a
-//! frame's start that the underlay hooks count by ([`classify`]).
+//! Ethernet, IP, TCP/UDP and ARP header constants (every program reads its
+//! offsets from here), and the classification of a frame's start that the
+//! underlay hooks count by ([`classify`]).
 
 use crate::Verdict;
 
@@ -68,6 +69,22 @@ pub const fn classify(
 pub const fn ip_next_offset(ethertype: u16) -> usize {
     if ethertype == ETH_P_IPV6 { 6 } else { 9 }
 }
+
+/// IP protocol numbers of TCP and UDP.
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+/// Offsets in an Ethernet frame (no VLAN tag) of the IPv4 header's
+/// checksum, source and destination.
+pub const IPV4_CSUM_OFFSET: usize = ETH_HDR_LEN + 10;
+pub const IPV4_SRC_OFFSET: usize = ETH_HDR_LEN + 12;
+pub const IPV4_DST_OFFSET: usize = ETH_HDR_LEN + 16;
+/// Offsets of the checksum in a TCP and in a UDP header.
+pub const TCP_CSUM_OFFSET: usize = 16;
+pub const UDP_CSUM_OFFSET: usize = 6;
+/// TCP flags byte offset in the TCP header, and its SYN and ACK bits.
+pub const TCP_FLAGS_OFFSET: usize = 13;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_ACK: u8 = 0x10;
 
 /// EtherType of ARP, host byte order.
 pub const ETH_P_ARP: u16 = 0x0806;

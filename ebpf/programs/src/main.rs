@@ -5,6 +5,7 @@
 #![no_main]
 
 mod counters;
+mod flow;
 mod mesh;
 mod overlay;
 mod parse;

@@ -24,20 +24,22 @@
 //! and per verdict, per CPU).
 
 use aya_ebpf::{
-    bindings::{BPF_F_MARK_MANGLED_0, BPF_F_PSEUDO_HDR},
     helpers::generated::bpf_redirect_neigh,
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
     programs::TcContext,
 };
 use shoal_ebpf_common::{
-    ETH_HDR_LEN, ETH_P_IP, FLOW_FORWARD, FLOW_REPLY, MESH_COUNTER_SLOTS, MESH_HOOK_OFF,
-    MESH_MAX_CONNTRACK, MESH_MAX_PORTS, MESH_NODE_ROW, MESH_PORT_HOST, MeshConfig, MeshFlow,
-    MeshPort, MeshPortKey, MeshVerdict, OverlayConfig, OverlayEndpoint, OverlayFlowKey,
-    OverlayVerdict, csum_replace2, csum_replace4, flow_hash, mesh_slot,
+    ETH_HDR_LEN, ETH_P_IP, FLOW_FORWARD, FLOW_REPLY, IPPROTO_TCP, IPPROTO_UDP, IPV4_CSUM_OFFSET,
+    IPV4_DST_OFFSET, IPV4_SRC_OFFSET, MESH_COUNTER_SLOTS, MESH_HOOK_OFF, MESH_MAX_CONNTRACK,
+    MESH_MAX_PORTS, MESH_NODE_ROW, MESH_PORT_HOST, MeshConfig, MeshFlow, MeshPort, MeshPortKey,
+    MeshVerdict, OverlayConfig, OverlayEndpoint, OverlayFlowKey, OverlayVerdict, TCP_ACK,
+    TCP_CSUM_OFFSET, TCP_FLAGS_OFFSET, TCP_SYN, UDP_CSUM_OFFSET, csum_replace2, csum_replace4,
+    flow_hash, mesh_slot,
 };
 
 use crate::{
+    flow::{self, Flow, rewrite},
     overlay::{self, Outcome, endpoint, redirected},
     parse::ptr_at,
     service,
@@ -57,13 +59,6 @@ static MESH_CONNTRACK: LruHashMap<OverlayFlowKey, MeshFlow> =
 #[map]
 static MESH_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(MESH_COUNTER_SLOTS, 0);
 
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-/// Offsets in an Ethernet frame of the IPv4 header checksum, source and
-/// destination.
-const IPV4_CSUM_OFFSET: usize = ETH_HDR_LEN + 10;
-const IPV4_SRC_OFFSET: usize = ETH_HDR_LEN + 12;
-const IPV4_DST_OFFSET: usize = ETH_HDR_LEN + 16;
 /// Bytes `tc_underlay_ingress` makes linear before reading the headers
 /// directly: Ethernet, the longest IPv4 header and a TCP header.
 pub const MESH_HEADERS_LEN: u32 = (ETH_HDR_LEN + 60 + 20) as u32;
@@ -108,6 +103,21 @@ pub struct Hit {
     pub l4_offset: usize,
     /// A TCP SYN without ACK: a connection being opened.
     pub syn: bool,
+}
+
+impl Hit {
+    /// The packet's flow, for the tc helpers.
+    #[inline(always)]
+    pub fn flow(&self) -> Flow {
+        Flow {
+            protocol: self.protocol,
+            src_be: self.src_be,
+            dst_be: self.dst_be,
+            sport_be: self.sport_be,
+            dport_be: self.dport_be,
+            l4_offset: self.l4_offset,
+        }
+    }
 }
 
 /// Finds the published port an Ethernet frame at `[data, data_end)` is
@@ -174,8 +184,8 @@ pub fn classify(
         let flags = ptr_at::<[u8; 20]>(data, data_end, l4_offset)
             .ok_or((row, MeshVerdict::DropTruncated))?;
         // SAFETY: as above.
-        let flags = unsafe { flags.read_unaligned() }[13];
-        flags & 0x12 == 0x02
+        let flags = unsafe { flags.read_unaligned() }[TCP_FLAGS_OFFSET];
+        flags & (TCP_SYN | TCP_ACK) == TCP_SYN
     } else {
         ptr_at::<[u8; 8]>(data, data_end, l4_offset).ok_or((row, MeshVerdict::DropTruncated))?;
         false
@@ -192,26 +202,6 @@ pub fn classify(
     }))
 }
 
-#[inline(always)]
-fn flow_key(
-    vni: u32,
-    (src_be, dst_be): (u32, u32),
-    (sport_be, dport_be): (u16, u16),
-    protocol: u8,
-    direction: u8,
-) -> OverlayFlowKey {
-    OverlayFlowKey {
-        vni,
-        src_be,
-        dst_be,
-        sport_be,
-        dport_be,
-        protocol,
-        direction,
-        _pad: [0; 2],
-    }
-}
-
 /// Picks `hit`'s backend: the one its conntrack entry holds while that
 /// backend is still an endpoint (a draining task keeps its flows), or,
 /// for a new flow or a TCP SYN, one from the table (Maglev; the local
@@ -221,7 +211,7 @@ fn flow_key(
 pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
     let port = &hit.port;
     let vni = port.vni;
-    let forward = flow_key(
+    let forward = flow::key(
         vni,
         (hit.src_be, hit.dst_be),
         (hit.sport_be, hit.dport_be),
@@ -271,7 +261,7 @@ pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
     if new {
         // Every SYN is new, so a reused client port rewrites the reply
         // entry, which may be gone or another entry node's.
-        let reply = flow_key(
+        let reply = flow::key(
             vni,
             (backend, hit.src_be),
             (port.target_port_be, hit.sport_be),
@@ -333,11 +323,12 @@ pub fn rewrite_in_place(
         csum_replace4(ip_check, hit.dst_be, backend_be),
     )?;
     store(data, data_end, IPV4_DST_OFFSET, backend_be)?;
-    let csum_offset = if hit.protocol == IPPROTO_TCP {
-        hit.l4_offset + 16
-    } else {
-        hit.l4_offset + 6
-    };
+    let csum_offset = hit.l4_offset
+        + if hit.protocol == IPPROTO_TCP {
+            TCP_CSUM_OFFSET
+        } else {
+            UDP_CSUM_OFFSET
+        };
     let l4_check = load16(data, data_end, csum_offset)?;
     if hit.protocol == IPPROTO_TCP || l4_check != 0 {
         let check = csum_replace2(
@@ -355,52 +346,6 @@ pub fn rewrite_in_place(
     store(data, data_end, hit.l4_offset + 2, hit.port.target_port_be)
 }
 
-/// Rewrites the address at `addr_offset` and the port at `port_offset`
-/// of a TCP or UDP packet through the skb helpers, which also handle
-/// checksums a local stack left partial.
-#[inline(always)]
-#[expect(clippy::too_many_arguments, reason = "one rewrite, spelled out")]
-pub fn rewrite_skb(
-    ctx: &TcContext,
-    protocol: u8,
-    l4_offset: usize,
-    addr_offset: usize,
-    (old_addr, new_addr): (u32, u32),
-    port_offset: usize,
-    (old_port, new_port): (u16, u16),
-    failed: OverlayVerdict,
-) -> Result<(), OverlayVerdict> {
-    let (csum_offset, extra) = if protocol == IPPROTO_TCP {
-        (l4_offset + 16, 0)
-    } else {
-        (l4_offset + 6, u64::from(BPF_F_MARK_MANGLED_0))
-    };
-    let fail = |_| failed;
-    ctx.l4_csum_replace(
-        csum_offset,
-        u64::from(old_addr),
-        u64::from(new_addr),
-        u64::from(BPF_F_PSEUDO_HDR) | 4 | extra,
-    )
-    .map_err(fail)?;
-    ctx.l4_csum_replace(
-        csum_offset,
-        u64::from(old_port),
-        u64::from(new_port),
-        2 | extra,
-    )
-    .map_err(fail)?;
-    ctx.l3_csum_replace(
-        IPV4_CSUM_OFFSET,
-        u64::from(old_addr),
-        u64::from(new_addr),
-        4,
-    )
-    .map_err(fail)?;
-    ctx.store(addr_offset, &new_addr, 0).map_err(fail)?;
-    ctx.store(port_offset, &new_port, 0).map_err(fail)
-}
-
 /// Rewrites `hit`'s destination (tc hook) like [`rewrite_in_place`].
 #[inline(always)]
 pub fn rewrite_forward_skb(
@@ -408,15 +353,12 @@ pub fn rewrite_forward_skb(
     hit: &Hit,
     backend_be: u32,
 ) -> Result<(), OverlayVerdict> {
-    rewrite_skb(
+    let flow = hit.flow();
+    rewrite(
         ctx,
-        hit.protocol,
-        hit.l4_offset,
-        IPV4_DST_OFFSET,
-        (hit.dst_be, backend_be),
-        hit.l4_offset + 2,
-        (hit.dport_be, hit.port.target_port_be),
-        OverlayVerdict::DropHelperFailed,
+        &flow,
+        (IPV4_DST_OFFSET, flow.dst_be, backend_be),
+        Some((flow.l4_offset + 2, flow.dport_be, hit.port.target_port_be)),
     )
 }
 
@@ -436,8 +378,8 @@ pub fn balanced_by_xdp(ctx: &TcContext, settings: &Settings) -> Option<u32> {
     {
         return None;
     }
-    let flow = service::flow(ctx).ok()??;
-    let reply = flow_key(
+    let flow = flow::flow(ctx).ok()??;
+    let reply = flow::key(
         vni,
         (flow.dst_be, flow.src_be),
         (flow.dport_be, flow.sport_be),
@@ -457,8 +399,8 @@ pub fn balanced_by_xdp(ctx: &TcContext, settings: &Settings) -> Option<u32> {
 /// `DropNoEndpoint` when no flow of the mesh has this reply.
 #[inline(always)]
 pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
-    let flow = service::flow(ctx)?.ok_or(OverlayVerdict::DropNoEndpoint)?;
-    let key = flow_key(
+    let flow = flow::flow(ctx)?.ok_or(OverlayVerdict::DropNoEndpoint)?;
+    let key = flow::key(
         vni,
         (flow.src_be, flow.dst_be),
         (flow.sport_be, flow.dport_be),
@@ -479,15 +421,11 @@ pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
         return tunnel(ctx, vni, &entry_node);
     }
     let node = overlay::config().ok_or(OverlayVerdict::DropNoEndpoint)?;
-    rewrite_skb(
+    rewrite(
         ctx,
-        flow.protocol,
-        flow.l4_offset,
-        IPV4_SRC_OFFSET,
-        (flow.src_be, entry.addr_be),
-        flow.l4_offset,
-        (flow.sport_be, entry.port_be),
-        OverlayVerdict::DropHelperFailed,
+        &flow,
+        (IPV4_SRC_OFFSET, flow.src_be, entry.addr_be),
+        Some((flow.l4_offset, flow.sport_be, entry.port_be)),
     )?;
     count(MESH_NODE_ROW, MeshVerdict::Reply);
     // SAFETY: no parameters (null, 0): the helper looks the next hop up.
@@ -501,13 +439,13 @@ pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
 /// go back to `entry_node`.
 #[inline(always)]
 pub fn learn_entry_node(ctx: &TcContext, vni: u32, entry_node: u32) -> Result<(), OverlayVerdict> {
-    let Some(flow) = service::flow(ctx)? else {
+    let Some(flow) = flow::flow(ctx)? else {
         return Ok(());
     };
     if entry_node == 0 || endpoint(vni, flow.src_be).is_some() {
         return Ok(());
     }
-    let key = flow_key(
+    let key = flow::key(
         vni,
         (flow.dst_be, flow.src_be),
         (flow.dport_be, flow.sport_be),

@@ -16,9 +16,9 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use shoal_ebpf_common::{
-    ETH_HDR_LEN, OVERLAY_COUNTER_SLOTS, OVERLAY_MAX_ENDPOINTS, OVERLAY_MAX_INTERFACES,
-    OverlayConfig, OverlayEndpoint, OverlayEndpointKey, OverlayHook, OverlayInterface,
-    OverlayVerdict, overlay_slot,
+    ETH_HDR_LEN, IPV4_DST_OFFSET, OVERLAY_COUNTER_SLOTS, OVERLAY_MAX_ENDPOINTS,
+    OVERLAY_MAX_INTERFACES, OverlayConfig, OverlayEndpoint, OverlayEndpointKey, OverlayHook,
+    OverlayInterface, OverlayVerdict, overlay_slot,
 };
 
 #[map]
@@ -34,9 +34,6 @@ static OVERLAY_CONFIG: Array<OverlayConfig> = Array::pinned(1, 0);
 
 #[map]
 static OVERLAY_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(OVERLAY_COUNTER_SLOTS, 0);
-
-/// Offset of the IPv4 destination address in an Ethernet frame.
-pub const IPV4_DST_OFFSET: usize = ETH_HDR_LEN + 16;
 
 /// What a hook does with a frame it does not drop: the verdict to count and
 /// the tc action to return.

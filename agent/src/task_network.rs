@@ -2,7 +2,8 @@
 //! (DESIGN.md §4, "Networking, per node"), through [`crate::netlink`].
 //!
 //! The agent makes the namespace itself (a bind mount of a fresh network
-//! namespace at `<task dir>/netns`) and gives its path to runc, like a CNI
+//! namespace at `<task dir>/netns`, where interfaces get no IPv6, as on
+//! Docker's overlay endpoints) and gives its path to runc, like a CNI
 //! runtime. For each network of the task it creates a veth pair: the host
 //! side (`sh<task ID prefix><n>`) stays in the node's namespace, where the
 //! overlay's tc programs attach; the other side becomes `eth<n>` in the
@@ -71,7 +72,8 @@ pub fn host_ifname(task_id: &str, index: usize) -> String {
 }
 
 /// Creates a network namespace bound at `path` (an empty file is created
-/// first). Runs on a thread of its own, which `unshare` moves.
+/// first), in which interfaces get no IPv6 ([`disable_ipv6_on_new_interfaces`]).
+/// Runs on a thread of its own, which `unshare` moves.
 pub fn create_netns(path: &Path) -> Result<(), TaskNetworkError> {
     fs::File::create(path).map_err(io_error(format!("creating {}", path.display())))?;
     let target = path.to_owned();
@@ -83,6 +85,7 @@ pub fn create_netns(path: &Path) -> Result<(), TaskNetworkError> {
                 std::io::Error::last_os_error(),
             ));
         }
+        disable_ipv6_on_new_interfaces()?;
         let source = c"/proc/thread-self/ns/net";
         let target_c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())
             .map_err(|e| io_error("netns path")(std::io::Error::other(e)))?;
@@ -107,6 +110,22 @@ pub fn create_netns(path: &Path) -> Result<(), TaskNetworkError> {
     })
     .join()
     .map_err(|_| io_error("the netns thread")(std::io::Error::other("panicked")))?
+}
+
+/// Overlay networks carry IPv4 only, and Docker leaves IPv6 off on their
+/// endpoints unless the network enables it: every interface made in or
+/// moved into the calling thread's network namespace from now on, the
+/// task's `eth<n>` among them, gets no IPv6 (no link-local address, router
+/// solicitation or MLD report, which the overlay's programs would only
+/// drop as not IPv4). The loopback, already there, keeps `::1`. A kernel
+/// without IPv6 has nothing to turn off.
+fn disable_ipv6_on_new_interfaces() -> Result<(), TaskNetworkError> {
+    // The `net` sysctls are those of the opening thread's namespace.
+    const DEFAULT_DISABLE_IPV6: &str = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
+    match fs::write(DEFAULT_DISABLE_IPV6, "1") {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        written => written.map_err(io_error(format!("writing {DEFAULT_DISABLE_IPV6}"))),
+    }
 }
 
 /// Unmounts and removes a namespace made by [`create_netns`] (its veths go

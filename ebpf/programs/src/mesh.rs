@@ -120,28 +120,38 @@ impl Hit {
     }
 }
 
+/// What [`classify`] found in a frame.
+///
+/// `repr(u32)` keeps the tag at offset 0, as the BTF of a function that is
+/// not inlined needs (crate doc): `Result<Option<Hit>, _>` kept it in a
+/// niche inside `Hit`, and the kernel refused the object's BTF with
+/// `Invalid member bits_offset`.
+#[repr(u32)]
+pub enum Classified {
+    /// Not for a published port (not IPv4 TCP/UDP to the node's address,
+    /// or a later fragment, which carries no ports).
+    NotMesh,
+    /// For a published port.
+    Hit(Hit),
+    /// To be dropped, counted in this row with this reason.
+    Drop(u32, MeshVerdict),
+}
+
 /// Finds the published port an Ethernet frame at `[data, data_end)` is
-/// for: `Ok(None)` when it is not for one (not IPv4 TCP/UDP to
-/// `node_ip_be`, or a later fragment, which carries no ports), `Err` with
-/// the row and reason when it must be dropped. Not inlined: LLVM's BPF
-/// backend reuses a register clobbered by the map lookup when this is
-/// inlined into `xdp_underlay` (the verifier rejects it, "R3 !read_ok").
+/// for. Not inlined: LLVM's BPF backend reuses a register clobbered by
+/// the map lookup when this is inlined into `xdp_underlay` (the verifier
+/// rejects it, "R3 !read_ok").
 #[inline(never)]
-pub fn classify(
-    data: usize,
-    data_end: usize,
-    node_ip_be: u32,
-) -> Result<Option<Hit>, (u32, MeshVerdict)> {
-    let truncated = (MESH_NODE_ROW, MeshVerdict::DropTruncated);
+pub fn classify(data: usize, data_end: usize, node_ip_be: u32) -> Classified {
     let Some(ethertype) = ptr_at::<u16>(data, data_end, 12) else {
-        return Ok(None);
+        return Classified::NotMesh;
     };
     // SAFETY: `ptr_at` checked the bounds.
     if u16::from_be(unsafe { ethertype.read_unaligned() }) != ETH_P_IP {
-        return Ok(None);
+        return Classified::NotMesh;
     }
     let Some(header) = ptr_at::<[u8; 20]>(data, data_end, ETH_HDR_LEN) else {
-        return Ok(None);
+        return Classified::NotMesh;
     };
     // SAFETY: as above.
     let header = unsafe { header.read_unaligned() };
@@ -151,18 +161,20 @@ pub fn classify(
         || header[0] >> 4 != 4
         || (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
     {
-        return Ok(None);
+        return Classified::NotMesh;
     }
     let fragment = u16::from_be_bytes([header[6], header[7]]);
     if fragment & 0x1fff != 0 {
-        return Ok(None);
+        return Classified::NotMesh;
     }
     let ihl = usize::from(header[0] & 0x0f);
     if ihl < 5 {
-        return Err(truncated);
+        return Classified::Drop(MESH_NODE_ROW, MeshVerdict::DropTruncated);
     }
     let l4_offset = ETH_HDR_LEN + ihl * 4;
-    let ports = ptr_at::<[u16; 2]>(data, data_end, l4_offset).ok_or(truncated)?;
+    let Some(ports) = ptr_at::<[u16; 2]>(data, data_end, l4_offset) else {
+        return Classified::Drop(MESH_NODE_ROW, MeshVerdict::DropTruncated);
+    };
     // SAFETY: as above.
     let [sport_be, dport_be] = unsafe { ports.read_unaligned() };
     let key = MeshPortKey {
@@ -173,24 +185,27 @@ pub fn classify(
     // SAFETY: the value is copied out at once; a concurrent update may
     // replace it but not fault.
     let Some(port) = MESH_PORTS.get_ptr(&key).map(|p| unsafe { *p }) else {
-        return Ok(None);
+        return Classified::NotMesh;
     };
     let row = port.counter_row;
     if fragment & 0x2000 != 0 {
-        return Err((row, MeshVerdict::DropFragment));
+        return Classified::Drop(row, MeshVerdict::DropFragment);
     }
     // The whole L4 header, up to and including its checksum.
     let syn = if protocol == IPPROTO_TCP {
-        let flags = ptr_at::<[u8; 20]>(data, data_end, l4_offset)
-            .ok_or((row, MeshVerdict::DropTruncated))?;
+        let Some(flags) = ptr_at::<[u8; 20]>(data, data_end, l4_offset) else {
+            return Classified::Drop(row, MeshVerdict::DropTruncated);
+        };
         // SAFETY: as above.
         let flags = unsafe { flags.read_unaligned() }[TCP_FLAGS_OFFSET];
         flags & (TCP_SYN | TCP_ACK) == TCP_SYN
     } else {
-        ptr_at::<[u8; 8]>(data, data_end, l4_offset).ok_or((row, MeshVerdict::DropTruncated))?;
+        if ptr_at::<[u8; 8]>(data, data_end, l4_offset).is_none() {
+            return Classified::Drop(row, MeshVerdict::DropTruncated);
+        }
         false
     };
-    Ok(Some(Hit {
+    Classified::Hit(Hit {
         port,
         protocol,
         src_be: u32::from_ne_bytes([header[12], header[13], header[14], header[15]]),
@@ -199,7 +214,7 @@ pub fn classify(
         dport_be,
         l4_offset,
         syn,
-    }))
+    })
 }
 
 /// Picks `hit`'s backend: the one its conntrack entry holds while that

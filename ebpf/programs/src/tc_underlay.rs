@@ -80,12 +80,12 @@ fn try_underlay_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
     // is pulled whole (and then fails `classify`'s bounds checks).
     let _ = ctx.pull_data(mesh::MESH_HEADERS_LEN.min(ctx.len()));
     let hit = match mesh::classify(ctx.data(), ctx.data_end(), node.node_ip_be) {
-        Ok(Some(hit)) => hit,
-        Ok(None) => {
+        mesh::Classified::Hit(hit) => hit,
+        mesh::Classified::NotMesh => {
             mesh::count(MESH_NODE_ROW, MeshVerdict::PassNotMesh);
             return Ok(NOT_OURS);
         }
-        Err((row, verdict)) => {
+        mesh::Classified::Drop(row, verdict) => {
             mesh::count(row, verdict);
             return Err(OverlayVerdict::DropBadHeader);
         }

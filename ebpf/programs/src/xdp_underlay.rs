@@ -69,12 +69,12 @@ pub fn xdp_underlay(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn routing_mesh(ctx: &XdpContext, settings: &Settings) -> u32 {
     let hit = match mesh::classify(ctx.data(), ctx.data_end(), settings.node.node_ip_be) {
-        Ok(Some(hit)) => hit,
-        Ok(None) => {
+        mesh::Classified::Hit(hit) => hit,
+        mesh::Classified::NotMesh => {
             mesh::count(MESH_NODE_ROW, MeshVerdict::PassNotMesh);
             return xdp_action::XDP_PASS;
         }
-        Err((row, verdict)) => {
+        mesh::Classified::Drop(row, verdict) => {
             mesh::count(row, verdict);
             return xdp_action::XDP_DROP;
         }

@@ -1,8 +1,9 @@
 //! End-to-end: real `shoald` processes in node namespaces, real XDP and TCX
 //! programs on their underlay interfaces, real traffic between them.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
+use aya::programs::loaded_programs;
 use serde_json::Value;
 use shoal_netns_tests::{
     World, eventually, require_privileges, step,
@@ -21,6 +22,19 @@ fn status(world: &World, n: usize) -> Value {
         .node(n)
         .status()
         .unwrap_or_else(|e| panic!("status of node-{n}: {e}"))
+}
+
+/// The BTF object of each program in `program_ids` (`None`: loaded
+/// without BTF, or not loaded).
+fn btf_ids(program_ids: &[u64]) -> Vec<Option<u32>> {
+    let loaded: HashMap<u64, Option<u32>> = loaded_programs()
+        .filter_map(Result::ok)
+        .map(|info| (u64::from(info.id()), info.btf_id()))
+        .collect();
+    program_ids
+        .iter()
+        .map(|id| loaded.get(id).copied().flatten())
+        .collect()
 }
 
 /// Sends one datagram from every node to every other and waits until each
@@ -86,6 +100,12 @@ fn three_nodes_count_the_traffic_between_them() {
         assert!(
             world.node(i).underlay_link_details().contains("prog/xdp"),
             "XDP on node-{i}'s eth0"
+        );
+        let log = world.node(i).log();
+        let btf = btf_ids(&program_ids(&s));
+        assert!(
+            btf.iter().all(Option::is_some) && !log.contains("BPF_BTF_LOAD"),
+            "node-{i}: the kernel took the object's BTF (BTF ids {btf:?}): {log}"
         );
     }
     warm_up(&world);

@@ -8,7 +8,7 @@ use std::{collections::BTreeSet, net::Ipv4Addr, time::Duration};
 use serde_json::Value;
 use shoal_netns_tests::{
     CONVERGE, World, eventually, require_docker_client, require_privileges, service_create_args,
-    step,
+    step, world::verdict_packets,
 };
 
 fn json(text: &str) -> Value {
@@ -397,6 +397,30 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
         .node(web[0].node)
         .runc_exec(&web[0].id, &["whoami", "--get", &db[0].addr]);
     assert!(refused.is_err(), "front reached back: {refused:?}");
+
+    step("the overlay interfaces carry no IPv6 (Docker's default), so the programs dropped none");
+    for task in web.iter().chain(&db) {
+        let disabled = world.node(task.node).runc_exec(
+            &task.id,
+            &["cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"],
+        );
+        assert_eq!(
+            disabled.as_deref().map(str::trim),
+            Ok("1"),
+            "IPv6 off on {}'s eth0",
+            task.addr
+        );
+    }
+    for (i, node) in world.nodes().iter().enumerate() {
+        let status = node.status().expect("status");
+        assert_eq!(
+            verdict_packets(&status, "endpoint_ingress", "drop_not_ipv4"),
+            0,
+            "node-{}'s tasks sent nothing but IPv4 and ARP: {}",
+            i + 1,
+            status["dataplane"]["counters"]["endpoint_ingress"]
+        );
+    }
 }
 
 /// The overlay addresses (`eth*`) of every running task of `service`.

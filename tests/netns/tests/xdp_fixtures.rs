@@ -1,6 +1,7 @@
 //! Packet fixtures through `BPF_PROG_TEST_RUN` (katran's fixtures, aya's
 //! `prog_test_run`): hand-built frames into the real programs, checking the
-//! verdict and exactly what each frame added to the counter maps.
+//! verdict and exactly what each frame added to the counter maps; and the
+//! object itself as the kernel takes it (its BTF).
 
 use pnet_packet::{
     ethernet::EtherTypes,
@@ -110,4 +111,39 @@ fn fixture_frames_get_the_right_verdicts_and_counts() {
     assert_eq!(egress.protocols["tcp"].packets, 1);
     assert_eq!(egress.verdicts["pass_ip"], 2);
     assert_eq!(egress.verdicts["pass_not_ip"], 1);
+}
+
+/// The kernel accepts the object's BTF, so every program carries it (line
+/// info, function info, typed maps). When `BPF_BTF_LOAD` refuses it, aya
+/// only logs a warning and loads everything without BTF: this is what
+/// notices. It refused it while a non-inlined function returned a Rust
+/// enum keeping its tag away from offset 0 (see `mesh::Classified` in the
+/// eBPF programs); `bpftool btf dump file <object>` shows the type.
+#[test]
+fn the_kernel_accepts_the_objects_btf() {
+    require_privileges!();
+    let pins = PinDir::new("btf");
+    let mut ebpf = load_object(pins.path()).expect("load object");
+    let xdp_btf = load_xdp(&mut ebpf, program_names::XDP_UNDERLAY)
+        .info()
+        .expect("program info")
+        .btf_id();
+    assert!(
+        xdp_btf.is_some(),
+        "{} loaded without BTF: the kernel refused the object's BTF",
+        program_names::XDP_UNDERLAY
+    );
+    for name in [
+        program_names::TC_UNDERLAY_EGRESS,
+        program_names::TC_UNDERLAY_INGRESS,
+    ]
+    .into_iter()
+    .chain(program_names::OVERLAY)
+    {
+        let btf = load_classifier(&mut ebpf, name)
+            .info()
+            .expect("program info")
+            .btf_id();
+        assert_eq!(btf, xdp_btf, "{name} carries the object's BTF");
+    }
 }

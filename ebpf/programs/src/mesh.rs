@@ -448,25 +448,16 @@ pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
     redirected(ret, OverlayVerdict::RedirectUnderlay)
 }
 
-/// On the backend's node, for a frame the entry node `entry_node` (host
-/// byte order) tunnelled here: when its source is no endpoint of the
-/// network (a client outside the swarm), records that the flow's replies
-/// go back to `entry_node`.
+/// On the backend's node, for `flow` (as it arrived), which the entry node
+/// `entry_node` (host byte order) tunnelled here: when its source is no
+/// endpoint of the network (a client outside the swarm), records that the
+/// flow's replies go back to `entry_node`.
 #[inline(always)]
-pub fn learn_entry_node(ctx: &TcContext, vni: u32, entry_node: u32) -> Result<(), OverlayVerdict> {
-    let Some(flow) = flow::flow(ctx)? else {
-        return Ok(());
-    };
+pub fn learn_entry_node(vni: u32, flow: &Flow, entry_node: u32) -> Result<(), OverlayVerdict> {
     if entry_node == 0 || endpoint(vni, flow.src_be).is_some() {
         return Ok(());
     }
-    let key = flow::key(
-        vni,
-        (flow.dst_be, flow.src_be),
-        (flow.dport_be, flow.sport_be),
-        flow.protocol,
-        FLOW_REPLY,
-    );
+    let key = flow.reply_key(vni, (flow.dst_be, flow.dport_be));
     // SAFETY: copied out at once, as in `classify`.
     let known = MESH_CONNTRACK
         .get_ptr(&key)

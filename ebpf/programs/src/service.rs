@@ -34,7 +34,7 @@ use shoal_ebpf_common::{
 };
 
 use crate::{
-    flow::{flow, is_tcp_syn, rewrite},
+    flow::{Flow, flow, is_tcp_syn, rewrite},
     overlay::endpoint,
 };
 
@@ -124,11 +124,8 @@ pub fn balance(ctx: &TcContext, vni: u32, vip_be: u32, slot: u32) -> Result<u32,
 /// flow this node balanced (its reverse conntrack entry); anything else is
 /// left alone.
 #[inline(always)]
-pub fn reverse(ctx: &TcContext, vni: u32) -> Result<(), OverlayVerdict> {
-    let Some(flow) = flow(ctx)? else {
-        return Ok(());
-    };
-    if is_tcp_syn(ctx, &flow) {
+pub fn reverse(ctx: &TcContext, vni: u32, flow: &Flow) -> Result<(), OverlayVerdict> {
+    if is_tcp_syn(ctx, flow) {
         // A task opens a connection straight to an address: any reply
         // entry left on this tuple by an earlier connection through a VIP
         // (the client port was reused) would hide this connection's replies
@@ -141,5 +138,5 @@ pub fn reverse(ctx: &TcContext, vni: u32) -> Result<(), OverlayVerdict> {
     let Some(vip_be) = OVERLAY_CONNTRACK.get_ptr(&key).map(|p| unsafe { *p }) else {
         return Ok(());
     };
-    rewrite(ctx, &flow, (IPV4_SRC_OFFSET, flow.src_be, vip_be), None)
+    rewrite(ctx, flow, (IPV4_SRC_OFFSET, flow.src_be, vip_be), None)
 }

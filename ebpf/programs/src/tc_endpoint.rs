@@ -26,6 +26,7 @@ use shoal_ebpf_common::{
 };
 
 use crate::{
+    flow::flow,
     mesh,
     overlay::{Outcome, deliver_local, endpoint, finish, interface, ipv4_destination, redirect},
     service,
@@ -58,15 +59,21 @@ fn try_endpoint_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
         ETH_P_ARP => proxy_arp(ctx, ifindex, &iface),
         ETH_P_IP => {
             let mut dst = ipv4_destination(ctx)?;
-            if let Some(slot) = service::service(iface.vni, dst) {
+            let vip_slot = service::service(iface.vni, dst);
+            if let Some(slot) = vip_slot {
                 dst = service::balance(ctx, iface.vni, dst, slot)?;
-            } else {
-                service::reverse(ctx, iface.vni)?;
             }
             let Some(target) = endpoint(iface.vni, dst) else {
                 // A reply to a client of the routing mesh, or nothing.
                 return mesh::reply(ctx, iface.vni);
             };
+            if vip_slot.is_none()
+                && let Some(flow) = flow(ctx)?
+            {
+                // Only a task's packet to another task can answer a flow
+                // this node balanced to a VIP.
+                service::reverse(ctx, iface.vni, &flow)?;
+            }
             if target.is_local() {
                 deliver_local(ctx, iface.vni, &target)
             } else {

@@ -36,6 +36,7 @@ use shoal_ebpf_common::{
 };
 
 use crate::{
+    flow::flow,
     mesh,
     overlay::{Outcome, config, deliver_local, endpoint, ipv4_destination, redirect, redirected},
     service,
@@ -239,7 +240,9 @@ pub fn receive(ctx: &TcContext, vni: u32, remote_node: u32) -> Result<Outcome, O
     if !target.is_local() {
         return Err(OverlayVerdict::DropNotLocal);
     }
-    service::reverse(ctx, vni)?;
-    mesh::learn_entry_node(ctx, vni, remote_node)?;
+    if let Some(flow) = flow(ctx)? {
+        service::reverse(ctx, vni, &flow)?;
+        mesh::learn_entry_node(vni, &flow, remote_node)?;
+    }
     deliver_local(ctx, vni, &target)
 }

@@ -21,6 +21,7 @@
 //! | `conntrack` | [`OverlayFlowKey`], the flow key of both conntrack maps |
 //! | `checksum` | incremental checksum updates ([`csum_replace4`], [`csum_replace2`]) |
 //! | `mesh` | the routing mesh's ports, config, flows, XDP metadata and [`MeshVerdict`] counters |
+//! | `sock_lb` | service VIPs translated at the socket: [`SockReverseKey`], [`socket_hash`], [`SockLbHook`] × [`SockLbVerdict`] counters |
 #![no_std]
 
 mod checksum;
@@ -32,6 +33,7 @@ pub mod map_names;
 mod mesh;
 mod overlay;
 pub mod program_names;
+mod sock_lb;
 mod underlay_counters;
 
 pub use checksum::*;
@@ -41,4 +43,5 @@ pub use layout::*;
 pub use maglev::*;
 pub use mesh::*;
 pub use overlay::*;
+pub use sock_lb::*;
 pub use underlay_counters::*;

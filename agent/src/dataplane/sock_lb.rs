@@ -101,8 +101,8 @@ pub fn attach_socket_lb(pin_dir: &Path, task: &str, cgroup: &Path) -> Result<(),
             continue;
         }
         let mut sock_addr = open_pinned(pin_dir, program, attach_type)?;
-        // A link: the kernel refuses flags with it, and it leaves room
-        // for other programs on the same hook.
+        // aya attaches through a link, which always leaves room for other
+        // programs on the hook; `Single` passes no flags, as a link needs.
         let id = sock_addr
             .attach(&directory, CgroupAttachMode::Single)
             .map_err(program_error(program))?;

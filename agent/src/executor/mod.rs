@@ -7,7 +7,9 @@
 //! longer has a task for are killed and removed, and containers of assigned
 //! tasks are adopted, never started twice. The runc state root is
 //! `<data>/runc`, task directories (bundle, log, exit record) are under
-//! `<data>/tasks`, cgroups under `/shoal/<node ID>/`.
+//! `<data>/tasks`, cgroups under `/shoal/<node ID>/` (in the cgroup v2
+//! hierarchy made ahead of runc by [`task_cgroup`], for the socket
+//! programs).
 
 pub mod bundle;
 pub mod logs;

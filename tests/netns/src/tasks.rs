@@ -3,19 +3,9 @@
 //! [`World::docker_err`]), the arguments that create a service of the demo
 //! image ([`service_create_args`]) and the running tasks of a service as they are on
 //! the nodes ([`World::running_tasks`]: their node, container and overlay
-//! address; [`World::task_hostname`]), and a host program run as one of a
-//! task's processes ([`World::run_in_task`]).
+//! address; [`World::task_hostname`]).
 
-use std::{
-    collections::BTreeSet,
-    fs::File,
-    os::unix::process::CommandExt as _,
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
-};
-
-use nix::sched::{CloneFlags, setns};
+use std::{collections::BTreeSet, time::Duration};
 
 use crate::{World, eventually};
 
@@ -133,51 +123,6 @@ impl World {
             .to_owned()
     }
 
-    /// Runs `program` (a host binary the task's image need not have) with
-    /// `args` as a process of `task`: in its network namespace and its
-    /// cgroup v2, so the socket programs on that cgroup see its calls as
-    /// the task's own. Its stdout, or why it failed.
-    ///
-    /// # Errors
-    /// When the task's process, namespace or cgroup cannot be found, or
-    /// the program fails (its stderr).
-    pub fn run_in_task(
-        &self,
-        task: &RunningTask,
-        program: &Path,
-        args: &[&str],
-    ) -> Result<String, String> {
-        let pid = self.node(task.node).task_pid(&task.id)?;
-        let cgroup = cgroup2_directory(pid)?;
-        let procs_path = cgroup.join("cgroup.procs");
-        let procs = File::options()
-            .write(true)
-            .open(&procs_path)
-            .map_err(|e| format!("opening {}: {e}", procs_path.display()))?;
-        let netns = File::open(format!("/proc/{pid}/ns/net"))
-            .map_err(|e| format!("opening the network namespace of {pid}: {e}"))?;
-        let mut command = Command::new(program);
-        command.args(args);
-        // SAFETY: between fork and exec the closure only makes system
-        // calls (write, setns), which are async-signal-safe.
-        unsafe {
-            command.pre_exec(move || {
-                // "0" moves the writing process itself.
-                nix::unistd::write(&procs, b"0")?;
-                setns(&netns, CloneFlags::CLONE_NEWNET)?;
-                Ok(())
-            });
-        }
-        let output = command
-            .output()
-            .map_err(|e| format!("running {}: {e}", program.display()))?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    }
-
     /// The running tasks of `service`, once there are exactly `count`.
     ///
     /// # Panics
@@ -197,28 +142,4 @@ impl World {
             },
         )
     }
-}
-
-/// The cgroup v2 directory process `pid` is in: its `0::` line of
-/// `/proc/<pid>/cgroup` under the hierarchy's mount point.
-fn cgroup2_directory(pid: u32) -> Result<PathBuf, String> {
-    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .map_err(|e| format!("reading the cgroups of {pid}: {e}"))?;
-    let path = cgroups
-        .lines()
-        .find_map(|line| line.strip_prefix("0::"))
-        .ok_or_else(|| format!("process {pid} is in no cgroup v2: {cgroups}"))?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("reading the mount table: {e}"))?;
-    let mount = mountinfo
-        .lines()
-        .find_map(|line| {
-            let (before, after) = line.split_once(" - ")?;
-            after
-                .starts_with("cgroup2 ")
-                .then(|| before.split(' ').nth(4))
-                .flatten()
-        })
-        .ok_or("no cgroup v2 hierarchy is mounted")?;
-    Ok(Path::new(mount).join(path.trim_start_matches('/')))
 }

@@ -19,11 +19,19 @@
 
 use std::{
     collections::BTreeSet,
+    fs::File,
     net::{Ipv4Addr, SocketAddrV4},
+    os::unix::process::CommandExt as _,
+    path::{Path, PathBuf},
+    process::Command,
 };
 
+use nix::sched::{CloneFlags, setns};
 use serde_json::Value;
-use shoal_agent::dataplane::{Flow, FlowDirection, OverlayMaps};
+use shoal_agent::{
+    dataplane::{Flow, FlowDirection, OverlayMaps},
+    prerequisites,
+};
 use shoal_ebpf_common::{SockLbHook, SockLbVerdict};
 use shoal_netns_tests::{
     CONVERGE, RunningTask, World, eventually, require_docker_client, require_privileges,
@@ -44,6 +52,61 @@ fn vip(world: &World, service: &str) -> Ipv4Addr {
         .and_then(|a| a.split('/').next())
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("{service} has no VIP: {inspect}"))
+}
+
+/// The cgroup v2 directory process `pid` is in: its `0::` line of
+/// `/proc/<pid>/cgroup`, under the hierarchy's mount point.
+fn cgroup2_directory(pid: u32) -> Result<PathBuf, String> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map_err(|e| format!("reading the cgroups of {pid}: {e}"))?;
+    let path = cgroups
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .ok_or_else(|| format!("process {pid} is in no cgroup v2: {cgroups}"))?;
+    let mount = prerequisites::cgroup2_mount()
+        .map_err(|e| e.to_string())?
+        .ok_or("no cgroup v2 hierarchy is mounted")?;
+    Ok(mount.join(path.trim_start_matches('/')))
+}
+
+/// Runs `program` (a host binary the task's image need not have) with
+/// `args` as a process of `task`: in its network namespace and its cgroup
+/// v2, so the socket programs on that cgroup see its calls as the task's
+/// own. Its stdout, or why it failed (its stderr).
+fn run_in_task(
+    world: &World,
+    task: &RunningTask,
+    program: &Path,
+    args: &[&str],
+) -> Result<String, String> {
+    let pid = world.node(task.node).task_pid(&task.id)?;
+    let procs_path = cgroup2_directory(pid)?.join("cgroup.procs");
+    let procs = File::options()
+        .write(true)
+        .open(&procs_path)
+        .map_err(|e| format!("opening {}: {e}", procs_path.display()))?;
+    let netns = File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| format!("opening the network namespace of {pid}: {e}"))?;
+    let mut command = Command::new(program);
+    command.args(args);
+    // SAFETY: between fork and exec the closure only makes system calls
+    // (write, setns), which are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            // "0" moves the writing process itself.
+            nix::unistd::write(&procs, b"0")?;
+            setns(&netns, CloneFlags::CLONE_NEWNET)?;
+            Ok(())
+        });
+    }
+    let output = command
+        .output()
+        .map_err(|e| format!("running {}: {e}", program.display()))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
 }
 
 /// The value of the first `<prefix>` line of a whoami answer.
@@ -186,16 +249,20 @@ fn links_outlive_the_agent_and_go_with_their_tasks(world: &mut World, s: &Servic
     step("the client's shoald killed: its task's sockets are still translated");
     world.node_mut(s.client.node).kill9();
     let translated = |world: &World| {
-        world
-            .run_in_task(&s.client, &bin_dir().join("whoami"), &["--get", &web_vip])
-            .and_then(|answer| {
-                let peer = line(&answer, "Peer: ");
-                if peer == format!("{web_vip}:80") {
-                    Ok(())
-                } else {
-                    Err(format!("peer {peer}: {answer}"))
-                }
-            })
+        run_in_task(
+            world,
+            &s.client,
+            &bin_dir().join("whoami"),
+            &["--get", &web_vip],
+        )
+        .and_then(|answer| {
+            let peer = line(&answer, "Peer: ");
+            if peer == format!("{web_vip}:80") {
+                Ok(())
+            } else {
+                Err(format!("peer {peer}: {answer}"))
+            }
+        })
     };
     translated(world).unwrap_or_else(|e| panic!("with shoald down: {e}"));
     step("restarted, it adopts the task and keeps its links");
@@ -247,9 +314,13 @@ fn link_pins(world: &World, node: usize, task: &str) -> usize {
 fn tcp_flow_is_translated_at_the_socket(world: &World, s: &Services, maps: &OverlayMaps) {
     step("the client's socket reports the VIP as its peer");
     let whoami = bin_dir().join("whoami");
-    let answer = world
-        .run_in_task(&s.client, &whoami, &["--get", &s.web_vip.to_string()])
-        .unwrap_or_else(|e| panic!("whoami in the client task: {e}"));
+    let answer = run_in_task(
+        world,
+        &s.client,
+        &whoami,
+        &["--get", &s.web_vip.to_string()],
+    )
+    .unwrap_or_else(|e| panic!("whoami in the client task: {e}"));
     let vip_side = SocketAddrV4::new(s.web_vip, 80);
     assert_eq!(line(&answer, "Peer: "), vip_side.to_string(), "{answer}");
     let backend: Ipv4Addr = s

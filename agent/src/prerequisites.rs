@@ -8,6 +8,9 @@
 //!   and shoald runs in a mount namespace of its own (as under `ip netns
 //!   exec`), the bpffs it would mount is private to it and the pins that
 //!   keep traffic flowing across restarts would vanish with it.
+//!
+//! It also says where the cgroup v2 hierarchy is ([`cgroup2_mount`]), which
+//! the task cgroups the socket programs attach to live in.
 
 use std::{
     ffi::OsStr,
@@ -90,6 +93,21 @@ fn has_cgroup(mounts: &[Mount]) -> bool {
     mounts
         .iter()
         .any(|m| m.fstype == "cgroup2" || m.fstype == "cgroup")
+}
+
+/// The first cgroup v2 mount of a `mountinfo` text: `/sys/fs/cgroup` on
+/// a unified host, `/sys/fs/cgroup/unified` on a hybrid one.
+fn cgroup2_point(mounts: Vec<Mount>) -> Option<PathBuf> {
+    mounts
+        .into_iter()
+        .find(|m| m.fstype == "cgroup2")
+        .map(|m| m.point)
+}
+
+/// Where the cgroup v2 hierarchy is mounted in shoald's mount namespace,
+/// if it is (a cgroup v1-only host has none).
+pub fn cgroup2_mount() -> Result<Option<PathBuf>, PrerequisiteError> {
+    Ok(cgroup2_point(mounts(&read("/proc/self/mountinfo")?)))
 }
 
 fn is_bpffs(mounts: &[Mount], point: &Path) -> bool {
@@ -183,6 +201,25 @@ mod tests {
         let private = mounts(IP_NETNS_EXEC);
         assert!(!has_cgroup(&private));
         assert!(!is_bpffs(&private, Path::new("/sys/fs/bpf")));
+    }
+
+    #[test]
+    fn the_cgroup2_mount_is_found_on_unified_and_hybrid_hosts() {
+        let unified = mounts(HOST);
+        assert_eq!(
+            cgroup2_point(unified),
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
+        let hybrid = mounts(
+            "30 23 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+             31 23 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+        );
+        assert_eq!(
+            cgroup2_point(hybrid),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        let v1 = mounts("30 23 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n");
+        assert_eq!(cgroup2_point(v1), None);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //!
 //! Plain std networking, one thread per connection, no dependencies beyond
 //! nix: it links statically and runs in a busybox image. `whoami --get
-//! IP[:PORT]` is its client, for probes from inside a task, and `whoami
+//! IP[:PORT]` is its client, for probes from inside a task (it adds the
+//! peer address its socket reports, `Peer: IP:PORT`, which a VIP
+//! translated at the socket shows as the VIP), and `whoami
 //! --resolve NAME [--server IP] [--tcp]` asks a DNS server (the task's
 //! resolver, `127.0.0.11`, unless told) for `NAME`'s A records and prints
 //! the response code, the TTL and the addresses (the static C library
@@ -185,10 +187,15 @@ fn mode(args: impl IntoIterator<Item = String>, env_port: Option<String>) -> Res
     })
 }
 
-/// One `GET /` to `addr`; the response body, if the status is 200.
+/// One `GET /` to `addr`; the response body, if the status is 200, and
+/// a last line `Peer: IP:PORT` with what `getpeername()` says of the
+/// connection.
 fn get(addr: SocketAddr) -> Result<String, String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    let peer = stream
+        .peer_addr()
+        .map_err(|e| format!("getpeername: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
@@ -198,7 +205,7 @@ fn get(addr: SocketAddr) -> Result<String, String> {
         .map_err(|e| format!("reading from {addr}: {e}"))?;
     let (head, body) = answer.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
     if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") {
-        Ok(body.to_owned())
+        Ok(format!("{}\nPeer: {peer}\n", body.trim_end()))
     } else {
         Err(head.lines().next().unwrap_or_default().to_owned())
     }

@@ -105,7 +105,7 @@ pub fn run() -> Result<()> {
         backend.addr, backend.node
     );
     let through_vip = rate(&world, from, &vip)?;
-    println!("    to the VIP {vip} (Maglev + conntrack, 3 backends): {through_vip:.0}/s");
+    println!("    to the VIP {vip} (Maglev at connect(), 3 backends): {through_vip:.0}/s");
     println!("    VIP/direct {:.2}", through_vip / direct);
     let iptables = Command::new("which")
         .arg("iptables")

@@ -20,7 +20,9 @@
 //! ([`attach_overlay`]) by the agent's overlay module as tasks and the VXLAN
 //! device come and go; that module is the only writer of their maps
 //! ([`OverlayMaps`], opened from the pins). `Dataplane` only reads their
-//! counters for the status.
+//! counters for the status. The socket programs (`sock_lb_*`) likewise,
+//! attached per task cgroup ([`attach_socket_lb`]) by the executor
+//! through the overlay.
 
 mod bpffs;
 mod counters;
@@ -30,6 +32,7 @@ mod mesh;
 mod object;
 mod overlay;
 mod record;
+mod sock_lb;
 
 use std::{
     ffi::CString,
@@ -59,6 +62,7 @@ pub use overlay::{
 use record::AttachRecord;
 use shoal_api::status::{DataplaneStart, DataplaneStatus, ProgramStatus};
 use shoal_ebpf_common::{PINNED_LAYOUTS, program_names};
+pub use sock_lb::{ReverseEntry, SocketLbMaps, attach_socket_lb, detach_socket_lb};
 use tracing::{info, warn};
 use tracing_log::LogTracer;
 
@@ -278,6 +282,7 @@ impl Dataplane {
         for program in program_names::OVERLAY {
             open_pinned_program(&pin_dir, program)?;
         }
+        sock_lb::check_pinned_programs(&pin_dir)?;
         let logs = attachments
             .first()
             .map(|a| EbpfLogger::init_from_id_with_logger(a.program_id, LogTracer::new()))
@@ -348,6 +353,7 @@ impl Dataplane {
             classifier.load().map_err(program_error(program))?;
             pin_program(&mut ebpf, program, &pin_dir)?;
         }
+        sock_lb::load_programs(&mut ebpf, &pin_dir)?;
         let counters = Counters::from_ebpf(&mut ebpf)?;
         let overlay = OverlayMaps::from_ebpf(&mut ebpf)?;
         AttachRecord {
@@ -373,11 +379,13 @@ impl Dataplane {
         })
     }
 
-    /// The counters (underlay hooks, then the overlay hooks' verdicts) and
+    /// The counters (underlay hooks, then the overlay and socket hooks'
+    /// verdicts) and
     /// attachments, for the node's status.
     pub fn status(&self) -> Result<DataplaneStatus, DataplaneError> {
         let mut counters = self.counters.read()?;
         counters.extend(self.overlay.hook_counters()?);
+        counters.extend(self.overlay.sockets().hook_counters()?);
         Ok(DataplaneStatus {
             pin_dir: self.config.pin_dir().display().to_string(),
             start: self.start,

@@ -27,6 +27,7 @@ use shoal_ebpf_common::{
 
 use super::DataplaneError;
 use super::map_source::{MapSource, map_error};
+use super::sock_lb::SocketLbMaps;
 
 /// Largest VXLAN network identifier (24 bits).
 pub const MAX_VNI: u32 = (1 << 24) - 1;
@@ -108,6 +109,8 @@ pub struct OverlayMaps {
     services: HashMap<MapData, OverlayEndpointKey, u32>,
     maglev: Array<MapData, u32>,
     conntrack: HashMap<MapData, OverlayFlowKey, u32>,
+    /// The socket hooks' maps: `SOCK_SERVICES` mirrors `OVERLAY_SERVICES`.
+    sockets: SocketLbMaps,
 }
 
 impl std::fmt::Debug for OverlayMaps {
@@ -136,7 +139,10 @@ fn endpoint_key(vni: u32, ip: Ipv4Addr) -> OverlayEndpointKey {
 }
 
 /// `Ok(false)` for a delete of a key that is not there.
-fn removed(result: Result<(), MapError>, map: &'static str) -> Result<bool, DataplaneError> {
+pub(super) fn removed(
+    result: Result<(), MapError>,
+    map: &'static str,
+) -> Result<bool, DataplaneError> {
     match result {
         Ok(()) => Ok(true),
         Err(MapError::SyscallError(SyscallError { io_error, .. }))
@@ -149,7 +155,10 @@ fn removed(result: Result<(), MapError>, map: &'static str) -> Result<bool, Data
 }
 
 /// `Ok(None)` for a lookup of a key that is not there.
-fn found<V>(result: Result<V, MapError>, map: &'static str) -> Result<Option<V>, DataplaneError> {
+pub(super) fn found<V>(
+    result: Result<V, MapError>,
+    map: &'static str,
+) -> Result<Option<V>, DataplaneError> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(MapError::KeyNotFound) => Ok(None),
@@ -177,6 +186,7 @@ impl OverlayMaps {
             services: source.open(map_names::OVERLAY_SERVICES)?,
             maglev: source.open(map_names::OVERLAY_MAGLEV)?,
             conntrack: source.open(map_names::OVERLAY_CONNTRACK)?,
+            sockets: SocketLbMaps::open(source)?,
         })
     }
 
@@ -348,7 +358,8 @@ impl OverlayMaps {
     }
 
     /// Makes `vip` a service VIP of network `vni` balanced by the Maglev
-    /// table of `slot` (write the table first).
+    /// table of `slot` (write the table first), for the tc path and the
+    /// socket hooks alike.
     pub fn upsert_service(
         &mut self,
         vni: u32,
@@ -361,15 +372,43 @@ impl OverlayMaps {
         }
         self.services
             .insert(endpoint_key(vni, vip), slot, 0)
-            .map_err(map_error(map_names::OVERLAY_SERVICES))
+            .map_err(map_error(map_names::OVERLAY_SERVICES))?;
+        self.sockets.upsert_service(vip, slot)
     }
 
     /// Stops balancing `vip` of network `vni`; `false` if it was not a VIP.
     pub fn remove_service(&mut self, vni: u32, vip: Ipv4Addr) -> Result<bool, DataplaneError> {
+        self.sockets.remove_service(vip)?;
         removed(
             self.services.remove(&endpoint_key(vni, vip)),
             map_names::OVERLAY_SERVICES,
         )
+    }
+
+    /// Makes `SOCK_SERVICES` hold exactly the VIPs and slots of
+    /// `OVERLAY_SERVICES`: after a start on pins an older build wrote,
+    /// which may have had no socket hooks.
+    pub fn mirror_services_to_sockets(&mut self) -> Result<(), DataplaneError> {
+        let wanted: BTreeMap<Ipv4Addr, u32> = self
+            .services()?
+            .into_iter()
+            .map(|((_, vip), slot)| (vip, slot))
+            .collect();
+        for vip in self.sockets.services()?.into_keys() {
+            if !wanted.contains_key(&vip) {
+                self.sockets.remove_service(vip)?;
+            }
+        }
+        for (vip, slot) in wanted {
+            self.sockets.upsert_service(vip, slot)?;
+        }
+        Ok(())
+    }
+
+    /// The socket hooks' maps (read-only: they follow the services).
+    #[must_use]
+    pub fn sockets(&self) -> &SocketLbMaps {
+        &self.sockets
     }
 
     /// Every service VIP: `(VNI, VIP)` → slot, as written (by this agent or

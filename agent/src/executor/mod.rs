@@ -7,12 +7,15 @@
 //! longer has a task for are killed and removed, and containers of assigned
 //! tasks are adopted, never started twice. The runc state root is
 //! `<data>/runc`, task directories (bundle, log, exit record) are under
-//! `<data>/tasks`, cgroups under `/shoal/<node ID>/`.
+//! `<data>/tasks`, cgroups under `/shoal/<node ID>/` (in the cgroup v2
+//! hierarchy made ahead of runc by [`task_cgroup`], for the socket
+//! programs).
 
 pub mod bundle;
 pub mod logs;
 pub mod runc;
 pub mod runner;
+pub mod task_cgroup;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -77,11 +80,13 @@ pub async fn run(
     reports: mpsc::UnboundedSender<(String, TaskStatus)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let cgroup_parent = format!("shoal/{}", config.node_id);
     let ctx = Arc::new(RunnerContext {
         tasks_dir: config.tasks_dir(),
         runc: Runc::new(config.runc_root()),
         images: config.images.clone(),
-        cgroup_parent: format!("shoal/{}", config.node_id),
+        cgroup2_parent: task_cgroup::parent_directory(&cgroup_parent),
+        cgroup_parent,
         shim_program: config.shim_program.clone(),
         insecure_registries: config.insecure_registries.clone(),
         overlay_mtu: config.overlay_mtu,
@@ -161,6 +166,10 @@ async fn remove_strays(ctx: &RunnerContext, current: &BTreeMap<String, TaskAssig
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !current.contains_key(&name) {
+            ctx.overlay.detach_sockets(&name);
+            if let Some(parent) = &ctx.cgroup2_parent {
+                task_cgroup::remove(parent, &name);
+            }
             task_network::remove_netns(&TaskPaths::new(&ctx.tasks_dir, &name).netns);
             let _ = std::fs::remove_dir_all(entry.path());
         }

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use super::{
     bundle::{self, BundleError},
     runc::{ExitRecord, Runc, read_exit},
+    task_cgroup,
 };
 use crate::{
     dns::{Dns, TaskResolver},
@@ -119,6 +120,9 @@ pub struct RunnerContext {
     pub images: ImageStore,
     /// The cgroup under which task cgroups go (`shoal/<node ID>`).
     pub cgroup_parent: String,
+    /// That cgroup's directory in the cgroup v2 hierarchy, where the
+    /// socket programs attach; `None` on a host without one.
+    pub cgroup2_parent: Option<PathBuf>,
     /// This executable, re-run as the task shim.
     pub shim_program: PathBuf,
     /// Registries pulled from over plain HTTP.
@@ -221,6 +225,7 @@ pub async fn run(
             warn!(task = %task.id, %error, "rewiring an adopted task's interfaces");
         }
         if !interfaces.is_empty() {
+            attach_sockets(&runner.ctx, &task.id);
             match start_resolver(&runner.ctx, &runner.paths, &interfaces) {
                 Ok(resolver) => runner.resolver = Some(resolver),
                 Err(error) => warn!(task = %task.id, %error, "restarting an adopted task's DNS"),
@@ -255,6 +260,10 @@ pub async fn run(
     }
     // Keep the logs until the managers delete the task.
     let _ = runner.ctx.runc.delete(&runner.id).await;
+    runner.ctx.overlay.detach_sockets(&runner.id);
+    if let Some(parent) = &runner.ctx.cgroup2_parent {
+        task_cgroup::remove(parent, &runner.id);
+    }
     runner.resolver = None;
     let interfaces = read_interfaces(&runner.paths);
     runner.ctx.overlay.remove_task(&interfaces);
@@ -282,6 +291,26 @@ fn start_resolver(
         .map(|i| i.network.vni)
         .collect();
     ctx.dns.serve(&paths.netns, vnis)
+}
+
+/// Attaches the socket load balancer to task `task`'s cgroup, created
+/// ahead of runc (which joins it), so that the task's first connection
+/// to a VIP is translated already. Where it cannot, the tc path balances
+/// the task's VIP traffic: a warning, not a failed task.
+fn attach_sockets(ctx: &RunnerContext, task: &str) {
+    let Some(parent) = &ctx.cgroup2_parent else {
+        return;
+    };
+    match task_cgroup::create(parent, task) {
+        Ok(cgroup) => {
+            if let Err(error) = ctx.overlay.attach_sockets(task, &cgroup) {
+                warn!(task, %error, "socket load balancing not attached: VIPs balanced per packet");
+            }
+        }
+        Err(error) => {
+            warn!(task, %error, "creating the task's cgroup: VIPs balanced per packet");
+        }
+    }
 }
 
 /// The interfaces recorded for a task (none without overlay networks).
@@ -319,6 +348,7 @@ async fn prepare_and_start(runner: &mut Runner, task: &TaskAssignment) -> Result
         std::fs::write(&runner.paths.interfaces, json)
             .map_err(io_error("writing", &runner.paths.interfaces))?;
         runner.ctx.overlay.add_task(&interfaces)?;
+        attach_sockets(&runner.ctx, &task.id);
         runner.resolver =
             Some(start_resolver(&runner.ctx, &runner.paths, &interfaces).map_err(StartError::Dns)?);
         Some(path)

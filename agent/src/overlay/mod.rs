@@ -18,6 +18,11 @@
 //!   table (no new flows) but keeps its endpoint, and so its established
 //!   flows, until it is gone (DESIGN §5, "Draining").
 //!
+//!   The same VIPs and slots go to `SOCK_SERVICES` for the socket
+//!   programs, which the executor attaches to each task's cgroup
+//!   ([`Overlay::attach_sockets`]) and which translate a connection to a
+//!   VIP once, at `connect()`, from the same tables.
+//!
 //! - the routing mesh's published ports ([`mesh`]), after the VIPs
 //!   whose tables they share.
 //!
@@ -102,6 +107,7 @@ impl Overlay {
             node_ip: mesh.node_ip,
             vxlan_port: port,
         })?;
+        maps.mirror_services_to_sockets()?;
         let services = maps
             .services()?
             .into_iter()
@@ -194,6 +200,20 @@ impl Overlay {
             for error in results.into_iter().filter_map(Result::err) {
                 warn!(%error, iface = %interface.host_ifname, "unwiring a task interface");
             }
+        }
+    }
+
+    /// Attaches the socket programs to the cgroup v2 directory `cgroup` of
+    /// task `task` (idempotent; the links are pinned beside the programs).
+    pub fn attach_sockets(&self, task: &str, cgroup: &Path) -> Result<(), OverlayError> {
+        Ok(dataplane::attach_socket_lb(&self.pin_dir, task, cgroup)?)
+    }
+
+    /// Detaches the socket programs from task `task`'s cgroup (its
+    /// container is gone or going).
+    pub fn detach_sockets(&self, task: &str) {
+        if let Err(error) = dataplane::detach_socket_lb(&self.pin_dir, task) {
+            warn!(%error, task, "detaching the socket load balancer");
         }
     }
 

@@ -6,7 +6,8 @@ use crate::{
     MeshPortKey, OVERLAY_COUNTER_SLOTS, OVERLAY_MAGLEV_ENTRIES, OVERLAY_MAX_CONNTRACK,
     OVERLAY_MAX_ENDPOINTS, OVERLAY_MAX_INTERFACES, OVERLAY_MAX_SERVICES, OverlayConfig,
     OverlayEndpoint, OverlayEndpointKey, OverlayFlowKey, OverlayInterface, PROTOCOL_COUNTER_SLOTS,
-    PacketCount, VERDICT_COUNTER_SLOTS, map_names,
+    PacketCount, SOCK_LB_COUNTER_SLOTS, SOCK_MAX_REVERSE, SockReverseKey, VERDICT_COUNTER_SLOTS,
+    map_names,
 };
 
 /// A pinned map's layout as the kernel reports it (`bpf_map_info`): what a
@@ -40,7 +41,7 @@ const fn layout<K, V>(name: &'static str, max_entries: u32) -> MapLayout {
 
 /// The layout of every pinned map, in [`map_names::PINNED`] order, as the
 /// programs declare them.
-pub const PINNED_LAYOUTS: [MapLayout; 13] = [
+pub const PINNED_LAYOUTS: [MapLayout; 16] = [
     layout::<u32, PacketCount>(map_names::PROTOCOL_COUNTERS, PROTOCOL_COUNTER_SLOTS),
     layout::<u32, u64>(map_names::VERDICT_COUNTERS, VERDICT_COUNTER_SLOTS),
     layout::<OverlayEndpointKey, OverlayEndpoint>(
@@ -57,6 +58,9 @@ pub const PINNED_LAYOUTS: [MapLayout; 13] = [
     layout::<u32, MeshConfig>(map_names::MESH_CONFIG, 1),
     layout::<OverlayFlowKey, MeshFlow>(map_names::MESH_CONNTRACK, MESH_MAX_CONNTRACK),
     layout::<u32, u64>(map_names::MESH_COUNTERS, MESH_COUNTER_SLOTS),
+    layout::<u32, u32>(map_names::SOCK_SERVICES, OVERLAY_MAX_SERVICES),
+    layout::<SockReverseKey, u32>(map_names::SOCK_REVERSE, SOCK_MAX_REVERSE),
+    layout::<u32, u64>(map_names::SOCK_LB_COUNTERS, SOCK_LB_COUNTER_SLOTS),
 ];
 
 #[cfg(test)]
@@ -65,11 +69,13 @@ mod tests {
 
     #[test]
     fn every_pinned_map_has_its_layout() {
-        let names: [&str; 13] = core::array::from_fn(|i| PINNED_LAYOUTS[i].name);
+        let names: [&str; 16] = core::array::from_fn(|i| PINNED_LAYOUTS[i].name);
         assert_eq!(names, map_names::PINNED);
         assert_eq!(PINNED_LAYOUTS[8].key_size, 20);
         assert_eq!(PINNED_LAYOUTS[5].max_entries, 3 * 17);
         assert_eq!(PINNED_LAYOUTS[10].value_size, 12);
         assert_eq!(PINNED_LAYOUTS[12].max_entries, 1025 * 10);
+        assert_eq!(PINNED_LAYOUTS[14].key_size, 16);
+        assert_eq!(PINNED_LAYOUTS[15].max_entries, 24);
     }
 }

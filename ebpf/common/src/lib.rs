@@ -22,6 +22,7 @@
 //! | `checksum` | incremental checksum updates ([`csum_replace4`], [`csum_replace2`]), [`ipv4_header_checksum`] |
 //! | `vxlan` | VXLAN header lengths and the outer headers the programs build ([`vxlan_outer_headers`]) |
 //! | `mesh` | the routing mesh's ports, config, flows and [`MeshVerdict`] counters |
+//! | `sock_lb` | service VIPs translated at the socket: [`SockReverseKey`], [`socket_hash`], [`SockLbHook`] × [`SockLbVerdict`] counters |
 #![no_std]
 
 mod checksum;
@@ -33,6 +34,7 @@ pub mod map_names;
 mod mesh;
 mod overlay;
 pub mod program_names;
+mod sock_lb;
 mod underlay_counters;
 mod vxlan;
 
@@ -43,5 +45,6 @@ pub use layout::*;
 pub use maglev::*;
 pub use mesh::*;
 pub use overlay::*;
+pub use sock_lb::*;
 pub use underlay_counters::*;
 pub use vxlan::*;

@@ -39,8 +39,18 @@ pub const MESH_CONFIG: &str = "MESH_CONFIG";
 pub const MESH_CONNTRACK: &str = "MESH_CONNTRACK";
 /// `PerCpuArray<u64>`, indexed by [`super::mesh_slot`].
 pub const MESH_COUNTERS: &str = "MESH_COUNTERS";
+/// `HashMap<u32, u32>`: a service VIP (network byte order) → its slot in
+/// `OVERLAY_MAGLEV`, for the socket hooks; the same VIPs and slots as
+/// `OVERLAY_SERVICES`, keyed by address alone (subnets never overlap,
+/// so the address names its network).
+pub const SOCK_SERVICES: &str = "SOCK_SERVICES";
+/// `LruHashMap<SockReverseKey, u32>`: per socket translated to a
+/// backend, the VIP to show in the backend's place.
+pub const SOCK_REVERSE: &str = "SOCK_REVERSE";
+/// `PerCpuArray<u64>`, indexed by [`super::sock_lb_slot`].
+pub const SOCK_LB_COUNTERS: &str = "SOCK_LB_COUNTERS";
 /// Every pinned map, for pinning, reuse and removal.
-pub const PINNED: [&str; 13] = [
+pub const PINNED: [&str; 16] = [
     PROTOCOL_COUNTERS,
     VERDICT_COUNTERS,
     OVERLAY_ENDPOINTS,
@@ -54,4 +64,7 @@ pub const PINNED: [&str; 13] = [
     MESH_CONFIG,
     MESH_CONNTRACK,
     MESH_COUNTERS,
+    SOCK_SERVICES,
+    SOCK_REVERSE,
+    SOCK_LB_COUNTERS,
 ];

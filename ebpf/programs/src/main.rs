@@ -19,6 +19,7 @@ mod mesh;
 mod overlay;
 mod parse;
 mod service;
+mod sock_lb;
 mod tc_endpoint;
 mod tc_underlay;
 mod tc_vxlan;

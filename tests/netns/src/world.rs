@@ -513,6 +513,31 @@ impl Node {
         }
     }
 
+    /// The PID (in the host's namespace) of task `id`'s first process,
+    /// from `runc state`.
+    ///
+    /// # Errors
+    /// When runc does not know the container or it has no process.
+    pub fn task_pid(&self, id: &str) -> Result<u32, String> {
+        let output = Command::new("runc")
+            .arg("--root")
+            .arg(self.runc_root())
+            .args(["state", id])
+            .output()
+            .map_err(|e| format!("running runc state: {e}"))?;
+        let state: Value = serde_json::from_slice(&output.stdout).map_err(|e| {
+            format!(
+                "runc state {id}: {e}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+        state["pid"]
+            .as_u64()
+            .and_then(|pid| u32::try_from(pid).ok())
+            .filter(|&pid| pid > 0)
+            .ok_or_else(|| format!("runc state {id} has no pid: {state}"))
+    }
+
     /// `runc kill <id> <signal>` on this node.
     ///
     /// # Panics

@@ -542,6 +542,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     maps.set_maglev_table(VIP_SLOT, &vec![TASK_B; size])
         .expect("table");
     maps.upsert_service(BLUE, VIP, VIP_SLOT).expect("service");
+    sockets_mirror_the_services(&mut maps, pins.path());
     let syn = l4(SYN, client(40_001), vip(80));
     let ran = run_tc(endpoint, &syn, Some(IF_A));
     assert_eq!(ran.action, TC_ACT_REDIRECT);
@@ -779,10 +780,16 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     ));
     expected.add(ingress, OverlayVerdict::DropNoEndpoint);
 
-    // A removed VIP is an unknown address again.
+    // A removed VIP is an unknown address again, at the socket too.
     assert!(maps.remove_service(BLUE, VIP).expect("remove"));
     assert!(!maps.remove_service(BLUE, VIP).expect("remove again"));
     assert!(maps.services().expect("services").is_empty());
+    assert!(
+        maps.sockets()
+            .services()
+            .expect("socket services")
+            .is_empty()
+    );
     assert_dropped(&run_tc(
         endpoint,
         &l4(SYN, client(40_102), vip(80)),
@@ -800,6 +807,34 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     );
 
     expected.check(&maps);
+}
+
+/// The socket hooks balance the VIP written by `upsert_service` over the
+/// same slot, keyed by its address alone; a start mirrors
+/// `OVERLAY_SERVICES` into `SOCK_SERVICES` (a VIP missing there is
+/// written, a stray one removed).
+fn sockets_mirror_the_services(maps: &mut OverlayMaps, pins: &Path) {
+    assert_eq!(
+        maps.sockets().service(VIP).expect("socket service"),
+        Some(VIP_SLOT)
+    );
+    let pinned = aya::maps::MapData::from_pin(pins.join(map_names::SOCK_SERVICES))
+        .and_then(aya::maps::Map::from_map_data)
+        .expect("SOCK_SERVICES pinned");
+    let mut sock_services: aya::maps::HashMap<_, u32, u32> =
+        aya::maps::HashMap::try_from(pinned).expect("a hash map");
+    sock_services
+        .remove(&u32::from_ne_bytes(VIP.octets()))
+        .expect("remove the VIP");
+    let stray = Ipv4Addr::new(10, 0, 9, 9);
+    sock_services
+        .insert(u32::from_ne_bytes(stray.octets()), 3, 0)
+        .expect("insert a stray VIP");
+    maps.mirror_services_to_sockets().expect("mirror");
+    assert_eq!(
+        maps.sockets().services().expect("socket services"),
+        BTreeMap::from([(VIP, VIP_SLOT)])
+    );
 }
 
 /// `(key size, value size, entries)` of the map pinned at `path`.

@@ -19,8 +19,8 @@
 //! with the rest and pinned as `prog_<program>`, but attached per interface
 //! ([`attach_overlay`]) by the agent's overlay module as tasks and the VXLAN
 //! device come and go; that module is the only writer of their maps
-//! ([`OverlayMaps`], opened from the pins). `Dataplane` only reads their
-//! counters for the status.
+//! ([`OverlayMaps`], opened from the pins). `Dataplane` reads what every
+//! hook counted ([`Counters`]) for the status.
 
 mod bpffs;
 mod counters;
@@ -189,7 +189,6 @@ pub struct Dataplane {
     config: DataplaneConfig,
     start: DataplaneStart,
     counters: Counters,
-    overlay: OverlayMaps,
     attachments: Vec<Attachment>,
     logs: Option<EbpfLogs>,
 }
@@ -274,7 +273,6 @@ impl Dataplane {
             attachments.push(Attachment::new(program, attach, link, link_pin)?);
         }
         let counters = Counters::from_pins(&pin_dir)?;
-        let overlay = OverlayMaps::from_pins(&pin_dir)?;
         for program in program_names::OVERLAY {
             open_pinned_program(&pin_dir, program)?;
         }
@@ -286,7 +284,6 @@ impl Dataplane {
             config: config.clone(),
             start: DataplaneStart::Reused,
             counters,
-            overlay,
             attachments,
             logs,
         })
@@ -349,7 +346,6 @@ impl Dataplane {
             pin_program(&mut ebpf, program, &pin_dir)?;
         }
         let counters = Counters::from_ebpf(&mut ebpf)?;
-        let overlay = OverlayMaps::from_ebpf(&mut ebpf)?;
         AttachRecord {
             object_sha256: digest.to_owned(),
             iface: config.underlay_iface.clone(),
@@ -367,17 +363,15 @@ impl Dataplane {
             config,
             start,
             counters,
-            overlay,
             attachments,
             logs: Some(logs),
         })
     }
 
-    /// The counters (underlay hooks, then the overlay hooks' verdicts) and
-    /// attachments, for the node's status.
+    /// The counters of every hook and the attachments, for the node's
+    /// status.
     pub fn status(&self) -> Result<DataplaneStatus, DataplaneError> {
-        let mut counters = self.counters.read()?;
-        counters.extend(self.overlay.hook_counters()?);
+        let counters = self.counters.read()?;
         Ok(DataplaneStatus {
             pin_dir: self.config.pin_dir().display().to_string(),
             start: self.start,

@@ -28,7 +28,8 @@ pub struct NodeStatus {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeshStatus {
     /// Packets of no published port (passed on, or dropped as truncated)
-    /// and replies translated or tunnelled back, per verdict.
+    /// and replies translated or tunnelled back, per reason (only those
+    /// counted at least once).
     pub node: BTreeMap<String, u64>,
     /// Each published port this node answers on.
     pub ports: Vec<PublishedPortCounters>,
@@ -52,8 +53,9 @@ pub struct PublishedPortCounters {
     pub target_port: u16,
     /// `ingress` or `host`.
     pub publish_mode: String,
-    /// Packets per verdict (`new_flow`, `forward`, `drop_no_backend` …);
-    /// every verdict is listed, zero or not.
+    /// Packets per reason (`new_flow`, `forward`, `drop_no_backend` …),
+    /// the same reasons as the hooks'; only those counted at least once
+    /// are listed.
     pub verdicts: BTreeMap<String, u64>,
 }
 
@@ -80,7 +82,9 @@ pub struct DataplaneStatus {
     pub start: DataplaneStart,
     /// Attached programs.
     pub programs: Vec<ProgramStatus>,
-    /// Counters per hook direction (`underlay_ingress`, `underlay_egress`).
+    /// Counters per hook, keyed by its program name (`xdp_underlay`,
+    /// `tc_underlay_ingress`, `tc_underlay_egress`, `tc_endpoint_ingress`,
+    /// `tc_vxlan_ingress`); every hook is listed.
     pub counters: BTreeMap<String, HookCounters>,
 }
 
@@ -103,8 +107,9 @@ pub struct HookCounters {
     /// Per IP protocol (`tcp`, `udp`, `icmp`, …, or `proto-N`); only
     /// protocols seen at least once are listed.
     pub protocols: BTreeMap<String, PacketCount>,
-    /// Packets per verdict (`pass_ip`, `pass_not_ip`, `drop_short_frame`, …);
-    /// every verdict is listed, zero or not.
+    /// Packets per reason the hook counted them under (`pass_ip`,
+    /// `redirect_local`, `drop_short_frame`, …; the drops' start with
+    /// `drop_`); only reasons counted at least once are listed.
     pub verdicts: BTreeMap<String, u64>,
 }
 
@@ -150,7 +155,7 @@ mod tests {
     #[test]
     fn status_round_trips_through_json() {
         let mut counters = BTreeMap::new();
-        counters.insert("underlay_ingress".to_owned(), HookCounters::default());
+        counters.insert("xdp_underlay".to_owned(), HookCounters::default());
         let status = NodeStatus {
             node_id: "n".into(),
             hostname: "h".into(),

@@ -10,7 +10,7 @@ use std::{collections::BTreeMap, net::Ipv4Addr, path::Path};
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray};
 use shoal_ebpf_common::{
     FLOW_FORWARD, FLOW_REPLY, MESH_HOOK_TC, MESH_HOOK_XDP, MESH_MAX_PORTS, MESH_PORT_HOST,
-    MeshConfig, MeshFlow, MeshPort, MeshPortKey, MeshVerdict, OverlayFlowKey, map_names, mesh_slot,
+    MeshConfig, MeshFlow, MeshPort, MeshPortKey, OverlayFlowKey, Reason, map_names, mesh_slot,
 };
 
 use super::map_source::{MapSource, map_error};
@@ -198,22 +198,27 @@ impl MeshMaps {
             .collect()
     }
 
-    /// How many packets of counter row `row` (or [`shoal_ebpf_common::MESH_NODE_ROW`]) got
-    /// `verdict`, summed over CPUs.
-    pub fn count(&self, row: u32, verdict: MeshVerdict) -> Result<u64, DataplaneError> {
+    /// How many packets of counter row `row` (or
+    /// [`shoal_ebpf_common::MESH_NODE_ROW`]) were counted under `reason`,
+    /// summed over CPUs.
+    pub fn count(&self, row: u32, reason: Reason) -> Result<u64, DataplaneError> {
         let per_cpu = self
             .counters
-            .get(&mesh_slot(row, verdict), 0)
+            .get(&mesh_slot(row, reason), 0)
             .map_err(map_error(map_names::MESH_COUNTERS))?;
         Ok(per_cpu.iter().sum())
     }
 
-    /// Every verdict of row `row`, zero or not, by name.
+    /// The reasons row `row` counted at least once, by name.
     pub fn row(&self, row: u32) -> Result<BTreeMap<String, u64>, DataplaneError> {
-        MeshVerdict::ALL
-            .iter()
-            .map(|&verdict| Ok((verdict.as_str().to_owned(), self.count(row, verdict)?)))
-            .collect()
+        let mut counted = BTreeMap::new();
+        for reason in Reason::ALL {
+            let packets = self.count(row, reason)?;
+            if packets > 0 {
+                counted.insert(reason.as_str().to_owned(), packets);
+            }
+        }
+        Ok(counted)
     }
 
     /// Zeroes row `row` (a published port's row before it is reused).
@@ -223,7 +228,7 @@ impl MeshMaps {
             path: "/sys/devices/system/cpu/possible".into(),
             source: error,
         })?;
-        for verdict in MeshVerdict::ALL {
+        for reason in Reason::ALL {
             let zeroes =
                 aya::maps::PerCpuValues::try_from(vec![0_u64; cpus]).map_err(|source| {
                     DataplaneError::Io {
@@ -233,7 +238,7 @@ impl MeshMaps {
                     }
                 })?;
             self.counters
-                .set(mesh_slot(row, verdict), zeroes, 0)
+                .set(mesh_slot(row, reason), zeroes, 0)
                 .map_err(map_error(map_names::MESH_COUNTERS))?;
         }
         Ok(())

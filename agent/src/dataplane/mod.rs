@@ -19,10 +19,10 @@
 //! with the rest and pinned as `prog_<program>`, but attached per interface
 //! ([`attach_overlay`]) by the agent's overlay module as tasks and the VXLAN
 //! device come and go; that module is the only writer of their maps
-//! ([`OverlayMaps`], opened from the pins). `Dataplane` only reads their
-//! counters for the status. The socket programs (`sock_lb_*`) likewise,
-//! attached per task cgroup ([`attach_socket_lb`]) by the executor
-//! through the overlay.
+//! ([`OverlayMaps`], opened from the pins), and so are the socket
+//! programs (`sock_lb_*`), attached per task cgroup ([`attach_socket_lb`])
+//! by the executor through the overlay. `Dataplane` reads what every hook
+//! counted ([`Counters`]) for the status.
 
 mod bpffs;
 mod counters;
@@ -193,7 +193,6 @@ pub struct Dataplane {
     config: DataplaneConfig,
     start: DataplaneStart,
     counters: Counters,
-    overlay: OverlayMaps,
     attachments: Vec<Attachment>,
     logs: Option<EbpfLogs>,
 }
@@ -278,7 +277,6 @@ impl Dataplane {
             attachments.push(Attachment::new(program, attach, link, link_pin)?);
         }
         let counters = Counters::from_pins(&pin_dir)?;
-        let overlay = OverlayMaps::from_pins(&pin_dir)?;
         for program in program_names::OVERLAY {
             open_pinned_program(&pin_dir, program)?;
         }
@@ -291,7 +289,6 @@ impl Dataplane {
             config: config.clone(),
             start: DataplaneStart::Reused,
             counters,
-            overlay,
             attachments,
             logs,
         })
@@ -355,7 +352,6 @@ impl Dataplane {
         }
         sock_lb::load_programs(&mut ebpf, &pin_dir)?;
         let counters = Counters::from_ebpf(&mut ebpf)?;
-        let overlay = OverlayMaps::from_ebpf(&mut ebpf)?;
         AttachRecord {
             object_sha256: digest.to_owned(),
             iface: config.underlay_iface.clone(),
@@ -373,19 +369,15 @@ impl Dataplane {
             config,
             start,
             counters,
-            overlay,
             attachments,
             logs: Some(logs),
         })
     }
 
-    /// The counters (underlay hooks, then the overlay and socket hooks'
-    /// verdicts) and
-    /// attachments, for the node's status.
+    /// The counters of every hook and the attachments, for the node's
+    /// status.
     pub fn status(&self) -> Result<DataplaneStatus, DataplaneError> {
-        let mut counters = self.counters.read()?;
-        counters.extend(self.overlay.hook_counters()?);
-        counters.extend(self.overlay.sockets().hook_counters()?);
+        let counters = self.counters.read()?;
         Ok(DataplaneStatus {
             pin_dir: self.config.pin_dir().display().to_string(),
             start: self.start,

@@ -1,5 +1,5 @@
 //! Typed access to the overlay maps (`OVERLAY_ENDPOINTS`,
-//! `OVERLAY_INTERFACES`, `OVERLAY_CONFIG`, `OVERLAY_COUNTERS`, and for
+//! `OVERLAY_INTERFACES`, `OVERLAY_CONFIG`, and for
 //! service VIPs `OVERLAY_SERVICES`, `OVERLAY_MAGLEV`, `OVERLAY_CONNTRACK`)
 //! that `tc_endpoint_ingress` and `tc_vxlan_ingress` read. The data plane is their
 //! only writer; the agent's reconcile loop calls these methods with what the
@@ -15,14 +15,12 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray},
+    maps::{Array, HashMap, MapData, MapError},
     sys::SyscallError,
 };
-use shoal_api::status::HookCounters;
 use shoal_ebpf_common::{
     FLOW_FORWARD, FLOW_REPLY, OVERLAY_MAGLEV_SIZE, OVERLAY_MAX_SERVICES, OverlayConfig,
-    OverlayEndpoint, OverlayEndpointKey, OverlayFlowKey, OverlayHook, OverlayInterface,
-    OverlayVerdict, map_names, overlay_slot,
+    OverlayEndpoint, OverlayEndpointKey, OverlayFlowKey, OverlayInterface, map_names,
 };
 
 use super::DataplaneError;
@@ -105,7 +103,6 @@ pub struct OverlayMaps {
     endpoints: HashMap<MapData, OverlayEndpointKey, OverlayEndpoint>,
     interfaces: HashMap<MapData, u32, OverlayInterface>,
     config: Array<MapData, OverlayConfig>,
-    counters: PerCpuArray<MapData, u64>,
     services: HashMap<MapData, OverlayEndpointKey, u32>,
     maglev: Array<MapData, u32>,
     conntrack: HashMap<MapData, OverlayFlowKey, u32>,
@@ -182,7 +179,6 @@ impl OverlayMaps {
             endpoints: source.open(map_names::OVERLAY_ENDPOINTS)?,
             interfaces: source.open(map_names::OVERLAY_INTERFACES)?,
             config: source.open(map_names::OVERLAY_CONFIG)?,
-            counters: source.open(map_names::OVERLAY_COUNTERS)?,
             services: source.open(map_names::OVERLAY_SERVICES)?,
             maglev: source.open(map_names::OVERLAY_MAGLEV)?,
             conntrack: source.open(map_names::OVERLAY_CONNTRACK)?,
@@ -447,30 +443,5 @@ impl OverlayMaps {
         };
         let value = found(self.conntrack.get(&key, 0), map_names::OVERLAY_CONNTRACK)?;
         Ok(value.map(|value| Ipv4Addr::from(value.to_ne_bytes())))
-    }
-
-    /// How many frames `hook` gave `verdict`, summed over CPUs.
-    pub fn count(&self, hook: OverlayHook, verdict: OverlayVerdict) -> Result<u64, DataplaneError> {
-        let per_cpu = self
-            .counters
-            .get(&overlay_slot(hook, verdict), 0)
-            .map_err(map_error(map_names::OVERLAY_COUNTERS))?;
-        Ok(per_cpu.iter().sum())
-    }
-
-    /// Every overlay hook's verdicts (all listed, zero or not), keyed by
-    /// hook name, for the node's status next to the underlay counters.
-    pub fn hook_counters(&self) -> Result<BTreeMap<String, HookCounters>, DataplaneError> {
-        let mut out = BTreeMap::new();
-        for hook in OverlayHook::ALL {
-            let mut counters = HookCounters::default();
-            for verdict in OverlayVerdict::ALL {
-                counters
-                    .verdicts
-                    .insert(verdict.as_str().to_owned(), self.count(hook, verdict)?);
-            }
-            out.insert(hook.as_str().to_owned(), counters);
-        }
-        Ok(out)
     }
 }

@@ -4,7 +4,8 @@
 //! `prog_<program>` and attached per task cgroup ([`attach_socket_lb`],
 //! links pinned as `link_sock_<task>_<program>`, so they outlive the
 //! agent), and typed access to its maps ([`SocketLbMaps`]: `SOCK_SERVICES`,
-//! `SOCK_REVERSE`, `SOCK_LB_COUNTERS`). [`super::OverlayMaps`] writes
+//! `SOCK_REVERSE`; they count their calls in `REASON_COUNTERS` like every
+//! other hook, [`super::Counters`]). [`super::OverlayMaps`] writes
 //! `SOCK_SERVICES` together with `OVERLAY_SERVICES`, so the socket and tc
 //! paths always balance the same VIPs over the same Maglev tables.
 
@@ -17,15 +18,12 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{HashMap, MapData, PerCpuArray},
+    maps::{HashMap, MapData},
     programs::{
         CgroupAttachMode, CgroupSockAddr, cgroup_sock_addr::CgroupSockAddrAttachType, links::FdLink,
     },
 };
-use shoal_api::status::HookCounters;
-use shoal_ebpf_common::{
-    SockLbHook, SockLbVerdict, SockReverseKey, map_names, program_names, sock_lb_slot,
-};
+use shoal_ebpf_common::{SockReverseKey, map_names, program_names};
 
 use super::{
     DataplaneError, existing_link, io_err,
@@ -138,7 +136,6 @@ pub struct ReverseEntry {
 pub struct SocketLbMaps {
     services: HashMap<MapData, u32, u32>,
     reverse: HashMap<MapData, SockReverseKey, u32>,
-    counters: PerCpuArray<MapData, u64>,
 }
 
 impl std::fmt::Debug for SocketLbMaps {
@@ -157,7 +154,6 @@ impl SocketLbMaps {
         Ok(Self {
             services: source.open(map_names::SOCK_SERVICES)?,
             reverse: source.open(map_names::SOCK_REVERSE)?,
-            counters: source.open(map_names::SOCK_LB_COUNTERS)?,
         })
     }
 
@@ -222,30 +218,5 @@ impl SocketLbMaps {
                     .map_err(map_error(map_names::SOCK_REVERSE))
             })
             .collect()
-    }
-
-    /// How many calls `hook` gave `verdict`, summed over CPUs.
-    pub fn count(&self, hook: SockLbHook, verdict: SockLbVerdict) -> Result<u64, DataplaneError> {
-        let per_cpu = self
-            .counters
-            .get(&sock_lb_slot(hook, verdict), 0)
-            .map_err(map_error(map_names::SOCK_LB_COUNTERS))?;
-        Ok(per_cpu.iter().sum())
-    }
-
-    /// Every socket hook's verdicts (all listed), keyed by hook name, for
-    /// the node's status.
-    pub fn hook_counters(&self) -> Result<BTreeMap<String, HookCounters>, DataplaneError> {
-        let mut out = BTreeMap::new();
-        for hook in SockLbHook::ALL {
-            let mut counters = HookCounters::default();
-            for verdict in SockLbVerdict::ALL {
-                counters
-                    .verdicts
-                    .insert(verdict.as_str().to_owned(), self.count(hook, verdict)?);
-            }
-            out.insert(hook.as_str().to_owned(), counters);
-        }
-        Ok(out)
     }
 }

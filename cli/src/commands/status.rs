@@ -63,7 +63,7 @@ fn render(status: &NodeStatus) -> String {
     out.push_str(&programs.render());
     out.push('\n');
     let mut counters = Table::new(["HOOK", "PROTOCOL", "PACKETS", "BYTES"]);
-    let mut verdicts = Table::new(["HOOK", "VERDICT", "PACKETS"]);
+    let mut reasons = Table::new(["HOOK", "REASON", "PACKETS"]);
     for (hook, c) in &dp.counters {
         for (protocol, count) in &c.protocols {
             counters.row([
@@ -73,13 +73,13 @@ fn render(status: &NodeStatus) -> String {
                 count.bytes.to_string(),
             ]);
         }
-        for (verdict, packets) in &c.verdicts {
-            verdicts.row([hook.clone(), verdict.clone(), packets.to_string()]);
+        for (reason, packets) in &c.verdicts {
+            reasons.row([hook.clone(), reason.clone(), packets.to_string()]);
         }
     }
     out.push_str(&counters.render());
     out.push('\n');
-    out.push_str(&verdicts.render());
+    out.push_str(&reasons.render());
     out.push('\n');
     out.push_str(&render_mesh(&status.mesh));
     out
@@ -96,11 +96,11 @@ fn render_mesh(mesh: &MeshStatus) -> String {
         "DROPPED",
     ]);
     for port in &mesh.ports {
-        let count = |verdict: &str| port.verdicts.get(verdict).copied().unwrap_or(0);
+        let count = |reason: &str| port.verdicts.get(reason).copied().unwrap_or(0);
         let dropped: u64 = port
             .verdicts
             .iter()
-            .filter(|(verdict, _)| verdict.starts_with("drop_"))
+            .filter(|(reason, _)| reason.starts_with("drop_"))
             .map(|(_, packets)| packets)
             .sum();
         ports.row([
@@ -116,8 +116,8 @@ fn render_mesh(mesh: &MeshStatus) -> String {
         ]);
     }
     let mut node = Table::new(["MESH (NODE)", "PACKETS"]);
-    for (verdict, packets) in &mesh.node {
-        node.row([verdict.clone(), packets.to_string()]);
+    for (reason, packets) in &mesh.node {
+        node.row([reason.clone(), packets.to_string()]);
     }
     format!("{}\n{}", ports.render(), node.render())
 }

@@ -2,7 +2,7 @@
 //! offsets from here), and the classification of a frame's start that the
 //! underlay hooks count by ([`classify`]).
 
-use crate::Verdict;
+use crate::Reason;
 
 /// Result of classifying the start of an Ethernet frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,8 +12,8 @@ pub enum Classified {
         /// IPv4 protocol or IPv6 next-header number.
         protocol: u8,
     },
-    /// Anything else: the verdict says what to do.
-    Other(Verdict),
+    /// Anything else: the reason says what to do with it.
+    Other(Reason),
 }
 
 /// EtherType of IPv4, host byte order.
@@ -42,25 +42,25 @@ pub const fn classify(
     ip_next: u8,
 ) -> Classified {
     if frame_len < ETH_HDR_LEN {
-        return Classified::Other(Verdict::DropShortFrame);
+        return Classified::Other(Reason::DropShortFrame);
     }
     let l3_len = frame_len - ETH_HDR_LEN;
     match ethertype {
         ETH_P_IP => {
             if l3_len < IPV4_MIN_HDR_LEN || ip_first_byte >> 4 != 4 || ip_first_byte & 0x0f < 5 {
-                Classified::Other(Verdict::DropBadIpHeader)
+                Classified::Other(Reason::DropBadIpHeader)
             } else {
                 Classified::Ip { protocol: ip_next }
             }
         }
         ETH_P_IPV6 => {
             if l3_len < IPV6_HDR_LEN || ip_first_byte >> 4 != 6 {
-                Classified::Other(Verdict::DropBadIpHeader)
+                Classified::Other(Reason::DropBadIpHeader)
             } else {
                 Classified::Ip { protocol: ip_next }
             }
         }
-        _ => Classified::Other(Verdict::PassNotIp),
+        _ => Classified::Other(Reason::PassNotIp),
     }
 }
 
@@ -100,12 +100,12 @@ mod tests {
         // Runt frame.
         assert_eq!(
             classify(13, 0, 0, 0),
-            Classified::Other(Verdict::DropShortFrame)
+            Classified::Other(Reason::DropShortFrame)
         );
         // ARP passes unparsed.
         assert_eq!(
             classify(42, 0x0806, 0, 0),
-            Classified::Other(Verdict::PassNotIp)
+            Classified::Other(Reason::PassNotIp)
         );
         // IPv4 UDP.
         assert_eq!(
@@ -115,15 +115,15 @@ mod tests {
         // IPv4 truncated header, bad IHL, wrong version.
         assert_eq!(
             classify(30, ETH_P_IP, 0x45, 17),
-            Classified::Other(Verdict::DropBadIpHeader)
+            Classified::Other(Reason::DropBadIpHeader)
         );
         assert_eq!(
             classify(60, ETH_P_IP, 0x44, 17),
-            Classified::Other(Verdict::DropBadIpHeader)
+            Classified::Other(Reason::DropBadIpHeader)
         );
         assert_eq!(
             classify(60, ETH_P_IP, 0x65, 17),
-            Classified::Other(Verdict::DropBadIpHeader)
+            Classified::Other(Reason::DropBadIpHeader)
         );
         // IPv6 TCP and a truncated IPv6 header.
         assert_eq!(
@@ -132,7 +132,7 @@ mod tests {
         );
         assert_eq!(
             classify(50, ETH_P_IPV6, 0x60, 6),
-            Classified::Other(Verdict::DropBadIpHeader)
+            Classified::Other(Reason::DropBadIpHeader)
         );
         assert_eq!(ip_next_offset(ETH_P_IPV6), 6);
         assert_eq!(ip_next_offset(ETH_P_IP), 9);

@@ -3,11 +3,10 @@
 
 use crate::{
     MESH_COUNTER_SLOTS, MESH_MAX_CONNTRACK, MESH_MAX_PORTS, MeshConfig, MeshFlow, MeshPort,
-    MeshPortKey, OVERLAY_COUNTER_SLOTS, OVERLAY_MAGLEV_ENTRIES, OVERLAY_MAX_CONNTRACK,
-    OVERLAY_MAX_ENDPOINTS, OVERLAY_MAX_INTERFACES, OVERLAY_MAX_SERVICES, OverlayConfig,
-    OverlayEndpoint, OverlayEndpointKey, OverlayFlowKey, OverlayInterface, PROTOCOL_COUNTER_SLOTS,
-    PacketCount, SOCK_LB_COUNTER_SLOTS, SOCK_MAX_REVERSE, SockReverseKey, VERDICT_COUNTER_SLOTS,
-    map_names,
+    MeshPortKey, OVERLAY_MAGLEV_ENTRIES, OVERLAY_MAX_CONNTRACK, OVERLAY_MAX_ENDPOINTS,
+    OVERLAY_MAX_INTERFACES, OVERLAY_MAX_SERVICES, OverlayConfig, OverlayEndpoint,
+    OverlayEndpointKey, OverlayFlowKey, OverlayInterface, PROTOCOL_COUNTER_SLOTS, PacketCount,
+    REASON_COUNTER_SLOTS, SOCK_MAX_REVERSE, SockReverseKey, map_names,
 };
 
 /// A pinned map's layout as the kernel reports it (`bpf_map_info`): what a
@@ -41,16 +40,15 @@ const fn layout<K, V>(name: &'static str, max_entries: u32) -> MapLayout {
 
 /// The layout of every pinned map, in [`map_names::PINNED`] order, as the
 /// programs declare them.
-pub const PINNED_LAYOUTS: [MapLayout; 16] = [
+pub const PINNED_LAYOUTS: [MapLayout; 14] = [
     layout::<u32, PacketCount>(map_names::PROTOCOL_COUNTERS, PROTOCOL_COUNTER_SLOTS),
-    layout::<u32, u64>(map_names::VERDICT_COUNTERS, VERDICT_COUNTER_SLOTS),
+    layout::<u32, u64>(map_names::REASON_COUNTERS, REASON_COUNTER_SLOTS),
     layout::<OverlayEndpointKey, OverlayEndpoint>(
         map_names::OVERLAY_ENDPOINTS,
         OVERLAY_MAX_ENDPOINTS,
     ),
     layout::<u32, OverlayInterface>(map_names::OVERLAY_INTERFACES, OVERLAY_MAX_INTERFACES),
     layout::<u32, OverlayConfig>(map_names::OVERLAY_CONFIG, 1),
-    layout::<u32, u64>(map_names::OVERLAY_COUNTERS, OVERLAY_COUNTER_SLOTS),
     layout::<OverlayEndpointKey, u32>(map_names::OVERLAY_SERVICES, OVERLAY_MAX_SERVICES),
     layout::<u32, u32>(map_names::OVERLAY_MAGLEV, OVERLAY_MAGLEV_ENTRIES),
     layout::<OverlayFlowKey, u32>(map_names::OVERLAY_CONNTRACK, OVERLAY_MAX_CONNTRACK),
@@ -60,7 +58,6 @@ pub const PINNED_LAYOUTS: [MapLayout; 16] = [
     layout::<u32, u64>(map_names::MESH_COUNTERS, MESH_COUNTER_SLOTS),
     layout::<u32, u32>(map_names::SOCK_SERVICES, OVERLAY_MAX_SERVICES),
     layout::<SockReverseKey, u32>(map_names::SOCK_REVERSE, SOCK_MAX_REVERSE),
-    layout::<u32, u64>(map_names::SOCK_LB_COUNTERS, SOCK_LB_COUNTER_SLOTS),
 ];
 
 #[cfg(test)]
@@ -69,13 +66,13 @@ mod tests {
 
     #[test]
     fn every_pinned_map_has_its_layout() {
-        let names: [&str; 16] = core::array::from_fn(|i| PINNED_LAYOUTS[i].name);
+        let names: [&str; 14] = core::array::from_fn(|i| PINNED_LAYOUTS[i].name);
         assert_eq!(names, map_names::PINNED);
-        assert_eq!(PINNED_LAYOUTS[8].key_size, 20);
-        assert_eq!(PINNED_LAYOUTS[5].max_entries, 3 * 17);
-        assert_eq!(PINNED_LAYOUTS[10].value_size, 12);
-        assert_eq!(PINNED_LAYOUTS[12].max_entries, 1025 * 10);
-        assert_eq!(PINNED_LAYOUTS[14].key_size, 16);
-        assert_eq!(PINNED_LAYOUTS[15].max_entries, 24);
+        assert_eq!(PINNED_LAYOUTS[1].max_entries, 9 * 33);
+        assert_eq!(PINNED_LAYOUTS[7].key_size, 20);
+        assert_eq!(PINNED_LAYOUTS[9].value_size, 12);
+        assert_eq!(PINNED_LAYOUTS[11].max_entries, 1025 * 33);
+        assert_eq!(PINNED_LAYOUTS[12].key_size, 4);
+        assert_eq!(PINNED_LAYOUTS[13].key_size, 16);
     }
 }

@@ -15,14 +15,15 @@
 //! | [`program_names`] | the program functions' names |
 //! | `layout` | every pinned map's key, value and entry count ([`PINNED_LAYOUTS`]) |
 //! | `headers` | EtherTypes, header lengths, [`classify`] of a frame's start |
-//! | `underlay_counters` | the underlay hooks' [`Direction`], [`Verdict`] and [`PacketCount`] slots |
-//! | `overlay` | overlay endpoints, interfaces, config, [`OverlayHook`] × [`OverlayVerdict`] counters |
+//! | `reasons` | the one [`Reason`] space every hook counts in, per [`Hook`] ([`reason_slot`]) |
+//! | `protocol_counters` | the underlay hooks' [`Direction`] × IP protocol [`PacketCount`] slots |
+//! | `overlay` | overlay endpoints, interfaces, config |
 //! | `maglev` | service VIPs' Maglev table sizes and [`flow_hash`] |
 //! | `conntrack` | [`OverlayFlowKey`], the flow key of both conntrack maps |
 //! | `checksum` | incremental checksum updates ([`csum_replace4`], [`csum_replace2`]), [`ipv4_header_checksum`] |
 //! | `vxlan` | VXLAN header lengths and the outer headers the programs build ([`vxlan_outer_headers`]) |
-//! | `mesh` | the routing mesh's ports, config, flows and [`MeshVerdict`] counters |
-//! | `sock_lb` | service VIPs translated at the socket: [`SockReverseKey`], [`socket_hash`], [`SockLbHook`] × [`SockLbVerdict`] counters |
+//! | `mesh` | the routing mesh's ports, config, flows and per-port [`Reason`] rows |
+//! | `sock_lb` | service VIPs translated at the socket: [`SockReverseKey`], [`socket_hash`] |
 #![no_std]
 
 mod checksum;
@@ -34,8 +35,9 @@ pub mod map_names;
 mod mesh;
 mod overlay;
 pub mod program_names;
+mod protocol_counters;
+mod reasons;
 mod sock_lb;
-mod underlay_counters;
 mod vxlan;
 
 pub use checksum::*;
@@ -45,6 +47,7 @@ pub use layout::*;
 pub use maglev::*;
 pub use mesh::*;
 pub use overlay::*;
+pub use protocol_counters::*;
+pub use reasons::*;
 pub use sock_lb::*;
-pub use underlay_counters::*;
 pub use vxlan::*;

@@ -4,8 +4,9 @@
 
 /// `PerCpuArray<PacketCount>`, indexed by [`super::protocol_slot`].
 pub const PROTOCOL_COUNTERS: &str = "PROTOCOL_COUNTERS";
-/// `PerCpuArray<u64>`, indexed by [`super::verdict_slot`].
-pub const VERDICT_COUNTERS: &str = "VERDICT_COUNTERS";
+/// `PerCpuArray<u64>`, indexed by [`super::reason_slot`]: one row per
+/// hook, one slot per reason.
+pub const REASON_COUNTERS: &str = "REASON_COUNTERS";
 /// `HashMap<OverlayEndpointKey, OverlayEndpoint>`: every endpoint of
 /// every overlay network this node takes part in, local and remote.
 pub const OVERLAY_ENDPOINTS: &str = "OVERLAY_ENDPOINTS";
@@ -14,8 +15,6 @@ pub const OVERLAY_ENDPOINTS: &str = "OVERLAY_ENDPOINTS";
 pub const OVERLAY_INTERFACES: &str = "OVERLAY_INTERFACES";
 /// `Array<OverlayConfig>` with one entry, index 0.
 pub const OVERLAY_CONFIG: &str = "OVERLAY_CONFIG";
-/// `PerCpuArray<u64>`, indexed by [`super::overlay_slot`].
-pub const OVERLAY_COUNTERS: &str = "OVERLAY_COUNTERS";
 /// `HashMap<OverlayEndpointKey, u32>`: a service VIP `(VNI, address)`
 /// → its slot, the index of its Maglev table in `OVERLAY_MAGLEV`.
 pub const OVERLAY_SERVICES: &str = "OVERLAY_SERVICES";
@@ -37,7 +36,8 @@ pub const MESH_CONFIG: &str = "MESH_CONFIG";
 /// how to send the backend's replies back (reply entry, on the entry
 /// node and on the backend's node).
 pub const MESH_CONNTRACK: &str = "MESH_CONNTRACK";
-/// `PerCpuArray<u64>`, indexed by [`super::mesh_slot`].
+/// `PerCpuArray<u64>`, indexed by [`super::mesh_slot`]: one row per
+/// published port and the node's, one slot per reason.
 pub const MESH_COUNTERS: &str = "MESH_COUNTERS";
 /// `HashMap<u32, u32>`: a service VIP (network byte order) → its slot in
 /// `OVERLAY_MAGLEV`, for the socket hooks; the same VIPs and slots as
@@ -47,16 +47,13 @@ pub const SOCK_SERVICES: &str = "SOCK_SERVICES";
 /// `LruHashMap<SockReverseKey, u32>`: per socket translated to a
 /// backend, the VIP to show in the backend's place.
 pub const SOCK_REVERSE: &str = "SOCK_REVERSE";
-/// `PerCpuArray<u64>`, indexed by [`super::sock_lb_slot`].
-pub const SOCK_LB_COUNTERS: &str = "SOCK_LB_COUNTERS";
 /// Every pinned map, for pinning, reuse and removal.
-pub const PINNED: [&str; 16] = [
+pub const PINNED: [&str; 14] = [
     PROTOCOL_COUNTERS,
-    VERDICT_COUNTERS,
+    REASON_COUNTERS,
     OVERLAY_ENDPOINTS,
     OVERLAY_INTERFACES,
     OVERLAY_CONFIG,
-    OVERLAY_COUNTERS,
     OVERLAY_SERVICES,
     OVERLAY_MAGLEV,
     OVERLAY_CONNTRACK,
@@ -66,5 +63,4 @@ pub const PINNED: [&str; 16] = [
     MESH_COUNTERS,
     SOCK_SERVICES,
     SOCK_REVERSE,
-    SOCK_LB_COUNTERS,
 ];

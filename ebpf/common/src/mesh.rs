@@ -1,6 +1,9 @@
 //! The routing mesh's maps: published ports (`MESH_PORTS`), the node's
 //! settings (`MESH_CONFIG`), tracked flows (`MESH_CONNTRACK` values), and
-//! what the mesh counts per port ([`MeshVerdict`] in `MESH_COUNTERS`).
+//! what the mesh counts per port: a row of [`Reason`]s per published port
+//! and one for the node (`MESH_COUNTERS`, [`mesh_slot`]).
+
+use crate::{REASONS, Reason};
 
 /// Maximum number of published ports (`MESH_PORTS` entries) on one node;
 /// also the number of per-port counter rows in `MESH_COUNTERS`.
@@ -117,93 +120,25 @@ pub struct MeshFlow {
 
 const _: () = assert!(core::mem::size_of::<MeshFlow>() == 12);
 
-/// What the routing mesh did with a packet, counted per published port
-/// (its row) or, for packets no port is known for, in the node's row
-/// ([`MESH_NODE_ROW`]).
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MeshVerdict {
-    /// Not for a published port of this node (node row): passed on.
-    PassNotMesh = 0,
-    /// A packet of a tracked flow, sent to its backend.
-    Forward = 1,
-    /// The first packet of a flow: a backend picked with Maglev.
-    NewFlow = 2,
-    /// A backend's reply, reverse-translated here (node row).
-    Reply = 3,
-    /// A backend's reply tunnelled back to the flow's entry node (node row).
-    ReplyTunnelled = 4,
-    /// No running backend for the port.
-    DropNoBackend = 5,
-    /// IPv4/TCP/UDP header truncated: dropped.
-    DropTruncated = 6,
-    /// A first fragment to a published port: later fragments carry no
-    /// ports, so the datagram could not be balanced whole.
-    DropFragment = 7,
-    /// A helper (checksum, store, map update) failed.
-    DropHelperFailed = 8,
-    /// Sent to a backend's node straight from XDP: VXLAN built in place
-    /// and transmitted back out of the underlay interface (node row).
-    TunnelledInXdp = 9,
-}
-
-impl MeshVerdict {
-    /// Every verdict, in slot order.
-    pub const ALL: [Self; 10] = [
-        Self::PassNotMesh,
-        Self::Forward,
-        Self::NewFlow,
-        Self::Reply,
-        Self::ReplyTunnelled,
-        Self::DropNoBackend,
-        Self::DropTruncated,
-        Self::DropFragment,
-        Self::DropHelperFailed,
-        Self::TunnelledInXdp,
-    ];
-
-    /// Stable snake-case name used in status output.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::PassNotMesh => "pass_not_mesh",
-            Self::Forward => "forward",
-            Self::NewFlow => "new_flow",
-            Self::Reply => "reply",
-            Self::ReplyTunnelled => "reply_tunnelled",
-            Self::DropNoBackend => "drop_no_backend",
-            Self::DropTruncated => "drop_truncated",
-            Self::DropFragment => "drop_fragment",
-            Self::DropHelperFailed => "drop_helper_failed",
-            Self::TunnelledInXdp => "tunnelled_in_xdp",
-        }
-    }
-
-    /// Whether the packet was dropped.
-    #[must_use]
-    pub const fn is_drop(self) -> bool {
-        let slot = self as u32;
-        slot >= Self::DropNoBackend as u32 && slot <= Self::DropHelperFailed as u32
-    }
-}
-
-/// Number of [`MeshVerdict`]s per row.
-#[expect(clippy::cast_possible_truncation, reason = "a handful of verdicts")]
-pub const MESH_VERDICTS: u32 = MeshVerdict::ALL.len() as u32;
-/// The node's own row in `MESH_COUNTERS`: packets of no published port.
+/// The node's own row in `MESH_COUNTERS`: packets of no published port
+/// (passed on, or dropped as truncated before their port was known) and
+/// replies translated or tunnelled back.
 pub const MESH_NODE_ROW: u32 = MESH_MAX_PORTS;
-/// Size of `MESH_COUNTERS`: a row per published port plus the node's.
-pub const MESH_COUNTER_SLOTS: u32 = (MESH_MAX_PORTS + 1) * MESH_VERDICTS;
+/// Size of `MESH_COUNTERS`: a row of [`REASONS`] per published port plus
+/// the node's.
+pub const MESH_COUNTER_SLOTS: u32 = (MESH_MAX_PORTS + 1) * REASONS;
 
-/// Index into `MESH_COUNTERS`; rows past the node's are clamped to it.
+/// Index into `MESH_COUNTERS`: packets of published port `row` (or of
+/// [`MESH_NODE_ROW`]) counted under `reason`; rows past the node's are
+/// clamped to it.
 #[must_use]
-pub const fn mesh_slot(row: u32, verdict: MeshVerdict) -> u32 {
+pub const fn mesh_slot(row: u32, reason: Reason) -> u32 {
     let row = if row > MESH_NODE_ROW {
         MESH_NODE_ROW
     } else {
         row
     };
-    row * MESH_VERDICTS + verdict as u32
+    row * REASONS + reason as u32
 }
 
 #[cfg(feature = "user")]
@@ -227,23 +162,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mesh_slots_cover_every_row_and_verdict_once() {
-        for (i, v) in MeshVerdict::ALL.iter().enumerate() {
-            assert_eq!(*v as usize, i);
-        }
-        assert_eq!(mesh_slot(0, MeshVerdict::PassNotMesh), 0);
-        assert_eq!(mesh_slot(1, MeshVerdict::PassNotMesh), MESH_VERDICTS);
+    fn mesh_slots_cover_every_row_and_reason_once() {
+        assert_eq!(mesh_slot(0, Reason::PassIp), 0);
+        assert_eq!(mesh_slot(1, Reason::PassIp), REASONS);
         assert_eq!(
-            mesh_slot(MESH_NODE_ROW, MeshVerdict::TunnelledInXdp),
+            mesh_slot(MESH_NODE_ROW, Reason::DropFragment),
             MESH_COUNTER_SLOTS - 1
         );
-        assert!(!MeshVerdict::TunnelledInXdp.is_drop());
         assert_eq!(
-            mesh_slot(u32::MAX, MeshVerdict::Forward),
-            mesh_slot(MESH_NODE_ROW, MeshVerdict::Forward)
+            mesh_slot(u32::MAX, Reason::Forward),
+            mesh_slot(MESH_NODE_ROW, Reason::Forward)
         );
-        assert!(MeshVerdict::DropNoBackend.is_drop());
-        assert!(!MeshVerdict::ReplyTunnelled.is_drop());
         assert_eq!(core::mem::offset_of!(MeshPort, maglev_slot), 12);
         assert_eq!(core::mem::offset_of!(MeshFlow, entry_node), 8);
     }

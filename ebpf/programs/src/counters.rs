@@ -1,18 +1,21 @@
-//! Per-CPU counters shared by every hook: packets and bytes per (direction,
-//! IP protocol) and one slot per (direction, verdict). Both maps are pinned by
-//! name so that the agent reuses them across restarts.
+//! The per-CPU counters every hook counts into, and the one way they are
+//! incremented ([`increment`], which the routing mesh's per-port rows use
+//! too): one [`Reason`] per packet and hook (`REASON_COUNTERS`, [`count`])
+//! and, on the underlay, packets and bytes per (direction, IP protocol)
+//! (`PROTOCOL_COUNTERS`, [`count_protocol`]). Both maps are pinned by name
+//! so that the agent reuses them across restarts.
 
 use aya_ebpf::{macros::map, maps::PerCpuArray};
 use shoal_ebpf_common::{
-    Direction, PROTOCOL_COUNTER_SLOTS, PacketCount, VERDICT_COUNTER_SLOTS, Verdict, protocol_slot,
-    verdict_slot,
+    Direction, Hook, PROTOCOL_COUNTER_SLOTS, PacketCount, REASON_COUNTER_SLOTS, Reason,
+    protocol_slot, reason_slot,
 };
 
 #[map]
 static PROTOCOL_COUNTERS: PerCpuArray<PacketCount> = PerCpuArray::pinned(PROTOCOL_COUNTER_SLOTS, 0);
 
 #[map]
-static VERDICT_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(VERDICT_COUNTER_SLOTS, 0);
+static REASON_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(REASON_COUNTER_SLOTS, 0);
 
 /// Adds one packet of `bytes` to the protocol's slot. Per-CPU: no atomics.
 #[inline(always)]
@@ -27,11 +30,17 @@ pub fn count_protocol(direction: Direction, protocol: u8, bytes: u64) {
     }
 }
 
-/// Counts one packet under its verdict.
+/// Counts one packet of `hook` under `reason`.
 #[inline(always)]
-pub fn count_verdict(direction: Direction, verdict: Verdict) {
-    if let Some(slot) = VERDICT_COUNTERS.get_ptr_mut(verdict_slot(direction, verdict)) {
+pub fn count(hook: Hook, reason: Reason) {
+    increment(&REASON_COUNTERS, reason_slot(hook, reason));
+}
+
+/// Adds one to `slot` of a per-CPU counter array (ignored past its end).
+#[inline(always)]
+pub fn increment(counters: &PerCpuArray<u64>, slot: u32) {
+    if let Some(value) = counters.get_ptr_mut(slot) {
         // SAFETY: as in `count_protocol`.
-        unsafe { *slot += 1 };
+        unsafe { *value += 1 };
     }
 }

@@ -11,8 +11,8 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use shoal_ebpf_common::{
-    ETH_HDR_LEN, FLOW_REPLY, IPPROTO_TCP, IPPROTO_UDP, IPV4_CSUM_OFFSET, OverlayFlowKey,
-    OverlayVerdict, TCP_ACK, TCP_CSUM_OFFSET, TCP_FLAGS_OFFSET, TCP_SYN, UDP_CSUM_OFFSET,
+    ETH_HDR_LEN, FLOW_REPLY, IPPROTO_TCP, IPPROTO_UDP, IPV4_CSUM_OFFSET, OverlayFlowKey, Reason,
+    TCP_ACK, TCP_CSUM_OFFSET, TCP_FLAGS_OFFSET, TCP_SYN, UDP_CSUM_OFFSET,
 };
 
 /// A TCP or UDP packet's 5-tuple (network byte order) and where its L4
@@ -80,10 +80,10 @@ impl Flow {
 /// Parses the 5-tuple of an IPv4 frame. `None` for anything but TCP and
 /// UDP, and for non-first fragments, which carry no ports.
 #[inline(always)]
-pub fn flow(ctx: &TcContext) -> Result<Option<Flow>, OverlayVerdict> {
+pub fn flow(ctx: &TcContext) -> Result<Option<Flow>, Reason> {
     let header = ctx
         .load::<[u8; 20]>(ETH_HDR_LEN)
-        .map_err(|_| OverlayVerdict::DropBadHeader)?;
+        .map_err(|_| Reason::DropBadHeader)?;
     let protocol = header[9];
     let fragment_offset = u16::from_be_bytes([header[6], header[7]]) & 0x1fff;
     if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) || fragment_offset != 0 {
@@ -92,7 +92,7 @@ pub fn flow(ctx: &TcContext) -> Result<Option<Flow>, OverlayVerdict> {
     let l4_offset = ETH_HDR_LEN + usize::from(header[0] & 0x0f) * 4;
     let ports = ctx
         .load::<[u16; 2]>(l4_offset)
-        .map_err(|_| OverlayVerdict::DropBadHeader)?;
+        .map_err(|_| Reason::DropBadHeader)?;
     Ok(Some(Flow {
         protocol,
         src_be: u32::from_ne_bytes([header[12], header[13], header[14], header[15]]),
@@ -123,7 +123,7 @@ pub fn rewrite(
     flow: &Flow,
     (addr_offset, old, new): (usize, u32, u32),
     port: Option<(usize, u16, u16)>,
-) -> Result<(), OverlayVerdict> {
+) -> Result<(), Reason> {
     let (csum_offset, extra) = if flow.protocol == IPPROTO_TCP {
         (flow.l4_offset + TCP_CSUM_OFFSET, 0)
     } else {
@@ -132,7 +132,7 @@ pub fn rewrite(
             u64::from(BPF_F_MARK_MANGLED_0),
         )
     };
-    let failed = |_| OverlayVerdict::DropHelperFailed;
+    let failed = |_| Reason::DropHelperFailed;
     ctx.l4_csum_replace(
         csum_offset,
         u64::from(old),

@@ -21,7 +21,8 @@
 //! Maps: `MESH_PORTS` and `MESH_CONFIG` (written by the agent; the node's
 //! address and underlay are the overlay's `OVERLAY_CONFIG`),
 //! `MESH_CONNTRACK` (by the programs), `MESH_COUNTERS` (per published port
-//! and per verdict, per CPU).
+//! and per [`Reason`], per CPU: the same reasons as the hooks' rows, so a
+//! drop is counted under one reason in its hook's row and its port's).
 
 use aya_ebpf::{
     helpers::generated::bpf_redirect_neigh,
@@ -33,12 +34,12 @@ use shoal_ebpf_common::{
     ETH_HDR_LEN, ETH_P_IP, FLOW_FORWARD, FLOW_REPLY, IPPROTO_TCP, IPPROTO_UDP, IPV4_CSUM_OFFSET,
     IPV4_DST_OFFSET, IPV4_SRC_OFFSET, MESH_COUNTER_SLOTS, MESH_HOOK_OFF, MESH_MAX_CONNTRACK,
     MESH_MAX_PORTS, MESH_NODE_ROW, MESH_PORT_HOST, MeshConfig, MeshFlow, MeshPort, MeshPortKey,
-    MeshVerdict, OverlayConfig, OverlayEndpoint, OverlayFlowKey, OverlayVerdict, TCP_ACK,
-    TCP_CSUM_OFFSET, TCP_FLAGS_OFFSET, TCP_SYN, UDP_CSUM_OFFSET, csum_replace2, csum_replace4,
-    flow_hash, mesh_slot,
+    OverlayConfig, OverlayEndpoint, OverlayFlowKey, Reason, TCP_ACK, TCP_CSUM_OFFSET,
+    TCP_FLAGS_OFFSET, TCP_SYN, UDP_CSUM_OFFSET, csum_replace2, csum_replace4, flow_hash, mesh_slot,
 };
 
 use crate::{
+    counters,
     flow::{self, Flow, rewrite},
     overlay::{self, Outcome, endpoint, redirected},
     parse::ptr_at,
@@ -63,14 +64,11 @@ static MESH_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(MESH_COUNTER_SLOTS,
 /// directly: Ethernet, the longest IPv4 header and a TCP header.
 pub const MESH_HEADERS_LEN: u32 = (ETH_HDR_LEN + 60 + 20) as u32;
 
-/// Counts one packet of `row` (a published port's, or [`MESH_NODE_ROW`]).
+/// Counts one packet of `row` (a published port's, or [`MESH_NODE_ROW`])
+/// under `reason`.
 #[inline(always)]
-pub fn count(row: u32, verdict: MeshVerdict) {
-    if let Some(slot) = MESH_COUNTERS.get_ptr_mut(mesh_slot(row, verdict)) {
-        // SAFETY: this CPU's value in a per-CPU array; nothing else writes
-        // it while this program runs on this CPU.
-        unsafe { *slot += 1 };
-    }
+pub fn count(row: u32, reason: Reason) {
+    counters::increment(&MESH_COUNTERS, mesh_slot(row, reason));
 }
 
 /// What the mesh's hooks need to know: the mesh's settings and the node's
@@ -134,7 +132,7 @@ pub enum Classified {
     /// For a published port.
     Hit(Hit),
     /// To be dropped, counted in this row with this reason.
-    Drop(u32, MeshVerdict),
+    Drop(u32, Reason),
 }
 
 /// Finds the published port an Ethernet frame at `[data, data_end)` is
@@ -169,11 +167,11 @@ pub fn classify(data: usize, data_end: usize, node_ip_be: u32) -> Classified {
     }
     let ihl = usize::from(header[0] & 0x0f);
     if ihl < 5 {
-        return Classified::Drop(MESH_NODE_ROW, MeshVerdict::DropTruncated);
+        return Classified::Drop(MESH_NODE_ROW, Reason::DropTruncated);
     }
     let l4_offset = ETH_HDR_LEN + ihl * 4;
     let Some(ports) = ptr_at::<[u16; 2]>(data, data_end, l4_offset) else {
-        return Classified::Drop(MESH_NODE_ROW, MeshVerdict::DropTruncated);
+        return Classified::Drop(MESH_NODE_ROW, Reason::DropTruncated);
     };
     // SAFETY: as above.
     let [sport_be, dport_be] = unsafe { ports.read_unaligned() };
@@ -189,19 +187,19 @@ pub fn classify(data: usize, data_end: usize, node_ip_be: u32) -> Classified {
     };
     let row = port.counter_row;
     if fragment & 0x2000 != 0 {
-        return Classified::Drop(row, MeshVerdict::DropFragment);
+        return Classified::Drop(row, Reason::DropFragment);
     }
     // The whole L4 header, up to and including its checksum.
     let syn = if protocol == IPPROTO_TCP {
         let Some(flags) = ptr_at::<[u8; 20]>(data, data_end, l4_offset) else {
-            return Classified::Drop(row, MeshVerdict::DropTruncated);
+            return Classified::Drop(row, Reason::DropTruncated);
         };
         // SAFETY: as above.
         let flags = unsafe { flags.read_unaligned() }[TCP_FLAGS_OFFSET];
         flags & (TCP_SYN | TCP_ACK) == TCP_SYN
     } else {
         if ptr_at::<[u8; 8]>(data, data_end, l4_offset).is_none() {
-            return Classified::Drop(row, MeshVerdict::DropTruncated);
+            return Classified::Drop(row, Reason::DropTruncated);
         }
         false
     };
@@ -223,7 +221,7 @@ pub fn classify(data: usize, data_end: usize, node_ip_be: u32) -> Classified {
 /// task in `host` mode), then tracked both ways. Returns the backend and
 /// whether the flow is new.
 #[inline(always)]
-pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
+pub fn balance(hit: &Hit) -> Result<(u32, bool), Reason> {
     let port = &hit.port;
     let vni = port.vni;
     let forward = flow::key(
@@ -257,10 +255,10 @@ pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
                 port.target_port_be,
                 hit.protocol,
             );
-            service::maglev_backend(port.maglev_slot, hash).ok_or(MeshVerdict::DropNoBackend)?
+            service::maglev_backend(port.maglev_slot, hash).ok_or(Reason::DropNoBackend)?
         };
         if endpoint(vni, backend).is_none() {
-            return Err(MeshVerdict::DropNoBackend);
+            return Err(Reason::DropNoBackend);
         }
         let flow = MeshFlow {
             addr_be: backend,
@@ -270,7 +268,7 @@ pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
         };
         MESH_CONNTRACK
             .insert(&forward, &flow, 0)
-            .map_err(|_| MeshVerdict::DropHelperFailed)?;
+            .map_err(|_| Reason::DropHelperFailed)?;
         (backend, true)
     };
     if new {
@@ -291,7 +289,7 @@ pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
         };
         MESH_CONNTRACK
             .insert(&reply, &back, 0)
-            .map_err(|_| MeshVerdict::DropHelperFailed)?;
+            .map_err(|_| Reason::DropHelperFailed)?;
     }
     Ok((backend, new))
 }
@@ -299,8 +297,8 @@ pub fn balance(hit: &Hit) -> Result<(u32, bool), MeshVerdict> {
 /// Writes `new` over the `T` at `offset`, which `classify` checked lies
 /// inside the packet.
 #[inline(always)]
-fn store<T>(data: usize, data_end: usize, offset: usize, new: T) -> Result<(), MeshVerdict> {
-    let p = ptr_at::<T>(data, data_end, offset).ok_or(MeshVerdict::DropTruncated)?;
+fn store<T>(data: usize, data_end: usize, offset: usize, new: T) -> Result<(), Reason> {
+    let p = ptr_at::<T>(data, data_end, offset).ok_or(Reason::DropTruncated)?;
     // SAFETY: in bounds (checked), and packet memory is writable in XDP.
     unsafe { (p as *mut T).write_unaligned(new) };
     Ok(())
@@ -308,8 +306,8 @@ fn store<T>(data: usize, data_end: usize, offset: usize, new: T) -> Result<(), M
 
 /// Reads the `u16` at `offset` (in packet byte order).
 #[inline(always)]
-fn load16(data: usize, data_end: usize, offset: usize) -> Result<u16, MeshVerdict> {
-    let p = ptr_at::<u16>(data, data_end, offset).ok_or(MeshVerdict::DropTruncated)?;
+fn load16(data: usize, data_end: usize, offset: usize) -> Result<u16, Reason> {
+    let p = ptr_at::<u16>(data, data_end, offset).ok_or(Reason::DropTruncated)?;
     // SAFETY: in bounds (checked).
     Ok(unsafe { p.read_unaligned() })
 }
@@ -324,11 +322,11 @@ pub fn rewrite_in_place(
     data_end: usize,
     hit: &Hit,
     backend_be: u32,
-) -> Result<(), MeshVerdict> {
+) -> Result<(), Reason> {
     // `classify` (not inlined) bounds the offset; restate it for the
     // verifier, which lost the bound through the returned `Hit`.
     if hit.l4_offset > ETH_HDR_LEN + 60 {
-        return Err(MeshVerdict::DropTruncated);
+        return Err(Reason::DropTruncated);
     }
     let ip_check = load16(data, data_end, IPV4_CSUM_OFFSET)?;
     store(
@@ -363,11 +361,7 @@ pub fn rewrite_in_place(
 
 /// Rewrites `hit`'s destination (tc hook) like [`rewrite_in_place`].
 #[inline(always)]
-pub fn rewrite_forward_skb(
-    ctx: &TcContext,
-    hit: &Hit,
-    backend_be: u32,
-) -> Result<(), OverlayVerdict> {
+pub fn rewrite_forward_skb(ctx: &TcContext, hit: &Hit, backend_be: u32) -> Result<(), Reason> {
     let flow = hit.flow();
     rewrite(
         ctx,
@@ -413,8 +407,8 @@ pub fn balanced_by_xdp(ctx: &TcContext, settings: &Settings) -> Option<u32> {
 /// `bpf_redirect_neigh`); elsewhere it is tunnelled to the entry node.
 /// `DropNoEndpoint` when no flow of the mesh has this reply.
 #[inline(always)]
-pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
-    let flow = flow::flow(ctx)?.ok_or(OverlayVerdict::DropNoEndpoint)?;
+pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, Reason> {
+    let flow = flow::flow(ctx)?.ok_or(Reason::DropNoEndpoint)?;
     let key = flow::key(
         vni,
         (flow.src_be, flow.dst_be),
@@ -426,26 +420,26 @@ pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
     let entry = MESH_CONNTRACK
         .get_ptr(&key)
         .map(|p| unsafe { *p })
-        .ok_or(OverlayVerdict::DropNoEndpoint)?;
+        .ok_or(Reason::DropNoEndpoint)?;
     if entry.entry_node != 0 {
-        count(MESH_NODE_ROW, MeshVerdict::ReplyTunnelled);
+        count(MESH_NODE_ROW, Reason::ReplyTunnelled);
         let entry_node = OverlayEndpoint {
             node_ip: entry.entry_node,
             ..OverlayEndpoint::default()
         };
         return tunnel(ctx, vni, &entry_node);
     }
-    let node = overlay::config().ok_or(OverlayVerdict::DropNoEndpoint)?;
+    let node = overlay::config().ok_or(Reason::DropNoEndpoint)?;
     rewrite(
         ctx,
         &flow,
         (IPV4_SRC_OFFSET, flow.src_be, entry.addr_be),
         Some((flow.l4_offset, flow.sport_be, entry.port_be)),
     )?;
-    count(MESH_NODE_ROW, MeshVerdict::Reply);
+    count(MESH_NODE_ROW, Reason::Reply);
     // SAFETY: no parameters (null, 0): the helper looks the next hop up.
     let ret = unsafe { bpf_redirect_neigh(node.underlay_ifindex, core::ptr::null_mut(), 0, 0) };
-    redirected(ret, OverlayVerdict::RedirectUnderlay)
+    redirected(ret, Reason::RedirectUnderlay)
 }
 
 /// On the backend's node, for `flow` (as it arrived), which the entry node
@@ -453,7 +447,7 @@ pub fn reply(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
 /// endpoint of the network (a client outside the swarm), records that the
 /// flow's replies go back to `entry_node`.
 #[inline(always)]
-pub fn learn_entry_node(vni: u32, flow: &Flow, entry_node: u32) -> Result<(), OverlayVerdict> {
+pub fn learn_entry_node(vni: u32, flow: &Flow, entry_node: u32) -> Result<(), Reason> {
     if entry_node == 0 || endpoint(vni, flow.src_be).is_some() {
         return Ok(());
     }
@@ -471,5 +465,5 @@ pub fn learn_entry_node(vni: u32, flow: &Flow, entry_node: u32) -> Result<(), Ov
     };
     MESH_CONNTRACK
         .insert(&key, &back, 0)
-        .map_err(|_| OverlayVerdict::DropHelperFailed)
+        .map_err(|_| Reason::DropHelperFailed)
 }

@@ -30,7 +30,7 @@ use aya_ebpf::{
 use shoal_ebpf_common::{
     FLOW_FORWARD, FLOW_REPLY, IPV4_DST_OFFSET, IPV4_SRC_OFFSET, OVERLAY_MAGLEV_ENTRIES,
     OVERLAY_MAGLEV_SIZE, OVERLAY_MAX_CONNTRACK, OVERLAY_MAX_SERVICES, OverlayEndpointKey,
-    OverlayFlowKey, OverlayVerdict, flow_hash,
+    OverlayFlowKey, Reason, flow_hash,
 };
 
 use crate::{
@@ -83,8 +83,8 @@ fn tracked(vni: u32, key: &OverlayFlowKey) -> Option<u32> {
 /// from the Maglev table (then tracked both ways); the destination is
 /// rewritten to it. Returns the backend's address, to deliver to.
 #[inline(always)]
-pub fn balance(ctx: &TcContext, vni: u32, vip_be: u32, slot: u32) -> Result<u32, OverlayVerdict> {
-    let flow = flow(ctx)?.ok_or(OverlayVerdict::DropVipProtocol)?;
+pub fn balance(ctx: &TcContext, vni: u32, vip_be: u32, slot: u32) -> Result<u32, Reason> {
+    let flow = flow(ctx)?.ok_or(Reason::DropVipProtocol)?;
     let forward = flow.key(vni, FLOW_FORWARD);
     // A SYN opens a new connection: it gets a backend from the table like
     // any new flow, even on a tuple tracked before (a reused client port
@@ -105,15 +105,15 @@ pub fn balance(ctx: &TcContext, vni: u32, vip_be: u32, slot: u32) -> Result<u32,
             flow.dport_be,
             flow.protocol,
         );
-        let backend = maglev_backend(slot, hash).ok_or(OverlayVerdict::DropVipNoBackend)?;
+        let backend = maglev_backend(slot, hash).ok_or(Reason::DropNoBackend)?;
         // Written on every SYN too: a reused client port may find the reply
         // entry dropped by a direct connection in between.
         OVERLAY_CONNTRACK
             .insert(&flow.reply_key(vni, (backend, flow.dport_be)), &vip_be, 0)
-            .map_err(|_| OverlayVerdict::DropHelperFailed)?;
+            .map_err(|_| Reason::DropHelperFailed)?;
         OVERLAY_CONNTRACK
             .insert(&forward, &backend, 0)
-            .map_err(|_| OverlayVerdict::DropHelperFailed)?;
+            .map_err(|_| Reason::DropHelperFailed)?;
         backend
     };
     rewrite(ctx, &flow, (IPV4_DST_OFFSET, vip_be, backend), None)?;
@@ -124,7 +124,7 @@ pub fn balance(ctx: &TcContext, vni: u32, vip_be: u32, slot: u32) -> Result<u32,
 /// flow this node balanced (its reverse conntrack entry); anything else is
 /// left alone.
 #[inline(always)]
-pub fn reverse(ctx: &TcContext, vni: u32, flow: &Flow) -> Result<(), OverlayVerdict> {
+pub fn reverse(ctx: &TcContext, vni: u32, flow: &Flow) -> Result<(), Reason> {
     if is_tcp_syn(ctx, flow) {
         // A task opens a connection straight to an address: any reply
         // entry left on this tuple by an earlier connection through a VIP

@@ -42,24 +42,20 @@ use aya_ebpf::{
     bindings::bpf_sock_addr,
     helpers::{bpf_get_socket_cookie, bpf_set_retval},
     macros::{cgroup_sock_addr, map},
-    maps::{HashMap, LruHashMap, PerCpuArray},
+    maps::{HashMap, LruHashMap},
     programs::SockAddrContext,
 };
 use shoal_ebpf_common::{
-    OVERLAY_MAX_SERVICES, SOCK_LB_COUNTER_SLOTS, SOCK_MAX_REVERSE, SockLbHook, SockLbVerdict,
-    SockReverseKey, sock_lb_slot, socket_hash,
+    Hook, OVERLAY_MAX_SERVICES, Reason, SOCK_MAX_REVERSE, SockReverseKey, socket_hash,
 };
 
-use crate::service::maglev_backend;
+use crate::{counters::count, service::maglev_backend};
 
 #[map]
 static SOCK_SERVICES: HashMap<u32, u32> = HashMap::pinned(OVERLAY_MAX_SERVICES, 0);
 
 #[map]
 static SOCK_REVERSE: LruHashMap<SockReverseKey, u32> = LruHashMap::pinned(SOCK_MAX_REVERSE, 0);
-
-#[map]
-static SOCK_LB_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(SOCK_LB_COUNTER_SLOTS, 0);
 
 /// A cgroup hook's "let the call proceed".
 const SYS_PROCEED: i32 = 1;
@@ -73,34 +69,25 @@ const ENOMEM: i32 = 12;
 /// Translates a `connect()` to a VIP.
 #[cgroup_sock_addr(connect4)]
 pub fn sock_lb_connect4(ctx: SockAddrContext) -> i32 {
-    forward(&ctx, SockLbHook::Connect4)
+    forward(&ctx, Hook::SockConnect4)
 }
 
 /// Translates an unconnected UDP datagram to a VIP.
 #[cgroup_sock_addr(sendmsg4)]
 pub fn sock_lb_sendmsg4(ctx: SockAddrContext) -> i32 {
-    forward(&ctx, SockLbHook::Sendmsg4)
+    forward(&ctx, Hook::SockSendmsg4)
 }
 
 /// Shows a translated socket's backend as the VIP in `recvmsg()`.
 #[cgroup_sock_addr(recvmsg4)]
 pub fn sock_lb_recvmsg4(ctx: SockAddrContext) -> i32 {
-    reverse(&ctx, SockLbHook::Recvmsg4)
+    reverse(&ctx, Hook::SockRecvmsg4)
 }
 
 /// Shows a translated socket's backend as the VIP in `getpeername()`.
 #[cgroup_sock_addr(getpeername4)]
 pub fn sock_lb_getpeername4(ctx: SockAddrContext) -> i32 {
-    reverse(&ctx, SockLbHook::Getpeername4)
-}
-
-#[inline(always)]
-fn count(hook: SockLbHook, verdict: SockLbVerdict) {
-    if let Some(slot) = SOCK_LB_COUNTERS.get_ptr_mut(sock_lb_slot(hook, verdict)) {
-        // SAFETY: this CPU's value in a per-CPU array; nothing else writes
-        // it while this program runs on this CPU.
-        unsafe { *slot += 1 };
-    }
+    reverse(&ctx, Hook::SockGetpeername4)
 }
 
 /// The destination (connect, sendmsg) or peer (recvmsg, getpeername)
@@ -139,7 +126,7 @@ fn cookie(ctx: &SockAddrContext) -> u64 {
 /// Runs [`try_forward`] and counts its verdict; a refusal fails the call
 /// with its errno.
 #[inline(always)]
-fn forward(ctx: &SockAddrContext, hook: SockLbHook) -> i32 {
+fn forward(ctx: &SockAddrContext, hook: Hook) -> i32 {
     match try_forward(ctx) {
         Ok(verdict) => {
             count(hook, verdict);
@@ -158,15 +145,15 @@ fn forward(ctx: &SockAddrContext, hook: SockLbHook) -> i32 {
 /// Maglev table, remembered in `SOCK_REVERSE`. Errors: the verdict and
 /// errno to fail the call with.
 #[inline(always)]
-fn try_forward(ctx: &SockAddrContext) -> Result<SockLbVerdict, (SockLbVerdict, i32)> {
+fn try_forward(ctx: &SockAddrContext) -> Result<Reason, (Reason, i32)> {
     // SAFETY: as in `address`.
     let protocol = unsafe { core::ptr::read_volatile(&raw const (*ctx.sock_addr).protocol) };
     if protocol != IPPROTO_TCP && protocol != IPPROTO_UDP {
-        return Ok(SockLbVerdict::PassNotService);
+        return Ok(Reason::PassNotService);
     }
     let (vip_be, port_be) = address(ctx);
     let Some(slot) = SOCK_SERVICES.get_ptr(&vip_be) else {
-        return Ok(SockLbVerdict::PassNotService);
+        return Ok(Reason::PassNotService);
     };
     // SAFETY: copied out at once; a concurrent update may replace it but
     // not fault.
@@ -174,8 +161,7 @@ fn try_forward(ctx: &SockAddrContext) -> Result<SockLbVerdict, (SockLbVerdict, i
     let cookie = cookie(ctx);
     #[expect(clippy::cast_possible_truncation, reason = "6 or 17")]
     let hash = socket_hash(cookie, vip_be, port_be, protocol as u8);
-    let backend_be =
-        maglev_backend(slot, hash).ok_or((SockLbVerdict::RefusedNoBackend, ECONNREFUSED))?;
+    let backend_be = maglev_backend(slot, hash).ok_or((Reason::DropNoBackend, ECONNREFUSED))?;
     let key = SockReverseKey {
         cookie,
         backend_be,
@@ -184,15 +170,15 @@ fn try_forward(ctx: &SockAddrContext) -> Result<SockLbVerdict, (SockLbVerdict, i
     };
     SOCK_REVERSE
         .insert(&key, &vip_be, 0)
-        .map_err(|_| (SockLbVerdict::RefusedReverseFailed, ENOMEM))?;
+        .map_err(|_| (Reason::DropHelperFailed, ENOMEM))?;
     set_address(ctx, backend_be);
-    Ok(SockLbVerdict::Translated)
+    Ok(Reason::Translated)
 }
 
 /// Puts the VIP back in place of the backend a socket was translated to.
 /// Always lets the call proceed (the only value these hooks may return).
 #[inline(always)]
-fn reverse(ctx: &SockAddrContext, hook: SockLbHook) -> i32 {
+fn reverse(ctx: &SockAddrContext, hook: Hook) -> i32 {
     let (backend_be, port_be) = address(ctx);
     let key = SockReverseKey {
         cookie: cookie(ctx),
@@ -201,16 +187,16 @@ fn reverse(ctx: &SockAddrContext, hook: SockLbHook) -> i32 {
         _pad: [0; 2],
     };
     let verdict = match SOCK_REVERSE.get_ptr(&key) {
-        None => SockLbVerdict::PassNotService,
+        None => Reason::PassNotService,
         Some(vip) => {
             // SAFETY: as in `try_forward`.
             let vip_be = unsafe { *vip };
             if SOCK_SERVICES.get_ptr(&vip_be).is_some() {
                 set_address(ctx, vip_be);
-                SockLbVerdict::Reversed
+                Reason::Reversed
             } else {
                 let _ = SOCK_REVERSE.remove(&key);
-                SockLbVerdict::StaleReverse
+                Reason::StaleReverse
             }
         }
     };

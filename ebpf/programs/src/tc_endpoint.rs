@@ -21,8 +21,7 @@
 
 use aya_ebpf::{bindings::TC_ACT_UNSPEC, macros::classifier, programs::TcContext};
 use shoal_ebpf_common::{
-    ARP_ETH_IPV4_LEN, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, OverlayHook, OverlayInterface,
-    OverlayVerdict,
+    ARP_ETH_IPV4_LEN, ETH_HDR_LEN, ETH_P_ARP, ETH_P_IP, Hook, OverlayInterface, Reason,
 };
 
 use crate::{
@@ -38,23 +37,23 @@ use crate::{
 /// drops and `TC_ACT_UNSPEC` (next program / default) for foreign frames.
 #[classifier]
 pub fn tc_endpoint_ingress(ctx: TcContext) -> i32 {
-    finish(OverlayHook::EndpointIngress, try_endpoint_ingress(&ctx))
+    finish(Hook::TcEndpointIngress, try_endpoint_ingress(&ctx))
 }
 
-fn try_endpoint_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
+fn try_endpoint_ingress(ctx: &TcContext) -> Result<Outcome, Reason> {
     // On tc ingress the skb's input interface is the device the hook runs on.
     // SAFETY: `skb` is the context pointer the kernel passed in.
     let ifindex = unsafe { (*ctx.skb.skb).ingress_ifindex };
     let Some(iface) = interface(ifindex) else {
         return Ok(Outcome {
-            verdict: OverlayVerdict::PassNotOurs,
+            reason: Reason::PassNotOurs,
             action: TC_ACT_UNSPEC,
         });
     };
     let ethertype = ctx
         .load::<u16>(12)
         .map(u16::from_be)
-        .map_err(|_| OverlayVerdict::DropBadHeader)?;
+        .map_err(|_| Reason::DropBadHeader)?;
     match ethertype {
         ETH_P_ARP => proxy_arp(ctx, ifindex, &iface),
         ETH_P_IP => {
@@ -80,7 +79,7 @@ fn try_endpoint_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
                 tunnel(ctx, iface.vni, &target)
             }
         }
-        _ => Err(OverlayVerdict::DropNotIpv4),
+        _ => Err(Reason::DropNotIpv4),
     }
 }
 
@@ -89,23 +88,19 @@ fn try_endpoint_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
 /// gratuitous ARPs and probes (sender address `0.0.0.0`) are not answered:
 /// answering a probe for the task's own address would look like a conflict.
 #[inline(always)]
-fn proxy_arp(
-    ctx: &TcContext,
-    ifindex: u32,
-    iface: &OverlayInterface,
-) -> Result<Outcome, OverlayVerdict> {
+fn proxy_arp(ctx: &TcContext, ifindex: u32, iface: &OverlayInterface) -> Result<Outcome, Reason> {
     let arp = ctx
         .load::<[u8; ARP_ETH_IPV4_LEN]>(ETH_HDR_LEN)
-        .map_err(|_| OverlayVerdict::DropBadHeader)?;
+        .map_err(|_| Reason::DropBadHeader)?;
     // hardware Ethernet (1), protocol IPv4, lengths 6 and 4, op request (1).
     if arp[..8] != [0, 1, 0x08, 0x00, 6, 4, 0, 1] {
-        return Err(OverlayVerdict::DropArpNotAnswered);
+        return Err(Reason::DropArpNotAnswered);
     }
     let sender_mac = &arp[8..14];
     let sender_ip = &arp[14..18];
     let target_ip = &arp[24..28];
     if sender_ip == [0; 4] || sender_ip == target_ip {
-        return Err(OverlayVerdict::DropArpNotAnswered);
+        return Err(Reason::DropArpNotAnswered);
     }
     let mut reply = [0u8; ETH_HDR_LEN + ARP_ETH_IPV4_LEN];
     reply[0..6].copy_from_slice(sender_mac);
@@ -118,6 +113,6 @@ fn proxy_arp(
     reply[32..38].copy_from_slice(sender_mac);
     reply[38..42].copy_from_slice(sender_ip);
     ctx.store(0, &reply, 0)
-        .map_err(|_| OverlayVerdict::DropHelperFailed)?;
-    redirect(ifindex, OverlayVerdict::ArpReply)
+        .map_err(|_| Reason::DropHelperFailed)?;
+    redirect(ifindex, Reason::ArpReply)
 }

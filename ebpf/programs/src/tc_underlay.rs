@@ -2,6 +2,9 @@
 //!
 //! - Egress counts what the node sends per IP protocol and never drops: the
 //!   stack built these packets.
+//! - Every packet is counted under one [`Reason`] in its hook's row; a
+//!   packet for a published port also in the port's row of the routing
+//!   mesh, a drop under the same reason in both.
 //! - Ingress decapsulates the VXLAN other nodes send this node and delivers
 //!   the inner frame ([`vxlan::decapsulate`], [`vxlan::receive`]; DESIGN
 //!   §5, data path 2), and delivers the routing mesh's packets (data path
@@ -13,12 +16,12 @@
 
 use aya_ebpf::{bindings::TC_ACT_UNSPEC, macros::classifier, programs::TcContext};
 use shoal_ebpf_common::{
-    Classified, Direction, ETH_HDR_LEN, MESH_HOOK_TC, MESH_HOOK_XDP, MESH_NODE_ROW, MeshVerdict,
-    OverlayHook, OverlayVerdict, Verdict, classify, ip_next_offset,
+    Classified, Direction, ETH_HDR_LEN, Hook, MESH_HOOK_TC, MESH_HOOK_XDP, MESH_NODE_ROW, Reason,
+    classify, ip_next_offset,
 };
 
 use crate::{
-    counters::{count_protocol, count_verdict},
+    counters::{count, count_protocol},
     mesh,
     overlay::{self, Outcome, deliver_local, endpoint, finish, ipv4_destination},
     vxlan::{self, tunnel},
@@ -34,13 +37,14 @@ pub fn tc_underlay_egress(ctx: TcContext) -> i32 {
     let next = ctx
         .load::<u8>(ETH_HDR_LEN + ip_next_offset(ethertype))
         .unwrap_or(0);
-    match classify(frame_len, ethertype, first, next) {
+    let reason = match classify(frame_len, ethertype, first, next) {
         Classified::Ip { protocol } => {
             count_protocol(Direction::UnderlayEgress, protocol, frame_len as u64);
-            count_verdict(Direction::UnderlayEgress, Verdict::PassIp);
+            Reason::PassIp
         }
-        Classified::Other(verdict) => count_verdict(Direction::UnderlayEgress, verdict),
-    }
+        Classified::Other(reason) => reason,
+    };
+    count(Hook::TcUnderlayEgress, reason);
     TC_ACT_UNSPEC
 }
 
@@ -49,15 +53,15 @@ pub fn tc_underlay_egress(ctx: TcContext) -> i32 {
 /// `TC_ACT_UNSPEC` (next program / the stack) for everything else.
 #[classifier]
 pub fn tc_underlay_ingress(ctx: TcContext) -> i32 {
-    finish(OverlayHook::UnderlayIngress, try_underlay_ingress(&ctx))
+    finish(Hook::TcUnderlayIngress, try_underlay_ingress(&ctx))
 }
 
 const NOT_OURS: Outcome = Outcome {
-    verdict: OverlayVerdict::PassNotOurs,
+    reason: Reason::PassNotOurs,
     action: TC_ACT_UNSPEC,
 };
 
-fn try_underlay_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
+fn try_underlay_ingress(ctx: &TcContext) -> Result<Outcome, Reason> {
     let Some(node) = overlay::config() else {
         return Ok(NOT_OURS);
     };
@@ -82,31 +86,29 @@ fn try_underlay_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
     let hit = match mesh::classify(ctx.data(), ctx.data_end(), node.node_ip_be) {
         mesh::Classified::Hit(hit) => hit,
         mesh::Classified::NotMesh => {
-            mesh::count(MESH_NODE_ROW, MeshVerdict::PassNotMesh);
+            mesh::count(MESH_NODE_ROW, Reason::PassNotMesh);
             return Ok(NOT_OURS);
         }
-        mesh::Classified::Drop(row, verdict) => {
-            mesh::count(row, verdict);
-            return Err(OverlayVerdict::DropBadHeader);
+        mesh::Classified::Drop(row, reason) => {
+            mesh::count(row, reason);
+            return Err(reason);
         }
     };
+    // A drop is counted under its reason in the port's row here, and in
+    // the hook's by `finish`.
     let row = hit.port.counter_row;
-    let (backend, new) = mesh::balance(&hit).map_err(|verdict| {
-        mesh::count(row, verdict);
-        match verdict {
-            MeshVerdict::DropNoBackend => OverlayVerdict::DropVipNoBackend,
-            _ => OverlayVerdict::DropHelperFailed,
-        }
-    })?;
-    mesh::rewrite_forward_skb(ctx, &hit, backend).inspect_err(|_| {
-        mesh::count(row, MeshVerdict::DropHelperFailed);
-    })?;
+    let counted = |reason| {
+        mesh::count(row, reason);
+        reason
+    };
+    let (backend, new) = mesh::balance(&hit).map_err(counted)?;
+    mesh::rewrite_forward_skb(ctx, &hit, backend).map_err(counted)?;
     mesh::count(
         row,
         if new {
-            MeshVerdict::NewFlow
+            Reason::NewFlow
         } else {
-            MeshVerdict::Forward
+            Reason::Forward
         },
     );
     deliver(ctx, hit.port.vni)
@@ -114,9 +116,9 @@ fn try_underlay_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
 
 /// Sends a balanced packet to its backend on network `vni`.
 #[inline(always)]
-fn deliver(ctx: &TcContext, vni: u32) -> Result<Outcome, OverlayVerdict> {
+fn deliver(ctx: &TcContext, vni: u32) -> Result<Outcome, Reason> {
     let backend = ipv4_destination(ctx)?;
-    let target = endpoint(vni, backend).ok_or(OverlayVerdict::DropNoEndpoint)?;
+    let target = endpoint(vni, backend).ok_or(Reason::DropNoEndpoint)?;
     if target.is_local() {
         deliver_local(ctx, vni, &target)
     } else {

@@ -19,7 +19,7 @@ use aya_ebpf::{
     bindings::bpf_tunnel_key, helpers::generated::bpf_skb_get_tunnel_key, macros::classifier,
     programs::TcContext,
 };
-use shoal_ebpf_common::{ETH_P_IP, OverlayHook, OverlayVerdict};
+use shoal_ebpf_common::{ETH_P_IP, Hook, Reason};
 
 use crate::{
     overlay::{Outcome, finish},
@@ -30,10 +30,10 @@ use crate::{
 /// frames delivered to a local task and `TC_ACT_SHOT` for the rest.
 #[classifier]
 pub fn tc_vxlan_ingress(ctx: TcContext) -> i32 {
-    finish(OverlayHook::VxlanIngress, try_vxlan_ingress(&ctx))
+    finish(Hook::TcVxlanIngress, try_vxlan_ingress(&ctx))
 }
 
-fn try_vxlan_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
+fn try_vxlan_ingress(ctx: &TcContext) -> Result<Outcome, Reason> {
     // SAFETY: plain data, overwritten by the helper.
     let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
     // SAFETY: `key` is a live `bpf_tunnel_key` and the size passed is its size.
@@ -46,14 +46,14 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<Outcome, OverlayVerdict> {
         )
     };
     if ret != 0 {
-        return Err(OverlayVerdict::DropNoTunnelKey);
+        return Err(Reason::DropNoTunnelKey);
     }
     let ethertype = ctx
         .load::<u16>(12)
         .map(u16::from_be)
-        .map_err(|_| OverlayVerdict::DropBadHeader)?;
+        .map_err(|_| Reason::DropBadHeader)?;
     if ethertype != ETH_P_IP {
-        return Err(OverlayVerdict::DropNotIpv4);
+        return Err(Reason::DropNotIpv4);
     }
     // SAFETY: the key was filled by the helper; IPv4 is its only use here.
     let remote_node = unsafe { key.__bindgen_anon_1.remote_ipv4 };

@@ -30,8 +30,8 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use shoal_ebpf_common::{
-    ETH_HDR_LEN, ETH_P_IP, IPV4_MIN_HDR_LEN, OverlayConfig, OverlayEndpoint, OverlayVerdict,
-    TUNNEL_TTL, UDP_HDR_LEN, VXLAN_ENCAP_LEN, VXLAN_FLAG_VNI, VXLAN_OUTER_LEN, vxlan_outer_headers,
+    ETH_HDR_LEN, ETH_P_IP, IPV4_MIN_HDR_LEN, OverlayConfig, OverlayEndpoint, Reason, TUNNEL_TTL,
+    UDP_HDR_LEN, VXLAN_ENCAP_LEN, VXLAN_FLAG_VNI, VXLAN_OUTER_LEN, vxlan_outer_headers,
     vxlan_source_port,
 };
 
@@ -68,13 +68,9 @@ const INNER_FRAME: usize = ETH_HDR_LEN + VXLAN_OUTER_LEN;
 /// destination MAC the receiving task's: encapsulated here and out of the
 /// underlay when it fits, else through the VXLAN device.
 #[inline(always)]
-pub fn tunnel(
-    ctx: &TcContext,
-    vni: u32,
-    target: &OverlayEndpoint,
-) -> Result<Outcome, OverlayVerdict> {
+pub fn tunnel(ctx: &TcContext, vni: u32, target: &OverlayEndpoint) -> Result<Outcome, Reason> {
     ctx.store(0, &target.mac, 0)
-        .map_err(|_| OverlayVerdict::DropHelperFailed)?;
+        .map_err(|_| Reason::DropHelperFailed)?;
     if let Some(config) = config().filter(|config| config.node_ip_be != 0)
         && fits_underlay(ctx, &config)
         && encapsulate(ctx, &config, vni, target.node_ip)
@@ -82,7 +78,7 @@ pub fn tunnel(
         // SAFETY: no parameters (null, 0): the helper looks the next hop up.
         let ret =
             unsafe { bpf_redirect_neigh(config.underlay_ifindex, core::ptr::null_mut(), 0, 0) };
-        return redirected(ret, OverlayVerdict::RedirectRemote);
+        return redirected(ret, Reason::RedirectRemote);
     }
     through_device(ctx, vni, target.node_ip)
 }
@@ -144,11 +140,11 @@ fn encapsulate(ctx: &TcContext, config: &OverlayConfig, vni: u32, node: u32) -> 
 /// (VNI, remote node, TTL); the outer UDP checksum is left zero, as RFC
 /// 7348 allows over IPv4 and cilium does.
 #[inline(always)]
-fn through_device(ctx: &TcContext, vni: u32, node: u32) -> Result<Outcome, OverlayVerdict> {
+fn through_device(ctx: &TcContext, vni: u32, node: u32) -> Result<Outcome, Reason> {
     let vxlan = config()
         .map(|config| config.vxlan_ifindex)
         .filter(|&ifindex| ifindex != 0)
-        .ok_or(OverlayVerdict::DropNoVxlanDevice)?;
+        .ok_or(Reason::DropNoVxlanDevice)?;
     // SAFETY: plain data; all zeroes is a valid (IPv4, no options) key.
     let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
     key.tunnel_id = vni;
@@ -165,9 +161,9 @@ fn through_device(ctx: &TcContext, vni: u32, node: u32) -> Result<Outcome, Overl
         )
     };
     if ret != 0 {
-        return Err(OverlayVerdict::DropHelperFailed);
+        return Err(Reason::DropHelperFailed);
     }
-    redirect(vxlan, OverlayVerdict::RedirectRemoteDevice)
+    redirect(vxlan, Reason::RedirectRemoteDevice)
 }
 
 /// A VXLAN frame from another node, decapsulated: its network and the
@@ -186,7 +182,7 @@ pub struct Decapsulated {
 pub fn decapsulate(
     ctx: &TcContext,
     config: &OverlayConfig,
-) -> Result<Option<Decapsulated>, OverlayVerdict> {
+) -> Result<Option<Decapsulated>, Reason> {
     if config.node_ip_be == 0 || ctx.load::<u16>(12).map(u16::from_be) != Ok(ETH_P_IP) {
         return Ok(None);
     }
@@ -208,7 +204,7 @@ pub fn decapsulate(
     if outer[vxlan] & VXLAN_FLAG_VNI == 0
         || ctx.load::<u16>(INNER_FRAME + 12).map(u16::from_be) != Ok(ETH_P_IP)
     {
-        return Err(OverlayVerdict::DropBadHeader);
+        return Err(Reason::DropBadHeader);
     }
     let vni = u32::from_be_bytes([0, outer[vxlan + 4], outer[vxlan + 5], outer[vxlan + 6]]);
     let remote_node = u32::from_be_bytes([outer[12], outer[13], outer[14], outer[15]]);
@@ -232,13 +228,13 @@ pub fn decapsulate(
 /// mesh here, out of the underlay ([`mesh::reply`]). Anything else is
 /// dropped: nothing reaches the node's own stack through the overlay.
 #[inline(always)]
-pub fn receive(ctx: &TcContext, vni: u32, remote_node: u32) -> Result<Outcome, OverlayVerdict> {
+pub fn receive(ctx: &TcContext, vni: u32, remote_node: u32) -> Result<Outcome, Reason> {
     let dst = ipv4_destination(ctx)?;
     let Some(target) = endpoint(vni, dst) else {
         return mesh::reply(ctx, vni);
     };
     if !target.is_local() {
-        return Err(OverlayVerdict::DropNotLocal);
+        return Err(Reason::DropNotLocal);
     }
     if let Some(flow) = flow(ctx)? {
         service::reverse(ctx, vni, &flow)?;

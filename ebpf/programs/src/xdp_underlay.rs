@@ -1,5 +1,6 @@
 //! XDP on the node's underlay interface, ingress. It classifies every
-//! frame, counts it per IP protocol and verdict, and drops runts and broken
+//! frame, counts it per IP protocol and under one [`Reason`] (the routing
+//! mesh's, for a packet to a published port), and drops runts and broken
 //! IP headers. Unless the routing mesh runs in tc (`--mesh-hook tc`), it
 //! is the mesh's first hook (DESIGN §5, data path 5): a packet to a
 //! published port of this node gets its backend and its new destination
@@ -16,13 +17,13 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use shoal_ebpf_common::{
-    Classified, Direction, ETH_HDR_LEN, ETH_P_IP, MESH_HOOK_XDP, MESH_NODE_ROW, MeshVerdict,
-    OverlayConfig, OverlayEndpoint, VXLAN_ENCAP_LEN, Verdict, classify, ip_next_offset,
+    Classified, Direction, ETH_HDR_LEN, ETH_P_IP, Hook, MESH_HOOK_XDP, MESH_NODE_ROW,
+    OverlayConfig, OverlayEndpoint, Reason, VXLAN_ENCAP_LEN, classify, ip_next_offset,
     vxlan_outer_headers, vxlan_source_port,
 };
 
 use crate::{
-    counters::{count_protocol, count_verdict},
+    counters::{count, count_protocol},
     mesh::{self, Settings},
     overlay::endpoint,
     parse::{ptr_at, read_at},
@@ -36,66 +37,66 @@ pub fn xdp_underlay(ctx: XdpContext) -> u32 {
     let ethertype = read_at::<u16>(data, data_end, 12).map_or(0, u16::from_be);
     let first = read_at::<u8>(data, data_end, ETH_HDR_LEN).unwrap_or(0);
     let next = read_at::<u8>(data, data_end, ETH_HDR_LEN + ip_next_offset(ethertype)).unwrap_or(0);
-    match classify(frame_len, ethertype, first, next) {
+    let (reason, action) = match classify(frame_len, ethertype, first, next) {
         Classified::Ip { protocol } => {
             count_protocol(Direction::UnderlayIngress, protocol, frame_len as u64);
-            count_verdict(Direction::UnderlayIngress, Verdict::PassIp);
             match mesh::settings() {
                 Some(settings) if settings.mesh.hook == MESH_HOOK_XDP => {
                     routing_mesh(&ctx, &settings)
                 }
-                _ => xdp_action::XDP_PASS,
+                _ => (Reason::PassIp, xdp_action::XDP_PASS),
             }
         }
-        Classified::Other(verdict) => {
-            count_verdict(Direction::UnderlayIngress, verdict);
-            if verdict.is_drop() {
-                debug!(
-                    &ctx,
-                    "xdp_underlay: drop verdict={} len={}", verdict as u32, frame_len
-                );
-                xdp_action::XDP_DROP
-            } else {
-                xdp_action::XDP_PASS
-            }
-        }
+        Classified::Other(reason) if reason.is_drop() => (reason, xdp_action::XDP_DROP),
+        Classified::Other(reason) => (reason, xdp_action::XDP_PASS),
+    };
+    count(Hook::XdpUnderlay, reason);
+    if action == xdp_action::XDP_DROP {
+        debug!(
+            &ctx,
+            "xdp_underlay: drop reason={} len={}", reason as u32, frame_len
+        );
     }
+    action
 }
 
 /// The mesh's XDP part: anything not for a published port passes
-/// untouched; a packet for one is balanced and rewritten, then tunnelled
-/// to its backend's node from here, or passed up to
-/// `tc_underlay_ingress`; or it is dropped and counted.
+/// untouched (`PassIp`); a packet for one is balanced and rewritten, then
+/// tunnelled to its backend's node from here (`TunnelledInXdp`), or
+/// passed up to `tc_underlay_ingress` (`NewFlow`, `Forward`); or it is
+/// dropped. Returns the reason the hook counts and the action; the
+/// mesh's rows are counted here.
 #[inline(always)]
-fn routing_mesh(ctx: &XdpContext, settings: &Settings) -> u32 {
+fn routing_mesh(ctx: &XdpContext, settings: &Settings) -> (Reason, u32) {
     let hit = match mesh::classify(ctx.data(), ctx.data_end(), settings.node.node_ip_be) {
         mesh::Classified::Hit(hit) => hit,
         mesh::Classified::NotMesh => {
-            mesh::count(MESH_NODE_ROW, MeshVerdict::PassNotMesh);
-            return xdp_action::XDP_PASS;
+            mesh::count(MESH_NODE_ROW, Reason::PassNotMesh);
+            return (Reason::PassIp, xdp_action::XDP_PASS);
         }
-        mesh::Classified::Drop(row, verdict) => {
-            mesh::count(row, verdict);
-            return xdp_action::XDP_DROP;
+        mesh::Classified::Drop(row, reason) => {
+            mesh::count(row, reason);
+            return (reason, xdp_action::XDP_DROP);
         }
     };
     let row = hit.port.counter_row;
     match balance_and_send(ctx, settings, &hit) {
         Ok((new, action)) => {
-            let verdict = if new {
-                MeshVerdict::NewFlow
+            let reason = if new {
+                Reason::NewFlow
             } else {
-                MeshVerdict::Forward
+                Reason::Forward
             };
-            mesh::count(row, verdict);
+            mesh::count(row, reason);
             if action == xdp_action::XDP_TX {
-                mesh::count(MESH_NODE_ROW, MeshVerdict::TunnelledInXdp);
+                mesh::count(MESH_NODE_ROW, Reason::TunnelledInXdp);
+                return (Reason::TunnelledInXdp, action);
             }
-            action
+            (reason, action)
         }
-        Err(verdict) => {
-            mesh::count(row, verdict);
-            xdp_action::XDP_DROP
+        Err(reason) => {
+            mesh::count(row, reason);
+            (reason, xdp_action::XDP_DROP)
         }
     }
 }
@@ -109,7 +110,7 @@ fn balance_and_send(
     ctx: &XdpContext,
     settings: &Settings,
     hit: &mesh::Hit,
-) -> Result<(bool, u32), MeshVerdict> {
+) -> Result<(bool, u32), Reason> {
     let (backend, new) = mesh::balance(hit)?;
     mesh::rewrite_in_place(ctx.data(), ctx.data_end(), hit, backend)?;
     if settings.mesh.xdp_tunnel != 0

@@ -694,10 +694,11 @@ pub fn protocol_packets(status: &Value, hook: &str, protocol: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Packets a hook counted under `verdict`.
+/// Packets a hook counted under `reason` (0 if absent: status lists only
+/// the reasons counted).
 #[must_use]
-pub fn verdict_packets(status: &Value, hook: &str, verdict: &str) -> u64 {
-    status["dataplane"]["counters"][hook]["verdicts"][verdict]
+pub fn reason_packets(status: &Value, hook: &str, reason: &str) -> u64 {
+    status["dataplane"]["counters"][hook]["verdicts"][reason]
         .as_u64()
         .unwrap_or(0)
 }

@@ -5,13 +5,14 @@ use std::{collections::HashMap, time::Duration};
 
 use aya::programs::loaded_programs;
 use serde_json::Value;
+use shoal_ebpf_common::{Hook, map_names};
 use shoal_netns_tests::{
     World, eventually, require_privileges, step,
-    world::{program_ids, protocol_packets, verdict_packets},
+    world::{program_ids, protocol_packets, reason_packets},
 };
 
-const INGRESS: &str = "underlay_ingress";
-const EGRESS: &str = "underlay_egress";
+const INGRESS: &str = Hook::XdpUnderlay.as_str();
+const EGRESS: &str = Hook::TcUnderlayEgress.as_str();
 const WAIT: Duration = Duration::from_secs(20);
 /// UDP payload size; the frame is 14 + 20 + 8 bytes longer.
 const PAYLOAD: usize = 100;
@@ -145,15 +146,15 @@ fn three_nodes_count_the_traffic_between_them() {
             bytes(&after) - bytes(&before[i - 1]) >= expected * FRAME,
             "node-{i} byte count"
         );
-        for verdict in ["drop_short_frame", "drop_bad_ip_header"] {
+        for reason in ["drop_short_frame", "drop_bad_ip_header"] {
             assert_eq!(
-                verdict_packets(&after, INGRESS, verdict),
+                reason_packets(&after, INGRESS, reason),
                 0,
                 "node-{i} dropped nothing: {after}"
             );
         }
         assert!(
-            verdict_packets(&after, INGRESS, "pass_not_ip") > 0,
+            reason_packets(&after, INGRESS, "pass_not_ip") > 0,
             "node-{i} saw ARP"
         );
         eprintln!(
@@ -182,8 +183,8 @@ fn kill_9_leaves_programs_counting_and_restart_reuses_the_pins() {
     for pin in [
         "link_xdp_underlay",
         "link_tc_underlay_egress",
-        "PROTOCOL_COUNTERS",
-        "VERDICT_COUNTERS",
+        map_names::PROTOCOL_COUNTERS,
+        map_names::REASON_COUNTERS,
     ] {
         assert!(pins.join(pin).exists(), "{pin} still pinned after kill -9");
     }

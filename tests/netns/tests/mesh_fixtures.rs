@@ -20,7 +20,9 @@
 //! reply path in `tc_endpoint_ingress`, where a backend's answer gets the
 //! node's address and the published port back as its source (the test run
 //! only records `bpf_redirect_neigh`'s target, so the rewritten frame is
-//! what comes out).
+//! what comes out). A drop is counted under one reason, the same in the
+//! port's row and in the hook's (`xdp_underlay`'s, or with `--mesh-hook
+//! tc` `tc_underlay_ingress`'s).
 
 use std::{
     collections::BTreeMap,
@@ -36,12 +38,10 @@ use pnet_packet::{
     udp::{self, MutableUdpPacket},
 };
 use shoal_agent::dataplane::{
-    Endpoint, EndpointLocation, Flow, FlowDirection, Interface, MeshHook, MeshMaps, OverlayMaps,
-    PortTarget, PublishedPort, Underlay, load_object,
+    Counters, Endpoint, EndpointLocation, Flow, FlowDirection, Interface, MeshHook, MeshMaps,
+    OverlayMaps, PortTarget, PublishedPort, Underlay, load_object,
 };
-use shoal_ebpf_common::{
-    MESH_NODE_ROW, MeshVerdict, OVERLAY_MAGLEV_SIZE, OverlayHook, OverlayVerdict, program_names,
-};
+use shoal_ebpf_common::{Hook, MESH_NODE_ROW, OVERLAY_MAGLEV_SIZE, Reason, program_names};
 use shoal_netns_tests::{
     fixtures::{
         PinDir, TC_ACT_REDIRECT, TC_ACT_SHOT, TcRan, XDP_DROP, XDP_PASS, XdpRan, classifier,
@@ -90,12 +90,15 @@ const UDP_ROW: u32 = 1;
 const EMPTY_ROW: u32 = 2;
 const GONE_ROW: u32 = 3;
 
-/// One loaded object with `xdp_underlay` and `tc_endpoint_ingress` loaded
-/// and the maps filled as described at [`PORTS`].
+/// One loaded object with `xdp_underlay`, `tc_underlay_ingress` and
+/// `tc_endpoint_ingress` loaded and the maps filled as described at
+/// [`PORTS`], the mesh on the XDP hook unless [`Fixture::use_tc_hook`].
 struct Fixture {
     ebpf: aya::Ebpf,
     mesh: MeshMaps,
-    overlay: OverlayMaps,
+    /// The hook running the mesh.
+    mesh_hook: Hook,
+    counters: Counters,
     _pins: PinDir,
 }
 
@@ -105,6 +108,8 @@ impl Fixture {
         let mut ebpf = load_object(pins.path()).expect("load object");
         load_xdp(&mut ebpf, program_names::XDP_UNDERLAY);
         load_classifier(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
+        load_classifier(&mut ebpf, program_names::TC_UNDERLAY_INGRESS);
+        let counters = Counters::from_pins(pins.path()).expect("counter maps");
         let mut mesh = MeshMaps::from_pins(pins.path()).expect("mesh maps");
         let mut overlay = OverlayMaps::from_pins(pins.path()).expect("overlay maps");
         // The backends are local: XDP hands every balanced packet to tc
@@ -170,9 +175,32 @@ impl Fixture {
         Self {
             ebpf,
             mesh,
-            overlay,
+            mesh_hook: Hook::XdpUnderlay,
+            counters,
             _pins: pins,
         }
+    }
+
+    /// Runs the whole mesh in `tc_underlay_ingress` (`--mesh-hook tc`).
+    fn use_tc_hook(&mut self) {
+        self.mesh
+            .configure(MeshHook::Tc, false)
+            .expect("mesh config");
+        self.mesh_hook = Hook::TcUnderlayIngress;
+    }
+
+    /// Runs `tc_underlay_ingress` on `frame`.
+    fn tc_underlay(&self, frame: &[u8]) -> TcRan {
+        run_tc(
+            classifier(&self.ebpf, program_names::TC_UNDERLAY_INGRESS),
+            frame,
+            None,
+        )
+    }
+
+    /// What `hook` counted under `reason`.
+    fn hook_count(&self, hook: Hook, reason: Reason) -> u64 {
+        self.counters.count(hook, reason).expect("read counter")
     }
 
     /// Runs `xdp_underlay` on `frame`.
@@ -296,29 +324,51 @@ fn resourced(sent: &[u8], from: SocketAddrV4) -> Vec<u8> {
     frame
 }
 
-/// Counts per (row, verdict) that the cases are expected to add.
+/// Counts per (row, reason) that the cases are expected to add.
 #[derive(Default)]
 struct Expected(BTreeMap<(u32, u32), u64>);
 
 impl Expected {
-    fn add(&mut self, row: u32, verdict: MeshVerdict) {
-        *self.0.entry((row, verdict as u32)).or_default() += 1;
+    fn add(&mut self, row: u32, reason: Reason) {
+        *self.0.entry((row, reason as u32)).or_default() += 1;
     }
 
-    /// Every verdict of every port's row and of the node's row.
-    fn check(&self, maps: &MeshMaps) {
+    /// Every reason of every port's row and of the node's row; and the
+    /// row of the hook running the mesh, which counts every packet the
+    /// mesh dropped under the same reason as the mesh's rows (and, in
+    /// `xdp_underlay`, every packet it balanced: `new_flow`, `forward`).
+    fn check(&self, fixture: &Fixture) {
         let rows = PORTS.iter().map(|port| port.4).chain([MESH_NODE_ROW]);
         for row in rows {
-            for verdict in MeshVerdict::ALL {
-                let want = self.0.get(&(row, verdict as u32)).copied().unwrap_or(0);
-                let got = maps.count(row, verdict).expect("read counter");
+            for reason in Reason::ALL {
+                let want = self.0.get(&(row, reason as u32)).copied().unwrap_or(0);
+                let got = fixture.mesh.count(row, reason).expect("read counter");
                 assert_eq!(
                     got,
                     want,
                     "row {row} {} counted {got}, expected {want}",
-                    verdict.as_str()
+                    reason.as_str()
                 );
             }
+        }
+        let xdp = fixture.mesh_hook == Hook::XdpUnderlay;
+        let counted_alike = Reason::ALL
+            .into_iter()
+            .filter(|&r| r.is_drop() || (xdp && matches!(r, Reason::NewFlow | Reason::Forward)));
+        for reason in counted_alike {
+            let in_rows: u64 = self
+                .0
+                .iter()
+                .filter(|&(&(_, r), _)| r == reason as u32)
+                .map(|(_, packets)| packets)
+                .sum();
+            assert_eq!(
+                fixture.hook_count(fixture.mesh_hook, reason),
+                in_rows,
+                "{} {} as in the mesh's rows",
+                fixture.mesh_hook.as_str(),
+                reason.as_str()
+            );
         }
     }
 }
@@ -347,7 +397,7 @@ fn published_ports_balance_track_rewrite_and_mark_tcp_and_udp() {
     fixture
         .xdp(&syn)
         .assert_balanced(&syn, backend(80), "TCP SYN");
-    expected.add(TCP_ROW, MeshVerdict::NewFlow);
+    expected.add(TCP_ROW, Reason::NewFlow);
     assert_eq!(
         fixture.conntrack(FlowDirection::Forward, TCP, client(40_000), node(8080)),
         Some((backend(80), None)),
@@ -358,19 +408,19 @@ fn published_ports_balance_track_rewrite_and_mark_tcp_and_udp() {
         Some((node(8080), None)),
         "reply entry: the address the client connected to, this node"
     );
-    expected.check(&fixture.mesh);
+    expected.check(&fixture);
 
     // The flow's next packets follow the tracked entry.
     let ack = tcp_frame(client(40_000), node(8080), TcpFlags::ACK);
     fixture
         .xdp(&ack)
         .assert_balanced(&ack, backend(80), "TCP ACK");
-    expected.add(TCP_ROW, MeshVerdict::Forward);
+    expected.add(TCP_ROW, Reason::Forward);
     fixture
         .xdp(&ack)
         .assert_balanced(&ack, backend(80), "TCP ACK again");
-    expected.add(TCP_ROW, MeshVerdict::Forward);
-    expected.check(&fixture.mesh);
+    expected.add(TCP_ROW, Reason::Forward);
+    expected.check(&fixture);
 
     // UDP on its own port: with a checksum, and with none (zero stays zero).
     let datagram = ipv4_frame(
@@ -382,11 +432,11 @@ fn published_ports_balance_track_rewrite_and_mark_tcp_and_udp() {
     fixture
         .xdp(&datagram)
         .assert_balanced(&datagram, backend(53), "UDP");
-    expected.add(UDP_ROW, MeshVerdict::NewFlow);
+    expected.add(UDP_ROW, Reason::NewFlow);
     fixture
         .xdp(&datagram)
         .assert_balanced(&datagram, backend(53), "UDP again");
-    expected.add(UDP_ROW, MeshVerdict::Forward);
+    expected.add(UDP_ROW, Reason::Forward);
     assert_eq!(
         fixture.conntrack(FlowDirection::Forward, UDP, client(50_000), node(8053)),
         Some((backend(53), None))
@@ -404,7 +454,7 @@ fn published_ports_balance_track_rewrite_and_mark_tcp_and_udp() {
     let ran = fixture.xdp(&unchecked);
     ran.assert_balanced(&unchecked, backend(53), "UDP without checksum");
     assert_eq!(&ran.frame[14 + 20 + 6..14 + 20 + 8], &[0, 0], "still none");
-    expected.add(UDP_ROW, MeshVerdict::NewFlow);
+    expected.add(UDP_ROW, Reason::NewFlow);
 
     // IP options (IHL 6: NOP NOP NOP EOL): the ports are read after them.
     let with_options = ipv4_frame(
@@ -419,13 +469,13 @@ fn published_ports_balance_track_rewrite_and_mark_tcp_and_udp() {
         backend(80),
         "TCP SYN with IP options",
     );
-    expected.add(TCP_ROW, MeshVerdict::NewFlow);
+    expected.add(TCP_ROW, Reason::NewFlow);
     assert_eq!(
         fixture.conntrack(FlowDirection::Forward, TCP, client(40_001), node(8080)),
         Some((backend(80), None))
     );
 
-    expected.check(&fixture.mesh);
+    expected.check(&fixture);
 }
 
 #[test]
@@ -477,7 +527,7 @@ fn packets_for_no_published_port_pass_unchanged() {
     ];
     for (what, frame) in &misses {
         fixture.xdp(frame).assert_untouched(frame, what);
-        expected.add(MESH_NODE_ROW, MeshVerdict::PassNotMesh);
+        expected.add(MESH_NODE_ROW, Reason::PassNotMesh);
     }
     // ARP never reaches the mesh: not counted there.
     let arp = underlay_frame(EtherTypes::Arp, &[0u8; 46]);
@@ -488,7 +538,7 @@ fn packets_for_no_published_port_pass_unchanged() {
         None,
         "a later fragment is not tracked"
     );
-    expected.check(&fixture.mesh);
+    expected.check(&fixture);
 }
 
 #[test]
@@ -505,12 +555,12 @@ fn packets_without_backend_truncated_or_first_fragments_are_dropped_and_counted(
         &tcp_frame(client(40_000), node(8081), TcpFlags::SYN),
         "no backend in the table",
     );
-    expected.add(EMPTY_ROW, MeshVerdict::DropNoBackend);
+    expected.add(EMPTY_ROW, Reason::DropNoBackend);
     dropped(
         &tcp_frame(client(40_000), node(8082), TcpFlags::SYN),
         "a backend that is gone",
     );
-    expected.add(GONE_ROW, MeshVerdict::DropNoBackend);
+    expected.add(GONE_ROW, Reason::DropNoBackend);
     assert_eq!(
         fixture.conntrack(FlowDirection::Forward, TCP, client(40_000), node(8082)),
         None,
@@ -521,9 +571,9 @@ fn packets_without_backend_truncated_or_first_fragments_are_dropped_and_counted(
     // before them (the node's row); UDP cut before its checksum.
     let syn = tcp_frame(client(40_000), node(8080), TcpFlags::SYN);
     dropped(&syn[..14 + 20 + 10], "TCP cut before its checksum");
-    expected.add(TCP_ROW, MeshVerdict::DropTruncated);
+    expected.add(TCP_ROW, Reason::DropTruncated);
     dropped(&syn[..14 + 20 + 2], "TCP cut inside its ports");
-    expected.add(MESH_NODE_ROW, MeshVerdict::DropTruncated);
+    expected.add(MESH_NODE_ROW, Reason::DropTruncated);
     let datagram = ipv4_frame(
         L4::Udp { checksummed: true },
         client(50_000),
@@ -531,11 +581,11 @@ fn packets_without_backend_truncated_or_first_fragments_are_dropped_and_counted(
         &[],
     );
     dropped(&datagram[..14 + 20 + 6], "UDP cut before its checksum");
-    expected.add(UDP_ROW, MeshVerdict::DropTruncated);
+    expected.add(UDP_ROW, Reason::DropTruncated);
 
     // A first fragment: its datagram cannot be balanced whole.
     dropped(&fragment(syn.clone(), true, 0), "a first fragment");
-    expected.add(TCP_ROW, MeshVerdict::DropFragment);
+    expected.add(TCP_ROW, Reason::DropFragment);
     assert_eq!(
         fixture.conntrack(FlowDirection::Forward, TCP, client(40_000), node(8080)),
         None,
@@ -546,9 +596,9 @@ fn packets_without_backend_truncated_or_first_fragments_are_dropped_and_counted(
     fixture
         .xdp(&syn)
         .assert_balanced(&syn, backend(80), "the whole SYN");
-    expected.add(TCP_ROW, MeshVerdict::NewFlow);
+    expected.add(TCP_ROW, Reason::NewFlow);
 
-    expected.check(&fixture.mesh);
+    expected.check(&fixture);
 }
 
 #[test]
@@ -561,7 +611,7 @@ fn backend_replies_get_the_published_address_back_in_tc_endpoint_ingress() {
     fixture
         .xdp(&syn)
         .assert_balanced(&syn, backend(80), "TCP SYN");
-    expected.add(TCP_ROW, MeshVerdict::NewFlow);
+    expected.add(TCP_ROW, Reason::NewFlow);
 
     // The backend's SYN-ACK from its veth: source back to the node's
     // address and the published port, sent out of the underlay interface.
@@ -574,15 +624,9 @@ fn backend_replies_get_the_published_address_back_in_tc_endpoint_ingress() {
         resourced(&answer, node(8080)),
         "only the source changed"
     );
-    expected.add(MESH_NODE_ROW, MeshVerdict::Reply);
+    expected.add(MESH_NODE_ROW, Reason::Reply);
     assert_eq!(
-        fixture
-            .overlay
-            .count(
-                OverlayHook::EndpointIngress,
-                OverlayVerdict::RedirectUnderlay
-            )
-            .expect("count"),
+        fixture.hook_count(Hook::TcEndpointIngress, Reason::RedirectUnderlay),
         1
     );
 
@@ -594,12 +638,40 @@ fn backend_replies_get_the_published_address_back_in_tc_endpoint_ingress() {
         "no reply entry"
     );
     assert_eq!(
-        fixture
-            .overlay
-            .count(OverlayHook::EndpointIngress, OverlayVerdict::DropNoEndpoint)
-            .expect("count"),
+        fixture.hook_count(Hook::TcEndpointIngress, Reason::DropNoEndpoint),
         1
     );
 
-    expected.check(&fixture.mesh);
+    expected.check(&fixture);
+}
+
+#[test]
+fn a_mesh_drop_in_tc_counts_its_own_reason_in_the_hooks_and_the_ports_row() {
+    require_privileges!();
+    let mut fixture = Fixture::new("tc-drop");
+    fixture.use_tc_hook();
+    let mut expected = Expected::default();
+
+    // Cut inside the TCP header, after the ports: the port is known.
+    let syn = tcp_frame(client(40_000), node(8080), TcpFlags::SYN);
+    let truncated = fixture.tc_underlay(&syn[..14 + 20 + 10]);
+    assert_eq!(truncated.action, TC_ACT_SHOT, "truncated TCP dropped");
+    expected.add(TCP_ROW, Reason::DropTruncated);
+    // A port whose Maglev table is empty.
+    let nowhere = tcp_frame(client(40_000), node(8081), TcpFlags::SYN);
+    assert_eq!(fixture.tc_underlay(&nowhere).action, TC_ACT_SHOT);
+    expected.add(EMPTY_ROW, Reason::DropNoBackend);
+
+    let hook = Hook::TcUnderlayIngress;
+    assert_eq!(fixture.hook_count(hook, Reason::DropTruncated), 1);
+    assert_eq!(fixture.hook_count(hook, Reason::DropNoBackend), 1);
+    for translated_before in [Reason::DropHelperFailed, Reason::DropBadHeader] {
+        assert_eq!(
+            fixture.hook_count(hook, translated_before),
+            0,
+            "{} counts no mesh drop",
+            translated_before.as_str()
+        );
+    }
+    expected.check(&fixture);
 }

@@ -6,9 +6,10 @@
 use std::{collections::BTreeSet, net::Ipv4Addr, time::Duration};
 
 use serde_json::Value;
+use shoal_ebpf_common::program_names::TC_ENDPOINT_INGRESS;
 use shoal_netns_tests::{
     CONVERGE, World, eventually, require_docker_client, require_privileges, service_create_args,
-    step, world::verdict_packets,
+    step, world::reason_packets,
 };
 
 fn json(text: &str) -> Value {
@@ -414,11 +415,11 @@ fn tasks_reach_each_other_over_the_overlay_and_networks_are_isolated() {
     for (i, node) in world.nodes().iter().enumerate() {
         let status = node.status().expect("status");
         assert_eq!(
-            verdict_packets(&status, "endpoint_ingress", "drop_not_ipv4"),
+            reason_packets(&status, TC_ENDPOINT_INGRESS, "drop_not_ipv4"),
             0,
             "node-{}'s tasks sent nothing but IPv4 and ARP: {}",
             i + 1,
-            status["dataplane"]["counters"]["endpoint_ingress"]
+            status["dataplane"]["counters"][TC_ENDPOINT_INGRESS]
         );
     }
 }

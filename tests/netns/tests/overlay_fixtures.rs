@@ -46,11 +46,12 @@ use pnet_packet::{
     udp::UdpPacket,
 };
 use shoal_agent::dataplane::{
-    Endpoint, EndpointLocation, Flow, FlowDirection, Interface, OverlayMaps, Underlay, load_object,
+    Counters, Endpoint, EndpointLocation, Flow, FlowDirection, Interface, OverlayMaps, Underlay,
+    load_object,
 };
 use shoal_ebpf_common::{
-    OVERLAY_COUNTER_SLOTS, OVERLAY_MAGLEV_SIZE, OverlayHook, OverlayVerdict, PINNED_LAYOUTS,
-    VXLAN_ENCAP_LEN, map_names, program_names,
+    Hook, OVERLAY_MAGLEV_SIZE, PINNED_LAYOUTS, REASON_COUNTER_SLOTS, Reason, VXLAN_ENCAP_LEN,
+    map_names, program_names,
 };
 use shoal_netns_tests::{
     World, eventually,
@@ -236,37 +237,34 @@ fn fill_maps(maps: &mut OverlayMaps) {
     maps.set_underlay(&UNDERLAY).expect("set config");
 }
 
-/// Counts per (hook, verdict) that the cases below are expected to add.
+/// Counts per (hook, reason) that the cases below are expected to add.
 #[derive(Default)]
 struct Expected(BTreeMap<(u32, u32), u64>);
 
 impl Expected {
-    fn add(&mut self, hook: OverlayHook, verdict: OverlayVerdict) {
-        *self.0.entry((hook as u32, verdict as u32)).or_default() += 1;
+    fn add(&mut self, hook: Hook, reason: Reason) {
+        *self.0.entry((hook as u32, reason as u32)).or_default() += 1;
     }
 
-    /// Every slot of every hook, as the node's status shows them.
-    fn check(&self, maps: &OverlayMaps) {
-        let status = maps.hook_counters().expect("read counters");
-        assert_eq!(status.len(), OverlayHook::ALL.len(), "{status:?}");
-        for hook in OverlayHook::ALL {
-            let verdicts = &status[hook.as_str()].verdicts;
-            assert_eq!(verdicts.len(), OverlayVerdict::ALL.len(), "{verdicts:?}");
-            for verdict in OverlayVerdict::ALL {
-                let want = self
-                    .0
-                    .get(&(hook as u32, verdict as u32))
-                    .copied()
-                    .unwrap_or(0);
-                let got = verdicts[verdict.as_str()];
-                assert_eq!(
-                    got,
-                    want,
-                    "{}/{} counted {got}, expected {want}",
-                    hook.as_str(),
-                    verdict.as_str()
-                );
-            }
+    /// Every hook's row, as the node's status shows them: exactly the
+    /// reasons expected, nothing else counted.
+    fn check(&self, counters: &Counters) {
+        let status = counters.read().expect("read counters");
+        assert_eq!(status.len(), Hook::ALL.len(), "{status:?}");
+        for hook in Hook::ALL {
+            let want: BTreeMap<String, u64> = Reason::ALL
+                .into_iter()
+                .filter_map(|reason| {
+                    let packets = self.0.get(&(hook as u32, reason as u32))?;
+                    Some((reason.as_str().to_owned(), *packets))
+                })
+                .collect();
+            assert_eq!(
+                status[hook.as_str()].verdicts,
+                want,
+                "{} counted as expected",
+                hook.as_str()
+            );
         }
     }
 }
@@ -313,16 +311,17 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
     load_classifier(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
     load_classifier(&mut ebpf, program_names::TC_VXLAN_INGRESS);
     let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
+    let counters = Counters::from_ebpf(&mut ebpf).expect("counter maps");
     fill_maps(&mut maps);
     let endpoint = classifier(&ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut expected = Expected::default();
-    let ingress = OverlayHook::EndpointIngress;
+    let ingress = Hook::TcEndpointIngress;
 
     // Proxy ARP: the gateway and a peer both resolve to the interface's MAC.
     for asked_for in [GATEWAY, TASK_B, NOBODY] {
         let request = arp(ArpOperations::Request, TASK_A_MAC, TASK_A, asked_for);
         assert_arp_reply(&run_tc(endpoint, &request, Some(IF_A)), asked_for, IF_A_MAC);
-        expected.add(ingress, OverlayVerdict::ArpReply);
+        expected.add(ingress, Reason::ArpReply);
     }
     let red_request = arp(ArpOperations::Request, TASK_A_MAC, TASK_A, GATEWAY);
     assert_arp_reply(
@@ -330,7 +329,7 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
         GATEWAY,
         IF_RED_MAC,
     );
-    expected.add(ingress, OverlayVerdict::ArpReply);
+    expected.add(ingress, Reason::ArpReply);
     // Gratuitous ARP, a probe (sender 0.0.0.0) and a reply: not answered.
     for unanswered in [
         arp(ArpOperations::Request, TASK_A_MAC, TASK_A, TASK_A),
@@ -343,7 +342,7 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
         arp(ArpOperations::Reply, TASK_A_MAC, TASK_A, GATEWAY),
     ] {
         assert_dropped(&run_tc(endpoint, &unanswered, Some(IF_A)));
-        expected.add(ingress, OverlayVerdict::DropArpNotAnswered);
+        expected.add(ingress, Reason::DropArpNotAnswered);
     }
 
     // Data path 1: A → B on this node, MACs as B resolved them.
@@ -354,13 +353,13 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
         TASK_B_MAC,
         IF_B_MAC,
     );
-    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    expected.add(ingress, Reason::RedirectLocal);
 
     // Unknown address, and an address that exists only in the red network:
     // blue cannot reach it (isolation), red can.
     for dst in [NOBODY, RED_TASK] {
         assert_dropped(&run_tc(endpoint, &udp4(TASK_A, dst), Some(IF_A)));
-        expected.add(ingress, OverlayVerdict::DropNoEndpoint);
+        expected.add(ingress, Reason::DropNoEndpoint);
     }
     let red_to_red = udp4(TASK_A, RED_TASK);
     assert_forwarded(
@@ -369,20 +368,20 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
         RED_TASK_MAC,
         IF_RED_MAC,
     );
-    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    expected.add(ingress, Reason::RedirectLocal);
     // A blue endpoint behind a red interface is never delivered to.
     assert_dropped(&run_tc(endpoint, &udp4(TASK_A, MISWIRED), Some(IF_A)));
-    expected.add(ingress, OverlayVerdict::DropNoTargetInterface);
+    expected.add(ingress, Reason::DropNoTargetInterface);
 
     // Not IPv4, and broken IPv4 headers (IHL below 5, version 6), from an
     // overlay interface. (Test runs refuse frames with truncated headers.)
     assert_dropped(&run_tc(endpoint, &ipv6(), Some(IF_A)));
-    expected.add(ingress, OverlayVerdict::DropNotIpv4);
+    expected.add(ingress, Reason::DropNotIpv4);
     for version_ihl in [0x44, 0x65] {
         let mut broken = to_b.clone();
         broken[14] = version_ihl;
         assert_dropped(&run_tc(endpoint, &broken, Some(IF_A)));
-        expected.add(ingress, OverlayVerdict::DropBadHeader);
+        expected.add(ingress, Reason::DropBadHeader);
     }
 
     // Frames of interfaces the agent did not register pass unchanged.
@@ -394,7 +393,7 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
         let ran = run_tc(endpoint, frame, ifindex);
         assert_eq!(ran.action, TC_NEXT, "passed on");
         assert_eq!(&ran.frame, frame, "unchanged");
-        expected.add(ingress, OverlayVerdict::PassNotOurs);
+        expected.add(ingress, Reason::PassNotOurs);
     }
 
     // The VXLAN hook trusts only what the VXLAN device decapsulated: a frame
@@ -403,9 +402,9 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
     let ran = run_tc(vxlan, &to_b, Some(VXLAN_IFINDEX));
     assert_dropped(&ran);
     assert_eq!(ran.frame, to_b, "left as it was");
-    expected.add(OverlayHook::VxlanIngress, OverlayVerdict::DropNoTunnelKey);
+    expected.add(Hook::TcVxlanIngress, Reason::DropNoTunnelKey);
 
-    expected.check(&maps);
+    expected.check(&counters);
 }
 
 #[test]
@@ -415,10 +414,11 @@ fn frames_for_other_nodes_are_tunnelled_by_tc_or_through_the_device() {
     let mut ebpf = load_object(pins.path()).expect("load object");
     load_classifier(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
+    let counters = Counters::from_ebpf(&mut ebpf).expect("counter maps");
     fill_maps(&mut maps);
     let endpoint = classifier(&ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut expected = Expected::default();
-    let ingress = OverlayHook::EndpointIngress;
+    let ingress = Hook::TcEndpointIngress;
 
     // Data path 2: A → D on node 2, encapsulated here: outer headers from
     // this node to D's, the inner frame untouched but for D's MAC.
@@ -427,7 +427,7 @@ fn frames_for_other_nodes_are_tunnelled_by_tc_or_through_the_device() {
     assert_eq!(ran.action, TC_ACT_REDIRECT, "sent out of the underlay");
     let inner = [&TASK_D_MAC[..], &to_d[6..]].concat();
     assert_vxlan(&ran.frame, (NODE_1, NODE_2), BLUE, &inner);
-    expected.add(ingress, OverlayVerdict::RedirectRemote);
+    expected.add(ingress, Reason::RedirectRemote);
     // Without the node's address (or an underlay whose MTU can be checked)
     // the frame goes through the VXLAN device, with the same inner frame.
     for underlay in [
@@ -447,7 +447,7 @@ fn frames_for_other_nodes_are_tunnelled_by_tc_or_through_the_device() {
             TASK_D_MAC,
             TASK_A_MAC,
         );
-        expected.add(ingress, OverlayVerdict::RedirectRemoteDevice);
+        expected.add(ingress, Reason::RedirectRemoteDevice);
     }
     // Without a VXLAN device either there is nowhere to send it.
     maps.set_underlay(&Underlay {
@@ -457,9 +457,9 @@ fn frames_for_other_nodes_are_tunnelled_by_tc_or_through_the_device() {
     })
     .expect("clear config");
     assert_dropped(&run_tc(endpoint, &to_d, Some(IF_A)));
-    expected.add(ingress, OverlayVerdict::DropNoVxlanDevice);
+    expected.add(ingress, Reason::DropNoVxlanDevice);
     maps.set_underlay(&UNDERLAY).expect("set config");
-    expected.check(&maps);
+    expected.check(&counters);
 }
 
 #[test]
@@ -469,10 +469,11 @@ fn the_underlay_hook_decapsulates_vxlan_for_this_node_and_delivers_it() {
     let mut ebpf = load_object(pins.path()).expect("load object");
     load_classifier(&mut ebpf, program_names::TC_UNDERLAY_INGRESS);
     let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
+    let counters = Counters::from_ebpf(&mut ebpf).expect("counter maps");
     fill_maps(&mut maps);
     let underlay = classifier(&ebpf, program_names::TC_UNDERLAY_INGRESS);
     let mut expected = Expected::default();
-    let hook = OverlayHook::UnderlayIngress;
+    let hook = Hook::TcUnderlayIngress;
     let from_d = udp4(TASK_D, TASK_B);
     let tunnelled = |vni, inner: &[u8]| vxlan_frame((NODE_2, NODE_1), VXLAN_PORT, vni, inner);
 
@@ -481,7 +482,7 @@ fn the_underlay_hook_decapsulates_vxlan_for_this_node_and_delivers_it() {
     let ran = run_tc(underlay, &tunnelled(Some(BLUE), &from_d), None);
     assert_forwarded(&ran, &from_d, TASK_B_MAC, IF_B_MAC);
     assert_eq!(ran.frame.len(), from_d.len(), "exactly the inner frame");
-    expected.add(hook, OverlayVerdict::RedirectLocal);
+    expected.add(hook, Reason::RedirectLocal);
 
     // Not VXLAN for this node: left to the stack, byte for byte.
     let mut fragment = tunnelled(Some(BLUE), &from_d);
@@ -495,22 +496,22 @@ fn the_underlay_hook_decapsulates_vxlan_for_this_node_and_delivers_it() {
         let ran = run_tc(underlay, &frame, None);
         assert_eq!(ran.action, TC_NEXT, "passed on");
         assert_eq!(ran.frame, frame, "unchanged");
-        expected.add(hook, OverlayVerdict::PassNotOurs);
+        expected.add(hook, Reason::PassNotOurs);
     }
 
     // VXLAN without a VNI, or around something else than IPv4: dropped.
     for frame in [tunnelled(None, &from_d), tunnelled(Some(BLUE), &ipv6())] {
         assert_dropped(&run_tc(underlay, &frame, None));
-        expected.add(hook, OverlayVerdict::DropBadHeader);
+        expected.add(hook, Reason::DropBadHeader);
     }
     // For an address of another network, or a task on another node.
     assert_dropped(&run_tc(underlay, &tunnelled(Some(RED), &from_d), None));
-    expected.add(hook, OverlayVerdict::DropNoEndpoint);
+    expected.add(hook, Reason::DropNoEndpoint);
     let to_d = udp4(TASK_B, TASK_D);
     assert_dropped(&run_tc(underlay, &tunnelled(Some(BLUE), &to_d), None));
-    expected.add(hook, OverlayVerdict::DropNotLocal);
+    expected.add(hook, Reason::DropNotLocal);
 
-    expected.check(&maps);
+    expected.check(&counters);
 }
 
 /// A service VIP of the blue network.
@@ -529,10 +530,11 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     let mut ebpf = load_object(pins.path()).expect("load object");
     load_classifier(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
+    let counters = Counters::from_ebpf(&mut ebpf).expect("counter maps");
     fill_maps(&mut maps);
     let endpoint = classifier(&ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut expected = Expected::default();
-    let ingress = OverlayHook::EndpointIngress;
+    let ingress = Hook::TcEndpointIngress;
     let size = OVERLAY_MAGLEV_SIZE as usize;
     let client = |port| SocketAddrV4::new(TASK_A, port);
     let vip = |port| SocketAddrV4::new(VIP, port);
@@ -555,7 +557,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         checked_flow(&ran.frame, &syn),
         (client(40_001), SocketAddrV4::new(TASK_B, 80))
     );
-    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    expected.add(ingress, Reason::RedirectLocal);
     let forward = Flow {
         protocol: 6,
         src: client(40_001),
@@ -588,7 +590,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         checked_flow(&ran.frame, &segment).1,
         SocketAddrV4::new(TASK_B, 80)
     );
-    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    expected.add(ingress, Reason::RedirectLocal);
     let other = l4(SYN, client(40_002), vip(80));
     let ran = run_tc(endpoint, &other, Some(IF_A));
     assert_eq!(ran.action, TC_ACT_REDIRECT);
@@ -597,7 +599,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         checked_flow(&ran.frame, &other).1,
         SocketAddrV4::new(TASK_D, 80)
     );
-    expected.add(ingress, OverlayVerdict::RedirectRemote);
+    expected.add(ingress, Reason::RedirectRemote);
 
     // B's reply to the first flow leaves B's veth with the VIP as source.
     let answer = {
@@ -616,7 +618,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         "to A's veth"
     );
     assert_eq!(checked_flow(&ran.frame, &answer), (vip(80), client(40_001)));
-    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    expected.add(ingress, Reason::RedirectLocal);
     // The same packet from a flow that was never balanced is left alone.
     let direct = {
         let mut frame = with_tcp_flags(
@@ -628,7 +630,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     };
     let ran = run_tc(endpoint, &direct, Some(IF_B));
     assert_eq!(&ran.frame[12..], &direct[12..], "not translated");
-    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    expected.add(ingress, Reason::RedirectLocal);
 
     // A reused client port: A opens a direct connection to B:80 from the
     // port of the balanced flow. Its SYN drops the flow's reply entry, so
@@ -640,7 +642,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         &direct_syn[12..],
         "a direct SYN is not translated"
     );
-    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    expected.add(ingress, Reason::RedirectLocal);
     assert_eq!(
         maps.conntrack(BLUE, FlowDirection::Reply, reply)
             .expect("ct"),
@@ -649,7 +651,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     );
     let ran = run_tc(endpoint, &answer, Some(IF_B));
     assert_eq!(&ran.frame[12..], &answer[12..], "B's own address stays");
-    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    expected.add(ingress, Reason::RedirectLocal);
     // Through the VIP again on the same port: a SYN is a new connection,
     // so it takes its backend from the table (D now, not the tracked B),
     // and both entries are written for it.
@@ -658,7 +660,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         checked_flow(&ran.frame, &syn).1,
         SocketAddrV4::new(TASK_D, 80)
     );
-    expected.add(ingress, OverlayVerdict::RedirectRemote);
+    expected.add(ingress, Reason::RedirectRemote);
     assert_eq!(
         maps.conntrack(BLUE, FlowDirection::Forward, forward)
             .expect("ct"),
@@ -684,7 +686,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         checked_flow(&ran.frame, &datagram),
         (client(53_000), SocketAddrV4::new(TASK_D, 5353))
     );
-    expected.add(ingress, OverlayVerdict::RedirectRemote);
+    expected.add(ingress, Reason::RedirectRemote);
 
     // A table split between B and D: new flows land on both, by hash.
     let split: Vec<Ipv4Addr> = (0..size)
@@ -699,13 +701,13 @@ fn service_vips_balance_track_flows_and_translate_replies() {
             .1
             .ip();
         *per_backend.entry(backend).or_default() += 1;
-        let verdict = if backend == TASK_B {
+        let reason = if backend == TASK_B {
             ports_on_b.push(port);
-            OverlayVerdict::RedirectLocal
+            Reason::RedirectLocal
         } else {
-            OverlayVerdict::RedirectRemote
+            Reason::RedirectRemote
         };
-        expected.add(ingress, verdict);
+        expected.add(ingress, reason);
         let tracked = maps.conntrack(
             BLUE,
             FlowDirection::Forward,
@@ -733,7 +735,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         SocketAddrV4::new(TASK_B, 80),
         "an established flow stays on the draining B"
     );
-    expected.add(ingress, OverlayVerdict::RedirectLocal);
+    expected.add(ingress, Reason::RedirectLocal);
     let reused = l4(SYN, client(ports_on_b[0]), vip(80));
     let ran = run_tc(endpoint, &reused, Some(IF_A));
     assert_eq!(
@@ -741,14 +743,14 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         SocketAddrV4::new(TASK_D, 80),
         "a new connection never goes to the draining B"
     );
-    expected.add(ingress, OverlayVerdict::RedirectRemote);
+    expected.add(ingress, Reason::RedirectRemote);
     maps.remove_endpoint(BLUE, TASK_B).expect("remove B");
     let ran = run_tc(endpoint, &on_b(1), Some(IF_A));
     assert_eq!(
         checked_flow(&ran.frame, &on_b(1)).1,
         SocketAddrV4::new(TASK_D, 80)
     );
-    expected.add(ingress, OverlayVerdict::RedirectRemote);
+    expected.add(ingress, Reason::RedirectRemote);
     let moved = Flow {
         protocol: 6,
         src: client(ports_on_b[1]),
@@ -764,7 +766,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
     // the VIP is only a VIP in its own network.
     let echo = l4(L4::Icmp, client(0), vip(0));
     assert_dropped(&run_tc(endpoint, &echo, Some(IF_A)));
-    expected.add(ingress, OverlayVerdict::DropVipProtocol);
+    expected.add(ingress, Reason::DropVipProtocol);
     maps.set_maglev_table(VIP_SLOT, &vec![Ipv4Addr::UNSPECIFIED; size])
         .expect("table");
     assert_dropped(&run_tc(
@@ -772,13 +774,13 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         &l4(SYN, client(40_100), vip(80)),
         Some(IF_A),
     ));
-    expected.add(ingress, OverlayVerdict::DropVipNoBackend);
+    expected.add(ingress, Reason::DropNoBackend);
     assert_dropped(&run_tc(
         endpoint,
         &l4(SYN, client(40_101), vip(80)),
         Some(IF_RED),
     ));
-    expected.add(ingress, OverlayVerdict::DropNoEndpoint);
+    expected.add(ingress, Reason::DropNoEndpoint);
 
     // A removed VIP is an unknown address again, at the socket too.
     assert!(maps.remove_service(BLUE, VIP).expect("remove"));
@@ -795,7 +797,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         &l4(SYN, client(40_102), vip(80)),
         Some(IF_A),
     ));
-    expected.add(ingress, OverlayVerdict::DropNoEndpoint);
+    expected.add(ingress, Reason::DropNoEndpoint);
 
     // What the programs could not use is refused.
     assert!(maps.set_maglev_table(VIP_SLOT, &[TASK_B]).is_err());
@@ -806,7 +808,7 @@ fn service_vips_balance_track_flows_and_translate_replies() {
         Ipv4Addr::UNSPECIFIED
     );
 
-    expected.check(&maps);
+    expected.check(&counters);
 }
 
 /// The socket hooks balance the VIP written by `upsert_service` over the
@@ -865,7 +867,7 @@ fn pinned_maps_have_their_declared_layouts_and_stale_pins_are_recreated() {
         .expect("map")
         .pin(&stale)
         .expect("pin");
-    let counters = pins.path().join(map_names::OVERLAY_COUNTERS);
+    let counters = pins.path().join(map_names::REASON_COUNTERS);
     std::fs::rename(&stale, &counters).expect("replace the pin");
     assert_eq!(pinned_layout(&counters), (4, 16, 1));
     let endpoint = Endpoint {
@@ -879,10 +881,13 @@ fn pinned_maps_have_their_declared_layouts_and_stale_pins_are_recreated() {
     drop(ebpf);
 
     let mut ebpf = load_object(pins.path()).expect("load again");
-    assert_eq!(pinned_layout(&counters), (4, 8, OVERLAY_COUNTER_SLOTS));
+    assert_eq!(pinned_layout(&counters), (4, 8, REASON_COUNTER_SLOTS));
     let maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
-    let status = maps.hook_counters().expect("every counter slot readable");
-    assert_eq!(status.len(), OverlayHook::ALL.len());
+    let status = Counters::from_ebpf(&mut ebpf)
+        .expect("counter maps")
+        .read()
+        .expect("every counter slot readable");
+    assert_eq!(status.len(), Hook::ALL.len());
     assert_eq!(maps.endpoint(BLUE, TASK_A).expect("lookup"), Some(endpoint));
 }
 
@@ -1049,10 +1054,12 @@ fn add_task(
     }
 }
 
-/// One node's loaded object (owning the tc links) and its overlay maps.
+/// One node's loaded object (owning the tc links), its overlay maps and
+/// its counters.
 struct NodePlane {
     _ebpf: aya::Ebpf,
     maps: OverlayMaps,
+    counters: Counters,
     _pins: PinDir,
 }
 
@@ -1065,7 +1072,7 @@ fn start_plane(node: &NetNs, addr: Ipv4Addr, tasks: &[&Task]) -> NodePlane {
     let pins = PinDir::new(node.name());
     let pin_dir = pins.path().to_owned();
     let host_ifs: Vec<&'static str> = tasks.iter().map(|t| t.host_if).collect();
-    let (ebpf, mut maps) = node.run(move || {
+    let (ebpf, mut maps, counters) = node.run(move || {
         let mut ebpf = load_object(&pin_dir).expect("load object");
         let attach = [
             (program_names::TC_ENDPOINT_INGRESS, host_ifs),
@@ -1081,7 +1088,8 @@ fn start_plane(node: &NetNs, addr: Ipv4Addr, tasks: &[&Task]) -> NodePlane {
             }
         }
         let maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
-        (ebpf, maps)
+        let counters = Counters::from_ebpf(&mut ebpf).expect("counter maps");
+        (ebpf, maps, counters)
     });
     for task in tasks {
         maps.upsert_interface(
@@ -1103,6 +1111,7 @@ fn start_plane(node: &NetNs, addr: Ipv4Addr, tasks: &[&Task]) -> NodePlane {
     NodePlane {
         _ebpf: ebpf,
         maps,
+        counters,
         _pins: pins,
     }
 }
@@ -1238,26 +1247,27 @@ fn pings_and_tcp_cross_the_overlay_on_one_node_and_between_nodes_but_not_between
     step("a → r: another network, same subnet");
     assert!(!ping(&a, RED_TASK), "blue cannot reach red");
 
-    let count = |plane: &NodePlane, hook, verdict| plane.maps.count(hook, verdict).expect("count");
+    let count =
+        |plane: &NodePlane, hook, reason| plane.counters.count(hook, reason).expect("count");
     let (ingress, vxlan, underlay) = (
-        OverlayHook::EndpointIngress,
-        OverlayHook::VxlanIngress,
-        OverlayHook::UnderlayIngress,
+        Hook::TcEndpointIngress,
+        Hook::TcVxlanIngress,
+        Hook::TcUnderlayIngress,
     );
-    assert!(count(&plane1, ingress, OverlayVerdict::ArpReply) >= 2);
-    assert!(count(&plane1, ingress, OverlayVerdict::RedirectLocal) >= 2);
+    assert!(count(&plane1, ingress, Reason::ArpReply) >= 2);
+    assert!(count(&plane1, ingress, Reason::RedirectLocal) >= 2);
     for plane in [&plane1, &plane2] {
         // Pings and the TCP transfer's small segments go through tc both
         // ways; the full-size ping and the GSO super-packets of the
         // transfer through the device on receive (and send, if too big).
-        assert!(count(plane, ingress, OverlayVerdict::RedirectRemote) >= 2);
-        assert!(count(plane, underlay, OverlayVerdict::RedirectLocal) >= 2);
-        assert_eq!(count(plane, vxlan, OverlayVerdict::DropNoEndpoint), 0);
-        assert_eq!(count(plane, vxlan, OverlayVerdict::DropNotLocal), 0);
-        assert_eq!(count(plane, underlay, OverlayVerdict::DropNoEndpoint), 0);
-        assert_eq!(count(plane, underlay, OverlayVerdict::DropNotLocal), 0);
+        assert!(count(plane, ingress, Reason::RedirectRemote) >= 2);
+        assert!(count(plane, underlay, Reason::RedirectLocal) >= 2);
+        assert_eq!(count(plane, vxlan, Reason::DropNoEndpoint), 0);
+        assert_eq!(count(plane, vxlan, Reason::DropNotLocal), 0);
+        assert_eq!(count(plane, underlay, Reason::DropNoEndpoint), 0);
+        assert_eq!(count(plane, underlay, Reason::DropNotLocal), 0);
     }
-    assert!(count(&plane1, ingress, OverlayVerdict::RedirectRemoteDevice) >= 1);
-    assert!(count(&plane2, vxlan, OverlayVerdict::RedirectLocal) >= 1);
-    assert!(count(&plane1, ingress, OverlayVerdict::DropNoEndpoint) >= 1);
+    assert!(count(&plane1, ingress, Reason::RedirectRemoteDevice) >= 1);
+    assert!(count(&plane2, vxlan, Reason::RedirectLocal) >= 1);
+    assert!(count(&plane1, ingress, Reason::DropNoEndpoint) >= 1);
 }

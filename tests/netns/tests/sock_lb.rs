@@ -29,10 +29,10 @@ use std::{
 use nix::sched::{CloneFlags, setns};
 use serde_json::Value;
 use shoal_agent::{
-    dataplane::{Flow, FlowDirection, OverlayMaps},
+    dataplane::{Counters, Flow, FlowDirection, OverlayMaps},
     prerequisites,
 };
-use shoal_ebpf_common::{SockLbHook, SockLbVerdict};
+use shoal_ebpf_common::{Hook, Reason};
 use shoal_netns_tests::{
     CONVERGE, RunningTask, World, eventually, require_docker_client, require_privileges,
     service_create_args, step, world::bin_dir,
@@ -177,11 +177,9 @@ fn exec(world: &World, s: &Services, args: &[&str]) -> Result<String, String> {
     world.node(s.client.node).runc_exec(&s.client.id, args)
 }
 
-/// How many calls the client node's socket `hook` gave `verdict`.
-fn count(maps: &OverlayMaps, hook: SockLbHook, verdict: SockLbVerdict) -> u64 {
-    maps.sockets()
-        .count(hook, verdict)
-        .expect("SOCK_LB_COUNTERS")
+/// How many calls the client node's socket `hook` counted under `reason`.
+fn count(counters: &Counters, hook: Hook, reason: Reason) -> u64 {
+    counters.count(hook, reason).expect("REASON_COUNTERS")
 }
 
 #[test]
@@ -195,6 +193,7 @@ fn a_task_reaches_service_vips_through_its_sockets() {
         .pin_dir()
         .expect("the client's node has pins");
     let maps = OverlayMaps::from_pins(&pins).expect("the client node's maps");
+    let counters = Counters::from_pins(&pins).expect("the client node's counters");
 
     step("TCP: new connections to the VIP reach every backend, which sees the client");
     let web_vip = s.web_vip.to_string();
@@ -213,10 +212,10 @@ fn a_task_reaches_service_vips_through_its_sockets() {
     }
     let web_hosts: BTreeSet<String> = s.web.iter().map(|t| world.task_hostname(t)).collect();
     assert_eq!(answered, web_hosts, "every backend answered, nothing else");
-    assert!(count(&maps, SockLbHook::Connect4, SockLbVerdict::Translated) >= REQUESTS as u64);
+    assert!(count(&counters, Hook::SockConnect4, Reason::Translated) >= REQUESTS as u64);
 
-    tcp_flow_is_translated_at_the_socket(&world, &s, &maps);
-    udp_datagrams_are_translated_both_ways(&world, &s, &maps);
+    tcp_flow_is_translated_at_the_socket(&world, &s, (&maps, &counters));
+    udp_datagrams_are_translated_both_ways(&world, &s, (&maps, &counters));
 
     step("a VIP without a backend refuses at once");
     eventually("the idle VIP is balanced at the socket", CONVERGE, || {
@@ -236,8 +235,8 @@ fn a_task_reaches_service_vips_through_its_sockets() {
     )
     .expect_err("a datagram to idle");
     assert!(refused.contains("Connection refused"), "{refused}");
-    assert!(count(&maps, SockLbHook::Connect4, SockLbVerdict::RefusedNoBackend) >= 1);
-    assert!(count(&maps, SockLbHook::Sendmsg4, SockLbVerdict::RefusedNoBackend) >= 1);
+    assert!(count(&counters, Hook::SockConnect4, Reason::DropNoBackend) >= 1);
+    assert!(count(&counters, Hook::SockSendmsg4, Reason::DropNoBackend) >= 1);
 
     links_outlive_the_agent_and_go_with_their_tasks(&mut world, &s);
 }
@@ -311,7 +310,11 @@ fn link_pins(world: &World, node: usize, task: &str) -> usize {
 /// One connection to `web`'s VIP from the host's `whoami` run as a
 /// process of the client task: its peer is the VIP, `SOCK_REVERSE` holds
 /// its translation and `OVERLAY_CONNTRACK` nothing for its flow.
-fn tcp_flow_is_translated_at_the_socket(world: &World, s: &Services, maps: &OverlayMaps) {
+fn tcp_flow_is_translated_at_the_socket(
+    world: &World,
+    s: &Services,
+    (maps, counters): (&OverlayMaps, &Counters),
+) {
     step("the client's socket reports the VIP as its peer");
     let whoami = bin_dir().join("whoami");
     let answer = run_in_task(
@@ -333,7 +336,7 @@ fn tcp_flow_is_translated_at_the_socket(world: &World, s: &Services, maps: &Over
         .trim()
         .parse()
         .unwrap_or_else(|e| panic!("RemoteAddr: {e}: {answer}"));
-    assert!(count(maps, SockLbHook::Getpeername4, SockLbVerdict::Reversed) >= 1);
+    assert!(count(counters, Hook::SockGetpeername4, Reason::Reversed) >= 1);
 
     step("the socket map held the translation; conntrack holds nothing for the flow");
     let backend_side = SocketAddrV4::new(backend, 80);
@@ -362,7 +365,11 @@ fn tcp_flow_is_translated_at_the_socket(world: &World, s: &Services, maps: &Over
 }
 
 /// A datagram to `echo`'s VIP is echoed, its source shown as the VIP.
-fn udp_datagrams_are_translated_both_ways(world: &World, s: &Services, maps: &OverlayMaps) {
+fn udp_datagrams_are_translated_both_ways(
+    world: &World,
+    s: &Services,
+    (maps, counters): (&OverlayMaps, &Counters),
+) {
     step("UDP: a datagram to the VIP is echoed, from the VIP");
     let echo_target = SocketAddrV4::new(s.echo_vip, ECHO_PORT);
     let target = echo_target.to_string();
@@ -382,6 +389,6 @@ fn udp_datagrams_are_translated_both_ways(world: &World, s: &Services, maps: &Ov
         reverse.iter().any(|e| e.vip == echo_target),
         "no SOCK_REVERSE entry for {target}: {reverse:?}"
     );
-    assert!(count(maps, SockLbHook::Sendmsg4, SockLbVerdict::Translated) >= 1);
-    assert!(count(maps, SockLbHook::Recvmsg4, SockLbVerdict::Reversed) >= 1);
+    assert!(count(counters, Hook::SockSendmsg4, Reason::Translated) >= 1);
+    assert!(count(counters, Hook::SockRecvmsg4, Reason::Reversed) >= 1);
 }

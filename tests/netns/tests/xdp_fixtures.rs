@@ -3,13 +3,15 @@
 //! verdict and exactly what each frame added to the counter maps; and the
 //! object itself as the kernel takes it (its BTF).
 
+use std::collections::BTreeMap;
+
 use pnet_packet::{
     ethernet::EtherTypes,
     ip::{IpNextHeaderProtocol, IpNextHeaderProtocols},
     ipv4::MutableIpv4Packet,
 };
 use shoal_agent::dataplane::{Counters, load_object};
-use shoal_ebpf_common::program_names;
+use shoal_ebpf_common::{Hook, Reason, program_names};
 use shoal_netns_tests::{
     fixtures::{
         PinDir, TC_NEXT, XDP_DROP, XDP_PASS, load_classifier, load_xdp,
@@ -92,7 +94,13 @@ fn fixture_frames_get_the_right_verdicts_and_counts() {
         .expect("counter maps")
         .read()
         .expect("read");
-    let ingress = &counters["underlay_ingress"];
+    let counted = |pairs: &[(Reason, u64)]| -> BTreeMap<String, u64> {
+        pairs
+            .iter()
+            .map(|&(reason, packets)| (reason.as_str().to_owned(), packets))
+            .collect()
+    };
+    let ingress = &counters[Hook::XdpUnderlay.as_str()];
     let udp = ingress.protocols["udp"];
     assert_eq!(udp.packets, 3);
     assert_eq!(udp.bytes, 3 * udp4.len() as u64);
@@ -102,15 +110,27 @@ fn fixture_frames_get_the_right_verdicts_and_counts() {
         2,
         "dropped frames are not counted by protocol: {ingress:?}"
     );
-    assert_eq!(ingress.verdicts["pass_ip"], 5);
-    assert_eq!(ingress.verdicts["pass_not_ip"], 1);
-    assert_eq!(ingress.verdicts["drop_bad_ip_header"], 3);
-    assert_eq!(ingress.verdicts["drop_short_frame"], 0);
-    let egress = &counters["underlay_egress"];
+    assert_eq!(
+        ingress.verdicts,
+        counted(&[
+            (Reason::PassIp, 5),
+            (Reason::PassNotIp, 1),
+            (Reason::DropBadIpHeader, 3)
+        ]),
+        "every frame under one reason, only counted reasons listed"
+    );
+    let egress = &counters[Hook::TcUnderlayEgress.as_str()];
     assert_eq!(egress.protocols["udp"].packets, 1);
     assert_eq!(egress.protocols["tcp"].packets, 1);
-    assert_eq!(egress.verdicts["pass_ip"], 2);
-    assert_eq!(egress.verdicts["pass_not_ip"], 1);
+    assert_eq!(
+        egress.verdicts,
+        counted(&[(Reason::PassIp, 2), (Reason::PassNotIp, 1)])
+    );
+    assert_eq!(
+        counters.len(),
+        Hook::ALL.len(),
+        "every hook listed: {counters:?}"
+    );
 }
 
 /// The kernel accepts the object's BTF, so every program carries it (line

@@ -1,112 +1,245 @@
-//! A variant's figures ([`Row`]) and the table that compares them all.
+//! A bench's table: per variant ([`Row`]) and mode, the medians of its
+//! runs: the rate and its ratio to the base variant (direct, or the bare
+//! device), p99, the machine's busy time per operation, the extra over
+//! the base and its ratio to the reference's extra (the iptables hop),
+//! retransmits and drops; then who answered, the notes, the profiles and
+//! the load average.
 
-use super::{CONNECTIONS, SECONDS, wrk::Wrk};
+use super::{Plan, load_average, runs::Summary};
+
+/// A connection mode: its name and units.
+pub struct Mode {
+    pub name: &'static str,
+    /// The rate's unit (`req/s`, `conn/s`, `Gbit/s`).
+    pub rate_unit: &'static str,
+    /// What an operation is (`req`, `conn`, `MB`), for CPU per operation.
+    pub operation: &'static str,
+}
 
 /// One variant's figures.
 #[derive(Debug)]
-pub(super) struct Row {
-    pub(super) name: &'static str,
-    /// What the requests go through.
-    pub(super) path: String,
+pub struct Row {
+    /// Short name (`--profile` takes it).
+    pub key: &'static str,
+    pub name: String,
+    /// What the traffic goes through.
+    pub path: String,
     /// The client addresses the backends saw, and which backends answered.
-    pub(super) seen: String,
-    pub(super) keep_alive: Result<Wrk, String>,
-    pub(super) close: Result<Wrk, String>,
-    pub(super) note: String,
+    pub seen: String,
+    /// Per mode, in the table's order.
+    pub modes: Vec<Result<Summary, String>>,
+    pub note: String,
+    pub profile: Option<String>,
 }
 
 impl Row {
-    pub(super) fn failed(name: &'static str, path: String, error: String) -> Self {
-        println!("    {name}: skipped: {error}");
+    /// A variant that could not run, in every one of `modes` modes.
+    pub fn failed(key: &'static str, name: &str, path: String, error: &str, modes: usize) -> Self {
         Self {
-            name,
+            key,
+            name: name.to_owned(),
             path,
             seen: String::new(),
-            keep_alive: Err(error.clone()),
-            close: Err(error),
+            modes: vec![Err(error.to_owned()); modes],
             note: String::new(),
+            profile: None,
         }
+    }
+
+    /// Prints the variant's medians as they come.
+    pub fn print_brief(&self, modes: &[Mode]) {
+        if let [Err(first), rest @ ..] = self.modes.as_slice()
+            && rest.iter().all(|m| m.as_ref().err() == Some(first))
+        {
+            println!("    {}: did not run: {first}", self.name);
+            return;
+        }
+        let figures: Vec<String> = modes
+            .iter()
+            .zip(&self.modes)
+            .map(|(mode, result)| match result {
+                Ok(s) => format!("{} {:.0} {}", mode.name, s.rate, mode.rate_unit),
+                Err(error) => format!("{} failed ({error})", mode.name),
+            })
+            .collect();
+        println!("    {}: {}; {}", self.name, figures.join(", "), self.seen);
     }
 }
 
-/// Prints every row, with ratios to direct and to iptables per connection mode.
-pub(super) fn print_table(rows: &[Row], load_before: &str) {
-    let find = |name: &str| rows.iter().find(|r| r.name == name);
-    let (direct, iptables) = (find("direct"), find("iptables"));
+/// What a bench's table compares.
+pub struct Table<'a> {
+    pub title: &'a str,
+    pub modes: &'a [Mode],
+    /// The key of the variant the rates and CPU are compared with.
+    pub base: &'a str,
+    /// The key of the variant whose extra CPU the others' is compared with.
+    pub reference: Option<&'a str>,
+    pub plan: &'a Plan,
+    pub load_before: &'a str,
+}
+
+/// The table's columns.
+const COLUMNS: [&str; 10] = [
+    "variant",
+    "mode",
+    "rate",
+    "×base",
+    "p99 ms",
+    "CPU µs/op",
+    "extra µs",
+    "÷ref.",
+    "retrans",
+    "drops",
+];
+
+/// Prints one line of the table.
+fn line(cells: &[String; 10]) {
     println!(
-        "\n==> routing mesh: requests through a published port and its alternatives (wrk, {CONNECTIONS} connections, {SECONDS} s; figures, not assertions)"
+        "    {:<38} {:<10} {:>8} {:>6} {:>7} {:>9} {:>8} {:>6} {:>7} {:>6}",
+        cells[0],
+        cells[1],
+        cells[2],
+        cells[3],
+        cells[4],
+        cells[5],
+        cells[6],
+        cells[7],
+        cells[8],
+        cells[9]
     );
-    println!(
-        "    {:<26} {:<10} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}  through",
-        "variant", "connection", "req/s", "p50 ms", "p99 ms", "/direct", "/iptab.", "retrans"
-    );
-    for row in rows {
-        for (mode, keep_alive) in [("keep-alive", true), ("close", false)] {
-            let pick = |r: &Row| {
-                if keep_alive {
-                    r.keep_alive.clone()
-                } else {
-                    r.close.clone()
-                }
-            };
-            let result = &pick(row);
-            let ratio = |base: Option<&Row>| {
-                let base = base.and_then(|b| pick(b).ok());
-                match (result, base) {
-                    (Ok(w), Some(b)) if b.requests_per_second > 0.0 => {
-                        format!("{:.2}", w.requests_per_second / b.requests_per_second)
+}
+
+impl Table<'_> {
+    /// Prints `rows`, then what each went through and the load average.
+    pub fn print(&self, rows: &[Row]) {
+        println!(
+            "\n==> {} (medians of {} run{}; figures, not assertions)",
+            self.title,
+            self.plan.runs,
+            if self.plan.runs == 1 { "" } else { "s" }
+        );
+        line(&COLUMNS.map(str::to_owned));
+        let find = |key: &str| rows.iter().find(|r| r.key == key);
+        let (base, reference) = (find(self.base), self.reference.and_then(find));
+        for row in rows {
+            for (index, mode) in self.modes.iter().enumerate() {
+                match row.modes.get(index) {
+                    Some(Ok(summary)) => {
+                        line(&self.cells(
+                            row,
+                            mode,
+                            summary,
+                            summary_of(base, index),
+                            summary_of(reference, index),
+                        ));
+                        if !summary.errors.is_empty() {
+                            println!("    {:<38} {:<10} errors: {}", "", "", summary.errors);
+                        }
                     }
-                    _ => "-".to_owned(),
+                    Some(Err(error)) => println!(
+                        "    {:<38} {:<10} did not run: {}",
+                        row.name,
+                        mode.name,
+                        error.lines().next().unwrap_or_default()
+                    ),
+                    None => {}
                 }
-            };
-            match result {
-                Ok(w) => println!(
-                    "    {:<26} {:<10} {:>9.0} {:>9.3} {:>9.3} {:>8} {:>8} {:>8}  {}",
-                    row.name,
-                    mode,
-                    w.requests_per_second,
-                    w.p50.as_secs_f64() * 1e3,
-                    w.p99.as_secs_f64() * 1e3,
-                    ratio(direct),
-                    ratio(iptables),
-                    w.retransmits
-                        .map_or_else(|| "-".to_owned(), |r| r.to_string()),
-                    row.path
-                ),
-                Err(error) => println!(
-                    "    {:<26} {:<10} did not run: {}",
-                    row.name,
-                    mode,
-                    error.lines().next().unwrap_or_default()
-                ),
-            }
-            if let Ok(w) = result
-                && !w.errors.is_empty()
-            {
-                println!("    {:<26} {:<10} wrk: {}", "", "", w.errors);
             }
         }
+        self.print_legend(rows);
     }
-    println!("\n    client addresses the backends saw (source IP preserved or not):");
-    for row in rows.iter().filter(|r| !r.seen.is_empty()) {
-        println!("    {:<26} {}", row.name, row.seen);
+
+    /// One row's cells in one mode, against the base's and reference's
+    /// figures in that mode.
+    fn cells(
+        &self,
+        row: &Row,
+        mode: &Mode,
+        summary: &Summary,
+        base: Option<&Summary>,
+        reference: Option<&Summary>,
+    ) -> [String; 10] {
+        let dash = || "-".to_owned();
+        let extra = |s: &Summary| {
+            s.cpu_per_operation
+                .zip(base.and_then(|b| b.cpu_per_operation))
+                .map(|(cpu, base)| cpu - base)
+        };
+        let count = |n: Option<u64>| n.map_or_else(dash, |n| n.to_string());
+        [
+            row.name.clone(),
+            mode.name.to_owned(),
+            if summary.rate < 100.0 {
+                format!("{:.2}", summary.rate)
+            } else {
+                format!("{:.0}", summary.rate)
+            },
+            base.filter(|b| b.rate > 0.0)
+                .map_or_else(dash, |b| format!("{:.2}", summary.rate / b.rate)),
+            summary
+                .p99
+                .map_or_else(dash, |p| format!("{:.2}", p.as_secs_f64() * 1e3)),
+            summary
+                .cpu_per_operation
+                .map_or_else(dash, |c| format!("{c:.1}")),
+            extra(summary).map_or_else(dash, |e| format!("{e:+.1}")),
+            extra(summary)
+                .zip(reference.and_then(extra))
+                .filter(|(_, reference)| *reference > 0.0 && self.reference.is_some())
+                .map_or_else(dash, |(extra, reference)| {
+                    format!("{:.2}", extra / reference)
+                }),
+            count(summary.retransmits),
+            count(summary.drops),
+        ]
     }
-    for row in rows.iter().filter(|r| !r.note.is_empty()) {
-        println!("    {}: {}", row.name, row.note);
+
+    /// What the columns mean, what each variant went through, the
+    /// profiles and the load average.
+    fn print_legend(&self, rows: &[Row]) {
+        let units: Vec<String> = self
+            .modes
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}: {} and µs of busy CPU per {}",
+                    m.name, m.rate_unit, m.operation
+                )
+            })
+            .collect();
+        println!(
+            "    ×base and extra µs: against {}; ÷ref.: extra CPU over {}'s extra ({})",
+            self.base,
+            self.reference.unwrap_or("-"),
+            units.join("; ")
+        );
+        println!(
+            "    CPU: the whole machine's busy time (/proc/stat) over a run / its operations; retrans: the client's TCP retransmits; drops: the path's interfaces and eBPF programs"
+        );
+        println!("\n    what each variant goes through, and what the backends saw:");
+        for row in rows {
+            println!("    {:<38} {}", row.name, row.path);
+            if !row.seen.is_empty() {
+                println!("    {:<38} saw {}", "", row.seen);
+            }
+            if !row.note.is_empty() {
+                println!("    {:<38} {}", "", row.note);
+            }
+        }
+        for profile in rows.iter().filter_map(|r| r.profile.as_ref()) {
+            println!("\n    profile: {profile}");
+        }
+        println!(
+            "\n    {} cores shared by everything above (and other work); load average before: {}, after: {}",
+            std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+            self.load_before,
+            load_average()
+        );
     }
-    println!(
-        "\n    the mesh carries the requests of tasks on other nodes over VXLAN to them and back through node-1 (keeping the client's address); the proxies reach their backends on the same switch and hide it"
-    );
-    println!(
-        "    client, proxies, backends and nodes share {} cores; load average before: {}",
-        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
-        load_before
-    );
 }
 
-/// The 1, 5 and 15 minute load averages.
-pub(super) fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+/// The medians of `row`'s mode `index`, when it ran.
+fn summary_of(row: Option<&Row>, index: usize) -> Option<&Summary> {
+    row.and_then(|r| r.modes.get(index))
+        .and_then(|m| m.as_ref().ok())
 }

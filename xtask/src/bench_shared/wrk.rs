@@ -1,121 +1,98 @@
-//! Measuring a target from the client: waiting for its first answer, a
-//! few probes to show which backends answer and which client address they
-//! saw, then wrk with keep-alive and with a new connection per request;
-//! wrk's report and the client's TCP retransmits read back.
+//! One measured run: the load (wrk's `--latency` report, or any
+//! [`Load`]), the machine's busy time over it (`cpu`), the TCP segments
+//! the client's namespace retransmitted and the packets the path dropped.
+//! A latency tail with neither retransmits nor drops is time spent
+//! waiting for a core: client, proxies, backends and nodes share them.
 
-use std::{
-    net::SocketAddrV4,
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
-use shoal_netns_tests::client::{Host, whoami_field};
-
-use super::{CONNECTIONS, SECONDS, THREADS, report::Row};
+use super::cpu::CpuTimes;
 use crate::interrupt;
 
-/// How long a variant may take to answer its first request.
-const FIRST_ANSWER: Duration = Duration::from_secs(30);
-/// Requests sent one by one before measuring, to show who answers.
-const PROBES: usize = 6;
+/// wrk's threads and connections, and the seconds of every run.
+pub const THREADS: &str = "2";
+pub const CONNECTIONS: &str = "64";
+pub const SECONDS: u64 = 10;
 
-/// Waits for `target` to answer from `client`, shows who answers a few
-/// requests, then runs wrk with keep-alive and with a connection per
-/// request.
-pub(super) fn measure(
-    name: &'static str,
-    path: String,
-    client: &Host,
-    target: SocketAddrV4,
-) -> Row {
-    let deadline = Instant::now() + FIRST_ANSWER;
-    let first = loop {
-        match client.http_get(target, Duration::from_secs(2)) {
-            Ok(answer) => break Ok(answer),
-            Err(error) if Instant::now() > deadline || interrupt::interrupted() => {
-                break Err(error);
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(250)),
-        }
-    };
-    if interrupt::interrupted() {
-        return Row::failed(name, path, "interrupted".into());
-    }
-    if let Err(error) = first {
-        return Row::failed(
-            name,
-            path,
-            format!("{target} did not answer within {FIRST_ANSWER:?}: {error}"),
-        );
-    }
-    let mut hostnames = Vec::new();
-    let mut seen = Vec::new();
-    for _ in 0..PROBES {
-        if let Ok(answer) = client.http_get(target, Duration::from_secs(2)) {
-            let host = whoami_field(&answer, "Hostname").unwrap_or("?").to_owned();
-            let saw = whoami_field(&answer, "RemoteAddr")
-                .and_then(|a| a.rsplit_once(':'))
-                .map_or("?", |(ip, _)| ip)
-                .to_owned();
-            if !hostnames.contains(&host) {
-                hostnames.push(host);
-            }
-            if !seen.contains(&saw) {
-                seen.push(saw);
-            }
-        }
-    }
-    let seen = format!(
-        "{} ({} backends in {PROBES} requests)",
-        seen.join(" "),
-        hostnames.len()
-    );
-    let url = format!("http://{target}/");
-    let keep_alive = wrk(client, &url, false);
-    let close = wrk(client, &url, true);
-    let row = Row {
-        name,
-        path,
-        seen,
-        keep_alive,
-        close,
-        note: String::new(),
-    };
-    println!(
-        "    {name}: keep-alive {}, new connection per request {}; backends saw {}",
-        brief(&row.keep_alive),
-        brief(&row.close),
-        row.seen
-    );
-    row
-}
-
-fn brief(result: &Result<Wrk, String>) -> String {
-    match result {
-        Ok(w) => format!("{:.0} req/s", w.requests_per_second),
-        Err(error) => format!("failed ({error})"),
-    }
-}
-
-/// What wrk measured.
+/// What a load generator reported for one run.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Wrk {
-    pub(super) requests_per_second: f64,
-    pub(super) p50: Duration,
-    pub(super) p99: Duration,
-    /// wrk's `Socket errors:` and `Non-2xx` lines, if any.
-    pub(super) errors: String,
-    /// TCP segments the client retransmitted during the run: loss on the
-    /// path shows here, while a latency tail without any is time spent
-    /// waiting for a core.
-    pub(super) retransmits: Option<u64>,
+pub struct Load {
+    /// Requests, connections or megabytes done.
+    pub operations: f64,
+    /// Per second (or Gbit/s for a stream).
+    pub rate: f64,
+    pub p99: Option<Duration>,
+    /// wrk's `Socket errors:` and `Non-2xx` lines, failed connections.
+    pub errors: String,
 }
 
-/// One wrk run from `client` to `url`.
-fn wrk(client: &Host, url: &str, close: bool) -> Result<Wrk, String> {
+/// One run, measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub load: Load,
+    /// The whole machine's busy time during the run.
+    pub cpu: Duration,
+    pub retransmits: Option<u64>,
+    pub drops: Option<u64>,
+}
+
+impl Sample {
+    /// Busy time per operation, µs.
+    pub fn cpu_per_operation(&self) -> Option<f64> {
+        (self.load.operations > 0.0).then(|| self.cpu.as_secs_f64() * 1e6 / self.load.operations)
+    }
+}
+
+/// Where a run's side counters are read: the client's network namespace
+/// (a path: `/run/netns/…` or a task's bind mount), for its
+/// retransmits, and the packets dropped on the path so far.
+pub struct Counters<'a> {
+    pub client: String,
+    pub drops: &'a dyn Fn() -> Option<u64>,
+}
+
+/// Runs `load`, measuring the machine's CPU and the counters around it.
+pub fn sample(
+    counters: &Counters<'_>,
+    load: impl FnOnce() -> Result<Load, String>,
+) -> Result<Sample, String> {
     if interrupt::interrupted() {
         return Err("interrupted".into());
     }
-    let mut command = client.command("wrk");
+    let (retransmits_before, drops_before) =
+        (retransmitted_segments(&counters.client), (counters.drops)());
+    let cpu_before = CpuTimes::now();
+    let load = load()?;
+    let cpu = CpuTimes::now()
+        .zip(cpu_before)
+        .map(|(after, before)| after.busy_since(before))
+        .ok_or("/proc/stat is unreadable")?;
+    let retransmits = retransmitted_segments(&counters.client)
+        .zip(retransmits_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let drops = (counters.drops)()
+        .zip(drops_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    Ok(Sample {
+        load,
+        cpu,
+        retransmits,
+        drops,
+    })
+}
+
+/// `nsenter --net=<netns> program`: a command run in the namespace at
+/// `netns` (any path: a named namespace's or a task's).
+pub fn in_netns(netns: &str, program: &str) -> Command {
+    let mut command = Command::new("nsenter");
+    command.arg(format!("--net={netns}")).arg(program);
+    command
+}
+
+/// One wrk run from the namespace at `netns` to `url`, keep-alive or a
+/// new connection per request (`Connection: close`).
+pub fn wrk(netns: &str, url: &str, close: bool) -> Result<Load, String> {
+    let mut command = in_netns(netns, "wrk");
     command.args([
         "-t",
         THREADS,
@@ -130,14 +107,10 @@ fn wrk(client: &Host, url: &str, close: bool) -> Result<Wrk, String> {
     if close {
         command.args(["-H", "Connection: close"]);
     }
-    let retransmits_before = retransmitted_segments(client);
     let output = command
         .arg(url)
         .output()
         .map_err(|e| format!("running wrk: {e}"))?;
-    let retransmits = retransmitted_segments(client)
-        .zip(retransmits_before)
-        .map(|(after, before)| after.saturating_sub(before));
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(
@@ -146,14 +119,14 @@ fn wrk(client: &Host, url: &str, close: bool) -> Result<Wrk, String> {
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
-    parse_wrk(&text).map(|wrk| Wrk { retransmits, ..wrk })
+    parse_wrk(&text)
 }
 
-/// The TCP segments `client`'s namespace has retransmitted so far.
-fn retransmitted_segments(client: &Host) -> Option<u64> {
-    let snmp = client
-        .netns()
-        .run(|| std::fs::read_to_string("/proc/thread-self/net/snmp").ok())?;
+/// The TCP segments the namespace at `netns` has retransmitted so far.
+fn retransmitted_segments(netns: &str) -> Option<u64> {
+    let snmp = shoal_netns_tests::netns::run_in(netns, || {
+        std::fs::read_to_string("/proc/thread-self/net/snmp").ok()
+    })?;
     tcp_retransmits(&snmp)
 }
 
@@ -167,29 +140,27 @@ fn tcp_retransmits(snmp: &str) -> Option<u64> {
 }
 
 /// Reads wrk's `--latency` report.
-fn parse_wrk(text: &str) -> Result<Wrk, String> {
-    let mut rate = None;
-    let (mut p50, mut p99) = (None, None);
+fn parse_wrk(text: &str) -> Result<Load, String> {
+    let (mut rate, mut requests, mut p99) = (None, None, None);
     let mut errors = Vec::new();
     for line in text.lines().map(str::trim) {
         let mut words = line.split_whitespace();
         match (words.next(), words.next()) {
             (Some("Requests/sec:"), Some(value)) => rate = value.parse::<f64>().ok(),
-            (Some("50%"), Some(value)) => p50 = parse_duration(value),
             (Some("99%"), Some(value)) => p99 = parse_duration(value),
+            (Some(count), Some("requests")) => requests = count.parse::<f64>().ok(),
             _ => {}
         }
         if line.starts_with("Socket errors:") || line.starts_with("Non-2xx") {
             errors.push(line.to_owned());
         }
     }
-    match (rate, p50, p99) {
-        (Some(requests_per_second), Some(p50), Some(p99)) => Ok(Wrk {
-            requests_per_second,
-            p50,
-            p99,
+    match (rate, requests, p99) {
+        (Some(rate), Some(operations), Some(p99)) => Ok(Load {
+            operations,
+            rate,
+            p99: Some(p99),
             errors: errors.join("; "),
-            retransmits: None,
         }),
         _ => Err(format!("unexpected wrk output: {text}")),
     }
@@ -215,12 +186,12 @@ fn parse_duration(text: &str) -> Option<Duration> {
 mod tests {
     use std::time::Duration;
 
-    use super::{parse_duration, parse_wrk, tcp_retransmits};
+    use super::{Load, Sample, parse_duration, parse_wrk, tcp_retransmits};
 
     #[test]
     fn reads_a_wrk_report() {
-        let report = "Running 8s test @ http://198.18.2.1:80/
-  2 threads and 32 connections
+        let report = "Running 10s test @ http://198.18.2.1:80/
+  2 threads and 64 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev
     Latency     1.52ms    2.10ms  40.12ms   91.00%
     Req/Sec    11.20k     1.01k   13.40k    70.00%
@@ -234,15 +205,34 @@ mod tests {
 Requests/sec:  22287.61
 Transfer/sec:      5.01MB
 ";
-        let wrk = parse_wrk(report).expect("parses");
-        assert!((wrk.requests_per_second - 22287.61).abs() < 1e-6);
-        assert_eq!(wrk.p50, Duration::from_micros(812));
-        assert_eq!(wrk.p99, Duration::from_micros(10250));
+        let load = parse_wrk(report).expect("parses");
         assert_eq!(
-            wrk.errors,
-            "Socket errors: connect 0, read 3, write 0, timeout 0"
+            load,
+            Load {
+                operations: 178_301.0,
+                rate: 22287.61,
+                p99: Some(Duration::from_micros(10250)),
+                errors: "Socket errors: connect 0, read 3, write 0, timeout 0".into(),
+            }
         );
         assert!(parse_wrk("wrk: connection refused").is_err());
+    }
+
+    #[test]
+    fn cpu_per_operation_divides_the_busy_time() {
+        let sample = |operations| Sample {
+            load: Load {
+                operations,
+                rate: 0.0,
+                p99: None,
+                errors: String::new(),
+            },
+            cpu: Duration::from_millis(2500),
+            retransmits: None,
+            drops: None,
+        };
+        assert_eq!(sample(100_000.0).cpu_per_operation(), Some(25.0));
+        assert_eq!(sample(0.0).cpu_per_operation(), None);
     }
 
     #[test]

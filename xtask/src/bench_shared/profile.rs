@@ -17,8 +17,9 @@ use nix::{
 
 use super::{Background, checked, have};
 
-/// How many symbols of the report are kept.
+/// How many symbols and commands of the report are kept.
 const TOP: usize = 25;
+const TOP_COMMANDS: usize = 8;
 
 /// Runs `run` under `perf record -a -g -e cpu-clock` (data in `dir`) and
 /// returns its result with the profile's top symbols.
@@ -60,27 +61,35 @@ fn stop_recording(mut perf: Background) -> Result<()> {
     Ok(())
 }
 
-/// The top [`TOP`] symbols by self time of the recording at `data`.
+/// Who used the CPU (the top [`TOP_COMMANDS`] commands: other work on
+/// the machine shows here) and the top [`TOP`] symbols by self time of
+/// the recording at `data`.
 fn top_symbols(data: &Path) -> Result<String> {
-    let report = checked(
-        Command::new("perf")
-            .args([
-                "report",
-                "--no-children",
-                "--sort",
-                "sym",
-                "--stdio",
-                "-g",
-                "none",
-                "-i",
-            ])
-            .arg(data),
-    )?;
-    Ok(symbol_lines(&report, TOP).join("\n"))
+    let report = |sort: &str| {
+        checked(
+            Command::new("perf")
+                .args([
+                    "report",
+                    "--no-children",
+                    "--sort",
+                    sort,
+                    "--stdio",
+                    "-g",
+                    "none",
+                    "-i",
+                ])
+                .arg(data),
+        )
+    };
+    Ok(format!(
+        "by command: {}\n{}",
+        symbol_lines(&report("comm")?, TOP_COMMANDS).join(", "),
+        symbol_lines(&report("sym")?, TOP).join("\n")
+    ))
 }
 
-/// The first `count` symbol lines of a `perf report --stdio` (those that
-/// start with a percentage), trimmed.
+/// The first `count` lines of a `perf report --stdio` (those that start
+/// with a percentage), trimmed.
 fn symbol_lines(report: &str, count: usize) -> Vec<String> {
     report
         .lines()

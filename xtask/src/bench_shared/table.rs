@@ -227,7 +227,7 @@ impl Table<'_> {
             }
         }
         for profile in rows.iter().filter_map(|r| r.profile.as_ref()) {
-            println!("\n    profile: {profile}");
+            println!("\n    profile: {}", profile.replace('\n', "\n      "));
         }
         println!(
             "\n    {} cores shared by everything above (and other work); load average before: {}, after: {}",

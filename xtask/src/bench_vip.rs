@@ -8,14 +8,15 @@
 //! world and from the same task:
 //!
 //! - **direct** (`direct`): one backend's own address (no balancing);
-//! - **VIP** (`vip`): the service's VIP (shoal's balancing);
 //! - **iptables** (`iptables`): an unused address that iptables DNATs
 //!   round robin (`statistic --mode nth`, `nat OUTPUT`) to the backends in
-//!   the client's own namespace, as kube-proxy's iptables mode does.
+//!   the client's own namespace, as kube-proxy's iptables mode does;
+//! - **VIP** (`vip`): the service's VIP (shoal's balancing).
 //!
-//! Direct is measured first: right after a VIP run, direct connections
-//! that reuse its client ports could meet stale state for the same
-//! 4-tuple, which would measure that instead. Medians of `--runs` runs;
+//! The VIP is measured last: right after a VIP run, connections to the
+//! backends that reuse its client ports meet the state it left for the
+//! same 4-tuples (retransmits, a few connections a second), which would
+//! measure that instead. Medians of `--runs` runs;
 //! CPU is the whole machine's busy time per connection. Figures are
 //! printed, never asserted.
 
@@ -41,7 +42,7 @@ const THREADS: &str = "2";
 /// network's) that the iptables rules translate, as kube-proxy's iptables
 /// mode translates a service address.
 const DNAT_HOST: u8 = 250;
-const KEYS: [&str; 3] = ["direct", "vip", "iptables"];
+const KEYS: [&str; 3] = ["direct", "iptables", "vip"];
 const MODES: [Mode; 1] = [Mode {
     name: "new conn",
     rate_unit: "conn/s",
@@ -69,41 +70,30 @@ pub fn run(plan: &Plan) -> Result<()> {
     );
     let load_before = load_average();
     let backend = &web[0];
-    let targets = [
-        (
-            "direct",
-            "direct to a backend",
-            backend.addr.clone(),
-            format!(
-                "{}:{} on node-{} (no balancing)",
-                backend.addr,
-                nginx::PORT,
-                backend.node
-            ),
+    let measure = |key, name, addr: &str, path| {
+        let row = rate_row(&world, plan, &dir, &client, key, name, addr, path);
+        row.print_brief(&MODES);
+        row
+    };
+    let mut rows = vec![measure(
+        "direct",
+        "direct to a backend",
+        &backend.addr,
+        format!(
+            "{}:{} on node-{} (no balancing)",
+            backend.addr,
+            nginx::PORT,
+            backend.node
         ),
-        (
-            "vip",
-            "shoal service VIP",
-            vip.to_string(),
-            format!("the VIP {vip}, 2 backends"),
-        ),
-    ];
-    let mut rows: Vec<Row> = targets
-        .into_iter()
-        .map(|(key, name, addr, path)| {
-            let row = rate_row(&world, plan, &dir, &client, key, name, &addr, path);
-            row.print_brief(&MODES);
-            row
-        })
-        .collect();
+    )];
     let (key, name) = ("iptables", "iptables DNAT in the task");
     let [a, b, c, _] = vip.octets();
     let dnat_address = Ipv4Addr::new(a, b, c, DNAT_HOST).to_string();
     let path =
         format!("{dnat_address} DNATed round robin to the 2 backends in the client's namespace");
-    let row = if have("iptables") {
+    rows.push(if have("iptables") {
         match dnat(&world, &client, &web, &dnat_address) {
-            Ok(()) => rate_row(&world, plan, &dir, &client, key, name, &dnat_address, path),
+            Ok(()) => measure(key, name, &dnat_address, path),
             Err(error) => Row::failed(key, name, path, &format!("{error:#}"), MODES.len()),
         }
     } else {
@@ -114,9 +104,13 @@ pub fn run(plan: &Plan) -> Result<()> {
             "iptables is missing (cargo xtask setup)",
             MODES.len(),
         )
-    };
-    row.print_brief(&MODES);
-    rows.push(row);
+    });
+    rows.push(measure(
+        "vip",
+        "shoal service VIP",
+        &vip.to_string(),
+        format!("the VIP {vip}, 2 backends"),
+    ));
     Table {
         title: "service VIP: new connections per second from a task",
         modes: &MODES,

@@ -2,7 +2,8 @@
 //! [`Plan::runs`] times each, interleaved, each run measured
 //! ([`sample`]); the medians of each mode ([`Summary`]); and, when the
 //! variant is the one to profile, one more run of its first mode under
-//! `perf`, whose figures count in no median (perf costs CPU too).
+//! `perf`, whose figures count in no median (perf costs CPU too). [`http`]
+//! does all of it for a client asking nginx with wrk.
 
 use std::{net::SocketAddrV4, path::Path, time::Duration};
 
@@ -125,7 +126,7 @@ pub struct HttpVariant<'a> {
 
 /// Waits for `variant` to answer, probes who answers, then runs wrk in
 /// each of `closes` modes (`Connection: close` or keep-alive) as `plan`
-/// says; the row, printed briefly as it comes.
+/// says: the variant's row.
 pub fn http(plan: &Plan, dir: &Path, variant: &HttpVariant<'_>, closes: &[bool]) -> Row {
     let (client, target) = (variant.client.clone(), variant.target);
     let seen = match nginx::probe(&|| nginx::get_from(&client, target)) {

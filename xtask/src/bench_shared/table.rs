@@ -58,7 +58,7 @@ impl Row {
             .iter()
             .zip(&self.modes)
             .map(|(mode, result)| match result {
-                Ok(s) => format!("{} {:.0} {}", mode.name, s.rate, mode.rate_unit),
+                Ok(s) => format!("{} {} {}", mode.name, rate(s.rate), mode.rate_unit),
                 Err(error) => format!("{} failed ({error})", mode.name),
             })
             .collect();
@@ -169,11 +169,7 @@ impl Table<'_> {
         [
             row.name.clone(),
             mode.name.to_owned(),
-            if summary.rate < 100.0 {
-                format!("{:.2}", summary.rate)
-            } else {
-                format!("{:.0}", summary.rate)
-            },
+            rate(summary.rate),
             base.filter(|b| b.rate > 0.0)
                 .map_or_else(dash, |b| format!("{:.2}", summary.rate / b.rate)),
             summary
@@ -207,10 +203,13 @@ impl Table<'_> {
                 )
             })
             .collect();
+        let reference = self
+            .reference
+            .map(|r| format!("; ÷ref.: extra CPU over {r}'s extra"))
+            .unwrap_or_default();
         println!(
-            "    ×base and extra µs: against {}; ÷ref.: extra CPU over {}'s extra ({})",
+            "    ×base and extra µs: against {}{reference} ({})",
             self.base,
-            self.reference.unwrap_or("-"),
             units.join("; ")
         );
         println!(
@@ -235,6 +234,16 @@ impl Table<'_> {
             self.load_before,
             load_average()
         );
+    }
+}
+
+/// A rate as the table prints it: whole numbers, or two decimals below 100
+/// (Gbit/s, a few connections a second).
+fn rate(rate: f64) -> String {
+    if rate < 100.0 {
+        format!("{rate:.2}")
+    } else {
+        format!("{rate:.0}")
     }
 }
 

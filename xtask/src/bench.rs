@@ -9,13 +9,16 @@
 //! Services (`bench_services`): time to 30 running replicas, and time for
 //! a lost node's tasks to run elsewhere.
 //!
-//! Overlay (`bench_overlay`): TCP throughput and connections per second
-//! through a service VIP, against the bare underlay, a plain kernel VXLAN
-//! device and iptables DNAT.
-//!
-//! Routing mesh (`bench_mesh`, alone as `cargo xtask bench mesh`): HTTP
-//! requests per second and latency through a published port, XDP and tc,
-//! against direct, iptables, nftables and haproxy.
+//! The data plane, each part also alone (`cargo xtask bench vip|overlay|
+//! mesh`), against nginx backends, with medians of `--runs` runs and the
+//! machine's CPU per operation:
+//! - service VIP (`bench_vip`): new connections per second from a task,
+//!   against a backend directly and iptables DNAT;
+//! - overlay (`bench_overlay`): one TCP stream and keep-alive requests
+//!   across nodes, against a bare flow-based VXLAN device pair;
+//! - routing mesh (`bench_mesh`): HTTP requests per second, latency and
+//!   CPU per request through a published port, against direct, iptables,
+//!   nftables and haproxy.
 //!
 //! Docker swarm cannot run here (no engine), so there is no side-by-side
 //! figure for the control plane.
@@ -29,14 +32,17 @@ use anyhow::{Context, Result, bail};
 use shoal_api::{Client, docker};
 use shoal_netns_tests::World;
 
-use crate::interrupt;
+use crate::{
+    bench_shared::{Plan, median},
+    interrupt,
+};
 
 const FAILOVER_RUNS: usize = 10;
 const SEQUENTIAL_WRITES: usize = 300;
 const PARALLEL_WRITES_EACH: usize = 150;
 
 /// Runs every benchmark.
-pub fn run() -> Result<()> {
+pub fn run(plan: &Plan) -> Result<()> {
     if let Some(reason) = shoal_netns_tests::skip_reason() {
         bail!("the benchmarks {reason}");
     }
@@ -108,14 +114,15 @@ pub fn run() -> Result<()> {
     drop(world);
     println!(
         "    failover: median {:.0} ms, min {:.0} ms, max {:.0} ms over {} runs (heartbeat 100 ms, election timeout 300–600 ms)",
-        times[times.len() / 2].as_secs_f64() * 1e3,
+        median(&times).unwrap_or_default().as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,
         times[times.len() - 1].as_secs_f64() * 1e3,
         times.len()
     );
     crate::bench_services::run(&runtime)?;
-    crate::bench_overlay::run()?;
-    crate::bench_mesh::run()
+    crate::bench_vip::run(plan)?;
+    crate::bench_overlay::run(plan)?;
+    crate::bench_mesh::run(plan)
 }
 
 /// One label update on node `target` (by hostname) through `client`.

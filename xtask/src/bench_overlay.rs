@@ -1,71 +1,202 @@
-//! `cargo xtask bench`, overlay part: in a fresh 3-node world (1 manager,
-//! 2 workers) with one overlay network,
-//! - cross-node TCP throughput task → task over the overlay (`whoami
-//!   --blast` in a task on node 1 to `whoami --sink` in a task on node 2),
-//!   compared in the same run with the same tool between the two nodes'
-//!   namespaces over the bare veth underlay, and over a plain kernel VXLAN
-//!   device (static `remote`, no eBPF, UDP port 4790) made in the node
-//!   namespaces for the run;
-//! - new connections per second (connect, `GET /`, close) from a task to a
-//!   service VIP with three backends, against a backend's own address (no
-//!   load balancing), and through iptables DNAT round robin in the client's
-//!   own namespace (what kube-proxy's iptables mode does; skipped, saying
-//!   so, where `iptables` is missing). The direct
-//!   address is measured first: right after a VIP run, direct connections
-//!   that reuse its client ports mostly fail (stale state for the same
-//!   4-tuple), which would measure that instead.
+//! `cargo xtask bench overlay` (also part of `cargo xtask bench`): the
+//! overlay across nodes, in a 3-node world (1 manager, 2 workers) with one
+//! overlay network, from a task on node 1 to tasks on node 2:
 //!
-//! Figures are printed, never asserted. Everything made here goes with the
-//! world or with the guards below.
+//! - one TCP stream (`whoami --blast` to a `whoami --sink` task);
+//! - keep-alive requests by wrk (2 threads, 64 connections) to an nginx
+//!   task (the same nginx as every bench's backend).
+//!
+//! Against, in the same run on the same switch, the same loads between
+//! two plain namespaces (no shoal, no eBPF): over a bare flow-based VXLAN
+//! device pair (`external`, routes with `encap ip id … dst …`, MTU 1450
+//! like the overlay's), and over the bare underlay (veth, MTU 1500).
+//! Medians of `--runs` runs; CPU is the whole machine's busy time per
+//! megabyte or per request. Figures are printed, never asserted.
 
 use std::{
+    net::{Ipv4Addr, SocketAddrV4},
     path::Path,
-    process::{Command, Stdio},
+    process::Stdio,
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
-use shoal_netns_tests::{Node, RunningTask, World, service_create_args};
+use anyhow::{Context, Result, anyhow, bail};
+use shoal_netns_tests::{RunningTask, World, client::Host, service_create_args};
 
-use crate::bench_shared::{Background, round_robin_dnat, static_whoami, wait_for_tasks};
+use crate::{
+    bench_shared::{
+        Background, Plan, TempDir, dataplane_drops, grown_drops, interface_drops, load_average,
+        nginx,
+        runs::{HttpVariant, http, measure},
+        static_whoami,
+        table::{Mode, Row, Table},
+        task_netns, wait_for_tasks, whoami_figure, world_drops,
+        wrk::{Counters, Load, SECONDS, in_netns},
+    },
+    interrupt,
+};
 
-/// Seconds of each throughput run.
-const BLAST_SECONDS: &str = "5";
-/// Seconds of each connection-rate run, and its threads.
-const RATE_SECONDS: &str = "5";
-const RATE_THREADS: &str = "2";
 /// The TCP port of the sinks.
 const SINK_PORT: u16 = 5001;
-/// The plain VXLAN device's name, VNI, UDP port and subnet.
-const BARE_VXLAN: &str = "benchvx0";
+/// The plain namespaces' underlay addresses, their VXLAN device, VNI,
+/// UDP port and overlay addresses.
+const BARE_HOSTS: [Ipv4Addr; 2] = [Ipv4Addr::new(198, 18, 1, 11), Ipv4Addr::new(198, 18, 1, 12)];
+const BARE_VXLAN: &str = "vx0";
 const BARE_VNI: &str = "4242";
-const BARE_PORT: &str = "4790";
-const BARE_SUBNET: &str = "192.168.242";
+const BARE_PORT: &str = "4789";
+const BARE_OVERLAY: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 242, 0, 1), Ipv4Addr::new(10, 242, 0, 2)];
+const KEYS: [&str; 3] = ["overlay", "vxlan", "underlay"];
+const STREAM: [Mode; 1] = [Mode {
+    name: "stream",
+    rate_unit: "Gbit/s",
+    operation: "MB",
+}];
+const REQUESTS: [Mode; 1] = [Mode {
+    name: "keep-alive",
+    rate_unit: "req/s",
+    operation: "req",
+}];
 
-/// The plain VXLAN devices made in the nodes' namespaces, deleted on drop.
-struct BareVxlan<'a>(Vec<&'a Node>);
-
-impl Drop for BareVxlan<'_> {
-    fn drop(&mut self) {
-        for node in &self.0 {
-            let _ = Command::new("ip")
-                .args(["-n", node.netns().name(), "link", "del", BARE_VXLAN])
-                .status();
+/// Runs the overlay benchmark and prints its tables.
+pub fn run(plan: &Plan) -> Result<()> {
+    if let Some(reason) = shoal_netns_tests::skip_reason() {
+        bail!("the benchmarks {reason}");
+    }
+    interrupt::install()?;
+    plan.check_profile(&KEYS)?;
+    let whoami = static_whoami()?;
+    let image = nginx::image()?;
+    let dir = TempDir::new(&format!("shoal-bovl-{}", std::process::id()))?;
+    let (world, sinks, web) = world_with_tasks(&image)?;
+    let (from, to) = (&sinks[0], &sinks[1]);
+    println!(
+        "==> overlay across nodes: one TCP stream and keep-alive requests, task on node-{} → tasks on node-{}, against a bare flow-based VXLAN pair and the bare underlay, {} run{} each",
+        from.node,
+        to.node,
+        plan.runs,
+        if plan.runs == 1 { "" } else { "s" }
+    );
+    let load_before = load_average();
+    let bare = BarePair::new(&world, &dir.0, &whoami)?;
+    let ebpf_before = dataplane_drops(&world);
+    let (overlay_drops, bare_drops) = (|| world_drops(&world), || bare.drops());
+    let web_addr: Ipv4Addr = web.addr.parse().context("the nginx task's address")?;
+    let mut crossings = vec![Crossing {
+        key: "overlay",
+        name: "shoal overlay, task → task",
+        path: format!(
+            "{} → {} and {web_addr} (eBPF + VXLAN, MTU 1450)",
+            from.addr, to.addr
+        ),
+        client: task_netns(&world, from),
+        drops: &overlay_drops,
+        blast: Box::new(|| blast_in_task(&world, from, &to.addr)),
+        target: web_addr,
+    }];
+    let (bare_client, whoami) = (&bare.client, &whoami);
+    for (key, name, path, target) in BarePair::paths() {
+        crossings.push(Crossing {
+            key,
+            name,
+            path,
+            client: bare.client.netns().path(),
+            drops: &bare_drops,
+            blast: Box::new(move || blast(bare_client, whoami, target)),
+            target,
+        });
+    }
+    let streams: Vec<Row> = crossings.iter().map(|c| c.stream(plan, &dir.0)).collect();
+    let mut requests: Vec<Row> = crossings.iter().map(|c| c.requests(plan, &dir.0)).collect();
+    requests[0].note = format!(
+        "eBPF drop counters that grew (both tables): {}",
+        grown_drops(&ebpf_before, &dataplane_drops(&world))
+    );
+    for (title, modes, rows) in [
+        ("overlay: one TCP stream across nodes", &STREAM, &streams),
+        (
+            "overlay: keep-alive requests across nodes",
+            &REQUESTS,
+            &requests,
+        ),
+    ] {
+        Table {
+            title,
+            modes,
+            base: "vxlan",
+            reference: None,
+            plan,
+            load_before: &load_before,
         }
+        .print(rows);
+    }
+    Ok(())
+}
+
+/// A way across: the overlay between tasks, or a bare path between the
+/// plain namespaces.
+struct Crossing<'a> {
+    key: &'static str,
+    name: &'static str,
+    path: String,
+    /// The client's namespace (a path).
+    client: String,
+    drops: &'a dyn Fn() -> Option<u64>,
+    /// One stream to the sink, for [`SECONDS`].
+    blast: Box<dyn Fn() -> Result<Load, String> + 'a>,
+    /// nginx's address.
+    target: Ipv4Addr,
+}
+
+impl Crossing<'_> {
+    /// The stream's row: the blast run and measured as `plan` says.
+    fn stream(&self, plan: &Plan, dir: &Path) -> Row {
+        let counters = Counters {
+            client: self.client.clone(),
+            drops: self.drops,
+        };
+        let measured = measure(plan, self.key, dir, &counters, &[&*self.blast]);
+        let row = Row {
+            key: self.key,
+            name: self.name.to_owned(),
+            path: self.path.clone(),
+            seen: String::new(),
+            modes: measured.modes,
+            note: String::new(),
+            profile: measured.profile,
+        };
+        row.print_brief(&STREAM);
+        row
+    }
+
+    /// The keep-alive requests' row.
+    fn requests(&self, plan: &Plan, dir: &Path) -> Row {
+        let variant = HttpVariant {
+            key: self.key,
+            name: self.name,
+            path: self.path.clone(),
+            client: self.client.clone(),
+            target: SocketAddrV4::new(self.target, nginx::PORT),
+            drops: self.drops,
+        };
+        let row = http(plan, dir, &variant, &[false]);
+        row.print_brief(&REQUESTS);
+        row
     }
 }
 
-/// Runs the overlay benchmarks and prints their figures.
-pub fn run() -> Result<()> {
-    let whoami = static_whoami()?;
+/// A world with the bench's overlay network, a whoami sink task on every
+/// node and an nginx task on node 2: the world, the sinks by node, the
+/// nginx task.
+fn world_with_tasks(image: &Path) -> Result<(World, Vec<RunningTask>, RunningTask)> {
     let world = World::swarm("bench-ovl", 3)
         .form()
         .map_err(anyhow::Error::msg)?;
+    nginx::import(&world, image);
     let manager = world.node(1);
     let shoal = |args: &[&str]| {
         manager
             .shoal(args)
-            .map_err(|e| anyhow::anyhow!("shoal {}: {e}", args.join(" ")))
+            .map_err(|e| anyhow!("shoal {}: {e}", args.join(" ")))
     };
     shoal(&["network", "create", "-d", "overlay", "bench"])?;
     let sink_port = SINK_PORT.to_string();
@@ -74,220 +205,162 @@ pub fn run() -> Result<()> {
         &["--mode", "global", "--network", "bench"],
         &["whoami", "--sink", &sink_port],
     ))?;
-    shoal(&service_create_args(
+    shoal(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
         "web",
-        &["--replicas", "3", "--network", "bench"],
-        &[],
-    ))?;
+        "--network",
+        "bench",
+        "--constraint",
+        "node.hostname==node-2",
+        nginx::IMAGE,
+    ])?;
     let sinks = wait_for_tasks(&world, "sink", 3)?;
-    let web = wait_for_tasks(&world, "web", 3)?;
-    let inspect: serde_json::Value = serde_json::from_str(&shoal(&["service", "inspect", "web"])?)
-        .context("service inspect is JSON")?;
-    let vip = inspect[0]["Endpoint"]["VirtualIPs"][0]["Addr"]
-        .as_str()
-        .and_then(|a| a.split('/').next())
-        .context("web has a VIP")?
-        .to_owned();
-    let from = &sinks[0];
-    throughput(&world, &whoami, from, &sinks[1])?;
-
-    println!(
-        "==> new connections per second (connect, GET /, close), {RATE_THREADS} threads, {RATE_SECONDS} s, from node-{}",
-        from.node
-    );
-    let backend = web
-        .iter()
-        .find(|t| t.node != from.node)
-        .context("a web task on another node")?;
-    let direct = rate(&world, from, &backend.addr)?;
-    println!(
-        "    to one backend's address {} on node-{} (no balancing): {direct:.0}/s",
-        backend.addr, backend.node
-    );
-    let through_vip = rate(&world, from, &vip)?;
-    println!("    to the VIP {vip} (Maglev at connect(), 3 backends): {through_vip:.0}/s");
-    println!("    VIP/direct {:.2}", through_vip / direct);
-    let iptables = Command::new("which")
-        .arg("iptables")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if iptables {
-        let dnat = rate_through_dnat(&world, from, &web)?;
-        println!(
-            "    to {DNAT_ADDRESS} DNATed by iptables round robin to the 3 backends in the client's namespace: {dnat:.0}/s"
-        );
-        println!("    VIP/iptables-DNAT {:.2}", through_vip / dnat);
-    } else {
-        println!("    iptables DNAT comparison skipped: no iptables on this machine");
-    }
-    Ok(())
+    let web = wait_for_tasks(&world, "web", 1)?.remove(0);
+    Ok((world, sinks, web))
 }
 
-/// An unused address of the benchmark network that the iptables rules
-/// translate, as kube-proxy's iptables mode translates a Kubernetes service address.
-const DNAT_ADDRESS: &str = "10.0.0.250";
+/// Two plain namespaces on the world's switch: `client` and `server`,
+/// each with a flow-based VXLAN device, and a sink and nginx on the
+/// server. Removed on drop (processes first).
+struct BarePair {
+    _processes: [Background; 2],
+    client: Host,
+    server: Host,
+}
 
-/// Connections per second to [`DNAT_ADDRESS`], which iptables in the client
-/// task's own namespace (`nat OUTPUT`, `statistic --mode nth` round robin)
-/// rewrites to the backends; the overlay then carries them like any task
-/// traffic. The rules go with the task's namespace.
-fn rate_through_dnat(world: &World, from: &RunningTask, backends: &[RunningTask]) -> Result<f64> {
-    let netns = world
-        .node(from.node)
-        .data_dir()
-        .join("tasks")
-        .join(&from.id)
-        .join("netns");
-    let backends: Vec<String> = backends
-        .iter()
-        .map(|backend| format!("{}:80", backend.addr))
-        .collect();
-    let matching = [
-        "-t",
-        "nat",
-        "-A",
-        "OUTPUT",
-        "-d",
-        DNAT_ADDRESS,
-        "-p",
-        "tcp",
-        "--dport",
-        "80",
-    ];
-    for rule in round_robin_dnat(&matching, &backends) {
-        let status = Command::new("nsenter")
-            .arg(format!("--net={}", netns.display()))
-            .arg("iptables")
-            .args(&rule)
-            .status()
-            .context("running iptables in the client task's namespace")?;
-        if !status.success() {
-            bail!("iptables {} failed", rule.join(" "));
+impl BarePair {
+    fn new(world: &World, dir: &Path, whoami: &Path) -> Result<Self> {
+        let client = world.attach_host("vxa", BARE_HOSTS[0]);
+        let server = world.attach_host("vxb", BARE_HOSTS[1]);
+        for (host, peer) in [(&client, 1), (&server, 0)] {
+            let netns = host.netns();
+            netns.ip(&[
+                "link", "add", BARE_VXLAN, "type", "vxlan", "external", "dstport", BARE_PORT,
+            ]);
+            let own = BARE_OVERLAY[1 - peer].to_string();
+            netns.ip(&["addr", "add", &format!("{own}/32"), "dev", BARE_VXLAN]);
+            netns.ip(&["link", "set", BARE_VXLAN, "mtu", "1450", "up"]);
+            netns.ip(&[
+                "route",
+                "add",
+                &format!("{}/32", BARE_OVERLAY[peer]),
+                "encap",
+                "ip",
+                "id",
+                BARE_VNI,
+                "dst",
+                &BARE_HOSTS[peer].to_string(),
+                "dev",
+                BARE_VXLAN,
+            ]);
         }
-    }
-    rate(world, from, DNAT_ADDRESS)
-}
-
-/// Cross-node TCP throughput: task `from` to task `to` over the overlay,
-/// then their nodes' namespaces over the veth underlay and over a plain
-/// kernel VXLAN device.
-fn throughput(world: &World, whoami: &Path, from: &RunningTask, to: &RunningTask) -> Result<()> {
-    println!(
-        "==> TCP throughput across nodes, one connection, {BLAST_SECONDS} s (node-{} → node-{})",
-        from.node, to.node
-    );
-    let overlay = gbits(&world.node(from.node).runc_exec(
-        &from.id,
-        &[
-            "whoami",
-            "--blast",
-            &format!("{}:{SINK_PORT}", to.addr),
-            "--seconds",
-            BLAST_SECONDS,
-        ],
-    ))?;
-    println!("    overlay (task → task, eBPF + shoal_vxlan, MTU 1450): {overlay:.2} Gbit/s");
-    let (node_a, node_b) = (world.node(from.node), world.node(to.node));
-    let veth = node_to_node(whoami, node_a, node_b, &node_b.addr().to_string())?;
-    println!("    bare veth underlay (node ns → node ns, MTU 1500):      {veth:.2} Gbit/s");
-    let bare = BareVxlan(vec![node_a, node_b]);
-    for (node, peer, host) in [(node_a, node_b, 1), (node_b, node_a, 2)] {
-        let (local, remote) = (node.addr().to_string(), peer.addr().to_string());
-        node.netns().ip(&[
-            "link", "add", BARE_VXLAN, "type", "vxlan", "id", BARE_VNI, "local", &local, "remote",
-            &remote, "dstport", BARE_PORT, "dev", "eth0",
-        ]);
-        node.netns().ip(&[
-            "addr",
-            "add",
-            &format!("{BARE_SUBNET}.{host}/24"),
-            "dev",
-            BARE_VXLAN,
-        ]);
-        node.netns().ip(&["link", "set", BARE_VXLAN, "up"]);
-    }
-    let vxlan = node_to_node(whoami, node_a, node_b, &format!("{BARE_SUBNET}.2"))?;
-    drop(bare);
-    println!("    bare kernel VXLAN (static remote, no eBPF, MTU 1450):  {vxlan:.2} Gbit/s");
-    println!(
-        "    overlay/veth {:.2}, overlay/bare VXLAN {:.2}",
-        overlay / veth,
-        overlay / vxlan
-    );
-
-    Ok(())
-}
-
-/// The Gbit/s of a `whoami --blast` answer.
-fn gbits(answer: &Result<String, String>) -> Result<f64> {
-    let answer = answer.as_ref().map_err(|e| anyhow::anyhow!("blast: {e}"))?;
-    field(answer, "gbit_per_s=")
-}
-
-/// The number after `key` in `answer`.
-fn field(answer: &str, key: &str) -> Result<f64> {
-    answer
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix(key))
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("no {key} in {answer:?}"))
-}
-
-/// `whoami --blast` from `from`'s namespace to a `whoami --sink` in
-/// `to`'s, at `addr`: Gbit/s.
-fn node_to_node(whoami: &Path, from: &Node, to: &Node, addr: &str) -> Result<f64> {
-    let port = (SINK_PORT + 1).to_string();
-    let _sink = Background(
-        Command::new("ip")
-            .args(["netns", "exec", to.netns().name()])
-            .arg(whoami)
-            .args(["--sink", &port])
+        let sink = server
+            .command(whoami)
+            .args(["--sink", &SINK_PORT.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .context("starting a sink")?,
-    );
-    let target = format!("{addr}:{port}");
+            .context("starting a sink")?;
+        let sink = Background(sink);
+        let nginx = nginx::start_in(&server, &dir.join("bare-nginx"))?;
+        Ok(Self {
+            _processes: [sink, nginx],
+            client,
+            server,
+        })
+    }
+
+    /// The bare variants: key, name, path and the server's address.
+    fn paths() -> [(&'static str, &'static str, String, Ipv4Addr); 2] {
+        [
+            (
+                "vxlan",
+                "bare flow-based VXLAN",
+                format!(
+                    "{} → {} over {BARE_VXLAN} (external, VNI {BARE_VNI}, MTU 1450) between plain namespaces",
+                    BARE_OVERLAY[0], BARE_OVERLAY[1]
+                ),
+                BARE_OVERLAY[1],
+            ),
+            (
+                "underlay",
+                "bare underlay",
+                format!(
+                    "{} → {} over the veths and the switch (MTU 1500)",
+                    BARE_HOSTS[0], BARE_HOSTS[1]
+                ),
+                BARE_HOSTS[1],
+            ),
+        ]
+    }
+
+    /// Packets the pair's interfaces dropped so far.
+    fn drops(&self) -> Option<u64> {
+        [&self.client, &self.server]
+            .into_iter()
+            .map(|host| interface_drops(host.netns()))
+            .sum()
+    }
+}
+
+/// `whoami --blast` for [`SECONDS`] from task `from` to the sink at `to`.
+fn blast_in_task(world: &World, from: &RunningTask, to: &str) -> Result<Load, String> {
+    let target = format!("{to}:{SINK_PORT}");
+    let seconds = SECONDS.to_string();
+    world
+        .node(from.node)
+        .runc_exec(
+            &from.id,
+            &["whoami", "--blast", &target, "--seconds", &seconds],
+        )
+        .and_then(|answer| blast_load(&answer))
+}
+
+/// `whoami --blast` for [`SECONDS`] from `client`'s namespace to the sink
+/// at `to`, retried until the sink listens (10 s at most).
+fn blast(client: &Host, whoami: &Path, to: Ipv4Addr) -> Result<Load, String> {
+    let target = format!("{to}:{SINK_PORT}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let output = Command::new("ip")
-            .args(["netns", "exec", from.netns().name()])
-            .arg(whoami)
-            .args(["--blast", &target, "--seconds", BLAST_SECONDS])
+        let output = in_netns(&client.netns().path(), &whoami.display().to_string())
+            .args(["--blast", &target, "--seconds", &SECONDS.to_string()])
             .output()
-            .context("running a blast")?;
-        let answer = if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        };
-        if answer.is_ok() || Instant::now() > deadline {
-            return gbits(&answer);
+            .map_err(|e| format!("running a blast: {e}"))?;
+        if output.status.success() {
+            return blast_load(&String::from_utf8_lossy(&output.stdout));
+        }
+        if Instant::now() > deadline || interrupt::interrupted() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
-/// `whoami --connect-rate` from task `from` to `addr`:80, per second.
-fn rate(world: &World, from: &RunningTask, addr: &str) -> Result<f64> {
-    let answer = world
-        .node(from.node)
-        .runc_exec(
-            &from.id,
-            &[
-                "whoami",
-                "--connect-rate",
-                &format!("{addr}:80"),
-                "--seconds",
-                RATE_SECONDS,
-                "--threads",
-                RATE_THREADS,
-            ],
-        )
-        .map_err(|e| anyhow::anyhow!("connect-rate to {addr}: {e}"))?;
-    let errors = field(&answer, "errors=")?;
-    if errors > 0.0 {
-        println!("    ({errors} failed connections to {addr})");
+/// What `whoami --blast` printed: `bytes=B seconds=S gbit_per_s=G`.
+fn blast_load(answer: &str) -> Result<Load, String> {
+    let field = |key: &str| whoami_figure(answer, key);
+    Ok(Load {
+        operations: field("bytes=")? / 1e6,
+        rate: field("gbit_per_s=")?,
+        p99: None,
+        errors: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::blast_load;
+
+    #[test]
+    fn reads_a_blast_answer_in_megabytes() {
+        let load =
+            blast_load("bytes=12500000000 seconds=10.000 gbit_per_s=10.000\n").expect("parses");
+        assert!((load.operations - 12500.0).abs() < 1e-9);
+        assert!((load.rate - 10.0).abs() < 1e-9);
+        assert!(blast_load("whoami: refused").is_err());
     }
-    field(&answer, "per_second=")
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use shoal_api::{Client, client::query_value};
 use shoal_netns_tests::World;
 
-use crate::interrupt;
+use crate::{bench_shared::median, interrupt};
 
 const REPLICAS: usize = 30;
 const RUNS: usize = 3;
@@ -37,7 +37,10 @@ pub fn run(runtime: &tokio::runtime::Runtime) -> Result<()> {
         runtime.block_on(client.delete(&format!("/services/{id}")))?;
         runtime.block_on(wait_no_containers(&world))?;
     }
-    println!("    median {:.2} s", median(&mut creates).as_secs_f64());
+    println!(
+        "    median {:.2} s",
+        median(&creates).unwrap_or_default().as_secs_f64()
+    );
 
     println!(
         "==> node loss: kill -9 a worker's shoald and containers, until its tasks run elsewhere"
@@ -56,11 +59,6 @@ pub fn run(runtime: &tokio::runtime::Runtime) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
 }
 
 fn create(runtime: &tokio::runtime::Runtime, client: &Client, name: &str) -> Result<String> {

@@ -5,6 +5,9 @@
 //! `/etc/group` with root and nobody, and a sticky `/tmp`. Import it with
 //! `shoal image import --change 'CMD ["/usr/local/bin/whoami"]' <tarball>
 //! whoami:latest` (the test harness's `Node::import_demo_image` does).
+//!
+//! Its tarball writer ([`write_tarball`], from [`Entry`]s) also writes the
+//! benchmarks' nginx image (`bench_shared::nginx`).
 
 use std::{
     fs::File,
@@ -18,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use crate::{cargo, run_command, workspace_root};
 
 /// Debian's `busybox-static` installs it here.
-const BUSYBOX: &str = "/bin/busybox";
+pub const BUSYBOX: &str = "/bin/busybox";
 
 /// The applets linked in `/bin` (all in Debian's static busybox).
 const APPLETS: &[&str] = &[
@@ -105,7 +108,7 @@ const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
 const GROUP: &str = "root:x:0:\nnobody:x:65534:\n";
 
 /// The cargo target directory (`$CARGO_TARGET_DIR` or `target/`).
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
@@ -134,26 +137,91 @@ pub fn run() -> Result<PathBuf> {
     if !missing.is_empty() {
         bail!("{BUSYBOX} lacks the applets {missing:?}");
     }
-
     let path = tarball_path();
     println!("==> building the demo image {}", path.display());
+    let (busybox, whoami) = (read(Path::new(BUSYBOX))?, read(&whoami)?);
+    write_tarball(&path, &demo_rootfs(&busybox, &whoami))?;
+    Ok(path)
+}
+
+/// One entry of a root filesystem tarball (owned by root, mtime 0).
+#[derive(Debug, Clone)]
+pub enum Entry<'a> {
+    Dir {
+        path: String,
+        mode: u32,
+    },
+    File {
+        path: String,
+        mode: u32,
+        body: &'a [u8],
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+}
+
+impl Entry<'_> {
+    fn path(&self) -> &str {
+        match self {
+            Self::Dir { path, .. } | Self::File { path, .. } | Self::Symlink { path, .. } => path,
+        }
+    }
+}
+
+/// Writes `entries` as a tarball at `path` (through a temporary file
+/// renamed into place, so a reader never sees half of one).
+pub fn write_tarball(path: &Path, entries: &[Entry<'_>]) -> Result<()> {
     let dir = path.parent().context("the tarball has a parent")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = path.with_extension("tar.tmp");
     let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut writer = write_rootfs(
-        BufWriter::new(file),
-        &read(Path::new(BUSYBOX))?,
-        &read(&whoami)?,
-    )
-    .context("writing the demo image")?;
-    writer.flush().context("writing the demo image")?;
+    let mut writer = write_rootfs(BufWriter::new(file), entries)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    writer
+        .flush()
+        .with_context(|| format!("writing {}", tmp.display()))?;
     drop(writer);
-    std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(path)
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+/// The demo image's entries: the directories, busybox and its applet
+/// links, whoami, the users.
+fn demo_rootfs<'a>(busybox: &'a [u8], whoami: &'a [u8]) -> Vec<Entry<'a>> {
+    let dirs = [
+        ("bin", 0o755),
+        ("dev", 0o755),
+        ("etc", 0o755),
+        ("proc", 0o555),
+        ("root", 0o700),
+        ("sys", 0o555),
+        ("tmp", 0o1777),
+        ("usr/local/bin", 0o755),
+    ]
+    .map(|(path, mode)| Entry::Dir {
+        path: path.to_owned(),
+        mode,
+    });
+    let files = [
+        ("bin/busybox", 0o755, busybox),
+        ("usr/local/bin/whoami", 0o755, whoami),
+        ("etc/passwd", 0o644, PASSWD.as_bytes()),
+        ("etc/group", 0o644, GROUP.as_bytes()),
+    ]
+    .map(|(path, mode, body)| Entry::File {
+        path: path.to_owned(),
+        mode,
+        body,
+    });
+    let links = APPLETS.iter().map(|applet| Entry::Symlink {
+        path: format!("bin/{applet}"),
+        target: "busybox".to_owned(),
+    });
+    dirs.into_iter().chain(files).chain(links).collect()
+}
+
+pub fn read(path: &Path) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -214,8 +282,9 @@ fn has_interpreter(image: &[u8]) -> Result<bool> {
     Ok(false)
 }
 
-/// Writes the root filesystem as a tar stream; returns the writer.
-fn write_rootfs<W: std::io::Write>(writer: W, busybox: &[u8], whoami: &[u8]) -> Result<W> {
+/// Writes `entries` as a tar stream, each after its parent directories
+/// (those not listed come first, mode 755); returns the writer.
+fn write_rootfs<W: std::io::Write>(writer: W, entries: &[Entry<'_>]) -> Result<W> {
     let mut tar = tar::Builder::new(writer);
     let header = |kind: tar::EntryType, mode: u32, size: usize| {
         let mut header = tar::Header::new_ustar();
@@ -227,43 +296,38 @@ fn write_rootfs<W: std::io::Write>(writer: W, busybox: &[u8], whoami: &[u8]) -> 
         header.set_mtime(0);
         header
     };
-    for (dir, mode) in [
-        ("bin", 0o755),
-        ("dev", 0o755),
-        ("etc", 0o755),
-        ("proc", 0o555),
-        ("root", 0o700),
-        ("sys", 0o555),
-        ("tmp", 0o1777),
-        ("usr", 0o755),
-        ("usr/local", 0o755),
-        ("usr/local/bin", 0o755),
-    ] {
-        tar.append_data(
-            &mut header(tar::EntryType::Directory, mode, 0),
-            dir,
-            std::io::empty(),
-        )?;
-    }
-    let files: [(&str, u32, &[u8]); 4] = [
-        ("bin/busybox", 0o755, busybox),
-        ("usr/local/bin/whoami", 0o755, whoami),
-        ("etc/passwd", 0o644, PASSWD.as_bytes()),
-        ("etc/group", 0o644, GROUP.as_bytes()),
-    ];
-    for (path, mode, body) in files {
-        tar.append_data(
-            &mut header(tar::EntryType::Regular, mode, body.len()),
-            path,
-            body,
-        )?;
-    }
-    for applet in APPLETS {
-        tar.append_link(
-            &mut header(tar::EntryType::Symlink, 0o777, 0),
-            format!("bin/{applet}"),
-            "busybox",
-        )?;
+    let mut written = std::collections::BTreeSet::new();
+    for entry in entries {
+        let path = entry.path();
+        let parents = path
+            .match_indices('/')
+            .map(|(end, _)| &path[..end])
+            .filter(|parent| !written.contains(*parent))
+            .collect::<Vec<_>>();
+        for parent in parents {
+            tar.append_data(
+                &mut header(tar::EntryType::Directory, 0o755, 0),
+                parent,
+                std::io::empty(),
+            )?;
+            written.insert(parent.to_owned());
+        }
+        match entry {
+            Entry::Dir { mode, .. } => tar.append_data(
+                &mut header(tar::EntryType::Directory, *mode, 0),
+                path,
+                std::io::empty(),
+            )?,
+            Entry::File { mode, body, .. } => tar.append_data(
+                &mut header(tar::EntryType::Regular, *mode, body.len()),
+                path,
+                *body,
+            )?,
+            Entry::Symlink { target, .. } => {
+                tar.append_link(&mut header(tar::EntryType::Symlink, 0o777, 0), path, target)?;
+            }
+        }
+        written.insert(path.to_owned());
     }
     Ok(tar.into_inner()?)
 }
@@ -274,7 +338,7 @@ mod tests {
 
     #[test]
     fn the_rootfs_has_busybox_links_whoami_and_users() {
-        let tar = write_rootfs(Vec::new(), b"busybox!", b"whoami!").expect("rootfs");
+        let tar = write_rootfs(Vec::new(), &demo_rootfs(b"busybox!", b"whoami!")).expect("rootfs");
         let mut archive = tar::Archive::new(tar.as_slice());
         let mut seen = std::collections::BTreeMap::new();
         for entry in archive.entries().expect("entries") {
@@ -298,8 +362,52 @@ mod tests {
             (0o755, None, "whoami!".into())
         );
         assert_eq!(seen["tmp"].0, 0o1777);
+        assert_eq!(seen["usr/local"].0, 0o755, "unlisted parents are made");
         assert!(seen["etc/passwd"].2.contains("nobody:x:65534:65534:"));
         assert!(seen["etc/group"].2.contains("nobody:x:65534:"));
+    }
+
+    #[test]
+    fn parents_come_before_their_entries_once() {
+        let entries = [
+            Entry::File {
+                path: "lib/x86_64-linux-gnu/libc.so.6".into(),
+                mode: 0o644,
+                body: b"libc",
+            },
+            Entry::File {
+                path: "lib/x86_64-linux-gnu/libz.so.1".into(),
+                mode: 0o644,
+                body: b"libz",
+            },
+            Entry::Dir {
+                path: "tmp".into(),
+                mode: 0o1777,
+            },
+        ];
+        let tar = write_rootfs(Vec::new(), &entries).expect("rootfs");
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let paths: Vec<String> = archive
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                e.expect("entry")
+                    .path()
+                    .expect("path")
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "lib",
+                "lib/x86_64-linux-gnu",
+                "lib/x86_64-linux-gnu/libc.so.6",
+                "lib/x86_64-linux-gnu/libz.so.1",
+                "tmp"
+            ]
+        );
     }
 
     /// A 64-bit ELF header followed by program headers of `kinds`.

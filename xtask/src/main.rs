@@ -5,14 +5,16 @@
 //! - `demo-image`: builds the demo and test image's rootfs tarball;
 //! - `test`: unit tests and the netns end-to-end suites;
 //! - `demo`: a 3-node world to look at and explore until Ctrl-C;
-//! - `bench [mesh]`: measurements (control plane, services, overlay, routing
-//!   mesh), or only the routing mesh's.
+//! - `bench [mesh|vip|overlay] [--runs N] [--profile VARIANT]`: measurements
+//!   (control plane, services, service VIP, overlay, routing mesh), or one
+//!   part of them.
 
 mod bench;
 mod bench_mesh;
 mod bench_overlay;
 mod bench_services;
 mod bench_shared;
+mod bench_vip;
 mod build_ebpf;
 mod demo;
 mod demo_image;
@@ -59,6 +61,15 @@ enum Cmd {
     Bench {
         /// Only this part (every part when omitted).
         part: Option<BenchPart>,
+        /// Measured runs per variant and mode of the data-plane benches
+        /// (mesh, vip, overlay); their tables give the medians.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+        runs: u16,
+        /// Run this variant's first mode once more under `perf record -a
+        /// -g` and print the top symbols (a key of the part's table, e.g.
+        /// `xdp` for the mesh).
+        #[arg(long, value_name = "VARIANT")]
+        profile: Option<String>,
     },
     /// Bring up a 3-node world in network namespaces, show each node's data
     /// plane, keep it up until Ctrl-C, then remove everything.
@@ -75,6 +86,12 @@ enum BenchPart {
     /// The routing mesh (XDP, tc) against direct, iptables, nftables and
     /// haproxy, by wrk.
     Mesh,
+    /// New connections per second from a task to a service VIP, against a
+    /// backend directly and iptables DNAT.
+    Vip,
+    /// The overlay across nodes (one TCP stream, keep-alive requests)
+    /// against a bare flow-based VXLAN device pair.
+    Overlay,
 }
 
 fn main() -> Result<()> {
@@ -83,11 +100,21 @@ fn main() -> Result<()> {
         Cmd::BuildEbpf => build_ebpf::run(),
         Cmd::DemoImage => demo_image::run().map(|path| println!("{}", path.display())),
         Cmd::Test { cargo_args } => test(&cargo_args),
-        Cmd::Bench { part } => {
+        Cmd::Bench {
+            part,
+            runs,
+            profile,
+        } => {
+            let plan = bench_shared::Plan {
+                runs: usize::from(runs),
+                profile,
+            };
             prepare()?;
             match part {
-                None => bench::run(),
-                Some(BenchPart::Mesh) => bench_mesh::run(),
+                None => bench::run(&plan),
+                Some(BenchPart::Mesh) => bench_mesh::run(&plan),
+                Some(BenchPart::Vip) => bench_vip::run(&plan),
+                Some(BenchPart::Overlay) => bench_overlay::run(&plan),
             }
         }
         Cmd::Demo { once } => {

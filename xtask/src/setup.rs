@@ -2,7 +2,9 @@
 //! tests and the demo on a fresh machine of this kind (Debian, root), and is
 //! a quick no-op when all is present.
 
-use std::{process::Command, thread, time::Duration};
+use std::{
+    os::unix::fs::PermissionsExt as _, path::Path, process::Command, thread, time::Duration,
+};
 
 use anyhow::{Context, Result, bail};
 
@@ -10,7 +12,10 @@ use crate::run_command;
 
 /// Debian packages and why each is needed.
 const PACKAGES: &[(&str, &str)] = &[
-    ("llvm-22-dev", "bpf-linker links against Debian's LLVM 22"),
+    (
+        "llvm-22-dev",
+        "bpf-linker links against Debian's LLVM 22 (its llvm-mc assembles the bench's XDP_PASS)",
+    ),
     (
         "rustc-web",
         "Debian's rustc 1.96, which builds the eBPF programs",
@@ -30,7 +35,19 @@ const PACKAGES: &[(&str, &str)] = &[
         "nftables",
         "the nftables-DNAT side of `cargo xtask bench mesh` (only in namespaces it makes)",
     ),
-    ("wrk", "the HTTP load generator of `cargo xtask bench mesh`"),
+    (
+        "wrk",
+        "the HTTP load generator of `cargo xtask bench mesh|overlay`",
+    ),
+    (
+        "nginx",
+        "the backends of `cargo xtask bench mesh|vip|overlay` (only run in namespaces they make; \
+         installed behind a policy-rc.d that keeps the service from starting)",
+    ),
+    (
+        "linux-perf",
+        "`perf record -a -g` for `cargo xtask bench … --profile`",
+    ),
     (
         "haproxy",
         "the userspace proxy side of `cargo xtask bench mesh` (run in a namespace it makes)",
@@ -93,6 +110,36 @@ fn apt_get(args: &[&str]) -> Result<()> {
     unreachable!("the last attempt returns")
 }
 
+/// Debian's hook that tells maintainer scripts whether to start services.
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+/// While it lives, no package installed starts its service (nginx, the
+/// registry): a `policy-rc.d` that exits 101 ("action forbidden"), put
+/// there only when there is none and removed on drop.
+struct NoServiceStarts(bool);
+
+impl NoServiceStarts {
+    fn install() -> Result<Self> {
+        if Path::new(POLICY_RC_D).exists() {
+            return Ok(Self(false));
+        }
+        std::fs::write(POLICY_RC_D, "#!/bin/sh\nexit 101\n")
+            .and_then(|()| {
+                std::fs::set_permissions(POLICY_RC_D, std::fs::Permissions::from_mode(0o755))
+            })
+            .with_context(|| format!("writing {POLICY_RC_D}"))?;
+        Ok(Self(true))
+    }
+}
+
+impl Drop for NoServiceStarts {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = std::fs::remove_file(POLICY_RC_D);
+        }
+    }
+}
+
 /// Installs what is missing; with `check_only`, reports it and fails.
 pub fn run(check_only: bool) -> Result<()> {
     let missing: Vec<&str> = PACKAGES
@@ -121,6 +168,7 @@ pub fn run(check_only: bool) -> Result<()> {
         apt_get(&["update", "-q"])?;
         let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
         args.extend(&missing);
+        let _no_service_starts = NoServiceStarts::install()?;
         apt_get(&args)?;
     }
     if linker_missing {

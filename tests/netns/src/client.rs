@@ -68,8 +68,13 @@ impl Host {
     }
 }
 
-/// One `GET /` from the calling thread's namespace.
-fn http_get(to: SocketAddrV4, timeout: Duration) -> Result<String, String> {
+/// One `GET /` (HTTP/1.0) from the calling thread's namespace to `to`,
+/// each step within `timeout`: the body of a 200 answer, else what went
+/// wrong.
+///
+/// # Errors
+/// When the connection, the exchange or the answer fails.
+pub fn http_get(to: SocketAddrV4, timeout: Duration) -> Result<String, String> {
     let mut stream = TcpStream::connect_timeout(&SocketAddr::V4(to), timeout)
         .map_err(|e| format!("connecting to {to}: {e}"))?;
     stream

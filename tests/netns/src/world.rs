@@ -627,12 +627,22 @@ impl Node {
     /// When the tarball is missing or the import fails.
     #[expect(clippy::must_use_candidate, reason = "often run for its effect alone")]
     pub fn import_demo_image(&self) -> String {
-        let tarball = demo_image_tarball();
+        self.import_image(&demo_image_tarball(), &DEMO_IMAGE_CHANGES, "whoami:latest")
+    }
+
+    /// Imports the root filesystem `tarball` as `reference` with `shoal
+    /// image import` and `changes` (Dockerfile instructions); returns the
+    /// image ID.
+    ///
+    /// # Panics
+    /// When the import fails.
+    #[expect(clippy::must_use_candidate, reason = "often run for its effect alone")]
+    pub fn import_image(&self, tarball: &Path, changes: &[&str], reference: &str) -> String {
         let mut args = vec!["image", "import"];
-        for change in &DEMO_IMAGE_CHANGES {
+        for change in changes {
             args.extend(["--change", change]);
         }
-        args.extend([tarball.to_str().expect("utf-8 path"), "whoami:latest"]);
+        args.extend([tarball.to_str().expect("utf-8 path"), reference]);
         self.shoal_ok(&args).trim().to_owned()
     }
 

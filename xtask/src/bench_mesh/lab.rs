@@ -1,18 +1,13 @@
 //! The lab of the variants without shoal: a switch (a bridge in a
-//! namespace, like a world's) with the client, three whoami backends, two
-//! routers and haproxy's namespace on it, the lab's directory, and the
-//! commands run in those namespaces.
+//! namespace, like a world's) with the client, two nginx backends, two
+//! routers and haproxy's namespace on it, the lab's directory, the
+//! sysctls of its namespaces and the packets they dropped.
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
-};
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use shoal_netns_tests::{client::Host, netns::NetNs};
 
-use super::{BACKEND_PORT, BACKENDS, CLIENT, HAPROXY, IPTABLES_ROUTER, NFT_ROUTER};
-use crate::bench_shared::Background;
+use super::{BACKENDS, CLIENT, HAPROXY, IPTABLES_ROUTER, NFT_ROUTER};
+use crate::bench_shared::{Background, TempDir, checked, have, interface_drops, nginx};
 
 /// Sysctls of every namespace made here, so a new connection per request
 /// does not run out of ports on any side (the same in every variant).
@@ -20,29 +15,6 @@ const PORT_SYSCTLS: [&str; 2] = [
     "net.ipv4.ip_local_port_range=1024 65000",
     "net.ipv4.tcp_tw_reuse=1",
 ];
-
-/// Whether `program` is on the `PATH`.
-pub(super) fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Runs `command`, failing with its error output.
-pub(super) fn checked(command: &mut Command) -> Result<String> {
-    let output = command
-        .output()
-        .with_context(|| format!("running {command:?}"))?;
-    if !output.status.success() {
-        bail!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
 
 /// Sets [`PORT_SYSCTLS`] (and `extra`) in `host`'s namespace.
 pub(super) fn sysctls(host: &Host, extra: &[&str]) -> Result<()> {
@@ -67,17 +39,8 @@ pub(super) fn prepare_client(host: &Host) -> Result<()> {
     checked(host.command("ethtool").args(["-K", "eth0", "tx", "off"])).map(drop)
 }
 
-/// A directory removed on drop.
-pub(super) struct TempDir(pub(super) PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The namespaces of the variants without shoal: a switch (a bridge in
-/// a namespace, like a world's), the client, three whoami backends, two
+/// a namespace, like a world's), the client, two nginx backends, two
 /// routers (iptables, nftables) and haproxy's namespace.
 pub(super) struct Lab {
     // Drop order: the processes, then the namespaces, then the switch
@@ -88,16 +51,15 @@ pub(super) struct Lab {
     pub(super) iptables: Host,
     pub(super) nft: Host,
     pub(super) haproxy: Host,
-    _switch: NetNs,
+    switch: NetNs,
     pub(super) dir: TempDir,
 }
 
 impl Lab {
-    /// Builds the lab and starts the backends (`whoami` as `backend-N`).
-    pub(super) fn new(whoami: &Path) -> Result<Self> {
+    /// Builds the lab and starts nginx on the backends.
+    pub(super) fn new() -> Result<Self> {
         let prefix = format!("shoal-bmesh-{}", std::process::id());
-        let dir = TempDir(std::env::temp_dir().join(&prefix));
-        std::fs::create_dir_all(&dir.0).context("creating the benchmark's directory")?;
+        let dir = TempDir::new(&prefix)?;
         let switch = NetNs::new(&format!("{prefix}-sw"));
         switch.ip(&["link", "add", "br0", "type", "bridge"]);
         switch.ip(&["link", "set", "br0", "up"]);
@@ -118,7 +80,7 @@ impl Lab {
             iptables,
             nft,
             haproxy,
-            _switch: switch,
+            switch,
             dir,
         };
         prepare_client(&lab.client)?;
@@ -127,24 +89,20 @@ impl Lab {
         }
         for (i, backend) in lab.backends.iter().enumerate() {
             sysctls(backend, &[])?;
-            // A hostname per backend (its own UTS namespace), so answers
-            // say which one served them.
-            let script = format!(
-                "hostname backend-{} && exec {} --port {BACKEND_PORT}",
-                i + 1,
-                whoami.display()
-            );
-            let child = backend
-                .command("unshare")
-                .args(["--uts", "sh", "-c", &script])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting a whoami backend")?;
-            lab.processes.push(Background(child));
+            let nginx = nginx::start_in(backend, &lab.dir.0.join(format!("backend-{}", i + 1)))?;
+            lab.processes.push(nginx);
         }
         Ok(lab)
+    }
+
+    /// Packets the lab's namespaces dropped so far (every interface).
+    pub(super) fn drops(&self) -> Option<u64> {
+        [&self.client, &self.iptables, &self.nft, &self.haproxy]
+            .into_iter()
+            .chain(&self.backends)
+            .map(|host| interface_drops(host.netns()))
+            .chain([interface_drops(&self.switch)])
+            .sum()
     }
 }
 

@@ -1,51 +1,73 @@
 //! The variants without shoal, on the lab: straight to one backend, and
-//! round robin to the three by iptables, nftables and haproxy.
+//! round robin to the two by iptables, nftables and haproxy.
 
 use std::{
     fmt::Write as _,
-    net::SocketAddrV4,
+    net::{Ipv4Addr, SocketAddrV4},
     process::{Command, Stdio},
 };
 
 use anyhow::{Context, Result};
 
 use super::{
-    BACKEND_PORT, BACKENDS, HAPROXY, IPTABLES_ROUTER, NFT_ROUTER, PUBLISHED,
-    lab::{Lab, checked, forwarding, have},
-    report::Row,
-    wrk::measure,
+    BACKENDS, CLOSES, HAPROXY, IPTABLES_ROUTER, NFT_ROUTER, PUBLISHED,
+    lab::{Lab, forwarding},
 };
-use crate::bench_shared::{Background, round_robin_dnat};
+use crate::bench_shared::{
+    Background, Plan, checked, have,
+    nginx::PORT as BACKEND_PORT,
+    round_robin_dnat,
+    runs::{HttpVariant, http},
+    table::Row,
+};
 
 impl Lab {
-    pub(super) fn direct(&self) -> Row {
-        let target = SocketAddrV4::new(BACKENDS[0], BACKEND_PORT);
-        measure(
-            "direct",
-            format!("to one backend, {target}"),
-            &self.client,
-            target,
-        )
+    /// Measures `target` from the lab's client as `key`.
+    fn measure(
+        &self,
+        plan: &Plan,
+        key: &'static str,
+        name: &str,
+        path: String,
+        target: Ipv4Addr,
+        port: u16,
+    ) -> Row {
+        let drops = || self.drops();
+        let variant = HttpVariant {
+            key,
+            name,
+            path,
+            client: self.client.netns().path(),
+            target: SocketAddrV4::new(target, port),
+            drops: &drops,
+        };
+        http(plan, &self.dir.0, &variant, &CLOSES)
     }
 
-    pub(super) fn iptables(&self) -> Row {
-        let name = "iptables";
+    pub(super) fn direct(&self, plan: &Plan) -> Row {
+        let path = format!("to one backend, {}:{BACKEND_PORT}", BACKENDS[0]);
+        self.measure(plan, "direct", "direct", path, BACKENDS[0], BACKEND_PORT)
+    }
+
+    pub(super) fn iptables(&self, plan: &Plan) -> Row {
+        let (key, name) = ("iptables", "iptables DNAT hop");
         let path = "DNAT nth round robin + MASQUERADE in a router ns".to_owned();
         if !have("iptables") {
-            return Row::failed(name, path, "iptables is missing (cargo xtask setup)".into());
+            return Row::failed(
+                key,
+                name,
+                path,
+                "iptables is missing (cargo xtask setup)",
+                CLOSES.len(),
+            );
         }
         let version = checked(Command::new("iptables").arg("-V"))
             .map(|v| v.trim().to_owned())
             .unwrap_or_default();
         let path = format!("{path} ({version})");
         match self.iptables_rules() {
-            Ok(()) => measure(
-                name,
-                path,
-                &self.client,
-                SocketAddrV4::new(IPTABLES_ROUTER, PUBLISHED),
-            ),
-            Err(error) => Row::failed(name, path, format!("{error:#}")),
+            Ok(()) => self.measure(plan, key, name, path, IPTABLES_ROUTER, PUBLISHED),
+            Err(error) => Row::failed(key, name, path, &format!("{error:#}"), CLOSES.len()),
         }
     }
 
@@ -94,11 +116,20 @@ impl Lab {
         iptables(&masquerade).map(drop)
     }
 
-    pub(super) fn nftables(&self) -> Row {
-        let name = "nftables";
-        let path = "DNAT numgen inc mod 3 + masquerade in a router ns".to_owned();
+    pub(super) fn nftables(&self, plan: &Plan) -> Row {
+        let (key, name) = ("nftables", "nftables DNAT hop");
+        let path = format!(
+            "DNAT numgen inc mod {} + masquerade in a router ns",
+            BACKENDS.len()
+        );
         if !have("nft") {
-            return Row::failed(name, path, "nft is missing (cargo xtask setup)".into());
+            return Row::failed(
+                key,
+                name,
+                path,
+                "nft is missing (cargo xtask setup)",
+                CLOSES.len(),
+            );
         }
         let map = BACKENDS
             .iter()
@@ -125,21 +156,22 @@ impl Lab {
             .and_then(|()| std::fs::write(&file, ruleset).context("writing the nft ruleset"))
             .and_then(|()| checked(self.nft.command("nft").arg("-f").arg(&file)).map(drop));
         match loaded {
-            Ok(()) => measure(
-                name,
-                path,
-                &self.client,
-                SocketAddrV4::new(NFT_ROUTER, PUBLISHED),
-            ),
-            Err(error) => Row::failed(name, path, format!("{error:#}")),
+            Ok(()) => self.measure(plan, key, name, path, NFT_ROUTER, PUBLISHED),
+            Err(error) => Row::failed(key, name, path, &format!("{error:#}"), CLOSES.len()),
         }
     }
 
-    pub(super) fn haproxy(&self) -> Row {
-        let name = "haproxy";
+    pub(super) fn haproxy(&self, plan: &Plan) -> Row {
+        let (key, name) = ("haproxy", "haproxy");
         let path = "TCP mode, round robin, in its own ns".to_owned();
         if !have("haproxy") {
-            return Row::failed(name, path, "haproxy is missing (cargo xtask setup)".into());
+            return Row::failed(
+                key,
+                name,
+                path,
+                "haproxy is missing (cargo xtask setup)",
+                CLOSES.len(),
+            );
         }
         let version = checked(Command::new("haproxy").arg("-v"))
             .ok()
@@ -186,15 +218,10 @@ backend backends
             });
         let _haproxy = match started {
             Ok(child) => Background(child),
-            Err(error) => return Row::failed(name, path, format!("{error:#}")),
+            Err(error) => return Row::failed(key, name, path, &format!("{error:#}"), CLOSES.len()),
         };
-        let mut row = measure(
-            name,
-            path,
-            &self.client,
-            SocketAddrV4::new(HAPROXY, PUBLISHED),
-        );
-        if row.keep_alive.is_err() {
+        let mut row = self.measure(plan, key, name, path, HAPROXY, PUBLISHED);
+        if row.modes.iter().any(Result::is_err) {
             let log = std::fs::read_to_string(&log).unwrap_or_default();
             if !log.trim().is_empty() {
                 row.note = format!("haproxy said: {}", log.trim());

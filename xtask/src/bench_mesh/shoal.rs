@@ -1,44 +1,62 @@
 //! The variants through shoal's routing mesh: a 3-node world per variant
-//! (the hook and how XDP tunnels, where the tasks run), a 3-replica whoami
-//! service published on 8080, and the packets the nodes' eBPF programs
-//! dropped while it was measured.
+//! (the hook, how XDP tunnels, whether the switch's ports run `XDP_PASS`,
+//! where the tasks run), a 2-replica nginx service published on 8080,
+//! and the packets the nodes' eBPF programs dropped while it was measured.
 
 use std::{
-    collections::BTreeMap,
-    net::{Ipv4Addr, SocketAddrV4},
+    net::SocketAddrV4,
     panic::{AssertUnwindSafe, catch_unwind},
+    path::Path,
 };
 
-use anyhow::Result;
-use shoal_api::status::NodeStatus;
-use shoal_netns_tests::{World, service_create_args};
+use anyhow::{Context, Result};
+use shoal_netns_tests::World;
 
-use super::{BACKEND_PORT, CLIENT, PUBLISHED, lab::prepare_client, report::Row, wrk::measure};
-use crate::bench_shared::wait_for_tasks;
+use super::{CLIENT, CLOSES, PUBLISHED, lab::prepare_client, wire};
+use crate::bench_shared::{
+    Plan, TempDir, dataplane_drops, grown_drops, nginx,
+    runs::{HttpVariant, http},
+    table::Row,
+    wait_for_tasks, world_drops,
+};
+
+/// The service's replicas (as many as the lab's backends).
+const REPLICAS: usize = super::BACKENDS.len();
 
 /// A way through shoal's routing mesh.
 pub(super) struct MeshVariant {
+    pub(super) key: &'static str,
     name: &'static str,
-    /// World tag.
-    tag: &'static str,
-    /// shoald's flags: the hook.
+    /// shoald's flags: the hook, how XDP tunnels.
     shoald_args: &'static [&'static str],
-    /// A placement constraint for the service's tasks.
-    constraint: Option<&'static str>,
+    /// Whether the switch's ports run an `XDP_PASS` program, like the wire
+    /// behind a NIC (native `XDP_TX` on a veth needs one on the peer).
+    xdp_pass_on_switch: bool,
+    /// The tasks' placement.
+    constraint: &'static str,
 }
 
-pub(super) const MESH_VARIANTS: [MeshVariant; 4] = [
+/// Both tasks on other nodes than the entry node, node 1.
+const REMOTE: &str = "node.hostname!=node-1";
+
+pub(super) const MESH_VARIANTS: [MeshVariant; 5] = [
     MeshVariant {
-        name: "shoal mesh, XDP",
-        tag: "bmeshxdp",
+        key: "xdp",
+        name: "shoal mesh, XDP hook",
         shoald_args: &["--mesh-hook", "xdp"],
-        constraint: None,
+        xdp_pass_on_switch: false,
+        constraint: REMOTE,
     },
-    // XDP tunnelling to other nodes itself (XDP_TX), which on these veths
-    // takes generic XDP.
     MeshVariant {
-        name: "shoal mesh, XDP_TX (gen.)",
-        tag: "bmeshtx",
+        key: "tc",
+        name: "shoal mesh, tc hook",
+        shoald_args: &["--mesh-hook", "tc"],
+        xdp_pass_on_switch: false,
+        constraint: REMOTE,
+    },
+    MeshVariant {
+        key: "xdp-tx-generic",
+        name: "shoal mesh, XDP_TX, generic XDP",
         shoald_args: &[
             "--mesh-hook",
             "xdp",
@@ -47,129 +65,126 @@ pub(super) const MESH_VARIANTS: [MeshVariant; 4] = [
             "--mesh-xdp-tunnel",
             "on",
         ],
-        constraint: None,
+        xdp_pass_on_switch: false,
+        constraint: REMOTE,
     },
     MeshVariant {
-        name: "shoal mesh, tc",
-        tag: "bmeshtc",
-        shoald_args: &["--mesh-hook", "tc"],
-        constraint: None,
+        key: "xdp-tx-native",
+        name: "shoal mesh, XDP_TX, native (NIC-like)",
+        shoald_args: &[
+            "--mesh-hook",
+            "xdp",
+            "--xdp-mode",
+            "native",
+            "--mesh-xdp-tunnel",
+            "on",
+        ],
+        xdp_pass_on_switch: true,
+        constraint: REMOTE,
     },
-    // Every task on the entry node: no tunnel, one hop like the proxies'.
     MeshVariant {
-        name: "shoal mesh, XDP, local",
-        tag: "bmeshloc",
+        key: "local",
+        name: "shoal mesh, XDP hook, local tasks",
         shoald_args: &["--mesh-hook", "xdp"],
-        constraint: Some("node.hostname==node-1"),
+        xdp_pass_on_switch: false,
+        constraint: "node.hostname==node-1",
     },
 ];
 
 /// One variant through shoal's routing mesh, in a world of its own; a
 /// panic of the harness (a daemon that does not start, a swarm that does
 /// not form) becomes the row's error.
-pub(super) fn mesh(variant: &MeshVariant) -> Row {
-    let name = variant.name;
+pub(super) fn mesh(variant: &MeshVariant, plan: &Plan, image: &Path) -> Row {
     let path = format!(
-        "node-1 {}:{PUBLISHED}, 3 tasks",
-        Ipv4Addr::new(198, 18, 0, 1)
+        "node-1 198.18.0.1:{PUBLISHED}, {REPLICAS} tasks ({})",
+        variant.constraint
     );
-    println!("    {name}: a 3-node world, a 3-replica whoami service published on {PUBLISHED}");
-    match catch_unwind(AssertUnwindSafe(|| mesh_world(variant, &path))) {
+    println!(
+        "    {}: a 3-node world, a {REPLICAS}-replica nginx service published on {PUBLISHED}",
+        variant.name
+    );
+    let failed =
+        |error: &str| Row::failed(variant.key, variant.name, path.clone(), error, CLOSES.len());
+    match catch_unwind(AssertUnwindSafe(|| mesh_world(variant, plan, image, &path))) {
         Ok(Ok(row)) => row,
-        Ok(Err(error)) => Row::failed(name, path, format!("{error:#}")),
-        Err(panic) => {
-            let message = panic
+        Ok(Err(error)) => failed(&format!("{error:#}")),
+        Err(panic) => failed(
+            panic
                 .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "a panic".to_owned());
-            Row::failed(name, path, message)
-        }
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic"),
+        ),
     }
 }
 
-fn mesh_world(variant: &MeshVariant, path: &str) -> Result<Row> {
-    let world = World::swarm(variant.tag, 3)
+fn mesh_world(variant: &MeshVariant, plan: &Plan, image: &Path, path: &str) -> Result<Row> {
+    let dir = TempDir::new(&format!(
+        "shoal-bmesh-{}-{}",
+        std::process::id(),
+        variant.key
+    ))?;
+    let world = World::swarm(&format!("bm{}", variant.key), 3)
         .shoald_args(variant.shoald_args)
         .form()
         .map_err(anyhow::Error::msg)?;
-    let published = format!("published={PUBLISHED},target={BACKEND_PORT}");
-    let mut options = vec!["--replicas", "3", "--publish", &published];
-    if let Some(constraint) = variant.constraint {
-        options.extend(["--constraint", constraint]);
-    }
+    nginx::import(&world, image);
+    let published = format!("published={PUBLISHED},target={}", nginx::PORT);
+    let replicas = REPLICAS.to_string();
     world
         .node(1)
-        .shoal(&service_create_args("web", &options, &[]))
+        .shoal(&[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "--replicas",
+            &replicas,
+            "--publish",
+            &published,
+            "--constraint",
+            variant.constraint,
+            nginx::IMAGE,
+        ])
         .map_err(|e| anyhow::anyhow!("service create --publish {published}: {}", e.trim()))?;
-    wait_for_tasks(&world, "web", 3)?;
+    wait_for_tasks(&world, "web", REPLICAS)?;
     let spread = world
         .nodes()
         .iter()
-        .map(|node| {
-            let tasks = node.running_containers().len();
-            format!("{} ×{tasks}", node.hostname())
-        })
+        .map(|node| format!("{} ×{}", node.hostname(), node.running_containers().len()))
         .collect::<Vec<_>>()
         .join(", ");
-    let path = format!("{path} ({spread})");
     let client = world.attach_host("client", CLIENT);
     prepare_client(&client)?;
-    let target = SocketAddrV4::new(world.node(1).addr(), PUBLISHED);
+    let wire = if variant.xdp_pass_on_switch {
+        let ports = wire::xdp_pass_on_ports(world.switch(), &dir.0)
+            .context("an XDP_PASS program on the switch's ports")?;
+        format!("; XDP_PASS on the switch's ports {}", ports.join(" "))
+    } else {
+        String::new()
+    };
     let drops_before = dataplane_drops(&world);
-    let mut row = measure(variant.name, path, &client, target);
-    let drops = dataplane_drops(&world)
-        .into_iter()
-        .filter_map(|(counter, after)| {
-            let during = after.saturating_sub(drops_before.get(&counter).copied().unwrap_or(0));
-            (during > 0).then(|| format!("{counter} {during}"))
-        })
-        .collect::<Vec<_>>();
+    let drops = || world_drops(&world);
+    let mut row = http(
+        plan,
+        &dir.0,
+        &HttpVariant {
+            key: variant.key,
+            name: variant.name,
+            path: format!(
+                "{path}: {spread}{wire}; shoald {}",
+                variant.shoald_args.join(" ")
+            ),
+            client: client.netns().path(),
+            target: SocketAddrV4::new(world.node(1).addr(), PUBLISHED),
+            drops: &drops,
+        },
+        &CLOSES,
+    );
     row.note = format!(
-        "packets the nodes' eBPF programs dropped during the runs: {}",
-        if drops.is_empty() {
-            "none".to_owned()
-        } else {
-            drops.join(", ")
-        }
+        "eBPF drop counters that grew: {}",
+        grown_drops(&drops_before, &dataplane_drops(&world))
     );
     Ok(row)
-}
-
-/// Every drop counter in the nodes' status, keyed `node hook verdict`:
-/// the data plane's hooks, the routing mesh's node row and each of its
-/// published ports.
-fn dataplane_drops(world: &World) -> BTreeMap<String, u64> {
-    let mut drops = BTreeMap::new();
-    for node in world.nodes() {
-        let Some(status) = node
-            .status()
-            .ok()
-            .and_then(|status| serde_json::from_value::<NodeStatus>(status).ok())
-        else {
-            continue;
-        };
-        let host = node.hostname();
-        let hooks = status
-            .dataplane
-            .counters
-            .iter()
-            .map(|(hook, counters)| (hook.clone(), &counters.verdicts));
-        let mesh = std::iter::once(("mesh".to_owned(), &status.mesh.node)).chain(
-            status.mesh.ports.iter().map(|port| {
-                (
-                    format!("mesh {}/{}", port.published_port, port.protocol),
-                    &port.verdicts,
-                )
-            }),
-        );
-        for (counter, verdicts) in hooks.chain(mesh) {
-            for (verdict, packets) in verdicts {
-                if verdict.starts_with("drop") {
-                    drops.insert(format!("{host} {counter} {verdict}"), *packets);
-                }
-            }
-        }
-    }
-    drops
 }

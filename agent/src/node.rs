@@ -124,16 +124,24 @@ impl Agent {
     /// and the routing mesh (reusing what a previous run pinned).
     pub async fn start(config: AgentConfig) -> Result<Self, AgentError> {
         prerequisites::check(&config.bpffs)?;
+        let underlay = task_network::link_facts(&config.underlay_iface).await?;
         let dataplane_config = DataplaneConfig {
             node_id: config.node_id.clone(),
             bpffs: config.bpffs.clone(),
             underlay_iface: config.underlay_iface.clone(),
-            xdp_mode: config.xdp_mode,
+            xdp_mode: match config.xdp_mode {
+                // A veth running native XDP takes its peer's packets, GSO
+                // bursts included, through one NAPI ring that overflows
+                // under a bulk transfer (its peer counts the drops), and
+                // copies each packet into a page first; generic XDP runs
+                // on the skb as the stack has it.
+                XdpAttachMode::Auto if underlay.is_veth => XdpAttachMode::Generic,
+                mode => mode,
+            },
             record_file: config.data_dir.join("dataplane.json"),
         };
         let pin_dir = dataplane_config.pin_dir();
         let mut dataplane = Dataplane::start(dataplane_config)?;
-        let underlay = task_network::link_facts(&config.underlay_iface).await?;
         let mesh = MeshSettings {
             node_ip: config.advertise_addr,
             underlay_iface: config.underlay_iface.clone(),

@@ -56,7 +56,9 @@ struct Args {
     /// Interface carrying node-to-node traffic; the XDP program attaches here.
     #[arg(long, default_value = "eth0")]
     underlay_iface: String,
-    /// XDP attach mode: native falls back to generic under `auto`.
+    /// XDP attach mode. `auto`: native, falling back to generic, on a NIC;
+    /// generic on a veth, whose native XDP drops bulk traffic (its
+    /// one-ring receive path overflows) and copies every packet.
     #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
     xdp_mode: XdpModeArg,
     /// Which hook runs the routing mesh (published ports) on the underlay

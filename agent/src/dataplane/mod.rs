@@ -72,7 +72,8 @@ pub const PIN_SUBDIR: &str = "shoal";
 /// How to attach the XDP program.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum XdpAttachMode {
-    /// Native (driver) mode, falling back to generic when the driver refuses.
+    /// Native (driver) mode, falling back to generic when the driver
+    /// refuses (the agent picks generic for a veth underlay).
     #[default]
     Auto,
     /// Native (driver) mode only.

@@ -21,7 +21,7 @@
 //! instead of thousands), which would measure that instead. The VIP,
 //! translated at the socket, leaves no state a later connection meets.
 //! The iptables row pays for that order itself: its translated
-//! connections land on 4-tuples the backends still hold in TIME_WAIT from
+//! connections land on 4-tuples the backends still hold in `TIME_WAIT` from
 //! the earlier runs (the client's stack picks its port for the DNAT
 //! address, not the backend's), so its figure is a lower bound. Medians of `--runs` runs;
 //! CPU is the whole machine's busy time per connection. Figures are

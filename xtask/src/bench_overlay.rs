@@ -20,13 +20,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use shoal_netns_tests::{RunningTask, World, client::Host, service_create_args};
 
 use crate::{
     bench_shared::{
-        Background, Plan, TempDir, dataplane_drops, grown_drops, interface_drops, load_average,
-        nginx,
+        BENCH_NETWORK, Background, Plan, TempDir, dataplane_drops, grown_drops, interface_drops,
+        load_average, manager_shoal, nginx, overlay_world,
         runs::{HttpVariant, http, measure},
         static_whoami,
         table::{Mode, Row, Table},
@@ -188,21 +188,12 @@ impl Crossing<'_> {
 /// node and an nginx task on node 2: the world, the sinks by node, the
 /// nginx task.
 fn world_with_tasks(image: &Path) -> Result<(World, Vec<RunningTask>, RunningTask)> {
-    let world = World::swarm("bench-ovl", 3)
-        .form()
-        .map_err(anyhow::Error::msg)?;
-    nginx::import(&world, image);
-    let manager = world.node(1);
-    let shoal = |args: &[&str]| {
-        manager
-            .shoal(args)
-            .map_err(|e| anyhow!("shoal {}: {e}", args.join(" ")))
-    };
-    shoal(&["network", "create", "-d", "overlay", "bench"])?;
+    let world = overlay_world("bench-ovl", image)?;
+    let shoal = |args: &[&str]| manager_shoal(&world, args);
     let sink_port = SINK_PORT.to_string();
     shoal(&service_create_args(
         "sink",
-        &["--mode", "global", "--network", "bench"],
+        &["--mode", "global", "--network", BENCH_NETWORK],
         &["whoami", "--sink", &sink_port],
     ))?;
     shoal(&[
@@ -212,7 +203,7 @@ fn world_with_tasks(image: &Path) -> Result<(World, Vec<RunningTask>, RunningTas
         "--name",
         "web",
         "--network",
-        "bench",
+        BENCH_NETWORK,
         "--constraint",
         "node.hostname==node-2",
         nginx::IMAGE,

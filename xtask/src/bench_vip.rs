@@ -29,12 +29,13 @@
 
 use std::{net::Ipv4Addr, path::Path};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use shoal_netns_tests::{RunningTask, World, service_create_args};
 
 use crate::{
     bench_shared::{
-        Plan, TempDir, dataplane_drops, grown_drops, have, load_average, nginx, round_robin_dnat,
+        BENCH_NETWORK, Plan, TempDir, dataplane_drops, grown_drops, have, load_average,
+        manager_shoal, nginx, overlay_world, round_robin_dnat,
         runs::measure,
         table::{Mode, Row, Table},
         task_netns, wait_for_tasks, whoami_figure, world_drops,
@@ -134,17 +135,8 @@ pub fn run(plan: &Plan) -> Result<()> {
 /// tasks on nodes 2 and 3) and a whoami `client` task on node 1: the
 /// world, web's tasks, the client task and web's VIP.
 fn world_with_tasks(image: &Path) -> Result<(World, Vec<RunningTask>, RunningTask, Ipv4Addr)> {
-    let world = World::swarm("bench-vip", 3)
-        .form()
-        .map_err(anyhow::Error::msg)?;
-    nginx::import(&world, image);
-    let manager = world.node(1);
-    let shoal = |args: &[&str]| {
-        manager
-            .shoal(args)
-            .map_err(|e| anyhow!("shoal {}: {e}", args.join(" ")))
-    };
-    shoal(&["network", "create", "-d", "overlay", "bench"])?;
+    let world = overlay_world("bench-vip", image)?;
+    let shoal = |args: &[&str]| manager_shoal(&world, args);
     shoal(&[
         "service",
         "create",
@@ -154,7 +146,7 @@ fn world_with_tasks(image: &Path) -> Result<(World, Vec<RunningTask>, RunningTas
         "--replicas",
         "2",
         "--network",
-        "bench",
+        BENCH_NETWORK,
         "--constraint",
         "node.hostname!=node-1",
         nginx::IMAGE,
@@ -163,7 +155,7 @@ fn world_with_tasks(image: &Path) -> Result<(World, Vec<RunningTask>, RunningTas
         "client",
         &[
             "--network",
-            "bench",
+            BENCH_NETWORK,
             "--constraint",
             "node.hostname==node-1",
         ],

@@ -1,7 +1,8 @@
 //! What the benchmarks share: how many runs and what to profile
 //! ([`Plan`]), processes started for a run and stopped with it
 //! ([`Background`]), their files ([`TempDir`]), running tools in namespaces ([`have`], [`checked`]),
-//! the static `whoami` the demo image holds, waiting for a service's
+//! the static `whoami` the demo image holds, the VIP and overlay benches'
+//! world ([`overlay_world`]), waiting for a service's
 //! tasks, kube-proxy's iptables round robin, medians, the packets a world
 //! dropped, and the load average printed with each table.
 //!
@@ -40,6 +41,30 @@ use crate::interrupt;
 
 /// How long a benchmark's service may take to run its tasks.
 const CONVERGE: Duration = Duration::from_mins(2);
+/// The overlay network the VIP and overlay benches create.
+pub const BENCH_NETWORK: &str = "bench";
+
+/// A formed 3-node swarm (1 manager, 2 workers) tagged `tag`, with the
+/// nginx image `image` on every node and the overlay network
+/// [`BENCH_NETWORK`]: what the VIP and overlay benches start from.
+pub fn overlay_world(tag: &str, image: &std::path::Path) -> Result<World> {
+    let world = World::swarm(tag, 3).form().map_err(anyhow::Error::msg)?;
+    nginx::import(&world, image);
+    manager_shoal(
+        &world,
+        &["network", "create", "-d", "overlay", BENCH_NETWORK],
+    )?;
+    Ok(world)
+}
+
+/// `shoal ARGS` on node 1 (the manager); its output.
+pub fn manager_shoal(world: &World, args: &[&str]) -> Result<String> {
+    world
+        .node(1)
+        .shoal(args)
+        .map_err(|e| anyhow::anyhow!("shoal {}: {e}", args.join(" ")))
+}
+
 /// How long a background process may take to end on SIGTERM.
 const STOP: Duration = Duration::from_secs(5);
 

@@ -237,6 +237,35 @@ fn fill_maps(maps: &mut OverlayMaps) {
     maps.set_underlay(&UNDERLAY).expect("set config");
 }
 
+/// One loaded object with `programs` loaded, its overlay maps filled as
+/// [`fill_maps`] does, and its counters, pinned under a directory of its
+/// own (`tag`).
+struct Plane {
+    ebpf: aya::Ebpf,
+    maps: OverlayMaps,
+    counters: Counters,
+    pins: PinDir,
+}
+
+impl Plane {
+    fn new(tag: &str, programs: &[&str]) -> Self {
+        let pins = PinDir::new(tag);
+        let mut ebpf = load_object(pins.path()).expect("load object");
+        for program in programs {
+            load_classifier(&mut ebpf, program);
+        }
+        let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
+        let counters = Counters::from_ebpf(&mut ebpf).expect("counter maps");
+        fill_maps(&mut maps);
+        Self {
+            ebpf,
+            maps,
+            counters,
+            pins,
+        }
+    }
+}
+
 /// Counts per (hook, reason) that the cases below are expected to add.
 #[derive(Default)]
 struct Expected(BTreeMap<(u32, u32), u64>);
@@ -306,13 +335,18 @@ fn assert_dropped(ran: &TcRan) {
 #[test]
 fn overlay_programs_answer_arp_forward_isolate_and_count() {
     require_privileges!();
-    let pins = PinDir::new("overlay-fixtures");
-    let mut ebpf = load_object(pins.path()).expect("load object");
-    load_classifier(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
-    load_classifier(&mut ebpf, program_names::TC_VXLAN_INGRESS);
-    let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
-    let counters = Counters::from_ebpf(&mut ebpf).expect("counter maps");
-    fill_maps(&mut maps);
+    let Plane {
+        ebpf,
+        maps: _,
+        counters,
+        pins: _pins,
+    } = Plane::new(
+        "overlay-fixtures",
+        &[
+            program_names::TC_ENDPOINT_INGRESS,
+            program_names::TC_VXLAN_INGRESS,
+        ],
+    );
     let endpoint = classifier(&ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut expected = Expected::default();
     let ingress = Hook::TcEndpointIngress;
@@ -410,12 +444,12 @@ fn overlay_programs_answer_arp_forward_isolate_and_count() {
 #[test]
 fn frames_for_other_nodes_are_tunnelled_by_tc_or_through_the_device() {
     require_privileges!();
-    let pins = PinDir::new("overlay-tunnel");
-    let mut ebpf = load_object(pins.path()).expect("load object");
-    load_classifier(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
-    let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
-    let counters = Counters::from_ebpf(&mut ebpf).expect("counter maps");
-    fill_maps(&mut maps);
+    let Plane {
+        ebpf,
+        mut maps,
+        counters,
+        pins: _pins,
+    } = Plane::new("overlay-tunnel", &[program_names::TC_ENDPOINT_INGRESS]);
     let endpoint = classifier(&ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut expected = Expected::default();
     let ingress = Hook::TcEndpointIngress;
@@ -458,19 +492,18 @@ fn frames_for_other_nodes_are_tunnelled_by_tc_or_through_the_device() {
     .expect("clear config");
     assert_dropped(&run_tc(endpoint, &to_d, Some(IF_A)));
     expected.add(ingress, Reason::DropNoVxlanDevice);
-    maps.set_underlay(&UNDERLAY).expect("set config");
     expected.check(&counters);
 }
 
 #[test]
 fn the_underlay_hook_decapsulates_vxlan_for_this_node_and_delivers_it() {
     require_privileges!();
-    let pins = PinDir::new("overlay-decap");
-    let mut ebpf = load_object(pins.path()).expect("load object");
-    load_classifier(&mut ebpf, program_names::TC_UNDERLAY_INGRESS);
-    let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
-    let counters = Counters::from_ebpf(&mut ebpf).expect("counter maps");
-    fill_maps(&mut maps);
+    let Plane {
+        ebpf,
+        maps: _,
+        counters,
+        pins: _pins,
+    } = Plane::new("overlay-decap", &[program_names::TC_UNDERLAY_INGRESS]);
     let underlay = classifier(&ebpf, program_names::TC_UNDERLAY_INGRESS);
     let mut expected = Expected::default();
     let hook = Hook::TcUnderlayIngress;
@@ -526,12 +559,12 @@ const VIP_SLOT: u32 = 7;
 )]
 fn service_vips_balance_track_flows_and_translate_replies() {
     require_privileges!();
-    let pins = PinDir::new("overlay-vip");
-    let mut ebpf = load_object(pins.path()).expect("load object");
-    load_classifier(&mut ebpf, program_names::TC_ENDPOINT_INGRESS);
-    let mut maps = OverlayMaps::from_ebpf(&mut ebpf).expect("overlay maps");
-    let counters = Counters::from_ebpf(&mut ebpf).expect("counter maps");
-    fill_maps(&mut maps);
+    let Plane {
+        ebpf,
+        mut maps,
+        counters,
+        pins,
+    } = Plane::new("overlay-vip", &[program_names::TC_ENDPOINT_INGRESS]);
     let endpoint = classifier(&ebpf, program_names::TC_ENDPOINT_INGRESS);
     let mut expected = Expected::default();
     let ingress = Hook::TcEndpointIngress;
